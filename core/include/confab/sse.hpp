@@ -1,0 +1,93 @@
+// Server-Sent Events: an incremental parser (WHATWG EventSource rules) and an encoder.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "confab/result.hpp"
+
+namespace confab::sse {
+
+struct Event {
+    std::string type = "message";  // `event:` field, "message" when absent or empty
+    std::string data;              // `data:` lines joined with '\n' (no trailing newline)
+    std::string id;                // the last event ID in effect when this event was dispatched
+    bool operator==(const Event&) const = default;
+};
+
+struct ParserLimits {
+    std::size_t max_event_bytes = 1 << 20;  // data + type + id buffered for one event, and one line
+};
+
+// Feed bytes in chunks split anywhere (even inside a UTF-8 sequence or a CRLF pair); complete
+// events come out in order. Follows the WHATWG "interpret an event stream" algorithm: a leading
+// UTF-8 BOM is skipped, lines end at CR, LF or CRLF, ':' lines are comments, an empty `data`
+// buffer dispatches nothing, `id` containing NUL is ignored, `retry` takes only ASCII digits.
+// The parser works on bytes: UTF-8 (valid or not) passes through unchanged, where a browser would
+// turn invalid sequences into U+FFFD. Memory is bounded by limits.max_event_bytes whatever the input.
+class Parser {
+public:
+    explicit Parser(ParserLimits limits = {});
+
+    // Appends the events completed by this chunk to `out`. An error (code "sse_event_too_large":
+    // a line, or one event's data + type + id, over limits.max_event_bytes) is sticky: the parser
+    // then refuses more input until reset(). Events completed before the offending line are kept.
+    Status feed(std::string_view chunk, std::vector<Event>& out);
+
+    // At end of stream: an incomplete event is discarded, as the spec says (an `id` seen in it does
+    // not take effect; a `retry` does, as it applies when read). The parser is then ready for the
+    // next stream of the same source (a reconnection): a BOM is skipped again, last_event_id(),
+    // retry_ms() and comments_seen() are kept.
+    void finish() noexcept;
+    // Back to a new parser's state (same limits); clears a sticky error.
+    void reset() noexcept;
+
+    // The source's "last event ID string": set when an event boundary (blank line) is reached, even
+    // if no event is dispatched. Send it as Last-Event-ID when reconnecting.
+    const std::string& last_event_id() const noexcept { return last_event_id_; }
+    // The last valid `retry` (values over 2^32-1 saturate), std::nullopt when none was seen.
+    std::optional<std::uint32_t> retry_ms() const noexcept { return retry_ms_; }
+    // Number of comment lines seen (heartbeats), useful for liveness tracking.
+    std::uint64_t comments_seen() const noexcept { return comments_; }
+
+private:
+    Status process_line(std::string_view line, std::vector<Event>& out);
+    void dispatch(std::vector<Event>& out);
+    Error fail(std::string message);
+
+    ParserLimits limits_;
+    std::string line_;           // the unterminated tail of the previous chunk(s)
+    std::string data_;           // data buffer (each line followed by '\n')
+    std::string type_;           // event type buffer
+    std::string id_buffer_;      // last event ID buffer
+    std::string last_event_id_;  // last event ID string (id_buffer_ as of the last blank line)
+    std::optional<std::uint32_t> retry_ms_;
+    std::uint64_t comments_ = 0;
+    bool bom_checked_ = false;
+    bool pending_cr_ = false;  // last chunk ended in CR: a following LF belongs to it
+    bool failed_ = false;
+    std::size_t bom_bytes_seen_ = 0;  // BOM prefix bytes held back while a chunk split the BOM
+};
+
+// Encoding. `data` may contain any newlines (CR, LF, CRLF): each line becomes its own `data:`
+// field, so the parser gives back exactly `data` with newlines normalised to '\n'. Empty data
+// still gives one `data:` line, so the event is dispatched (with data ""). CR, LF and NUL are
+// removed from `type` and `id` (they would break framing, and the parser ignores an id with NUL);
+// an id that is empty after that gets no `id:` line (an empty `id:` would reset the last ID).
+struct OutEvent {
+    std::string_view type;  // empty: no `event:` line (a "message")
+    std::string_view data;
+    std::string_view id;    // empty: no `id:` line
+    std::optional<std::uint32_t> retry_ms;
+};
+std::string encode(const OutEvent& ev);
+void encode_to(std::string& out, const OutEvent& ev);  // appends, for reusing a buffer
+// ':' + text + '\n' per line of `text` (split like data): comment lines the parser counts and
+// otherwise ignores, usable as a heartbeat between events.
+std::string encode_comment(std::string_view text);
+
+}  // namespace confab::sse

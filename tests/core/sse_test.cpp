@@ -1,0 +1,644 @@
+// Tests of the SSE parser (WHATWG rules, any chunking, memory limits) and of the encoder.
+#include "confab/sse.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+using namespace std::string_literals;
+
+namespace confab::sse {
+
+// Readable failure messages: bytes outside printable ASCII are shown as \xNN.
+static std::string escape(std::string_view s) {
+    static const char* hex = "0123456789abcdef";
+    std::string out;
+    for (char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\r') {
+            out += "\\r";
+        } else if (c == '\\' || c == '"') {
+            out += '\\';
+            out += ch;
+        } else if (c < 0x20 || c >= 0x7f) {
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        } else {
+            out += ch;
+        }
+    }
+    return out;
+}
+
+void PrintTo(const Event& e, std::ostream* os) {
+    *os << "{type=\"" << escape(e.type) << "\" data=\"" << escape(e.data) << "\" id=\""
+        << escape(e.id) << "\"}";
+}
+
+}  // namespace confab::sse
+
+namespace {
+
+using confab::sse::encode;
+using confab::sse::encode_comment;
+using confab::sse::encode_to;
+using confab::sse::Event;
+using confab::sse::OutEvent;
+using confab::sse::Parser;
+using confab::sse::ParserLimits;
+
+Event ev(std::string data, std::string id = "", std::string type = "message") {
+    return Event{std::move(type), std::move(data), std::move(id)};
+}
+
+// Everything observable after parsing a whole stream.
+struct Outcome {
+    std::vector<Event> events{};
+    std::string last_event_id{};
+    std::optional<std::uint32_t> retry{};
+    std::uint64_t comments = 0;
+    std::string error_code{};  // empty: no error
+    bool operator==(const Outcome&) const = default;
+};
+
+void PrintTo(const Outcome& o, std::ostream* os) {
+    *os << "{events=[";
+    for (const auto& e : o.events) {
+        confab::sse::PrintTo(e, os);
+        *os << ' ';
+    }
+    *os << "] last_event_id=\"" << confab::sse::escape(o.last_event_id) << "\" retry="
+        << (o.retry ? std::to_string(*o.retry) : "none") << " comments=" << o.comments
+        << " error=\"" << o.error_code << "\"}";
+}
+
+// Feeds `stream` cut at `cuts` (sorted offsets), then finish(). After an error, checks that the
+// error is sticky (the rest of the stream is refused) and stops.
+Outcome parse_cut(std::string_view stream, const std::vector<std::size_t>& cuts,
+                  ParserLimits limits = {}) {
+    Parser parser(limits);
+    Outcome o;
+    std::size_t start = 0;
+    std::vector<std::size_t> ends = cuts;
+    ends.push_back(stream.size());
+    for (std::size_t end : ends) {
+        auto st = parser.feed(stream.substr(start, end - start), o.events);
+        start = end;
+        if (!st.ok()) {
+            o.error_code = st.error().code;
+            const std::size_t before = o.events.size();
+            auto again = parser.feed("data: more\n\n", o.events);
+            EXPECT_FALSE(again.ok()) << "error must be sticky";
+            if (!again.ok()) {
+                EXPECT_EQ(again.error().code, o.error_code);
+            }
+            EXPECT_EQ(o.events.size(), before) << "a failed parser must not emit events";
+            break;
+        }
+    }
+    parser.finish();
+    o.last_event_id = parser.last_event_id();
+    o.retry = parser.retry_ms();
+    o.comments = parser.comments_seen();
+    return o;
+}
+
+// Small deterministic generator: raw mt19937 output (distributions differ between libstdc++ and
+// libc++, and the same seeds must mean the same cases natively and in wasm).
+struct Rng {
+    std::mt19937 gen;
+    explicit Rng(std::uint32_t seed) : gen(seed) {}
+    std::size_t below(std::size_t n) { return n == 0 ? 0 : gen() % n; }
+};
+
+std::vector<std::size_t> random_cuts(Rng& rng, std::size_t size) {
+    std::vector<std::size_t> cuts;
+    if (size < 2) return cuts;
+    std::size_t pos = 0;
+    for (;;) {
+        pos += 1 + rng.below(std::max<std::size_t>(2, size / 4));
+        if (pos >= size) break;
+        cuts.push_back(pos);
+    }
+    return cuts;
+}
+
+// Every way of feeding the stream must give `expected`: whole, every two-chunk split, every
+// three-chunk split (short streams), one byte at a time, and random multi-splits.
+void expect_all_chunkings(std::string_view stream, const Outcome& expected,
+                          ParserLimits limits = {}) {
+    EXPECT_EQ(parse_cut(stream, {}, limits), expected) << "whole";
+    for (std::size_t i = 0; i <= stream.size(); ++i) {
+        EXPECT_EQ(parse_cut(stream, {i}, limits), expected) << "split at " << i;
+    }
+    if (stream.size() <= 160) {
+        for (std::size_t i = 1; i < stream.size(); ++i) {
+            for (std::size_t j = i + 1; j < stream.size(); ++j) {
+                EXPECT_EQ(parse_cut(stream, {i, j}, limits), expected)
+                    << "split at " << i << " and " << j;
+            }
+        }
+    }
+    std::vector<std::size_t> every;
+    for (std::size_t i = 1; i < stream.size(); ++i) every.push_back(i);
+    EXPECT_EQ(parse_cut(stream, every, limits), expected) << "one byte at a time";
+    Rng rng(20240611);
+    for (int round = 0; round < 50; ++round) {
+        EXPECT_EQ(parse_cut(stream, random_cuts(rng, stream.size()), limits), expected)
+            << "random multi-split round " << round;
+    }
+}
+
+struct StreamCase {
+    const char* name;
+    std::string stream;
+    Outcome expected;
+    ParserLimits limits{};
+};
+
+std::vector<StreamCase> stream_cases() {
+    const std::string bom = "\xEF\xBB\xBF";
+    std::vector<StreamCase> c;
+    c.push_back({"lf", "data: a\n\ndata: b\n\n", {{ev("a"), ev("b")}}});
+    c.push_back({"cr", "data: a\r\rdata: b\r\r", {{ev("a"), ev("b")}}});
+    c.push_back({"crlf", "data: a\r\n\r\ndata: b\r\ndata: c\r\n\r\n", {{ev("a"), ev("b\nc")}}});
+    c.push_back({"mixed line ends",
+                  "data: a\r\ndata: b\rdata: c\n\r\nevent: t\rdata: d\n\r",
+                  {{ev("a\nb\nc"), ev("d", "", "t")}}});
+    c.push_back({"cr then lf is one line end, lf then cr is two",
+                  "data: a\r\ndata: b\n\rdata: c\r\n\r\n",
+                  {{ev("a\nb"), ev("c")}}});
+    c.push_back({"bom skipped", bom + "data: x\n\n", {{ev("x")}}});
+    c.push_back({"second bom is kept (unknown field name)",
+                  bom + bom + "data: x\n\ndata: y\n\n" + bom + "data: z\n\n",
+                  {{ev("y")}}});
+    c.push_back({"bom not at start is data", "data: " + bom + "x\n\n", {{ev(bom + "x")}}});
+    c.push_back({"partial bom starts the first line", "\xEF\xBB\ndata: x\n\n", {{ev("x")}}});
+    c.push_back({"partial bom then data", "\xEF\xBB" "data: x\n\ndata: y\n\n", {{ev("y")}}});
+    c.push_back({"comments", ": hello\n:\ndata: x\n: in the middle\n\n::\n\n",
+                  {{ev("x")}, "", std::nullopt, 4}});
+    c.push_back({"comment only stream", ":ping\n:ping\n", {{}, "", std::nullopt, 2}});
+    c.push_back({"id persists, resets, ignores NUL",
+                  "id: 1\ndata: a\n\ndata: b\n\nid: 2\n\ndata: c\n\nid\ndata: d\n\nid: 5\n\n"
+                  "id: 6\0x\ndata: e\n\nid: 7\ndata: f\nid: 8\n\n"s,
+                  {{ev("a", "1"), ev("b", "1"), ev("c", "2"), ev("d", ""), ev("e", "5"),
+                    ev("f", "8")},
+                   "8"}});
+    c.push_back({"empty id value resets", "id: 3\ndata: a\n\nid:\ndata: b\n\n",
+                  {{ev("a", "3"), ev("b", "")}, ""}});
+    c.push_back({"id of an incomplete last event does not count",
+                  "id: 1\ndata: a\n\nid: 2\ndata: b\n", {{ev("a", "1")}, "1"}});
+    c.push_back({"retry",
+                  "retry: 1500\ndata: a\n\nretry: 15x0\ndata: b\n\nretry:\nretry: -5\n"
+                  "retry:  7\nretry: 7 \nretry: 0x10\n\n",
+                  {{ev("a"), ev("b")}, "", 1500}});
+    c.push_back({"retry zero and later values win", "retry: 10\nretry: 0\n", {{}, "", 0}});
+    c.push_back({"retry overflow saturates", "retry: 99999999999999999999\n",
+                  {{}, "", UINT32_MAX}});
+    c.push_back({"retry applies in an event without data", "retry: 42\nid: 4\n\n",
+                  {{}, "4", 42}});
+    c.push_back({"empty data", "data\n\ndata:\n\ndata: \n\n", {{ev(""), ev(""), ev("")}}});
+    c.push_back({"no data dispatches nothing and resets type",
+                  "event: x\n\ndata: a\n\nevent: y\nid: 1\n\ndata: b\n\n",
+                  {{ev("a"), ev("b", "1")}, "1"}});
+    c.push_back({"multi-line data", "data: a\ndata:\ndata: b\ndata\n\n", {{ev("a\n\nb\n")}}});
+    c.push_back({"no space or two spaces after colon", "data:x\ndata:  y\ndata:\tz\n\n",
+                  {{ev("x\n y\n\tz")}}});
+    c.push_back({"colons in value", "data: a:b: c\n\n", {{ev("a:b: c")}}});
+    c.push_back({"event type",
+                  "event: add\ndata: 1\n\nevent:\ndata: 2\n\nevent: remove\n\ndata: 3\n\n"
+                  "event: a\nevent: b\ndata: 4\n\n",
+                  {{ev("1", "", "add"), ev("2"), ev("3"), ev("4", "", "b")}}});
+    c.push_back({"field without colon", "data\ndata\n\nevent\ndata: x\n\n",
+                  {{ev("\n"), ev("x")}}});
+    c.push_back({"unknown fields and case", "foo: bar\nData: x\ndata : y\n data: z\nDATA\n"
+                  "data: w\n\n",
+                  {{ev("w")}}});
+    c.push_back({"trailing incomplete event dropped", "data: a\n\ndata: b\n", {{ev("a")}}});
+    c.push_back({"trailing line without end dropped", "data: a\n\ndata: b", {{ev("a")}}});
+    c.push_back({"nul in data passes through", "data: a\0b\n\n"s, {{ev("a\0b"s)}}});
+    c.push_back({"utf-8 multibyte", "event: ünï\ndata: héllo 🎉\ndata: 日本\n\n",
+                  {{ev("héllo 🎉\n日本", "", "ünï")}}});
+    c.push_back({"invalid utf-8 passes through unchanged", "data: \xff\xfe\xc3\n\n",
+                  {{ev("\xff\xfe\xc3")}}});
+    // The examples of the WHATWG page (9.2.1 and 9.2.6).
+    c.push_back({"whatwg three messages",
+                  "data: This is the first message.\n\n"
+                  "data: This is the second message, it\ndata: has two lines.\n\n"
+                  "data: This is the third message.\n",
+                  {{ev("This is the first message."),
+                    ev("This is the second message, it\nhas two lines.")}}});
+    c.push_back({"whatwg add/remove",
+                  "event: add\ndata: 73857293\n\nevent: remove\ndata: 2153\n\n"
+                  "event: add\ndata: 113411\n\n",
+                  {{ev("73857293", "", "add"), ev("2153", "", "remove"),
+                    ev("113411", "", "add")}}});
+    c.push_back({"whatwg stock YHOO", "data: YHOO\ndata: +2\ndata: 10\n\n",
+                  {{ev("YHOO\n+2\n10")}}});
+    c.push_back({"whatwg test stream",
+                  ": test stream\n\ndata: first event\nid: 1\n\ndata:second event\nid\n\n"
+                  "data:  third event\n\n",
+                  {{ev("first event", "1"), ev("second event", ""), ev(" third event", "")},
+                   "",
+                   std::nullopt,
+                   1}});
+    c.push_back({"whatwg test stream without final blank line",
+                  ": test stream\n\ndata: first event\nid: 1\n\ndata:second event\nid\n\n"
+                  "data:  third event\n",
+                  {{ev("first event", "1"), ev("second event", "")}, "", std::nullopt, 1}});
+    c.push_back({"whatwg data/data/data", "data\n\ndata\ndata\n\ndata:",
+                  {{ev(""), ev("\n")}}});
+    c.push_back({"whatwg space after colon", "data:test\n\ndata: test\n\n",
+                  {{ev("test"), ev("test")}}});
+
+    // Limits, fed in every chunking: the outcome may not depend on where chunks split.
+    const ParserLimits small{32};
+    c.push_back({"line exactly at the limit",
+                  "data:" + std::string(27, 'x') + "\n\n",  // line of 32 bytes
+                  {{ev(std::string(27, 'x'))}},
+                  small});
+    c.push_back({"line one byte over the limit",
+                  "data: ok\n\ndata:" + std::string(28, 'x') + "\n\ndata: never\n\n",
+                  {{ev("ok")}, "", std::nullopt, 0, "sse_event_too_large"},
+                  small});
+    c.push_back({"unterminated line over the limit",
+                  "data: ok\n\n" + std::string(40, 'y'),
+                  {{ev("ok")}, "", std::nullopt, 0, "sse_event_too_large"},
+                  small});
+    c.push_back({"comment over the limit",
+                  ":" + std::string(32, 'c') + "\n",
+                  {{}, "", std::nullopt, 0, "sse_event_too_large"},
+                  small});
+    // type (3) + id (2) + data "x..x\n" (27) = 32 bytes buffered for the event.
+    c.push_back({"event exactly at the limit",
+                  "event: abc\nid: 12\ndata:" + std::string(26, 'x') + "\n\n",
+                  {{ev(std::string(26, 'x'), "12", "abc")}, "12"},
+                  small});
+    c.push_back({"event one byte over the limit",
+                  "event: abc\nid: 12\ndata:" + std::string(27, 'x') + "\n\n",
+                  {{}, "", std::nullopt, 0, "sse_event_too_large"},
+                  small});
+    c.push_back({"many small data lines over the limit",
+                  "data: 1\n\ndata: abcdefg\ndata: abcdefg\ndata: abcdefg\ndata: abcdefg\n"
+                  "data: a\n\n",
+                  {{ev("1")}, "", std::nullopt, 0, "sse_event_too_large"},
+                  small});
+    c.push_back({"many small data lines exactly at the limit",
+                  "data: abcdefg\ndata: abcdefg\ndata: abcdefg\ndata: abcdefg\n\n",
+                  {{ev("abcdefg\nabcdefg\nabcdefg\nabcdefg")}},
+                  small});
+    return c;
+}
+
+TEST(SseParser, StreamTableInEveryChunking) {
+    const auto cases = stream_cases();
+    ASSERT_GE(cases.size(), 15u);
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.name);
+        expect_all_chunkings(c.stream, c.expected, c.limits);
+    }
+}
+
+// A direct, byte-at-a-time transcription of the spec's algorithm over a whole stream: the
+// oracle for the random differential test below.
+Outcome reference_parse(std::string_view s) {
+    Outcome o;
+    std::string data, type, id_buffer;
+    if (s.substr(0, 3) == "\xEF\xBB\xBF") s.remove_prefix(3);
+    std::size_t i = 0;
+    for (;;) {
+        std::size_t j = i;
+        while (j < s.size() && s[j] != '\r' && s[j] != '\n') ++j;
+        if (j == s.size()) break;  // an unterminated last line is discarded
+        const std::string_view line = s.substr(i, j - i);
+        i = j + 1;
+        if (s[j] == '\r' && i < s.size() && s[i] == '\n') ++i;
+        if (line.empty()) {
+            o.last_event_id = id_buffer;
+            if (!data.empty()) {
+                data.pop_back();
+                o.events.push_back(Event{type.empty() ? "message" : type, data, o.last_event_id});
+            }
+            data.clear();
+            type.clear();
+            continue;
+        }
+        if (line[0] == ':') {
+            ++o.comments;
+            continue;
+        }
+        std::string field(line), value;
+        if (const auto colon = line.find(':'); colon != std::string_view::npos) {
+            field = std::string(line.substr(0, colon));
+            value = std::string(line.substr(colon + 1));
+            if (!value.empty() && value[0] == ' ') value.erase(0, 1);
+        }
+        if (field == "event") {
+            type = value;
+        } else if (field == "data") {
+            data += value + "\n";
+        } else if (field == "id") {
+            if (value.find('\0') == std::string::npos) id_buffer = value;
+        } else if (field == "retry") {
+            bool digits = !value.empty();
+            std::uint64_t ms = 0;
+            for (char c : value) {
+                if (c < '0' || c > '9') digits = false;
+                if (ms <= UINT32_MAX) ms = ms * 10 + static_cast<std::uint64_t>(c - '0');
+            }
+            if (digits) o.retry = static_cast<std::uint32_t>(std::min<std::uint64_t>(ms, UINT32_MAX));
+        }
+    }
+    return o;
+}
+
+TEST(SseParser, MatchesReferenceOnRandomStreams) {
+    static const std::vector<std::string> tokens = {
+        "data", "data:", "data: ", "id", "id:", "id: ", "event", "event: ", "retry: ", "retry:",
+        ":", " ", "\r", "\n", "\r\n", "\n\n", "\0"s, "\xEF\xBB\xBF", "\xEF\xBB", "é", "🎉",
+        "1", "42", "x", "foo", "99999999999"};
+    Rng rng(99);
+    for (int round = 0; round < 3000; ++round) {
+        std::string stream;
+        const std::size_t n = rng.below(40);
+        for (std::size_t k = 0; k < n; ++k) stream += tokens[rng.below(tokens.size())];
+        const Outcome expected = reference_parse(stream);
+        ASSERT_EQ(parse_cut(stream, {}), expected) << confab::sse::escape(stream);
+        ASSERT_EQ(parse_cut(stream, random_cuts(rng, stream.size())), expected)
+            << confab::sse::escape(stream);
+    }
+}
+
+TEST(SseParser, DispatchesAtCrWithoutWaitingForLf) {
+    Parser p;
+    std::vector<Event> out;
+    ASSERT_TRUE(p.feed("data: a\n\r", out).ok());
+    ASSERT_EQ(out, std::vector<Event>{ev("a")});
+    // The LF completing that CRLF is not a second blank line; "b" and "c" form one event.
+    ASSERT_TRUE(p.feed("\ndata: b\r", out).ok());
+    ASSERT_TRUE(p.feed("\ndata: c\r\n\r\n", out).ok());
+    EXPECT_EQ(out, (std::vector<Event>{ev("a"), ev("b\nc")}));
+}
+
+TEST(SseParser, EmptyChunksChangeNothing) {
+    Parser p;
+    std::vector<Event> out;
+    for (std::string_view part : {"", "\xEF", "", "\xBB\xBF", "", "data: a\r", "", "\n", "\n"}) {
+        ASSERT_TRUE(p.feed(part, out).ok());
+    }
+    EXPECT_EQ(out, std::vector<Event>{ev("a")});
+}
+
+TEST(SseParser, FinishStartsTheNextStreamKeepingLastIdAndRetry) {
+    Parser p;
+    std::vector<Event> out;
+    ASSERT_TRUE(p.feed("retry: 300\nid: 3\ndata: a\n\nid: 4\ndata: lost", out).ok());
+    p.finish();
+    EXPECT_EQ(p.last_event_id(), "3");
+    // A reconnection's body may start with its own BOM; the pending id 4 was discarded.
+    ASSERT_TRUE(p.feed("\xEF\xBB\xBF" "data: b\n\n", out).ok());
+    EXPECT_EQ(out, (std::vector<Event>{ev("a", "3"), ev("b", "3")}));
+    EXPECT_EQ(p.retry_ms(), std::optional<std::uint32_t>(300));
+}
+
+TEST(SseParser, FinishDropsAPendingCr) {
+    Parser p;
+    std::vector<Event> out;
+    ASSERT_TRUE(p.feed("data: a\n\r", out).ok());
+    p.finish();
+    // "\n" starts the new stream as a blank line; it must not be eaten as the old CR's pair.
+    ASSERT_TRUE(p.feed("\n", out).ok());
+    ASSERT_TRUE(p.feed("data: b\n\n", out).ok());
+    EXPECT_EQ(out, (std::vector<Event>{ev("a"), ev("b")}));
+}
+
+TEST(SseParser, TwoMegabyteLineWithoutNewlineHitsOneMegabyteLimit) {
+    const std::size_t limit = 1 << 20;
+    const std::string line = "data: " + std::string((2 << 20) - 6, 'z');
+    const std::size_t chunk = 64 * 1024;
+    Parser p(ParserLimits{limit});
+    std::vector<Event> out;
+    ASSERT_TRUE(p.feed("data: before\n\n", out).ok());
+    std::size_t fed = 0;
+    std::optional<confab::Error> error;
+    while (fed < line.size()) {
+        auto st = p.feed(std::string_view(line).substr(fed, chunk), out);
+        fed += chunk;
+        if (!st.ok()) {
+            error = st.error();
+            break;
+        }
+    }
+    ASSERT_TRUE(error.has_value());
+    EXPECT_EQ(error->code, "sse_event_too_large");
+    EXPECT_NE(error->message.find(std::to_string(limit)), std::string::npos) << error->message;
+    // 16 chunks are exactly 1 MiB and still allowed; the 17th goes over, so the parser never
+    // buffered more than the limit.
+    EXPECT_EQ(fed, 17 * chunk);
+    // Refuses more input, even a complete valid event, until reset().
+    auto again = p.feed("\n\ndata: after\n\n", out);
+    ASSERT_FALSE(again.ok());
+    EXPECT_EQ(again.error().code, "sse_event_too_large");
+    EXPECT_EQ(out, std::vector<Event>{ev("before")});
+    p.reset();
+    out.clear();
+    ASSERT_TRUE(p.feed("data: after\n\n", out).ok());
+    EXPECT_EQ(out, std::vector<Event>{ev("after")});
+
+    // The same line as one chunk fails the same way.
+    Parser whole(ParserLimits{limit});
+    auto st = whole.feed(line, out);
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().code, "sse_event_too_large");
+}
+
+TEST(SseParser, DefaultLimitAcceptsAnEventOfExactlyOneMegabyte) {
+    // "data:" + value: a line of exactly 1 MiB; data buffer value + '\n' is under the limit.
+    const std::size_t limit = 1 << 20;
+    const std::string value(limit - 5, 'v');
+    Parser p;
+    std::vector<Event> out;
+    ASSERT_TRUE(p.feed("data:" + value + "\n\n", out).ok());
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].data, value);
+    // One more byte on the line is over.
+    auto st = p.feed("data:" + value + "v\n\n", out);
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().code, "sse_event_too_large");
+}
+
+TEST(SseParser, ManyDataLinesOverDefaultLimit) {
+    Parser p;
+    std::vector<Event> out;
+    const std::string line = "data: " + std::string(1000, 'q') + "\n";
+    confab::Status st = confab::Ok{};
+    int lines = 0;
+    while (st.ok() && lines < 2000) {
+        st = p.feed(line, out);
+        ++lines;
+    }
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().code, "sse_event_too_large");
+    // Each line buffers 1001 bytes: the first line that takes the event over 1 MiB fails.
+    EXPECT_EQ(lines, static_cast<int>((1 << 20) / 1001) + 1);
+    EXPECT_TRUE(out.empty());
+}
+
+TEST(SseParser, ResetClearsEverything) {
+    Parser p;
+    std::vector<Event> out;
+    ASSERT_TRUE(p.feed("\xEF\xBB\xBF:c\nretry: 5\nid: 9\ndata: a\n\ndata: pending", out).ok());
+    p.reset();
+    EXPECT_EQ(p.last_event_id(), "");
+    EXPECT_EQ(p.retry_ms(), std::nullopt);
+    EXPECT_EQ(p.comments_seen(), 0u);
+    out.clear();
+    ASSERT_TRUE(p.feed("\xEF\xBB\xBF" "data: b\n\n", out).ok());
+    EXPECT_EQ(out, std::vector<Event>{ev("b")});
+}
+
+TEST(SseEncoder, ExactOutput) {
+    EXPECT_EQ(encode({"add", "a\nb", "7", 1500}),
+              "event: add\nid: 7\nretry: 1500\ndata: a\ndata: b\n\n");
+    EXPECT_EQ(encode({{}, "hello", {}, std::nullopt}), "data: hello\n\n");
+    EXPECT_EQ(encode({{}, "", {}, std::nullopt}), "data:\n\n");
+    EXPECT_EQ(encode({{}, "a\r\nb\rc\n", {}, std::nullopt}),
+              "data: a\ndata: b\ndata: c\ndata:\n\n");
+    EXPECT_EQ(encode({{}, " lead", {}, 0}), "retry: 0\ndata:  lead\n\n");
+    EXPECT_EQ(encode({{}, "x", {}, UINT32_MAX}), "retry: 4294967295\ndata: x\n\n");
+}
+
+TEST(SseEncoder, EncodeToAppends) {
+    std::string buf = "prefix";
+    encode_to(buf, {"t", "d", "1", std::nullopt});
+    encode_to(buf, {{}, "e", {}, std::nullopt});
+    EXPECT_EQ(buf, "prefix" + encode({"t", "d", "1", std::nullopt}) +
+                       encode({{}, "e", {}, std::nullopt}));
+}
+
+TEST(SseEncoder, EmptyDataIsStillDispatched) {
+    Parser p;
+    std::vector<Event> out;
+    ASSERT_TRUE(p.feed(encode({{}, "", {}, std::nullopt}), out).ok());
+    EXPECT_EQ(out, std::vector<Event>{ev("")});
+}
+
+TEST(SseEncoder, SanitisesIdAndType) {
+    const std::string type = "a\r\nb\0c\n"s;
+    const std::string id = "1\n2\0\r3"s;
+    const std::string text = encode({type, "x", id, std::nullopt});
+    EXPECT_EQ(text, "event: abc\nid: 123\ndata: x\n\n");
+    // An id made only of framing bytes writes no id line, so it cannot reset the last ID.
+    const std::string bad_id = "\r\n\0"s;
+    EXPECT_EQ(encode({"\n", "y", bad_id, std::nullopt}), "data: y\n\n");
+
+    Parser p;
+    std::vector<Event> out;
+    ASSERT_TRUE(p.feed(text, out).ok());
+    ASSERT_TRUE(p.feed(encode({"\n", "y", bad_id, std::nullopt}), out).ok());
+    EXPECT_EQ(out, (std::vector<Event>{ev("x", "123", "abc"), ev("y", "123")}));
+    EXPECT_EQ(p.last_event_id(), "123");
+}
+
+TEST(SseEncoder, CommentsAreCountedAndIgnored) {
+    EXPECT_EQ(encode_comment("ping"), ":ping\n");
+    EXPECT_EQ(encode_comment(""), ":\n");
+    EXPECT_EQ(encode_comment(" keep-alive"), ": keep-alive\n");
+    EXPECT_EQ(encode_comment("a\r\nb\rc\nd"), ":a\n:b\n:c\n:d\n");
+
+    // Comments between and inside events change no event.
+    std::string stream = encode_comment("hello");
+    stream += "data: one\n";
+    stream += encode_comment("two\nlines");
+    stream += "data: two\n\n";
+    stream += encode_comment("ping");
+    stream += encode({{}, "three", "3", std::nullopt});
+    const Outcome expected{{ev("one\ntwo"), ev("three", "3")}, "3", std::nullopt, 4};
+    expect_all_chunkings(stream, expected);
+}
+
+// Random text from pieces that stress the encoder: printable ASCII, every kind of line end,
+// multi-byte UTF-8, NUL and the BOM's bytes.
+std::string random_text(Rng& rng, std::size_t max_pieces) {
+    static const std::vector<std::string> pieces = {
+        "\n", "\r", "\r\n", "\n\r", "é", "🎉", "日本", "\xEF\xBB\xBF", ":", " ", "\0"s, "data: ", "id"};
+    std::string s;
+    const std::size_t count = rng.below(max_pieces + 1);
+    for (std::size_t i = 0; i < count; ++i) {
+        if (rng.below(3) == 0) {
+            s += pieces[rng.below(pieces.size())];
+        } else {
+            s += static_cast<char>(' ' + rng.below(95));
+        }
+    }
+    return s;
+}
+
+std::string normalise_newlines(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '\r') {
+            out += '\n';
+            if (i + 1 < s.size() && s[i + 1] == '\n') ++i;
+        } else {
+            out += s[i];
+        }
+    }
+    return out;
+}
+
+std::string strip_framing(std::string_view s) {
+    std::string out;
+    for (char c : s) {
+        if (c != '\r' && c != '\n' && c != '\0') out += c;
+    }
+    return out;
+}
+
+TEST(SseEncoder, RandomRoundTripAtRandomSplits) {
+    Rng rng(7);
+    for (int round = 0; round < 300; ++round) {
+        std::string stream;
+        Outcome expected;
+        std::string last_id;
+        const std::size_t n_events = 1 + rng.below(6);
+        for (std::size_t i = 0; i < n_events; ++i) {
+            const std::string data = random_text(rng, 40);
+            const std::string type = rng.below(2) ? random_text(rng, 6) : "";
+            const std::string id = rng.below(2) ? random_text(rng, 6) : "";
+            std::optional<std::uint32_t> retry;
+            if (rng.below(4) == 0) retry = static_cast<std::uint32_t>(rng.gen());
+            if (rng.below(4) == 0) {
+                const std::string text = random_text(rng, 10);
+                stream += encode_comment(text);
+                // One comment line per line of the text.
+                const std::string lines = normalise_newlines(text);
+                expected.comments += 1 + std::count(lines.begin(), lines.end(), '\n');
+            }
+            encode_to(stream, {type, data, id, retry});
+            if (!strip_framing(id).empty()) last_id = strip_framing(id);
+            const std::string clean_type = strip_framing(type);
+            expected.events.push_back(
+                Event{clean_type.empty() ? "message" : clean_type, normalise_newlines(data), last_id});
+            if (retry) expected.retry = retry;
+        }
+        expected.last_event_id = last_id;
+        ASSERT_EQ(parse_cut(stream, {}), expected) << "stream: " << confab::sse::escape(stream);
+        for (int split = 0; split < 10; ++split) {
+            ASSERT_EQ(parse_cut(stream, random_cuts(rng, stream.size())), expected)
+                << "stream: " << confab::sse::escape(stream);
+        }
+    }
+}
+
+}  // namespace
