@@ -1,0 +1,119 @@
+// Streaming Markdown -> safe HTML for chat replies (CommonMark blocks and inlines plus GFM tables,
+// strikethrough and bare-URL autolinks), rendering each finished block exactly once.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace confab::markdown {
+
+// A link reference definition (`[label]: url "title"`), keyed by its normalised label.
+struct LinkReference {
+    std::string url;
+    std::string title;
+};
+using ReferenceMap = std::map<std::string, LinkReference, std::less<>>;
+
+// Safety is not optional and has no switches: every text and attribute value is escaped
+// (& < > "), attributes are always double-quoted, raw HTML is shown as text, and link/image URLs
+// whose scheme is javascript:, vbscript: or data: (data:image/png|gif|jpeg|webp allowed for images)
+// lose their href/src. The scheme is checked after entity and backslash decoding, with ASCII
+// whitespace and control characters removed and case ignored, as a browser would read it. Links
+// carry rel="nofollow noopener noreferrer".
+//
+// Deliberate differences from CommonMark, so that a streamed reply renders identically whatever
+// its chunking: a link reference definition applies to the top-level block that holds it and the
+// blocks after it (a chat reply is read top-down and a finished block never changes); HTML blocks
+// and inline raw HTML are escaped text; only a common subset of named entities is decoded (numeric
+// references always are), others stay literal text.
+
+// Renders a whole document at once. Identical to a StreamRenderer fed the same text in any
+// chunking and then finished.
+std::string render_markdown(std::string_view markdown);
+
+// Feed a reply as it streams in; read the HTML to show after each append.
+//
+// The HTML is `stable_html() + tail_html()`. The stable part holds the top-level blocks that
+// the text so far has closed (a later delta can no longer change them): it only ever grows, so a
+// UI appends its new bytes to the DOM once and replaces only the tail. The tail is the open last
+// block, rendered as if the reply ended now: an open ``` fence shows as an open code block,
+// unclosed `**` or `[text](htt` show as literal text, and a partial last line that is only marker
+// characters (`-`, `1.`, `##`, a fence, a table delimiter row...) is held back until more arrives,
+// so the line above does not flicker between paragraph, list item and heading. Likewise a last
+// line starting with `|` after non-table text (a table header whose delimiter row is on its way)
+// waits for the next line instead of flashing up as a paragraph of pipes.
+class StreamRenderer {
+public:
+    StreamRenderer() = default;
+
+    // Appends a chunk of Markdown (split anywhere, including inside a UTF-8 sequence or a CRLF).
+    // Ignored after finish().
+    void append(std::string_view delta);
+    // End of the reply: everything becomes stable, the tail is empty.
+    void finish();
+    bool finished() const noexcept { return finished_; }
+
+    // The HTML of finished blocks; never shrinks or changes, only grows.
+    const std::string& stable_html() const noexcept { return stable_html_; }
+    // The HTML of the open tail, re-rendered on each append.
+    const std::string& tail_html() const noexcept { return tail_html_; }
+    // stable_html() + tail_html().
+    std::string html() const { return stable_html_ + tail_html_; }
+    // The stable HTML added since the previous call: what a UI appends to the DOM after each
+    // delta (with tail_html() replacing the old tail), so no call copies the whole reply.
+    std::string take_new_stable_html() {
+        std::string fresh = stable_html_.substr(stable_taken_);
+        stable_taken_ = stable_html_.size();
+        return fresh;
+    }
+
+    // Work counters, so tests can prove the cost model without timing anything.
+    // Top-level blocks finished so far; each was rendered exactly once, when it finished.
+    std::uint64_t finished_blocks() const noexcept { return finished_blocks_; }
+    // Top-level block renders of any kind (finished blocks plus every re-render of the tail).
+    std::uint64_t block_renders() const noexcept { return block_renders_; }
+    // Renders of a block that had already been finished (stays 0: the stable prefix is never
+    // parsed or rendered again).
+    std::uint64_t finished_block_rerenders() const noexcept { return finished_block_rerenders_; }
+    // Tail render passes, and source bytes the block parser read in total.
+    std::uint64_t tail_renders() const noexcept { return tail_renders_; }
+    std::uint64_t bytes_parsed() const noexcept { return bytes_parsed_; }
+
+    // How many source bytes the stable part covers (they are never parsed again).
+    std::size_t stable_source_size() const noexcept { return stable_offset_; }
+    // The whole source appended so far (line endings normalised to \n, NUL replaced by U+FFFD).
+    const std::string& source() const noexcept { return source_; }
+
+private:
+    // Parses source_ from stable_offset_, moves closed top-level blocks to stable_html_ and
+    // re-renders the rest as the tail.
+    void advance(bool at_end);
+
+    std::string source_;
+    std::size_t stable_offset_ = 0;  // start of the first block not yet finished
+    std::string stable_html_;
+    std::size_t stable_taken_ = 0;  // how much of stable_html_ take_new_stable_html() handed out
+    std::string tail_html_;
+    ReferenceMap references_;  // from finished blocks
+    bool pending_cr_ = false;  // the last delta ended in CR: a following LF belongs to it
+    bool finished_ = false;
+    std::uint64_t finished_blocks_ = 0;
+    std::uint64_t block_renders_ = 0;
+    std::uint64_t finished_block_rerenders_ = 0;
+    std::uint64_t tail_renders_ = 0;
+    std::uint64_t bytes_parsed_ = 0;
+};
+
+// Helpers exposed for tests and for the widget's own attribute handling.
+// Escapes & < > " for HTML text and double-quoted attribute values.
+void escape_html(std::string_view text, std::string& out);
+// True when a URL may be used as an href (or, with for_image, as an img src): not
+// javascript:, vbscript: or data: (except data:image/png|gif|jpeg|webp for images), judged after
+// removing ASCII whitespace and control characters and ignoring case. Entities must be decoded
+// by the caller (the renderer does so while parsing).
+bool is_safe_url(std::string_view url, bool for_image);
+
+}  // namespace confab::markdown

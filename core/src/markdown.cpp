@@ -1,0 +1,339 @@
+// The streaming Markdown renderer: block HTML output and StreamRenderer's stable/tail split.
+#include "confab/markdown.hpp"
+
+#include "markdown_internal.hpp"
+
+#include <vector>
+
+namespace confab::markdown {
+namespace detail {
+namespace {
+
+void cr(std::string& out) {
+    if (!out.empty() && out.back() != '\n') out += '\n';
+}
+
+void render_children(const Block& block, const ReferenceMap& refs, std::string& out, bool tight) {
+    for (const auto& child : block.children) render_block(*child, refs, out, tight);
+}
+
+}  // namespace
+
+void render_block(const Block& block, const ReferenceMap& refs, std::string& out, bool tight) {
+    switch (block.kind) {
+        case BlockKind::document: render_children(block, refs, out, false); break;
+        case BlockKind::paragraph:
+            if (tight) {
+                render_inlines(block.content, refs, out);
+            } else {
+                cr(out);
+                out += "<p>";
+                render_inlines(block.content, refs, out);
+                out += "</p>";
+                cr(out);
+            }
+            break;
+        case BlockKind::heading: {
+            char level = static_cast<char>('0' + block.level);
+            cr(out);
+            out += "<h";
+            out += level;
+            out += '>';
+            render_inlines(block.content, refs, out);
+            out += "</h";
+            out += level;
+            out += '>';
+            cr(out);
+            break;
+        }
+        case BlockKind::thematic_break:
+            cr(out);
+            out += "<hr />";
+            cr(out);
+            break;
+        case BlockKind::code_block: {
+            cr(out);
+            out += "<pre><code";
+            std::string_view info = block.info;
+            std::size_t word_end = 0;
+            while (word_end < info.size() && info[word_end] != ' ' && info[word_end] != '\t' && info[word_end] != '\n')
+                ++word_end;
+            if (word_end > 0) {
+                out += " class=\"language-";
+                escape_into(info.substr(0, word_end), out);
+                out += '"';
+            }
+            out += '>';
+            escape_into(block.content, out);
+            out += "</code></pre>";
+            cr(out);
+            break;
+        }
+        case BlockKind::blockquote:
+            cr(out);
+            out += "<blockquote>";
+            cr(out);
+            render_children(block, refs, out, false);
+            cr(out);
+            out += "</blockquote>";
+            cr(out);
+            break;
+        case BlockKind::list:
+            cr(out);
+            if (block.ordered) {
+                out += "<ol";
+                if (block.start != 1) {
+                    out += " start=\"";
+                    out += std::to_string(block.start);
+                    out += '"';
+                }
+                out += '>';
+            } else {
+                out += "<ul>";
+            }
+            cr(out);
+            for (const auto& item : block.children) render_block(*item, refs, out, block.tight);
+            cr(out);
+            out += block.ordered ? "</ol>" : "</ul>";
+            cr(out);
+            break;
+        case BlockKind::list_item:
+            out += "<li>";
+            render_children(block, refs, out, tight);
+            out += "</li>";
+            cr(out);
+            break;
+        case BlockKind::table: {
+            cr(out);
+            out += "<table>\n<thead>\n<tr>\n";
+            auto cell = [&](const char* tag, std::size_t col, const std::string& text) {
+                out += '<';
+                out += tag;
+                char a = col < block.align.size() ? block.align[col] : 0;
+                if (a) out += a == 'l' ? " align=\"left\"" : a == 'c' ? " align=\"center\"" : " align=\"right\"";
+                out += '>';
+                render_inlines(text, refs, out);
+                out += "</";
+                out += tag;
+                out += ">\n";
+            };
+            for (std::size_t c = 0; c < block.rows[0].size(); ++c) cell("th", c, block.rows[0][c]);
+            out += "</tr>\n</thead>\n";
+            if (block.rows.size() > 1) {
+                out += "<tbody>\n";
+                for (std::size_t r = 1; r < block.rows.size(); ++r) {
+                    out += "<tr>\n";
+                    for (std::size_t c = 0; c < block.rows[r].size(); ++c) cell("td", c, block.rows[r][c]);
+                    out += "</tr>\n";
+                }
+                out += "</tbody>\n";
+            }
+            out += "</table>\n";
+            break;
+        }
+    }
+}
+
+}  // namespace detail
+
+namespace {
+
+// A partial last line made only of block-marker characters could still become a list item, a
+// heading underline, a fence or a table delimiter row: it is not shown until more text decides.
+// Nor is a partial line starting with `|`: table rows appear whole.
+bool hold_back_partial(std::string_view line) {
+    // A table row (or header row) is shown once complete, not cell by cell as paragraph text.
+    std::string_view trimmed = line.substr(std::min(line.find_first_not_of(' '), line.size()));
+    if (!trimmed.empty() && trimmed.front() == '|' && line.size() - trimmed.size() <= 3) return true;
+    for (char c : line) {
+        if (std::string_view(" \t-=*_+#>`~|:.)0123456789").find(c) == std::string_view::npos) return false;
+    }
+    return true;
+}
+
+// Length of `s` without an incomplete UTF-8 sequence at its end.
+std::size_t complete_utf8_prefix(std::string_view s) {
+    std::size_t n = s.size();
+    for (std::size_t back = 1; back <= 3 && back <= n; ++back) {
+        auto b = static_cast<unsigned char>(s[n - back]);
+        if ((b & 0xC0) == 0x80) continue;  // continuation byte: keep looking for the lead
+        std::size_t need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
+        return need > back ? n - back : n;
+    }
+    return n;
+}
+
+}  // namespace
+
+void StreamRenderer::append(std::string_view delta) {
+    if (finished_ || delta.empty()) return;
+    source_.reserve(source_.size() + delta.size());
+    for (char c : delta) {
+        if (pending_cr_) {
+            pending_cr_ = false;
+            if (c == '\n') continue;  // second half of a CRLF split across deltas
+        }
+        if (c == '\r') {
+            source_ += '\n';
+            pending_cr_ = true;
+        } else if (c == '\0') {
+            source_ += "\xEF\xBF\xBD";
+        } else {
+            source_ += c;
+        }
+    }
+    advance(false);
+}
+
+void StreamRenderer::finish() {
+    if (finished_) return;
+    advance(true);
+    finished_ = true;
+}
+
+void StreamRenderer::advance(bool at_end) {
+    using detail::Block;
+    const std::string_view src = source_;
+    std::size_t complete_end = src.rfind('\n');
+    complete_end = complete_end == std::string_view::npos || complete_end < stable_offset_ ? stable_offset_
+                                                                                           : complete_end + 1;
+
+    detail::BlockParser parser;
+    std::vector<std::size_t> line_starts;
+    for (std::size_t pos = stable_offset_; pos < complete_end;) {
+        std::size_t nl = src.find('\n', pos);
+        line_starts.push_back(pos);
+        parser.add_line(src.substr(pos, nl - pos));
+        pos = nl + 1;
+    }
+    bytes_parsed_ += complete_end - stable_offset_;
+
+    // The partial last line: all of it at the end, otherwise only once it is more than markers.
+    std::string_view partial = src.substr(complete_end);
+    if (!at_end) {
+        partial = partial.substr(0, complete_utf8_prefix(partial));
+        // A trailing `*`, `_` or `~` run may be half of a closing `**`: shown now it would make
+        // `**bold*` flash up as `*<em>bold</em>`. It appears with the next character.
+        while (!partial.empty() && (partial.back() == '*' || partial.back() == '_' || partial.back() == '~'))
+            partial.remove_suffix(1);
+    }
+    bool with_partial = !partial.empty() && (at_end || !hold_back_partial(partial));
+
+    const std::size_t pass_start = stable_offset_;
+    const auto& refs = parser.references();
+    std::size_t next_ref = 0;
+    auto merge_refs_through = [&](std::size_t top_index, ReferenceMap& into) {
+        // Definitions are recorded in source order, each with its top-level block.
+        while (next_ref < refs.size() && refs[next_ref].top_index <= top_index) {
+            into.emplace(refs[next_ref].label, refs[next_ref].ref);
+            ++next_ref;
+        }
+    };
+    auto absolute_start = [&](const Block& b) {
+        return b.start_line < line_starts.size() ? line_starts[b.start_line] : complete_end;
+    };
+
+    // Blocks that complete lines have closed are final: render each once, into the stable part.
+    if (!at_end) {
+        std::size_t closed = parser.closed_top_level();
+        Block& doc = parser.document();
+        // Finished blocks move to the stable part only up to a line where a fresh parse gives the
+        // same blocks; a paragraph that a table split off waits for that table.
+        while (closed > 0 && closed < doc.children.size() && doc.children[closed]->split_from_paragraph) --closed;
+        for (std::size_t i = 0; i < closed; ++i) {
+            const Block& block = *doc.children[i];
+            if (absolute_start(block) < pass_start) ++finished_block_rerenders_;
+            merge_refs_through(i, references_);
+            detail::render_block(block, references_, stable_html_, false);
+            ++finished_blocks_;
+            ++block_renders_;
+        }
+        if (closed > 0) {
+            std::size_t new_offset =
+                closed < doc.children.size() ? absolute_start(*doc.children[closed]) : complete_end;
+            // Definitions in paragraphs that vanished between the finished blocks and the new
+            // offset would not be parsed again: keep them now.
+            while (next_ref < refs.size() && refs[next_ref].line < line_starts.size() &&
+                   line_starts[refs[next_ref].line] < new_offset) {
+                references_.emplace(refs[next_ref].label, refs[next_ref].ref);
+                ++next_ref;
+            }
+            stable_offset_ = new_offset;
+        }
+        // Render the open remainder as the tail, as if the reply ended here.
+        auto render_tail = [&](detail::BlockParser& p, std::size_t first_block, std::size_t first_ref) {
+            p.finish();
+            const auto& all_refs = p.references();
+            ReferenceMap tail_refs = references_;
+            std::size_t tail_ref = first_ref;
+            tail_html_.clear();
+            Block& tail_doc = p.document();
+            for (std::size_t i = first_block; i < tail_doc.children.size(); ++i) {
+                while (tail_ref < all_refs.size() && all_refs[tail_ref].top_index <= i) {
+                    tail_refs.emplace(all_refs[tail_ref].label, all_refs[tail_ref].ref);
+                    ++tail_ref;
+                }
+                detail::render_block(*tail_doc.children[i], tail_refs, tail_html_, false);
+                ++block_renders_;
+            }
+            ++tail_renders_;
+        };
+        // A last line starting with `|` right after non-table text is probably a table's header
+        // row: shown before its delimiter row arrives it would flash up as a paragraph of pipes.
+        auto table_row_like = [&](std::size_t line) {
+            std::size_t pos = line_starts[line];
+            std::size_t spaces = 0;
+            while (pos < src.size() && src[pos] == ' ' && spaces < 3) {
+                ++pos;
+                ++spaces;
+            }
+            return pos < src.size() && src[pos] == '|';
+        };
+        std::size_t lines = line_starts.size();
+        if (!with_partial && lines > 0 && line_starts[lines - 1] >= stable_offset_ && table_row_like(lines - 1) &&
+            !(lines >= 2 && line_starts[lines - 2] >= stable_offset_ && table_row_like(lines - 2))) {
+            detail::BlockParser held;
+            std::size_t pos = stable_offset_;
+            for (std::size_t line = 0; line < lines; ++line) {
+                if (line_starts[line] < stable_offset_) continue;
+                if (line == lines - 1) break;
+                std::size_t nl = src.find('\n', line_starts[line]);
+                held.add_line(src.substr(line_starts[line], nl - line_starts[line]));
+                pos = nl + 1;
+            }
+            bytes_parsed_ += pos - stable_offset_;
+            render_tail(held, 0, 0);
+            return;
+        }
+        if (with_partial) parser.add_line(partial);
+        render_tail(parser, closed, next_ref);
+        return;
+    }
+
+    // End of the reply: everything left is final.
+    if (with_partial) {
+        parser.add_line(partial);
+        bytes_parsed_ += partial.size();
+    }
+    parser.finish();
+    Block& doc = parser.document();
+    for (std::size_t i = 0; i < doc.children.size(); ++i) {
+        const Block& block = *doc.children[i];
+        if (absolute_start(block) < pass_start) ++finished_block_rerenders_;
+        merge_refs_through(i, references_);
+        detail::render_block(block, references_, stable_html_, false);
+        ++finished_blocks_;
+        ++block_renders_;
+    }
+    stable_offset_ = src.size();
+    tail_html_.clear();
+}
+
+std::string render_markdown(std::string_view markdown) {
+    StreamRenderer renderer;
+    renderer.append(markdown);
+    renderer.finish();
+    return renderer.stable_html();
+}
+
+}  // namespace confab::markdown
