@@ -1,0 +1,469 @@
+// The public API: Confab.identify / new Confab, apps.* and sessions.* (AirOps-compatible shape).
+import { ConfabError, ApiError, IdentityError, AbortError, TimeoutError, invalidArgument } from './errors.js';
+import { loadCore } from './core.js';
+import { abortErrorFrom, errorFromResponse, fetchOnce, requestJson, sleep, withRetries } from './http.js';
+import { consumeStream, isEventStream } from './stream.js';
+
+const DEFAULT_RETRIES = 3;
+const DEFAULT_TIMEOUT_MS = 30000;
+const TERMINAL = new Set(['success', 'error', 'cancelled']);
+
+// ---- argument checks: each message names the argument and says what was wrong ----
+
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+const describe = (v) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? `"${v}"` : typeof v);
+
+function requireObject(value, name) {
+  if (!isObject(value)) throw invalidArgument(`${name}: expected an object, got ${describe(value)}`);
+  return value;
+}
+
+function requireString(value, name) {
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw invalidArgument(`${name}: expected a non-empty string, got ${value === '' ? 'an empty string' : describe(value)}`);
+  }
+  // A header value or a path segment with control characters would be rejected or misread.
+  if (/[\u0000-\u001f\u007f]/.test(value)) throw invalidArgument(`${name}: must not contain control characters`);
+  return value;
+}
+
+function optionalString(value, name) {
+  return value === undefined || value === null ? undefined : requireString(value, name);
+}
+
+function optionalFunction(value, name) {
+  if (value !== undefined && value !== null && typeof value !== 'function') {
+    throw invalidArgument(`${name}: expected a function, got ${describe(value)}`);
+  }
+  return value || undefined;
+}
+
+function optionalSignal(value, name = 'signal') {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object' || typeof value.aborted !== 'boolean' || typeof value.addEventListener !== 'function') {
+    throw invalidArgument(`${name}: expected an AbortSignal, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function normaliseHost(host) {
+  if (host === undefined || host === null) {
+    const origin = globalThis.location && globalThis.location.origin;
+    if (typeof origin === 'string' && /^https?:/.test(origin)) return origin;
+    throw invalidArgument('host: required outside a browser page, e.g. "https://confab.example.com"');
+  }
+  requireString(host, 'host');
+  let url;
+  try {
+    url = new URL(host);
+  } catch {
+    throw invalidArgument(`host: not a URL: "${host}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw invalidArgument(`host: must be an http or https URL, got "${host}"`);
+  }
+  return url.href.replace(/\/+$/, '');
+}
+
+function normaliseHeaders(headers) {
+  if (headers === undefined || headers === null) return {};
+  const out = {};
+  let entries;
+  if (typeof Headers !== 'undefined' && headers instanceof Headers) entries = [...headers.entries()];
+  else if (isObject(headers)) entries = Object.entries(headers);
+  else throw invalidArgument(`headers: expected an object of strings, got ${describe(headers)}`);
+  for (const [k, v] of entries) {
+    if (typeof v !== 'string') throw invalidArgument(`headers["${k}"]: expected a string, got ${describe(v)}`);
+    out[k] = v;
+  }
+  return out;
+}
+
+function checkOptions(options) {
+  requireObject(options, 'options');
+  const { fetch: f, retries = DEFAULT_RETRIES, timeoutMs = DEFAULT_TIMEOUT_MS } = options;
+  if (f !== undefined && typeof f !== 'function') throw invalidArgument(`fetch: expected a function, got ${describe(f)}`);
+  if (!Number.isInteger(retries) || retries < 0 || retries > 20) {
+    throw invalidArgument(`retries: expected an integer from 0 to 20, got ${describe(retries) === 'number' ? retries : describe(retries)}`);
+  }
+  if (typeof timeoutMs !== 'number' || !(timeoutMs > 0)) {
+    throw invalidArgument(`timeoutMs: expected a positive number of milliseconds (Infinity for none), got ${typeof timeoutMs === 'number' ? timeoutMs : describe(timeoutMs)}`);
+  }
+  const fetchImpl = f || globalThis.fetch;
+  if (typeof fetchImpl !== 'function') throw invalidArgument('fetch: this environment has no global fetch; pass options.fetch');
+  return {
+    host: normaliseHost(options.host),
+    fetch: f ? f : (...args) => globalThis.fetch(...args),  // late-bound: tests and polyfills may replace it
+    headers: normaliseHeaders(options.headers),
+    retries,
+    timeoutMs,
+  };
+}
+
+// ---- transport settings shared by the methods ----
+
+class Client {
+  constructor(opts, identity) {
+    this.host = opts.host;
+    this.fetch = opts.fetch;
+    this.extraHeaders = opts.headers;
+    this.retries = opts.retries;
+    this.timeoutMs = opts.timeoutMs;
+    this.identity = identity;  // {workspaceId, userId?, hashedUserId?}
+  }
+
+  url(path, query) {
+    let u = this.host + path;
+    if (query) {
+      const q = new URLSearchParams();
+      for (const [k, v] of Object.entries(query)) if (v !== undefined) q.set(k, String(v));
+      const s = q.toString();
+      if (s) u += '?' + s;
+    }
+    return u;
+  }
+
+  headers(json, accept = 'application/json') {
+    const h = { ...this.extraHeaders, Accept: accept };
+    if (json) h['Content-Type'] = 'application/json';
+    const id = this.identity;
+    if (!id.workspaceId) {
+      throw invalidArgument('workspaceId: required: use Confab.identify({ userId, workspaceId, hashedUserId, host }) ' +
+        'or, for public apps, new Confab({ host, workspaceId })');
+    }
+    h['X-Confab-Workspace'] = id.workspaceId;
+    if (id.userId) {
+      h['X-Confab-User'] = id.userId;
+      h['X-Confab-User-Hash'] = id.hashedUserId;
+    }
+    return h;
+  }
+}
+
+const path = {
+  app: (appId) => `/v1/apps/${encodeURIComponent(appId)}`,
+  execution: (id) => `/v1/executions/${encodeURIComponent(id)}`,
+  session: (id) => `/v1/sessions/${encodeURIComponent(id)}`,
+};
+
+// Starts a streamed run in one request (POST with Accept: text/event-stream) while the wasm core
+// loads. Resolves to {res, attempt, core, executionId, sessionId}; on failure nothing stays open.
+async function startStream(client, { path: p, body, signal }) {
+  const url = client.url(p);
+  const headers = client.headers(true, 'text/event-stream');
+  const payload = JSON.stringify(body);
+  const corePromise = loadCore();
+  const started = withRetries(client.retries, false, signal, async () => {
+    const r = await fetchOnce(client, { method: 'POST', url, headers, body: payload, signal, timeoutMs: client.timeoutMs });
+    if (!r.res.ok) {
+      try {
+        throw await errorFromResponse(r.res);
+      } finally {
+        r.attempt.done();
+      }
+    }
+    return r;
+  });
+  const [s, c] = await Promise.allSettled([started, corePromise]);
+  if (s.status === 'rejected' || c.status === 'rejected') {
+    if (s.status === 'fulfilled') {
+      s.value.attempt.done();
+      s.value.res.body?.cancel().catch(() => {});
+    }
+    throw s.status === 'rejected' ? s.reason : c.reason;
+  }
+  const { res, attempt } = s.value;
+  let executionId = res.headers.get('x-confab-execution-id');
+  let sessionId = res.headers.get('x-confab-session-id');
+  let first = { res, attempt };
+  if (!isEventStream(res)) {
+    // A server (or proxy) that answered with JSON instead: follow the run's event stream.
+    try {
+      const created = await res.json();
+      executionId = executionId || (created && created.executionId);
+    } finally {
+      attempt.done();
+    }
+    first = null;
+  }
+  if (!executionId) {
+    first?.attempt.done();
+    first?.res.body?.cancel().catch(() => {});
+    throw new ConfabError('the server did not say which execution started (no X-Confab-Execution-Id header; ' +
+      'behind a proxy on another origin it must be exposed by CORS)', { code: 'invalid_response' });
+  }
+  return { first, core: c.value, executionId, sessionId };
+}
+
+async function cancelExecution(client, executionId) {
+  try {
+    return await requestJson(client, { method: 'POST', path: path.execution(executionId) + '/cancel', idempotent: true });
+  } catch (e) {
+    // Already finished (or cancelled): the run is not running, which is what cancel() asks for.
+    if (e instanceof ApiError && e.status === 409) return undefined;
+    throw e;
+  }
+}
+
+// Polls an execution until it is terminal, with backoff (no stream to wait on).
+async function pollExecution(client, executionId, signal) {
+  for (let attempt = 0; ; attempt++) {
+    const ex = await requestJson(client, { method: 'GET', path: path.execution(executionId), signal });
+    if (ex && TERMINAL.has(ex.status)) return { ...ex, executionId: ex.id };
+    await sleep(Math.min(2000, 100 * 1.6 ** attempt) * (0.5 + Math.random() / 2), signal);
+  }
+}
+
+// A promise the caller may ignore without an "unhandled rejection".
+function quiet(promise) {
+  promise.catch(() => {});
+  return promise;
+}
+
+// A failed run's message and code, as the transcript assembled them (the completed event's own,
+// else the "error" event's).
+function addError(out, transcript) {
+  const error = transcript.error();
+  if (error !== undefined) out.error = error;
+  const code = transcript.errorCode();
+  if (code !== undefined) out.errorCode = code;
+}
+
+// Streams a run into a new wasm transcript (prepared by `setup`), then `finish(completed,
+// transcript)` builds the result. The transcript is freed on every path.
+async function streamRun(client, core, { first, executionId, signal, setup, onEvent, finish }) {
+  const transcript = core.transcript();
+  try {
+    if (setup) setup(transcript);
+    const completed = await consumeStream(client, core, { first, executionId, transcript, signal, onEvent });
+    return finish(completed, transcript);
+  } finally {
+    transcript.delete();
+  }
+}
+
+function callSafely(fn, arg) {
+  if (fn) fn(arg);
+}
+
+class Apps {
+  constructor(client) {
+    this._client = client;
+  }
+
+  /** GET /v1/apps/{appId}: name, type, inputs, public flag. */
+  async get(appId, options = {}) {
+    if (isObject(appId)) ({ appId, ...options } = appId);
+    requireString(appId, 'appId');
+    return requestJson(this._client, { method: 'GET', path: path.app(appId), signal: optionalSignal(options.signal) });
+  }
+
+  /**
+   * Runs an app. Resolves once the run has started with {executionId, result(), cancel()}.
+   * With stream: true the same request streams the output: streamCallback({content}) per delta,
+   * streamCompletedCallback({content}) with the whole output at the end.
+   */
+  async execute(args) {
+    requireObject(args, 'execute(args)');
+    const appId = requireString(args.appId, 'appId');
+    let version = args.version;
+    if (typeof version === 'number' && Number.isFinite(version)) version = String(version);
+    version = optionalString(version, 'version');
+    const payload = args.payload === undefined ? {} : requireObject(args.payload, 'payload');
+    const inputs = payload.inputs === undefined ? {} : requireObject(payload.inputs, 'payload.inputs');
+    if (args.stream !== undefined && typeof args.stream !== 'boolean') {
+      throw invalidArgument(`stream: expected true or false, got ${describe(args.stream)}`);
+    }
+    const stream = args.stream === true;
+    const streamCallback = optionalFunction(args.streamCallback, 'streamCallback');
+    const streamCompletedCallback = optionalFunction(args.streamCompletedCallback, 'streamCompletedCallback');
+    if (!stream && (streamCallback || streamCompletedCallback)) {
+      throw invalidArgument('streamCallback/streamCompletedCallback: need stream: true');
+    }
+    const signal = optionalSignal(args.signal);
+    if (signal && signal.aborted) throw abortErrorFrom(signal);
+    const client = this._client;
+    const body = version === undefined ? { inputs } : { version, inputs };
+    const cancel = (executionId) => () => cancelExecution(client, executionId);
+
+    if (!stream) {
+      const created = await requestJson(client, { method: 'POST', path: path.app(appId) + '/executions', body, signal });
+      const executionId = created && created.executionId;
+      if (!executionId) throw new ConfabError('the server sent no executionId', { code: 'invalid_response' });
+      let done = null;
+      return {
+        executionId,
+        result: () => (done ??= pollExecution(client, executionId, signal)),
+        cancel: cancel(executionId),
+      };
+    }
+
+    const { first, core, executionId } = await startStream(client, { path: path.app(appId) + '/executions', body, signal });
+    const done = quiet(streamRun(client, core, {
+      first, executionId, signal,
+      onEvent(type, data) {
+        if (type === 'delta') callSafely(streamCallback, { content: data.content });
+      },
+      finish(completed, transcript) {
+        // The output may be any JSON (http apps); the streamed text is the string output or the deltas.
+        const output = completed.output === undefined ? null : completed.output;
+        callSafely(streamCompletedCallback, { content: transcript.result() });
+        const result = { id: executionId, executionId, appId, status: transcript.status(), output };
+        addError(result, transcript);
+        return result;
+      },
+    }));
+    return { executionId, result: () => done, cancel: cancel(executionId) };
+  }
+
+  /** GET /v1/executions/{executionId}: the execution (status, output, error...). */
+  async getResults(args) {
+    requireObject(args, 'getResults(args)');
+    const appId = requireString(args.appId, 'appId');
+    const executionId = requireString(args.executionId, 'executionId');
+    const ex = await requestJson(this._client, { method: 'GET', path: path.execution(executionId), signal: optionalSignal(args.signal) });
+    if (ex && ex.appId !== undefined && ex.appId !== appId) {
+      throw new ApiError(`execution ${executionId} does not belong to app ${appId}`,
+        { status: 404, code: 'execution_not_found' });
+    }
+    return { ...ex, executionId: ex.id };
+  }
+
+  /**
+   * One chat turn, streamed. Resolves once the turn has started with
+   * {sessionId, executionId, result: Promise<{result, sessionId, status, executionId}>, cancel()}.
+   * streamCallback({action, token, tool, tool_input}) per event; streamCompletedCallback({result}).
+   */
+  async chatStream(args) {
+    requireObject(args, 'chatStream(args)');
+    const appId = requireString(args.appId, 'appId');
+    if (typeof args.message !== 'string' || args.message === '') {
+      throw invalidArgument(`message: expected a non-empty string, got ${args.message === '' ? 'an empty string' : describe(args.message)}`);
+    }
+    const sessionId = optionalString(args.sessionId, 'sessionId');
+    const inputs = args.inputs === undefined || args.inputs === null ? undefined : requireObject(args.inputs, 'inputs');
+    const streamCallback = optionalFunction(args.streamCallback, 'streamCallback');
+    const streamCompletedCallback = optionalFunction(args.streamCompletedCallback, 'streamCompletedCallback');
+    const signal = optionalSignal(args.signal);
+    if (signal && signal.aborted) throw abortErrorFrom(signal);
+    const client = this._client;
+    const body = { message: args.message };
+    if (sessionId) body.sessionId = sessionId;
+    if (inputs) body.inputs = inputs;
+
+    const started = await startStream(client, { path: path.app(appId) + '/chat', body, signal });
+    const { first, core, executionId } = started;
+    const result = quiet(streamRun(client, core, {
+      first, executionId, signal,
+      setup(transcript) {
+        const known = started.sessionId || sessionId;
+        if (known) transcript.setSessionId(known);
+        transcript.beginTurn(args.message);
+      },
+      onEvent(type, data) {
+        if (type === 'agent-response') {
+          callSafely(streamCallback, { action: type, token: data.token });
+        } else if (type === 'agent-action') {
+          callSafely(streamCallback, { action: type, tool: data.tool, tool_input: data.tool_input });
+        } else if (type === 'agent-action-error') {
+          callSafely(streamCallback, { action: type, ...data });
+        }
+      },
+      finish(completed, transcript) {
+        const text = transcript.result();
+        callSafely(streamCompletedCallback, { result: text });
+        const out = { result: text, sessionId: transcript.sessionId(), status: transcript.status(), executionId };
+        addError(out, transcript);
+        return out;
+      },
+    }));
+    return {
+      sessionId: started.sessionId || sessionId,
+      executionId,
+      result,
+      cancel: () => cancelExecution(client, executionId),
+    };
+  }
+}
+
+class Sessions {
+  constructor(client) {
+    this._client = client;
+  }
+
+  /** The user's chat sessions, newest first; `appId` filters. */
+  async list(args = {}) {
+    requireObject(args, 'list(args)');
+    const appId = optionalString(args.appId, 'appId');
+    if (args.limit !== undefined && (!Number.isInteger(args.limit) || args.limit < 1 || args.limit > 1000)) {
+      throw invalidArgument(`limit: expected an integer from 1 to 1000, got ${typeof args.limit === 'number' ? args.limit : describe(args.limit)}`);
+    }
+    const r = await requestJson(this._client, {
+      method: 'GET', path: '/v1/sessions', query: { appId, limit: args.limit }, signal: optionalSignal(args.signal),
+    });
+    return (r && r.sessions) || [];
+  }
+
+  /** One session with its transcript (`messages`). */
+  async get(sessionId, options = {}) {
+    if (isObject(sessionId)) ({ sessionId, ...options } = sessionId);
+    requireString(sessionId, 'sessionId');
+    return requestJson(this._client, { method: 'GET', path: path.session(sessionId), signal: optionalSignal(options.signal) });
+  }
+
+  /** Deletes a session and its messages. */
+  async delete(sessionId, options = {}) {
+    if (isObject(sessionId)) ({ sessionId, ...options } = sessionId);
+    requireString(sessionId, 'sessionId');
+    await requestJson(this._client, { method: 'DELETE', path: path.session(sessionId), signal: optionalSignal(options.signal) });
+  }
+}
+
+export default class Confab {
+  /**
+   * A client without a user: for public apps. `workspaceId` says whose apps they are.
+   * Options: {host, workspaceId, fetch, headers, retries, timeoutMs}.
+   */
+  constructor(options = {}) {
+    const opts = checkOptions(options);
+    const identity = options._identity || { workspaceId: optionalString(options.workspaceId, 'workspaceId') };
+    const client = new Client(opts, identity);
+    Object.defineProperty(this, '_client', { value: client });
+    this.apps = new Apps(client);
+    this.sessions = new Sessions(client);
+  }
+
+  /** A client acting for one user, vouched for by the site's backend (hashedUserId). */
+  static identify(args) {
+    requireObject(args, 'identify(args)');
+    const userId = requireString(args.userId, 'userId');
+    const workspaceId = requireString(args.workspaceId, 'workspaceId');
+    const hashedUserId = requireString(args.hashedUserId, 'hashedUserId');
+    return new Confab({ ...args, _identity: { workspaceId, userId, hashedUserId } });
+  }
+
+  /** Lowercase hex HMAC-SHA256(key = secret, message = userId), as the server expects. */
+  static async userHash(secret, userId) {
+    requireString(secret, 'secret');
+    requireString(userId, 'userId');
+    return (await loadCore()).userHash(secret, userId);
+  }
+
+  get workspaceId() {
+    return this._client.identity.workspaceId;
+  }
+
+  get userId() {
+    return this._client.identity.userId;
+  }
+}
+
+Confab.ConfabError = ConfabError;
+Confab.ApiError = ApiError;
+Confab.IdentityError = IdentityError;
+Confab.AbortError = AbortError;
+Confab.TimeoutError = TimeoutError;
+// Not part of the documented API: lets the SDK's own tests watch the wasm heap and reach the core.
+Object.defineProperty(Confab, '_wasmHeapUsed', { value: async () => (await loadCore()).heapUsed() });
+Object.defineProperty(Confab, '_wasmCore', { value: loadCore });
+

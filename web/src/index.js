@@ -1,0 +1,7 @@
+// ESM entry: `import Confab, { ApiError, ... } from '@confab/sdk'`.
+import Confab from './confab.js';
+
+export default Confab;
+export { Confab };
+export { ConfabError, ApiError, IdentityError, AbortError, TimeoutError } from './errors.js';
+export const userHash = (secret, userId) => Confab.userHash(secret, userId);

@@ -1,0 +1,69 @@
+// Typed usage of @confab/sdk, checked by `tsc --noEmit` (npm run typecheck / types.test.mjs).
+// Lines marked @ts-expect-error must stay errors: they prove the declarations are not `any`.
+import Confab, { ApiError, IdentityError, AbortError, TimeoutError, ConfabError, userHash } from '@confab/sdk';
+import type { Execution, ChatResult, Session, AppInfo, ChatStreamEvent } from '@confab/sdk';
+
+async function main(): Promise<void> {
+  const confab = Confab.identify({
+    userId: 'u1', workspaceId: 'demo', hashedUserId: await userHash('secret', 'u1'), host: 'http://127.0.0.1:8787',
+    retries: 2, timeoutMs: 10_000, headers: { 'X-Trace': '1' }, fetch: globalThis.fetch,
+  });
+  const pub = new Confab({ host: 'http://127.0.0.1:8787', workspaceId: 'demo' });
+  const info: AppInfo = await pub.apps.get('welcome');
+  const isPublic: boolean = info.public;
+
+  const ac = new AbortController();
+  const run = await confab.apps.execute({
+    appId: 'haiku', version: 2, payload: { inputs: { topic: 'wasm', season: 'spring' } }, stream: true,
+    streamCallback: ({ content }) => { const s: string = content; void s; },
+    streamCompletedCallback: ({ content }) => console.log(content.length),
+    signal: ac.signal,
+  });
+  const id: string = run.executionId;
+  const done: Execution = await run.result();
+  if (done.status === 'success') console.log(done.output, id, isPublic);
+  await run.cancel();
+  const again: Execution = await confab.apps.getResults({ appId: 'haiku', executionId: id });
+  void again;
+
+  const chat = await confab.apps.chatStream({
+    appId: 'assistant', message: 'hi', sessionId: undefined, inputs: { lang: 'en' },
+    streamCallback: (e: ChatStreamEvent) => {
+      if (e.action === 'agent-response') console.log(e.token.toUpperCase());
+      else if (e.action === 'agent-action') console.log(e.tool, e.tool_input);
+    },
+    streamCompletedCallback: ({ result }) => console.log(result.trim()),
+  });
+  const sid: string = chat.sessionId;
+  const r: ChatResult = await chat.result;
+  console.log(r.result, r.sessionId, sid);
+
+  const sessions: Session[] = await confab.sessions.list({ appId: 'assistant' });
+  const s: Session = await confab.sessions.get(sessions[0].id);
+  console.log(s.messages?.[0]?.role);
+  await confab.sessions.delete(s.id);
+
+  try {
+    await confab.apps.get('x');
+  } catch (e) {
+    if (e instanceof IdentityError) console.log(e.status, e.code);
+    else if (e instanceof ApiError) console.log(e.status === 429 ? e.retryAfterMs : e.body);
+    else if (e instanceof AbortError || e instanceof TimeoutError) console.log(e.code);
+    else if (e instanceof ConfabError) console.log(e.message);
+  }
+  const statics: typeof ApiError = Confab.ApiError;
+  void statics;
+
+  // @ts-expect-error identify needs hashedUserId
+  Confab.identify({ userId: 'u', workspaceId: 'w' });
+  // @ts-expect-error appId is required
+  await confab.apps.execute({ stream: true });
+  // @ts-expect-error content is a string, not a number
+  await confab.apps.execute({ appId: 'a', streamCallback: ({ content }: { content: number }) => content });
+  // @ts-expect-error result is a promise, not a method, on chat handles
+  await chat.result();
+  // @ts-expect-error retries is a number
+  new Confab({ retries: 'three' });
+}
+
+void main;
