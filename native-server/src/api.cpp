@@ -1,0 +1,721 @@
+// The v1 HTTP API: routes, identity (user hash / token, anonymous on public apps), tenant scoping,
+// CORS, rate limits. Transport-neutral: http_server.cpp turns Request/Response into HTTP.
+#include "api.hpp"
+
+#include <charconv>
+#include <exception>
+#include <utility>
+
+#include <boost/asio/this_coro.hpp>
+
+#include "util.hpp"
+
+namespace asio = boost::asio;
+
+namespace confab::server {
+
+using protocol::Json;
+
+namespace {
+
+constexpr const char* kAllowHeaders =
+    "Content-Type, Authorization, Accept, Last-Event-ID, X-Confab-Workspace, X-Confab-User, "
+    "X-Confab-User-Hash";
+constexpr const char* kExposeHeaders = "X-Confab-Execution-Id, X-Confab-Session-Id, Retry-After";
+
+Response json_response(int status, const Json& j) {
+    Response r;
+    r.status = status;
+    r.body = j.dump(-1, ' ', false, Json::error_handler_t::replace);
+    return r;
+}
+
+Response error_response(int status, std::string code, std::string message) {
+    return json_response(status, protocol::encode(protocol::ApiError{std::move(message), std::move(code)}));
+}
+
+// Maps a core/store error to an HTTP status.
+int status_for(const Error& e) {
+    const std::string& c = e.code;
+    if (c == "too_large") return 413;
+    if (c == "invalid_request" || c == "invalid_json" || c == "too_deep") return 400;
+    if (c == "not_found") return 404;
+    if (c == "conflict") return 409;
+    if (c == "shutting_down") return 503;
+    return 500;
+}
+
+Response from_error(const Error& e) {
+    int status = status_for(e);
+    if (status >= 500 && status != 503) {
+        log_line(R"({"level":"error","msg":)" + Json(e.message).dump(-1, ' ', false, Json::error_handler_t::replace) +
+                 R"(,"code":)" + Json(e.code).dump() + "}");
+        return error_response(status, "internal", "internal error");
+    }
+    return error_response(status, e.code, e.message);
+}
+
+bool wants_event_stream(const Request& req) {
+    auto accept = req.header("accept");
+    return accept && accept->find("text/event-stream") != std::string_view::npos;
+}
+
+Result<Json> parse_body(const Request& req, bool empty_is_object) {
+    std::string_view body = req.body;
+    bool blank = body.find_first_not_of(" \t\r\n") == std::string_view::npos;
+    if (blank) {
+        if (empty_is_object) return Json::object();
+        return make_error("invalid_request", "body: a JSON object is required");
+    }
+    return protocol::parse_json(body);
+}
+
+protocol::Execution to_wire(const ExecutionRecord& r) {
+    protocol::Execution e;
+    e.id = r.id;
+    e.app_id = r.app_id;
+    e.version = r.version;
+    e.status = r.status;
+    e.inputs = r.inputs;
+    e.output = r.output;
+    e.error = r.error;
+    e.session_id = r.session_id;
+    e.created_at = r.created_at;
+    e.updated_at = r.updated_at;
+    return e;
+}
+
+protocol::Session to_wire(const SessionRecord& s) {
+    protocol::Session w;
+    w.id = s.id;
+    w.app_id = s.app_id;
+    w.title = s.title;
+    w.created_at = s.created_at;
+    w.updated_at = s.updated_at;
+    w.message_count = s.message_count;
+    return w;
+}
+
+// A stream started by a POST (an execution with Accept: text/event-stream, or a chat turn) names
+// its execution in the X-Confab-Execution-Id response header (a chat turn also its session in
+// X-Confab-Session-Id), not in an extra first event: a run's events are then the same whether read
+// live, replayed or resumed, with seqs 1..n. Both headers are CORS-exposed, and headers arrive
+// before any event, so a client always has the id it needs to resume.
+Response sse_response(const std::string& execution_id) {
+    Response r;
+    r.status = 200;
+    r.content_type = "text/event-stream";
+    r.headers.emplace_back("Cache-Control", "no-cache");
+    r.headers.emplace_back("X-Accel-Buffering", "no");
+    r.headers.emplace_back("X-Confab-Execution-Id", execution_id);
+    return r;
+}
+
+std::vector<std::string_view> split_path(std::string_view path) {
+    std::vector<std::string_view> out;
+    if (path.empty() || path.front() != '/') return out;
+    path.remove_prefix(1);
+    for (;;) {
+        auto slash = path.find('/');
+        out.push_back(path.substr(0, slash));
+        if (slash == std::string_view::npos) break;
+        path.remove_prefix(slash + 1);
+    }
+    return out;
+}
+
+}  // namespace
+
+struct Api::Match {
+    Route route = Route::unmatched;
+    std::string param;
+    const char* allow = "";
+    bool method_ok = false;
+};
+
+namespace {
+
+void set_route(Api::Match& m, Route r, std::string param, const char* allow, std::string_view method) {
+    m.route = r;
+    m.param = std::move(param);
+    m.allow = allow;
+    std::string_view a = allow;
+    // `allow` is a ", "-separated list; a method matches a whole entry.
+    while (!a.empty()) {
+        auto comma = a.find(", ");
+        auto item = a.substr(0, comma);
+        if (item == method) m.method_ok = true;
+        if (comma == std::string_view::npos) break;
+        a.remove_prefix(comma + 2);
+    }
+}
+
+}  // namespace
+
+Api::Api(const ServerConfig& config, DbExecutor& db, ExecutionHub& hub, Metrics& metrics, ApiOptions options)
+    : config_(config), db_(db), hub_(hub), metrics_(metrics), options_(options) {
+    for (const auto& ws : config_.workspaces) {
+        verifiers_.emplace(ws.id, std::make_unique<IdentityVerifier>(ws.id, ws.secrets));
+    }
+}
+
+bool Api::origin_allowed(const WorkspaceConfig* ws, std::string_view origin) const {
+    auto allowed_in = [&](const WorkspaceConfig& w) {
+        for (const auto& o : w.allowed_origins) {
+            if (o == "*" || o == origin) return true;
+        }
+        return false;
+    };
+    if (ws) return allowed_in(*ws);
+    for (const auto& w : config_.workspaces) {
+        if (allowed_in(w)) return true;
+    }
+    return false;
+}
+
+bool Api::identify(const Request& req, bool allow_anonymous, Caller& out, Response& err) const {
+    auto ws_id = req.header("x-confab-workspace");
+    if (!ws_id || ws_id->empty()) {
+        err = error_response(401, "identity_missing", "the X-Confab-Workspace header is required");
+        return false;
+    }
+    const WorkspaceConfig* ws = config_.find_workspace(*ws_id);
+    if (!ws) {
+        err = error_response(401, "unknown_workspace", "unknown workspace '" + std::string(*ws_id) + "'");
+        return false;
+    }
+    out.workspace = ws;
+    auto user = req.header("x-confab-user");
+    auto hash = req.header("x-confab-user-hash");
+    bool has_user = user && !user->empty();
+    bool has_hash = hash && !hash->empty();
+    if (!has_user && !has_hash) {
+        if (!allow_anonymous) {
+            err = error_response(401, "identity_missing",
+                                 "X-Confab-User and X-Confab-User-Hash are required");
+            return false;
+        }
+        out.anonymous = true;
+        out.user_id.clear();
+        return true;
+    }
+    if (!has_user) {
+        err = error_response(401, "identity_missing", "the X-Confab-User header is required with X-Confab-User-Hash");
+        return false;
+    }
+    if (!has_hash) {
+        err = error_response(401, "identity_missing", "the X-Confab-User-Hash header is required with X-Confab-User");
+        return false;
+    }
+    if (user->size() > 256) {
+        err = error_response(401, "identity_malformed", "X-Confab-User is longer than 256 bytes");
+        return false;
+    }
+    const auto& verifier = verifiers_.at(ws->id);
+    Status st = verifier->verify(*user, *hash, now_seconds());
+    if (!st) {
+        err = error_response(401, st.error().code, st.error().message);
+        return false;
+    }
+    out.anonymous = false;
+    out.user_id = std::string(*user);
+    return true;
+}
+
+bool Api::check_rate(const Request& req, const Caller& caller, Response& err) {
+    const RateLimit& rl = caller.workspace->rate_limit;
+    // Anonymous callers share no bucket with each other: they are told apart by address.
+    std::string key = caller.workspace->id;
+    key += '\x1f';
+    key += caller.anonymous ? "ip:" + req.remote_ip : "u:" + caller.user_id;
+    auto retry = limiter_.take(key, rl.per_second, rl.burst, now_ms());
+    if (!retry) return true;
+    err = error_response(429, "rate_limited",
+                         "too many requests; retry in " + std::to_string(*retry) + " s");
+    err.headers.emplace_back("Retry-After", std::to_string(*retry));
+    return false;
+}
+
+Response Api::preflight(const Request& req, const Match& m) const {
+    auto origin = req.header("origin");
+    if (!origin) {
+        Response r;
+        r.status = 204;
+        r.content_type.clear();
+        r.headers.emplace_back("Allow", std::string(m.allow) + ", OPTIONS");
+        return r;
+    }
+    // A preflight carries no X-Confab-Workspace value, so it cannot be tied to one workspace:
+    // it passes when any workspace allows the origin, and the real request is checked against
+    // its own workspace (403 there).
+    if (!origin_allowed(nullptr, *origin)) {
+        return error_response(403, "origin_not_allowed", "origin '" + std::string(*origin) + "' is not allowed");
+    }
+    Response r;
+    r.status = 204;
+    r.content_type.clear();
+    r.headers.emplace_back("Access-Control-Allow-Origin", std::string(*origin));
+    r.headers.emplace_back("Vary", "Origin");
+    r.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
+    r.headers.emplace_back("Access-Control-Allow-Headers", kAllowHeaders);
+    r.headers.emplace_back("Access-Control-Expose-Headers", kExposeHeaders);
+    r.headers.emplace_back("Access-Control-Max-Age", "600");
+    return r;
+}
+
+asio::awaitable<Response> Api::handle(Request& req) {
+    Match m;
+    auto segs = split_path(req.path);
+    const std::string_view method = req.method;
+    auto seg = [&](std::size_t i) { return std::string(segs[i]); };
+    bool nonempty = true;
+    for (auto s : segs) nonempty = nonempty && !s.empty();
+    if (nonempty && segs.size() == 1) {
+        if (segs[0] == "healthz") set_route(m, Route::healthz, "", "GET", method);
+        if (segs[0] == "readyz") set_route(m, Route::readyz, "", "GET", method);
+        if (segs[0] == "metrics") set_route(m, Route::metrics, "", "GET", method);
+    } else if (nonempty && segs.size() >= 2 && segs[0] == "v1") {
+        const auto n = segs.size();
+        if (n == 2 && segs[1] == "identity") set_route(m, Route::identity, "", "POST", method);
+        if (n == 2 && segs[1] == "sessions") set_route(m, Route::sessions_list, "", "GET", method);
+        if (segs[1] == "apps") {
+            if (n == 3) set_route(m, Route::app_get, seg(2), "GET", method);
+            if (n == 4 && segs[3] == "executions") set_route(m, Route::execute, seg(2), "POST", method);
+            if (n == 4 && segs[3] == "chat") set_route(m, Route::chat, seg(2), "POST", method);
+        }
+        if (segs[1] == "executions") {
+            if (n == 3) set_route(m, Route::execution_get, seg(2), "GET", method);
+            if (n == 4 && segs[3] == "events") set_route(m, Route::execution_events, seg(2), "GET", method);
+            if (n == 4 && segs[3] == "cancel") set_route(m, Route::execution_cancel, seg(2), "POST", method);
+        }
+        if (segs[1] == "sessions" && n == 3) set_route(m, Route::session, seg(2), "GET, DELETE", method);
+    }
+
+    Response res;
+    if (m.route == Route::unmatched) {
+        res = error_response(404, "not_found", "no route for " + std::string(req.method) + " " + req.path);
+        res.route = m.route;
+        co_return res;
+    }
+    const bool is_v1 = m.route != Route::healthz && m.route != Route::readyz && m.route != Route::metrics;
+    if (method == "OPTIONS") {
+        res = preflight(req, m);
+        res.route = Route::preflight;
+        co_return res;
+    }
+    if (!m.method_ok) {
+        res = error_response(405, "method_not_allowed",
+                             std::string(req.method) + " is not allowed here; allowed: " + m.allow);
+        res.headers.emplace_back("Allow", std::string(m.allow) + ", OPTIONS");
+    } else {
+        std::string failure;
+        try {
+            res = co_await dispatch(req, m);
+        } catch (const std::exception& e) {
+            failure = e.what();
+        }
+        if (!failure.empty()) res = from_error(make_error("internal", failure));
+    }
+    res.route = m.route;
+
+    // CORS on the actual request: checked against the caller's workspace (or, before a workspace
+    // is known, any workspace, so that a browser can read the 401 that follows).
+    auto origin = req.header("origin");
+    if (is_v1 && origin) {
+        const WorkspaceConfig* ws = nullptr;
+        if (auto w = req.header("x-confab-workspace")) ws = config_.find_workspace(*w);
+        if (!ws && !res.workspace.empty()) ws = config_.find_workspace(res.workspace);
+        if (!origin_allowed(ws, *origin)) {
+            Response denied = error_response(403, "origin_not_allowed",
+                                             "origin '" + std::string(*origin) + "' is not allowed for this workspace");
+            denied.route = m.route;
+            denied.workspace = res.workspace;
+            co_return denied;
+        }
+        res.headers.emplace_back("Access-Control-Allow-Origin", std::string(*origin));
+        res.headers.emplace_back("Vary", "Origin");
+        res.headers.emplace_back("Access-Control-Expose-Headers", kExposeHeaders);
+    }
+    co_return res;
+}
+
+asio::awaitable<Response> Api::dispatch(Request& req, const Match& m) {
+    switch (m.route) {
+        case Route::healthz: co_return json_response(200, Json{{"status", "ok"}});
+        case Route::readyz:
+            if (ready_.load() && !hub_.shutting_down()) co_return json_response(200, Json{{"status", "ready"}});
+            co_return error_response(503, "not_ready", "the server is not ready");
+        case Route::metrics: co_return co_await metrics_text();
+        case Route::identity: co_return co_await identity(req);
+        default: break;
+    }
+    // End-user routes. The origin is checked before anything else is revealed.
+    if (auto origin = req.header("origin")) {
+        const WorkspaceConfig* ws = nullptr;
+        if (auto w = req.header("x-confab-workspace")) ws = config_.find_workspace(*w);
+        if (ws && !origin_allowed(ws, *origin)) {
+            Response r = error_response(403, "origin_not_allowed",
+                                        "origin '" + std::string(*origin) + "' is not allowed for this workspace");
+            r.workspace = ws->id;
+            co_return r;
+        }
+    }
+    Caller caller;
+    Response err;
+    // Anonymous callers get through here; routes that need a user check `anonymous`.
+    if (!identify(req, true, caller, err)) {
+        if (caller.workspace) err.workspace = caller.workspace->id;
+        co_return err;
+    }
+    if (!check_rate(req, caller, err)) {
+        err.workspace = caller.workspace->id;
+        co_return err;
+    }
+    Response res;
+    switch (m.route) {
+        case Route::app_get: res = co_await get_app(req, caller, m.param); break;
+        case Route::execute: res = co_await execute(req, caller, m.param); break;
+        case Route::chat: res = co_await chat(req, caller, m.param); break;
+        case Route::execution_get: res = co_await get_execution(caller, m.param); break;
+        case Route::execution_events: res = co_await execution_events(req, caller, m.param); break;
+        case Route::execution_cancel: res = co_await cancel_execution(caller, m.param); break;
+        case Route::sessions_list: res = co_await list_sessions(req, caller); break;
+        case Route::session:
+            if (req.method == "DELETE") {
+                res = co_await delete_session(caller, m.param);
+            } else {
+                res = co_await get_session(caller, m.param);
+            }
+            break;
+        default: res = error_response(404, "not_found", "no such route"); break;
+    }
+    res.workspace = caller.workspace->id;
+    co_return res;
+}
+
+asio::awaitable<Response> Api::metrics_text() {
+    auto counts = co_await db_.run([](Store& s) { return s.count_executions_by_status(); });
+    Response r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = metrics_.render(counts);
+    co_return r;
+}
+
+asio::awaitable<Response> Api::identity(Request& req) {
+    auto auth = req.header("authorization");
+    constexpr std::string_view bearer = "Bearer ";
+    if (!auth || auth->size() <= bearer.size() || auth->substr(0, bearer.size()) != bearer) {
+        co_return error_response(401, "api_key_missing", "Authorization: Bearer <workspace API key> is required");
+    }
+    std::string_view key = auth->substr(bearer.size());
+    const WorkspaceConfig* ws = nullptr;
+    for (const auto& w : config_.workspaces) {
+        for (const auto& k : w.api_keys) {
+            // Every key is compared (no early exit) so timing says nothing about which matched.
+            if (constant_time_equal(k, key) && !ws) ws = &w;
+        }
+    }
+    if (!ws) co_return error_response(401, "api_key_invalid", "the API key is not valid");
+    auto body = parse_body(req, false);
+    if (!body) co_return from_error(body.error());
+    auto r = protocol::decode_identity_request(*body);
+    if (!r) co_return from_error(r.error());
+    const auto& verifier = verifiers_.at(ws->id);
+    protocol::IdentityResponse out;
+    out.workspace_id = ws->id;
+    out.user_id = r->user_id;
+    if (ws->secrets.empty()) co_return error_response(500, "no_secrets", "the workspace has no secret configured");
+    if (r->ttl_seconds) {
+        out.expires_at = now_seconds() + *r->ttl_seconds;
+        out.hashed_user_id = verifier->sign_token(r->user_id, *out.expires_at);
+    } else {
+        out.hashed_user_id = verifier->sign_user(r->user_id);
+    }
+    Response res = json_response(200, protocol::encode(out));
+    res.workspace = ws->id;
+    co_return res;
+}
+
+asio::awaitable<Response> Api::get_app(Request&, const Caller& c, const std::string& app_id) {
+    const AppConfig* app = c.workspace->find_app(app_id);
+    if (!app) co_return error_response(404, "app_not_found", "app '" + app_id + "' not found");
+    if (c.anonymous && !app->is_public) {
+        co_return error_response(401, "identity_missing",
+                                 "app '" + app_id + "' is not public: X-Confab-User and X-Confab-User-Hash are required");
+    }
+    co_return json_response(200, protocol::encode(app->info()));
+}
+
+asio::awaitable<Response> Api::execute(Request& req, const Caller& c, const std::string& app_id) {
+    const AppConfig* app = c.workspace->find_app(app_id);
+    if (!app) co_return error_response(404, "app_not_found", "app '" + app_id + "' not found");
+    if (c.anonymous && !app->is_public) {
+        co_return error_response(401, "identity_missing",
+                                 "app '" + app_id + "' is not public: X-Confab-User and X-Confab-User-Hash are required");
+    }
+    auto body = parse_body(req, true);
+    if (!body) co_return from_error(body.error());
+    auto er = protocol::decode_execute_request(*body);
+    if (!er) co_return from_error(er.error());
+    const AppVersion* version = app->find_version(er->version.value_or(""));
+    if (!version) {
+        co_return error_response(404, "version_not_found",
+                                 "app '" + app_id + "' has no version '" + er->version.value_or("") + "'");
+    }
+    if (auto st = protocol::validate_inputs(version->inputs, er->inputs); !st) co_return from_error(st.error());
+
+    StartSpec spec;
+    spec.workspace = c.workspace;
+    spec.app = app;
+    spec.version = version;
+    spec.user_id = c.user_id;
+    spec.inputs = er->inputs;
+    if (app->type == protocol::AppType::agent) {
+        if (auto it = er->inputs.find("message"); it != er->inputs.end() && it->is_string()) {
+            spec.message = it->get<std::string>();
+        }
+    }
+    auto rec = co_await hub_.start(std::move(spec));
+    if (!rec) co_return from_error(rec.error());
+    const std::string id = rec->id;
+
+    if (wants_event_stream(req)) {
+        Response r = sse_response(id);
+        r.stream = [this, id](EventSink& sink) { return hub_.stream(id, 0, sink); };
+        co_return r;
+    }
+    auto wait = req.query_param("wait");
+    if (wait && (*wait == "true" || *wait == "1")) {
+        // Synchronous mode: answer with the finished execution (or 202 with it still running).
+        bool finished = co_await hub_.wait_finished(id, std::chrono::milliseconds(options_.sync_wait_ms));
+        const std::string ws = c.workspace->id, user = c.user_id;
+        auto now = co_await db_.run([&](Store& s) { return s.get_execution(ws, user, id); });
+        if (!now) co_return error_response(500, "internal", "the execution disappeared");
+        Response r = json_response(finished ? 200 : 202, protocol::encode(to_wire(*now)));
+        r.headers.emplace_back("X-Confab-Execution-Id", id);
+        co_return r;
+    }
+    Response r = json_response(202, protocol::encode(protocol::ExecutionCreated{id, rec->status}));
+    r.headers.emplace_back("X-Confab-Execution-Id", id);
+    r.headers.emplace_back("Location", "/v1/executions/" + id);
+    co_return r;
+}
+
+asio::awaitable<Response> Api::chat(Request& req, const Caller& c, const std::string& app_id) {
+    const AppConfig* app = c.workspace->find_app(app_id);
+    if (!app) co_return error_response(404, "app_not_found", "app '" + app_id + "' not found");
+    if (c.anonymous && !app->is_public) {
+        co_return error_response(401, "identity_missing",
+                                 "app '" + app_id + "' is not public: X-Confab-User and X-Confab-User-Hash are required");
+    }
+    if (app->type != protocol::AppType::agent && app->type != protocol::AppType::llm) {
+        co_return error_response(400, "unsupported",
+                                 std::string("app '") + app_id + "' is a " + protocol::to_string(app->type) +
+                                     " app; chat needs an agent or llm app");
+    }
+    auto body = parse_body(req, false);
+    if (!body) co_return from_error(body.error());
+    auto cr = protocol::decode_chat_request(*body);
+    if (!cr) co_return from_error(cr.error());
+    const AppVersion* version = app->find_version("");
+    if (!version) co_return error_response(500, "internal", "app has no version");
+    {
+        Json merged = cr->inputs;
+        if (!merged.contains("message")) merged["message"] = cr->message;
+        if (auto st = protocol::validate_inputs(version->inputs, merged, true); !st) co_return from_error(st.error());
+    }
+
+    // Session lookup/creation, history and the user's message in one trip to the db thread.
+    struct Prepared {
+        int status = 0;  // 0 ok, else an HTTP error
+        std::string code, message;
+        std::string session_id;
+        std::vector<protocol::Message> history;
+    };
+    const std::string exec_id = random_id("ex_");
+    const std::string ws_id = c.workspace->id, user = c.user_id;
+    const std::optional<std::string> want_session = cr->session_id;
+    const std::string text = cr->message;
+    Prepared p = co_await db_.run([&](Store& s) {
+        Prepared out;
+        std::int64_t now = now_ms();
+        if (want_session) {
+            auto sess = s.get_session(ws_id, user, *want_session);
+            if (!sess) {
+                out.status = 404;
+                out.code = "session_not_found";
+                out.message = "session '" + *want_session + "' not found";
+                return out;
+            }
+            if (sess->app_id != app_id) {
+                out.status = 400;
+                out.code = "invalid_request";
+                out.message = "sessionId: the session belongs to app '" + sess->app_id + "'";
+                return out;
+            }
+            out.session_id = sess->id;
+            for (auto& m : s.messages(sess->id)) {
+                out.history.push_back(protocol::Message{m.role, std::move(m.content), m.created_at});
+            }
+        } else {
+            SessionRecord rec;
+            rec.id = random_id("se_");
+            rec.workspace_id = ws_id;
+            rec.user_id = user;
+            rec.app_id = app_id;
+            rec.created_at = rec.updated_at = now;
+            if (auto st = s.insert_session(rec); !st) {
+                out.status = 500;
+                out.code = st.error().code;
+                out.message = st.error().message;
+                return out;
+            }
+            out.session_id = rec.id;
+        }
+        MessageRecord m;
+        m.session_id = out.session_id;
+        m.role = protocol::Role::user;
+        m.content = text;
+        m.execution_id = exec_id;
+        m.created_at = now;
+        if (auto st = s.append_message(m); !st) {
+            out.status = 500;
+            out.code = st.error().code;
+            out.message = st.error().message;
+        }
+        return out;
+    });
+    if (p.status >= 500) co_return from_error(make_error(p.code, p.message));
+    if (p.status != 0) co_return error_response(p.status, p.code, p.message);
+
+    StartSpec spec;
+    spec.id = exec_id;
+    spec.workspace = c.workspace;
+    spec.app = app;
+    spec.version = version;
+    spec.user_id = c.user_id;
+    spec.chat = true;
+    spec.session_id = p.session_id;
+    spec.inputs = cr->inputs;
+    spec.message = text;
+    spec.history = std::move(p.history);
+    auto rec = co_await hub_.start(std::move(spec));
+    if (!rec) co_return from_error(rec.error());
+    Response r = sse_response(exec_id);
+    r.headers.emplace_back("X-Confab-Session-Id", p.session_id);
+    r.stream = [this, exec_id](EventSink& sink) { return hub_.stream(exec_id, 0, sink); };
+    co_return r;
+}
+
+asio::awaitable<Response> Api::get_execution(const Caller& c, const std::string& id) {
+    const std::string ws = c.workspace->id, user = c.user_id;
+    auto rec = co_await db_.run([&](Store& s) { return s.get_execution(ws, user, id); });
+    if (!rec) co_return error_response(404, "execution_not_found", "execution '" + id + "' not found");
+    co_return json_response(200, protocol::encode(to_wire(*rec)));
+}
+
+asio::awaitable<Response> Api::execution_events(Request& req, const Caller& c, const std::string& id) {
+    std::uint64_t after = 0;
+    std::optional<std::string_view> last = req.header("last-event-id");
+    const char* source = "Last-Event-ID";
+    if (!last || last->empty()) {
+        last = req.query_param("lastEventId");
+        source = "lastEventId";
+    }
+    if (last && !last->empty()) {
+        auto [p, ec] = std::from_chars(last->data(), last->data() + last->size(), after);
+        if (ec != std::errc() || p != last->data() + last->size()) {
+            co_return error_response(400, "invalid_request",
+                                     std::string(source) + ": must be a non-negative integer event id");
+        }
+    }
+    const std::string ws = c.workspace->id, user = c.user_id;
+    auto rec = co_await db_.run([&](Store& s) { return s.get_execution(ws, user, id); });
+    if (!rec) co_return error_response(404, "execution_not_found", "execution '" + id + "' not found");
+    Response r = sse_response(id);
+    if (rec->session_id) r.headers.emplace_back("X-Confab-Session-Id", *rec->session_id);
+    r.stream = [this, id, after](EventSink& sink) { return hub_.stream(id, after, sink); };
+    co_return r;
+}
+
+asio::awaitable<Response> Api::cancel_execution(const Caller& c, const std::string& id) {
+    const std::string ws = c.workspace->id, user = c.user_id;
+    auto rec = co_await db_.run([&](Store& s) { return s.get_execution(ws, user, id); });
+    if (!rec) co_return error_response(404, "execution_not_found", "execution '" + id + "' not found");
+    if (protocol::is_terminal(rec->status)) {
+        co_return error_response(409, "conflict",
+                                 std::string("execution is already ") + protocol::to_string(rec->status));
+    }
+    if (!hub_.cancel(id)) {
+        // Not running in this process and not terminal: close it out here so it cannot stay open.
+        const auto last_seq = rec->last_seq;
+        co_await db_.run([&](Store& s) {
+            if (!s.finish_execution(id, protocol::ExecutionStatus::cancelled, nullptr, std::nullopt, now_ms())) return;
+            protocol::ExecutionCompleted done;
+            done.status = protocol::ExecutionStatus::cancelled;
+            EventRecord ev{last_seq + 1, "completed", protocol::encode(done).dump(), now_ms()};
+            (void)s.append_event(id, ev);
+        });
+    } else {
+        co_await hub_.wait_finished(id, std::chrono::milliseconds(5000));
+    }
+    auto after = co_await db_.run([&](Store& s) { return s.get_execution(ws, user, id); });
+    if (!after) co_return error_response(404, "execution_not_found", "execution '" + id + "' not found");
+    if (after->status != protocol::ExecutionStatus::cancelled && protocol::is_terminal(after->status)) {
+        co_return error_response(409, "conflict",
+                                 std::string("execution finished before it could be cancelled (") +
+                                     protocol::to_string(after->status) + ")");
+    }
+    co_return json_response(200, protocol::encode(to_wire(*after)));
+}
+
+asio::awaitable<Response> Api::list_sessions(Request& req, const Caller& c) {
+    if (c.anonymous) {
+        co_return error_response(401, "identity_missing", "listing sessions needs an identified user");
+    }
+    std::string app_id;
+    if (auto a = req.query_param("appId")) app_id = std::string(*a);
+    std::size_t limit = 100;
+    if (auto l = req.query_param("limit")) {
+        auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);
+        if (ec != std::errc() || p != l->data() + l->size() || limit < 1 || limit > 1000) {
+            co_return error_response(400, "invalid_request", "limit: must be an integer from 1 to 1000");
+        }
+    }
+    const std::string ws = c.workspace->id, user = c.user_id;
+    auto list = co_await db_.run([&](Store& s) { return s.list_sessions(ws, user, app_id, limit); });
+    Json arr = Json::array();
+    for (const auto& s : list) arr.push_back(protocol::encode(to_wire(s), false));
+    co_return json_response(200, Json{{"sessions", std::move(arr)}});
+}
+
+asio::awaitable<Response> Api::get_session(const Caller& c, const std::string& id) {
+    const std::string ws = c.workspace->id, user = c.user_id;
+    struct Found {
+        std::optional<SessionRecord> session;
+        std::vector<MessageRecord> messages;
+    };
+    Found f = co_await db_.run([&](Store& s) {
+        Found out;
+        out.session = s.get_session(ws, user, id);
+        if (out.session) out.messages = s.messages(id);
+        return out;
+    });
+    if (!f.session) co_return error_response(404, "session_not_found", "session '" + id + "' not found");
+    protocol::Session w = to_wire(*f.session);
+    for (auto& m : f.messages) w.messages.push_back(protocol::Message{m.role, std::move(m.content), m.created_at});
+    co_return json_response(200, protocol::encode(w, true));
+}
+
+asio::awaitable<Response> Api::delete_session(const Caller& c, const std::string& id) {
+    const std::string ws = c.workspace->id, user = c.user_id;
+    auto r = co_await db_.run([&](Store& s) { return s.delete_session(ws, user, id); });
+    if (!r) co_return from_error(r.error());
+    if (!*r) co_return error_response(404, "session_not_found", "session '" + id + "' not found");
+    Response res;
+    res.status = 204;
+    res.content_type.clear();
+    co_return res;
+}
+
+}  // namespace confab::server

@@ -1,0 +1,72 @@
+// The v1 HTTP API: routing, identity, CORS, rate limits and the route handlers.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "config.hpp"
+#include "confab/identity.hpp"
+#include "db_executor.hpp"
+#include "http_types.hpp"
+#include "hub.hpp"
+#include "metrics.hpp"
+#include "rate_limiter.hpp"
+
+namespace confab::server {
+
+struct ApiOptions {
+    int sync_wait_ms = 60000;  // POST .../executions?wait=true waits this long at most
+};
+
+class Api {
+public:
+    Api(const ServerConfig& config, DbExecutor& db, ExecutionHub& hub, Metrics& metrics,
+        ApiOptions options = {});
+
+    // Never throws; 5xx on internal failures.
+    boost::asio::awaitable<Response> handle(Request& req);
+
+    void set_ready(bool ready) { ready_.store(ready); }
+
+    struct Match;  // a routed request (route, path parameter, allowed methods)
+
+private:
+    struct Caller {
+        const WorkspaceConfig* workspace = nullptr;
+        std::string user_id;  // "" when anonymous
+        bool anonymous = true;
+    };
+    boost::asio::awaitable<Response> dispatch(Request& req, const Match& m);
+    Response preflight(const Request& req, const Match& m) const;
+    // Resolves X-Confab-Workspace/User/User-Hash. On failure fills `err` and returns false.
+    bool identify(const Request& req, bool allow_anonymous, Caller& out, Response& err) const;
+    bool check_rate(const Request& req, const Caller& caller, Response& err);
+    bool origin_allowed(const WorkspaceConfig* ws, std::string_view origin) const;
+
+    boost::asio::awaitable<Response> identity(Request& req);
+    boost::asio::awaitable<Response> get_app(Request& req, const Caller& c, const std::string& app_id);
+    boost::asio::awaitable<Response> execute(Request& req, const Caller& c, const std::string& app_id);
+    boost::asio::awaitable<Response> chat(Request& req, const Caller& c, const std::string& app_id);
+    boost::asio::awaitable<Response> get_execution(const Caller& c, const std::string& id);
+    boost::asio::awaitable<Response> execution_events(Request& req, const Caller& c, const std::string& id);
+    boost::asio::awaitable<Response> cancel_execution(const Caller& c, const std::string& id);
+    boost::asio::awaitable<Response> list_sessions(Request& req, const Caller& c);
+    boost::asio::awaitable<Response> get_session(const Caller& c, const std::string& id);
+    boost::asio::awaitable<Response> delete_session(const Caller& c, const std::string& id);
+    boost::asio::awaitable<Response> metrics_text();
+
+    const ServerConfig& config_;
+    DbExecutor& db_;
+    ExecutionHub& hub_;
+    Metrics& metrics_;
+    ApiOptions options_;
+    RateLimiter limiter_;
+    std::unordered_map<std::string, std::unique_ptr<IdentityVerifier>> verifiers_;
+    std::atomic<bool> ready_{false};
+};
+
+}  // namespace confab::server

@@ -1,0 +1,490 @@
+// Loads and validates the server's JSON config; every error names the file, the field path and why.
+#include "config.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <utility>
+
+#include "runners.hpp"
+#include "upstream.hpp"
+
+namespace confab::server {
+
+using protocol::Json;
+
+const AppVersion* AppConfig::find_version(std::string_view label) const {
+    if (versions.empty()) return nullptr;
+    if (label.empty()) return &versions.back();
+    for (const auto& v : versions) {
+        if (v.version == label) return &v;
+    }
+    return nullptr;
+}
+
+protocol::AppInfo AppConfig::info() const {
+    protocol::AppInfo a;
+    a.id = id;
+    a.name = name;
+    a.type = type;
+    a.is_public = is_public;
+    for (const auto& v : versions) a.versions.push_back(v.version);
+    if (!versions.empty()) {
+        a.version = versions.back().version;
+        a.inputs = versions.back().inputs;
+    }
+    return a;
+}
+
+const AppConfig* WorkspaceConfig::find_app(std::string_view app_id) const {
+    for (const auto& a : apps) {
+        if (a.id == app_id) return &a;
+    }
+    return nullptr;
+}
+
+const WorkspaceConfig* ServerConfig::find_workspace(std::string_view ws_id) const {
+    for (const auto& w : workspaces) {
+        if (w.id == ws_id) return &w;
+    }
+    return nullptr;
+}
+
+namespace {
+
+bool valid_id(std::string_view s) {
+    if (s.empty() || s.size() > 64) return false;
+    for (char c : s) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                        c == '_' || c == '-';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+// Walks one JSON object, remembering the first error. Unknown keys are errors (a misspelt
+// "allowedOrigin" must not silently leave a workspace open or closed); keys starting with '$' or
+// '_' are ignored so a config can carry comments such as "$comment".
+class Reader {
+public:
+    Reader(const Json& j, std::string path, std::string* error) : j_(j), path_(std::move(path)), error_(error) {
+        if (!j.is_object()) fail_at(path_, "must be an object");
+    }
+
+    bool failed() const { return !error_->empty(); }
+    std::string path(std::string_view key) const {
+        return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
+    }
+    void fail_at(const std::string& p, std::string_view reason) {
+        if (failed()) return;
+        *error_ = p.empty() ? std::string(reason) : p + ": " + std::string(reason);
+    }
+    void fail(std::string_view key, std::string_view reason) { fail_at(path(key), reason); }
+
+    const Json* get(std::string_view key) {
+        used_.insert(std::string(key));
+        if (failed() || !j_.is_object()) return nullptr;
+        auto it = j_.find(key);
+        if (it == j_.end() || it->is_null()) return nullptr;
+        return &*it;
+    }
+    bool has(std::string_view key) const {
+        if (!j_.is_object()) return false;
+        auto it = j_.find(key);
+        return it != j_.end() && !it->is_null();
+    }
+
+    std::optional<std::string> str(std::string_view key, bool required, bool non_empty = false) {
+        const Json* v = get(key);
+        if (v == nullptr) {
+            if (required) fail(key, "is required");
+            return std::nullopt;
+        }
+        const auto* s = v->get_ptr<const Json::string_t*>();
+        if (s == nullptr) {
+            fail(key, "must be a string");
+            return std::nullopt;
+        }
+        if (non_empty && s->empty()) {
+            fail(key, "must not be empty");
+            return std::nullopt;
+        }
+        return *s;
+    }
+
+    std::optional<std::string> id(std::string_view key) {
+        auto s = str(key, true);
+        if (s && !valid_id(*s)) {
+            fail(key, "must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'");
+            return std::nullopt;
+        }
+        return s;
+    }
+
+    std::optional<bool> boolean(std::string_view key) {
+        const Json* v = get(key);
+        if (v == nullptr) return std::nullopt;
+        if (!v->is_boolean()) {
+            fail(key, "must be a boolean");
+            return std::nullopt;
+        }
+        return v->get<bool>();
+    }
+
+    std::optional<std::int64_t> integer(std::string_view key, std::int64_t min, std::int64_t max) {
+        const Json* v = get(key);
+        if (v == nullptr) return std::nullopt;
+        std::optional<std::int64_t> i;
+        if (v->is_number_unsigned()) {
+            if (v->get<std::uint64_t>() <= static_cast<std::uint64_t>(max)) {
+                i = static_cast<std::int64_t>(v->get<std::uint64_t>());
+            }
+        } else if (v->is_number_integer()) {
+            i = v->get<std::int64_t>();
+        }
+        if (!i || *i < min || *i > max) {
+            fail(key, "must be an integer between " + std::to_string(min) + " and " + std::to_string(max));
+            return std::nullopt;
+        }
+        return i;
+    }
+
+    std::optional<double> number(std::string_view key, double min_exclusive, double max) {
+        const Json* v = get(key);
+        if (v == nullptr) return std::nullopt;
+        if (!v->is_number() || !(v->get<double>() > min_exclusive) || v->get<double>() > max) {
+            std::ostringstream os;
+            os << "must be a number greater than " << min_exclusive << " and at most " << max;
+            fail(key, os.str());
+            return std::nullopt;
+        }
+        return v->get<double>();
+    }
+
+    // Array of strings; each must be non-empty.
+    std::optional<std::vector<std::string>> strings(std::string_view key, bool required) {
+        const Json* v = get(key);
+        if (v == nullptr) {
+            if (required) fail(key, "is required");
+            return std::nullopt;
+        }
+        if (!v->is_array()) {
+            fail(key, "must be an array of strings");
+            return std::nullopt;
+        }
+        std::vector<std::string> out;
+        for (std::size_t i = 0; i < v->size(); ++i) {
+            const auto* s = (*v)[i].get_ptr<const Json::string_t*>();
+            const std::string p = path(key) + "[" + std::to_string(i) + "]";
+            if (s == nullptr) {
+                fail_at(p, "must be a string");
+                return std::nullopt;
+            }
+            if (s->empty()) {
+                fail_at(p, "must not be empty");
+                return std::nullopt;
+            }
+            out.push_back(*s);
+        }
+        return out;
+    }
+
+    const Json* array(std::string_view key, bool required) {
+        const Json* v = get(key);
+        if (v == nullptr) {
+            if (required) fail(key, "is required");
+            return nullptr;
+        }
+        if (!v->is_array()) {
+            fail(key, "must be an array");
+            return nullptr;
+        }
+        return v;
+    }
+
+    // Call after reading every known key.
+    void reject_unknown() {
+        if (failed() || !j_.is_object()) return;
+        for (const auto& item : j_.items()) {
+            const std::string& k = item.key();
+            if (!k.empty() && (k[0] == '$' || k[0] == '_')) continue;
+            if (used_.count(k) == 0) {
+                fail(k, "is not a known field");
+                return;
+            }
+        }
+    }
+
+private:
+    const Json& j_;
+    std::string path_;
+    std::string* error_;
+    std::set<std::string> used_;
+};
+
+// Version fields, read from either an element of `versions` or the app object itself.
+void read_version_fields(Reader& r, protocol::AppType type, AppVersion& v, std::string* error) {
+    if (auto s = r.str("version", false, true)) v.version = *s;
+    if (const Json* inputs = r.array("inputs", false)) {
+        std::set<std::string> names;
+        for (std::size_t i = 0; i < inputs->size() && !r.failed(); ++i) {
+            const std::string p = r.path("inputs") + "[" + std::to_string(i) + "]";
+            auto spec = protocol::decode_input_spec((*inputs)[i], p);
+            if (!spec) {
+                *error = spec.error().message;
+                return;
+            }
+            if (!names.insert(spec->name).second) {
+                r.fail_at(p + ".name", "duplicate input name \"" + spec->name + "\"");
+                return;
+            }
+            v.inputs.push_back(std::move(*spec));
+        }
+    }
+    if (auto s = r.str("template", false)) v.template_text = *s;
+    if (auto s = r.str("systemPrompt", false)) v.system_prompt = *s;
+    if (auto s = r.str("prompt", false)) v.prompt = *s;
+    if (auto s = r.str("model", false, true)) v.model = *s;
+    if (auto s = r.str("url", false, true)) v.url = *s;
+    if (auto n = r.integer("chunkChars", 1, 1 << 20)) v.chunk_chars = static_cast<int>(*n);
+    if (auto n = r.integer("delayMs", 0, 60000)) v.delay_ms = static_cast<int>(*n);
+    if (r.failed()) return;
+
+    using protocol::AppType;
+    switch (type) {
+        case AppType::template_:
+            if (!r.has("template")) r.fail("template", "is required for template apps");
+            break;
+        case AppType::http: {
+            if (v.url.empty()) {
+                r.fail("url", "is required for http apps");
+                break;
+            }
+            auto u = parse_http_url(v.url);
+            if (!u) r.fail("url", u.error().message);
+            break;
+        }
+        case AppType::agent:
+            if (v.model.empty()) {
+                r.fail("model", "is required for agent apps: \"echo\" or \"llm\"");
+            } else if (v.model != "echo" && v.model != "llm") {
+                r.fail("model", "must be \"echo\" or \"llm\" for agent apps");
+            }
+            break;
+        case AppType::llm:
+        case AppType::workflow:
+            break;
+    }
+    if (r.failed()) return;
+
+    // Every {{placeholder}} must name a declared input, or every run would fail.
+    auto check_placeholders = [&](std::string_view key, const std::string& text) {
+        if (r.failed() || text.empty()) return;
+        auto names = template_placeholders(text);
+        if (!names) {
+            r.fail(key, names.error().message);
+            return;
+        }
+        for (const auto& n : *names) {
+            bool declared = false;
+            for (const auto& in : v.inputs) declared = declared || in.name == n;
+            if (!declared) {
+                r.fail(key, "uses {{" + n + "}} but the app declares no input \"" + n + "\"");
+                return;
+            }
+        }
+    };
+    check_placeholders("template", v.template_text);
+    check_placeholders("systemPrompt", v.system_prompt);
+    check_placeholders("prompt", v.prompt);
+}
+
+void read_app(const Json& j, const std::string& path, AppConfig& app, std::string* error) {
+    Reader r(j, path, error);
+    if (auto s = r.id("id")) app.id = *s;
+    if (auto s = r.str("name", false, true)) app.name = *s;
+    if (r.failed()) return;
+    if (app.name.empty()) app.name = app.id;
+    if (auto t = r.str("type", true)) {
+        auto parsed = protocol::parse_app_type(*t);
+        if (!parsed) {
+            r.fail("type", "must be one of template, llm, http, agent, workflow");
+        } else {
+            app.type = *parsed;
+        }
+    }
+    if (auto b = r.boolean("public")) app.is_public = *b;
+    if (r.failed()) return;
+
+    if (const Json* versions = r.get("versions")) {
+        if (!versions->is_array() || versions->empty()) {
+            r.fail("versions", "must be a non-empty array");
+            return;
+        }
+        static const char* const kVersionKeys[] = {"version", "inputs", "template", "systemPrompt",
+                                                   "prompt", "model", "url", "chunkChars", "delayMs"};
+        for (const char* k : kVersionKeys) {
+            if (k != std::string_view("version") && r.has(k)) {
+                r.fail(k, "must be inside versions[] when the app lists versions");
+                return;
+            }
+        }
+        std::set<std::string> labels;
+        for (std::size_t i = 0; i < versions->size(); ++i) {
+            const std::string p = r.path("versions") + "[" + std::to_string(i) + "]";
+            Reader vr((*versions)[i], p, error);
+            if (vr.failed()) return;
+            AppVersion v;
+            v.version.clear();
+            if (!vr.has("version")) {
+                vr.fail("version", "is required");
+                return;
+            }
+            read_version_fields(vr, app.type, v, error);
+            vr.reject_unknown();
+            if (vr.failed()) return;
+            if (!labels.insert(v.version).second) {
+                vr.fail("version", "duplicate version label \"" + v.version + "\"");
+                return;
+            }
+            app.versions.push_back(std::move(v));
+        }
+        if (r.has("version")) {
+            r.fail("version", "must be inside versions[] when the app lists versions");
+            return;
+        }
+    } else {
+        AppVersion v;
+        read_version_fields(r, app.type, v, error);
+        if (r.failed()) return;
+        app.versions.push_back(std::move(v));
+    }
+    r.reject_unknown();
+}
+
+void read_workspace(const Json& j, const std::string& path, WorkspaceConfig& ws, std::string* error) {
+    Reader r(j, path, error);
+    if (auto s = r.id("id")) ws.id = *s;
+    if (auto s = r.str("name", false, true)) ws.name = *s;
+    if (ws.name.empty()) ws.name = ws.id;
+    if (auto s = r.strings("secrets", true)) {
+        if (s->empty()) r.fail("secrets", "needs at least one secret (the first one signs)");
+        ws.secrets = std::move(*s);
+    }
+    if (auto s = r.strings("apiKeys", false)) ws.api_keys = std::move(*s);
+    if (auto s = r.strings("allowedOrigins", false)) ws.allowed_origins = std::move(*s);
+    if (const Json* rl = r.get("rateLimit")) {
+        Reader rr(*rl, r.path("rateLimit"), error);
+        if (auto n = rr.number("perSecond", 0, 1e9)) ws.rate_limit.per_second = *n;
+        if (auto n = rr.number("burst", 0, 1e9)) {
+            if (*n < 1) {
+                rr.fail("burst", "must be at least 1");
+            }
+            ws.rate_limit.burst = *n;
+        }
+        rr.reject_unknown();
+    }
+    if (r.failed()) return;
+    if (const Json* apps = r.array("apps", false)) {
+        std::set<std::string> ids;
+        for (std::size_t i = 0; i < apps->size(); ++i) {
+            const std::string p = r.path("apps") + "[" + std::to_string(i) + "]";
+            AppConfig app;
+            read_app((*apps)[i], p, app, error);
+            if (!error->empty()) return;
+            if (!ids.insert(app.id).second) {
+                r.fail_at(p + ".id", "duplicate app id \"" + app.id + "\" in workspace \"" + ws.id + "\"");
+                return;
+            }
+            ws.apps.push_back(std::move(app));
+        }
+    }
+    r.reject_unknown();
+}
+
+void read_llm(const Json& j, LlmUpstream& llm, std::string* error) {
+    Reader r(j, "llm", error);
+    if (auto s = r.str("baseUrl", false)) llm.base_url = *s;
+    if (auto s = r.str("apiKey", false)) llm.api_key = *s;
+    if (auto s = r.str("model", false, true)) llm.model = *s;
+    if (auto n = r.integer("connectTimeoutMs", 1, 600000)) llm.connect_timeout_ms = static_cast<int>(*n);
+    if (auto n = r.integer("idleTimeoutMs", 1, 3600000)) llm.idle_timeout_ms = static_cast<int>(*n);
+    r.reject_unknown();
+}
+
+Error config_error(std::string_view source, const std::string& message) {
+    return make_error("invalid_config", std::string(source) + ": " + message);
+}
+
+Status check_llm_url(const LlmUpstream& llm, std::string_view source, std::string_view where) {
+    if (llm.base_url.empty()) return Ok{};
+    auto u = parse_http_url(llm.base_url);
+    if (!u) return config_error(source, std::string(where) + ": " + u.error().message);
+    return Ok{};
+}
+
+}  // namespace
+
+Result<ServerConfig> parse_config(std::string_view json_text, std::string_view source_name) {
+    protocol::ParseLimits limits;
+    limits.max_bytes = 64u << 20;
+    auto parsed = protocol::parse_json(json_text, limits);
+    if (!parsed) return config_error(source_name, parsed.error().message);
+
+    ServerConfig cfg;
+    std::string error;
+    Reader r(*parsed, "", &error);
+    if (r.failed()) return config_error(source_name, "the config must be a JSON object");
+    if (const Json* ws = r.array("workspaces", true)) {
+        if (ws->empty()) r.fail("workspaces", "needs at least one workspace");
+        std::set<std::string> ids;
+        for (std::size_t i = 0; i < ws->size() && error.empty(); ++i) {
+            const std::string p = "workspaces[" + std::to_string(i) + "]";
+            WorkspaceConfig w;
+            read_workspace((*ws)[i], p, w, &error);
+            if (!error.empty()) break;
+            if (!ids.insert(w.id).second) {
+                r.fail_at(p + ".id", "duplicate workspace id \"" + w.id + "\"");
+                break;
+            }
+            cfg.workspaces.push_back(std::move(w));
+        }
+    }
+    if (const Json* llm = r.get("llm")) read_llm(*llm, cfg.llm, &error);
+    if (auto s = r.str("trustedUserHeader", false)) {
+        for (char c : *s) {
+            const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                            (c >= '0' && c <= '9') || c == '-' || c == '_';
+            if (!ok) {
+                r.fail("trustedUserHeader", "must be an HTTP header name (letters, digits, '-')");
+                break;
+            }
+        }
+        cfg.trusted_user_header = *s;
+    }
+    r.reject_unknown();
+    if (!error.empty()) return config_error(source_name, error);
+    if (auto st = check_llm_url(cfg.llm, source_name, "llm.baseUrl"); !st) return st.error();
+    return cfg;
+}
+
+Result<ServerConfig> load_config_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return make_error("invalid_config", path + ": cannot open the config file");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    if (in.bad()) return make_error("invalid_config", path + ": cannot read the config file");
+    auto cfg = parse_config(ss.str(), path);
+    if (!cfg) return cfg;
+    // Environment overrides, so a provider key need not live in the config file.
+    if (const char* v = std::getenv("CONFAB_LLM_BASE_URL"); v != nullptr && *v != '\0') {
+        cfg->llm.base_url = v;
+        if (auto st = check_llm_url(cfg->llm, "CONFAB_LLM_BASE_URL", "value"); !st) return st.error();
+    }
+    if (const char* v = std::getenv("CONFAB_LLM_API_KEY"); v != nullptr && *v != '\0') cfg->llm.api_key = v;
+    if (const char* v = std::getenv("CONFAB_LLM_MODEL"); v != nullptr && *v != '\0') cfg->llm.model = v;
+    return cfg;
+}
+
+}  // namespace confab::server

@@ -1,0 +1,94 @@
+// Server configuration: workspaces, their secrets, origins, rate limits and apps (loaded from JSON).
+//
+// JSON format (server-data, config.cpp): camelCase keys — top level {workspaces: [...], llm: {baseUrl,
+// apiKey, model, connectTimeoutMs, idleTimeoutMs}, trustedUserHeader}; a workspace {id, name?,
+// secrets (>= 1), apiKeys?, allowedOrigins?, rateLimit?: {perSecond, burst}, apps?}; an app {id,
+// name?, type, public?} plus either `versions: [{version, ...fields}]` or the version fields inline
+// (= one version "1"): inputs [{name, type, required, description}], template, systemPrompt,
+// prompt, model, url, chunkChars, delayMs. Unknown keys are errors (typos must not pass silently);
+// keys starting with '$' or '_' are comments. Every {{placeholder}} must name a declared input.
+// Errors have code "invalid_config". No fields were added to the structs below.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "confab/protocol.hpp"
+#include "confab/result.hpp"
+
+namespace confab::server {
+
+// One version of an app. Type-specific fields are used by the matching runner only.
+struct AppVersion {
+    std::string version = "1";                       // label; versions are listed oldest first
+    std::vector<protocol::InputSpec> inputs;         // declared inputs (validated per request)
+    // template: text with {{name}} placeholders replaced by the inputs (missing -> error)
+    std::string template_text;
+    // llm / agent(model "llm"): the prompt; {{name}} placeholders as for template
+    std::string system_prompt;
+    std::string prompt;            // llm: user prompt template; empty -> inputs as JSON
+    std::string model;             // agent: "echo" or "llm"; llm: model name override
+    // http: inputs are POSTed as JSON to this URL; the response body is the output
+    std::string url;
+    // streaming granularity for template/echo output
+    int chunk_chars = 4;
+    int delay_ms = 20;             // between chunks (template, echo)
+};
+
+struct AppConfig {
+    std::string id;
+    std::string name;
+    protocol::AppType type = protocol::AppType::template_;
+    bool is_public = false;                // anonymous calls allowed
+    std::vector<AppVersion> versions;      // non-empty; the last is the latest
+
+    const AppVersion* find_version(std::string_view label) const;  // empty label: latest
+    protocol::AppInfo info() const;
+};
+
+struct RateLimit {
+    double per_second = 20;  // token refill rate per (workspace, user)
+    double burst = 40;       // bucket size
+};
+
+struct WorkspaceConfig {
+    std::string id;
+    std::string name;
+    std::vector<std::string> secrets;          // user-hash / token secrets; first signs
+    std::vector<std::string> api_keys;         // server-to-server bearer keys
+    std::vector<std::string> allowed_origins;  // exact origins, or "*"
+    RateLimit rate_limit;
+    std::vector<AppConfig> apps;
+
+    const AppConfig* find_app(std::string_view id) const;
+};
+
+// The OpenAI-compatible upstream used by `llm` apps and `agent` apps with model "llm".
+// Config section "llm"; env CONFAB_LLM_BASE_URL / CONFAB_LLM_API_KEY / CONFAB_LLM_MODEL override.
+struct LlmUpstream {
+    std::string base_url;   // e.g. http://127.0.0.1:9000 (".../v1/chat/completions" is appended)
+    std::string api_key;
+    std::string model = "gpt-4o-mini";
+    int connect_timeout_ms = 5000;
+    int idle_timeout_ms = 30000;  // no upstream bytes for this long -> failed execution
+    bool configured() const { return !base_url.empty(); }
+};
+
+struct ServerConfig {
+    std::vector<WorkspaceConfig> workspaces;
+    LlmUpstream llm;
+    // Trusted reverse-proxy identity mode (widget issue): header carrying the user, empty = off.
+    std::string trusted_user_header;
+
+    const WorkspaceConfig* find_workspace(std::string_view id) const;
+};
+
+// Errors name the file, the field path and the reason, e.g.
+// "demo.json: workspaces[1].apps[0].type: must be one of template, llm, http, agent, workflow".
+Result<ServerConfig> parse_config(std::string_view json_text, std::string_view source_name);
+Result<ServerConfig> load_config_file(const std::string& path);
+
+}  // namespace confab::server

@@ -1,0 +1,166 @@
+// Runs blocking Store work on one dedicated thread and hands results back to the awaiting coroutine.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+#include <type_traits>
+#include <utility>
+
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "store.hpp"
+
+namespace confab::server {
+
+// SQLite calls block (fsync at checkpoints, busy waits), so they never run on the I/O threads.
+// One thread owns the Store; work is queued FIFO, so writes of one execution are applied in the
+// order they were issued.
+//
+//   auto rec = co_await db.run([&](Store& s) { return s.get_execution(ws, user, id); });
+//
+// The lambda runs on the db thread; the coroutine resumes on ITS OWN executor (the handler's
+// associated executor) with the result. The lambda may capture by reference: the awaiting
+// coroutine is suspended until it has run. An exception thrown by the lambda is rethrown in the
+// coroutine. After stop(), run() throws std::runtime_error("database executor stopped").
+// Not cancellable: queued work always runs (it is short), a cancelled caller just gets it later.
+//
+// g++ 12 (Debian 12.2) destroys some temporaries in a co_await operand twice: a lambda that
+// captures a std::string (or any non-trivial type) BY VALUE, or an aggregate built with braces,
+// double-frees (seen with ASan). Capture by reference ([&], [&x]) in `co_await db.run(...)`, or
+// name the lambda first: `auto f = [id](Store& s) {...}; co_await db.run(std::move(f));`.
+class DbExecutor {
+public:
+    explicit DbExecutor(std::unique_ptr<Store> store);
+    ~DbExecutor();  // calls stop()
+    DbExecutor(const DbExecutor&) = delete;
+    DbExecutor& operator=(const DbExecutor&) = delete;
+
+    template <class F>
+    boost::asio::awaitable<std::invoke_result_t<F, Store&>> run(F f);
+
+    // For threads that are not running an io_context (startup, shutdown, tests): queues `f` and
+    // blocks until it has run. Never call it from the db thread itself (deadlock).
+    template <class F>
+    std::invoke_result_t<F, Store&> run_blocking(F f);
+
+    // Drains queued work, checkpoints the WAL, joins the thread. Idempotent.
+    void stop();
+
+private:
+    struct Job {
+        virtual ~Job() = default;
+        virtual void run(Store* store) = 0;  // nullptr: the executor has stopped
+    };
+    template <class R, class F, class Handler>
+    struct AsyncJob;
+    struct Unit {};
+
+    void enqueue(std::unique_ptr<Job> job);  // runs job->run(nullptr) inline after stop()
+    void thread_main();
+
+    std::unique_ptr<Store> store_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<std::unique_ptr<Job>> queue_;
+    bool stopping_ = false;
+    std::thread thread_;
+};
+
+template <class R, class F, class Handler>
+struct DbExecutor::AsyncJob final : DbExecutor::Job {
+    using Executor = boost::asio::associated_executor_t<Handler>;
+    AsyncJob(F fn, Handler h)
+        : f(std::move(fn)), handler(std::move(h)),
+          work(boost::asio::get_associated_executor(handler)) {}
+
+    void run(Store* store) override {
+        std::exception_ptr ep;
+        std::optional<R> result;
+        if (store == nullptr) {
+            ep = std::make_exception_ptr(std::runtime_error("database executor stopped"));
+        } else {
+            try {
+                result.emplace(f(*store));
+            } catch (...) {
+                ep = std::current_exception();
+            }
+        }
+        auto ex = work.get_executor();
+        boost::asio::post(ex, [h = std::move(handler), ep, r = std::move(result)]() mutable {
+            std::move(h)(ep, std::move(r));
+        });
+        work.reset();
+    }
+
+    F f;
+    Handler handler;
+    boost::asio::executor_work_guard<Executor> work;  // keeps the caller's io_context running
+};
+
+template <class F>
+boost::asio::awaitable<std::invoke_result_t<F, Store&>> DbExecutor::run(F f) {
+    using R = std::invoke_result_t<F, Store&>;
+    if constexpr (std::is_void_v<R>) {
+        // Named, not a temporary in the co_await operand: see the g++ 12 note above the class.
+        auto wrapped = [fn = std::move(f)](Store& s) mutable {
+            fn(s);
+            return Unit{};
+        };
+        co_await run(std::move(wrapped));
+        co_return;
+    } else {
+        auto initiation = [this, fn = std::move(f)](auto handler) mutable {
+            using H = decltype(handler);
+            enqueue(std::make_unique<AsyncJob<R, F, H>>(std::move(fn), std::move(handler)));
+        };
+        std::optional<R> r = co_await boost::asio::async_initiate<
+            const boost::asio::use_awaitable_t<>, void(std::exception_ptr, std::optional<R>)>(
+            std::move(initiation), boost::asio::use_awaitable);
+        co_return std::move(*r);
+    }
+}
+
+template <class F>
+std::invoke_result_t<F, Store&> DbExecutor::run_blocking(F f) {
+    using R = std::invoke_result_t<F, Store&>;
+    struct BlockingJob final : Job {
+        BlockingJob(F fn) : f(std::move(fn)) {}
+        void run(Store* store) override {
+            if (store == nullptr) {
+                done.set_exception(
+                    std::make_exception_ptr(std::runtime_error("database executor stopped")));
+                return;
+            }
+            try {
+                if constexpr (std::is_void_v<R>) {
+                    f(*store);
+                    done.set_value();
+                } else {
+                    done.set_value(f(*store));
+                }
+            } catch (...) {
+                done.set_exception(std::current_exception());
+            }
+        }
+        F f;
+        std::promise<R> done;
+    };
+    auto job = std::make_unique<BlockingJob>(std::move(f));
+    auto fut = job->done.get_future();
+    enqueue(std::move(job));
+    return fut.get();
+}
+
+}  // namespace confab::server

@@ -1,0 +1,139 @@
+// The execution manager: starts runs, stores their events, fans them out to live SSE streams,
+// replays stored events on resume, cancels runs and ends them all on shutdown.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "config.hpp"
+#include "confab/protocol.hpp"
+#include "confab/result.hpp"
+#include "db_executor.hpp"
+#include "http_types.hpp"
+#include "metrics.hpp"
+#include "store.hpp"
+
+namespace confab::server {
+
+struct StoredEvent {
+    std::uint64_t seq = 0;
+    std::string type;
+    std::string data;  // JSON text
+};
+using StoredEventPtr = std::shared_ptr<const StoredEvent>;
+
+// One live reader of a run. Publishers (any thread) push into a bounded queue; the reader runs
+// on its own strand and sleeps on a timer that a publisher cancels (posted to that strand) to
+// wake it. A reader that falls `capacity` events behind is marked `lagged`: its queue is dropped
+// and it catches up from storage, so a slow reader costs bounded memory and loses nothing.
+class Subscriber : public std::enable_shared_from_this<Subscriber> {
+public:
+    Subscriber(boost::asio::any_io_executor ex, std::size_t capacity)
+        : timer_(std::move(ex)), capacity_(capacity) {}
+
+    void push(const StoredEventPtr& ev);  // any thread
+    void close();                         // any thread: the run has ended
+    void abort();                         // the reader's client is gone: stop reading
+
+    struct Batch {
+        std::vector<StoredEventPtr> events;
+        bool lagged = false;
+        bool closed = false;
+        bool aborted = false;
+    };
+    Batch take();  // reader's strand
+    // Sleeps until woken by push/close or until `max` passes. Reader's strand; call only after a
+    // take() returned nothing, without suspending in between (that is what makes wake-ups exact).
+    boost::asio::awaitable<void> wait(std::chrono::milliseconds max);
+
+private:
+    void notify_locked();
+
+    std::mutex mu_;
+    std::deque<StoredEventPtr> queue_;
+    bool lagged_ = false;
+    bool closed_ = false;
+    bool aborted_ = false;
+    bool notified_ = false;
+    boost::asio::steady_timer timer_;
+    std::size_t capacity_;
+};
+
+struct StartSpec {
+    std::string id;  // empty: generated
+    const WorkspaceConfig* workspace = nullptr;
+    const AppConfig* app = nullptr;
+    const AppVersion* version = nullptr;
+    std::string user_id;
+    bool chat = false;
+    std::optional<std::string> session_id;
+    protocol::Json inputs = protocol::Json::object();
+    std::string message;                     // chat
+    std::vector<protocol::Message> history;  // chat
+};
+
+struct HubOptions {
+    std::chrono::milliseconds heartbeat{15000};
+    std::size_t stream_queue = 256;
+};
+
+class ExecutionHub {
+public:
+    ExecutionHub(boost::asio::io_context& ioc, DbExecutor& db, const ServerConfig& config,
+                 Metrics& metrics, HubOptions options);
+
+    // Stores the execution (queued) and starts it; the run goes on independently of the caller.
+    // Error "shutting_down" after shutdown().
+    boost::asio::awaitable<Result<ExecutionRecord>> start(StartSpec spec);
+
+    // Writes the events of `id` with seq > after_seq to `sink` as SSE, stored ones first, then
+    // live ones, until the terminal "completed" event, the run's end or the client is gone.
+    // Heartbeat comments keep idle streams open. The caller has checked that `id` is visible.
+    boost::asio::awaitable<void> stream(std::string id, std::uint64_t after_seq, EventSink& sink);
+
+    // Asks a live run to stop (it ends "cancelled"). False when `id` is not running here.
+    bool cancel(const std::string& id);
+    // Until the run `id` has ended (true) or `timeout` passed (false). True if it is not live.
+    boost::asio::awaitable<bool> wait_finished(std::string id, std::chrono::milliseconds timeout);
+    bool is_live(const std::string& id) const;
+
+    // Refuses new runs and stops the running ones: they end as error "server shutting down".
+    void shutdown();
+    std::size_t active_runs() const;
+    bool shutting_down() const;
+
+private:
+    struct LiveRun;
+    boost::asio::awaitable<void> run(std::shared_ptr<LiveRun> live, StartSpec spec);
+    boost::asio::awaitable<void> emit(std::shared_ptr<LiveRun> live, std::string type,
+                                      protocol::Json data);
+    boost::asio::awaitable<void> append(std::shared_ptr<LiveRun> live, std::string type,
+                                        protocol::Json data);
+    std::shared_ptr<LiveRun> subscribe(const std::string& id, const std::shared_ptr<Subscriber>& sub);
+    static void unsubscribe(const std::shared_ptr<LiveRun>& live, const std::shared_ptr<Subscriber>& sub);
+    void finalize(const std::shared_ptr<LiveRun>& live);
+
+    boost::asio::io_context& ioc_;
+    DbExecutor& db_;
+    const ServerConfig& config_;
+    Metrics& metrics_;
+    HubOptions options_;
+    mutable std::mutex mu_;
+    std::unordered_map<std::string, std::shared_ptr<LiveRun>> runs_;
+    bool shutting_down_ = false;
+};
+
+}  // namespace confab::server

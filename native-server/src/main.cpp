@@ -1,0 +1,197 @@
+// confab-server entry point: `serve` (the HTTP server) and `sign` (user hashes and identity tokens).
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <future>
+#include <iostream>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <unistd.h>
+
+#include "api.hpp"
+#include "config.hpp"
+#include "confab/identity.hpp"
+#include "db_executor.hpp"
+#include "http_server.hpp"
+#include "hub.hpp"
+#include "metrics.hpp"
+#include "options.hpp"
+#include "store.hpp"
+#include "util.hpp"
+
+namespace asio = boost::asio;
+using namespace confab;
+using namespace confab::server;
+
+namespace {
+
+// The demo config (examples/config/demo.json), embedded at build time so `confab-server` runs
+// with no arguments.
+const char* const kDemoConfig =
+#include "demo_config.inc"
+    ;
+
+int usage_error(const Error& e) {
+    std::fprintf(stderr, "confab-server: %s\n", e.message.c_str());
+    std::fprintf(stderr, "Try 'confab-server --help'.\n");
+    return 2;
+}
+
+int run_sign(const std::vector<std::string>& args) {
+    auto opts = parse_sign_args(args);
+    if (!opts) return usage_error(opts.error());
+    std::ifstream in(opts->secret_file, std::ios::binary);
+    if (!in) {
+        std::fprintf(stderr, "confab-server: sign: cannot read --secret-file '%s'\n", opts->secret_file.c_str());
+        return 1;
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string secret = ss.str();
+    // Files written by `echo` end in one newline that is not part of the secret.
+    if (!secret.empty() && secret.back() == '\n') {
+        secret.pop_back();
+        if (!secret.empty() && secret.back() == '\r') secret.pop_back();
+    }
+    if (secret.empty()) {
+        std::fprintf(stderr, "confab-server: sign: the secret file '%s' is empty\n", opts->secret_file.c_str());
+        return 1;
+    }
+    if (opts->ttl_seconds) {
+        std::printf("%s\n", issue_token(secret, opts->workspace, opts->user, now_seconds() + *opts->ttl_seconds).c_str());
+    } else {
+        std::printf("%s\n", user_hash(secret, opts->user).c_str());
+    }
+    return 0;
+}
+
+int run_serve(const std::vector<std::string>& args) {
+    auto parsed = parse_serve_args(args);
+    if (!parsed) return usage_error(parsed.error());
+    const ServeOptions opts = *parsed;
+
+    Result<ServerConfig> config = opts.config_path.empty()
+                                      ? parse_config(kDemoConfig, "embedded demo config")
+                                      : load_config_file(opts.config_path);
+    if (!config) {
+        std::fprintf(stderr, "confab-server: %s\n", config.error().message.c_str());
+        return 1;
+    }
+    if (opts.config_path.empty()) {
+        // load_config_file applies these for files; the embedded config gets the same overrides.
+        if (const char* v = std::getenv("CONFAB_LLM_BASE_URL"); v && *v) config->llm.base_url = v;
+        if (const char* v = std::getenv("CONFAB_LLM_API_KEY"); v && *v) config->llm.api_key = v;
+        if (const char* v = std::getenv("CONFAB_LLM_MODEL"); v && *v) config->llm.model = v;
+        log_line(R"({"level":"warn","msg":"no --config: using the embedded demo config, whose secrets are public"})");
+    }
+    auto store = Store::open(opts.data_dir);
+    if (!store) {
+        std::fprintf(stderr, "confab-server: cannot open the data directory '%s': %s\n", opts.data_dir.c_str(),
+                     store.error().message.c_str());
+        return 1;
+    }
+    auto failed = (*store)->fail_interrupted(now_ms());
+    if (!failed) {
+        std::fprintf(stderr, "confab-server: recovering interrupted runs failed: %s\n", failed.error().message.c_str());
+        return 1;
+    }
+    if (*failed > 0) {
+        log_line(R"({"level":"warn","msg":"runs interrupted by the last shutdown were marked error","count":)" +
+                 std::to_string(*failed) + "}");
+    }
+    DbExecutor db(std::move(store.value()));
+
+    int threads = opts.threads > 0 ? opts.threads : static_cast<int>(std::thread::hardware_concurrency());
+    if (threads < 1) threads = 1;
+    asio::io_context ioc(threads);
+    Metrics metrics;
+    HubOptions hub_opts;
+    hub_opts.heartbeat = std::chrono::milliseconds(opts.heartbeat_ms);
+    hub_opts.stream_queue = opts.stream_queue;
+    ExecutionHub hub(ioc, db, *config, metrics, hub_opts);
+    Api api(*config, db, hub, metrics);
+    HttpOptions http_opts;
+    http_opts.header_timeout_ms = opts.header_timeout_ms;
+    http_opts.body_timeout_ms = opts.body_timeout_ms;
+    http_opts.idle_timeout_ms = opts.idle_timeout_ms;
+    http_opts.write_timeout_ms = opts.write_timeout_ms;
+    http_opts.max_body_bytes = opts.max_body_bytes;
+    http_opts.max_header_bytes = opts.max_header_bytes;
+    http_opts.access_log = opts.access_log;
+    HttpServer server(ioc, api, metrics, http_opts);
+    auto port = server.listen(opts.host, opts.port);
+    if (!port) {
+        std::fprintf(stderr, "confab-server: %s\n", port.error().message.c_str());
+        db.stop();
+        return 1;
+    }
+
+    std::promise<int> stop_signal;
+    asio::signal_set signals(ioc, SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+        if (!ec) stop_signal.set_value(sig);
+    });
+    server.start();
+    api.set_ready(true);
+    std::vector<std::thread> pool;
+    for (int i = 0; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
+
+    std::string host = opts.host.find(':') != std::string::npos ? "[" + opts.host + "]" : opts.host;
+    std::printf("confab-server listening on http://%s:%u\n", host.c_str(), static_cast<unsigned>(*port));
+    std::fflush(stdout);
+
+    int sig = stop_signal.get_future().get();
+    log_line(R"({"level":"info","msg":"shutting down","signal":)" + std::to_string(sig) + "}");
+    // Stop taking work, stop the runs (they end "error: server shutting down", which ends their
+    // streams with a final event), let in-flight requests finish, then close what is left.
+    server.stop_accepting();
+    hub.shutdown();
+    server.begin_shutdown();
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts.shutdown_grace_ms);
+    while (std::chrono::steady_clock::now() < deadline &&
+           (hub.active_runs() > 0 || server.busy_connections() > 0)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    server.close_all();
+    auto close_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+    while (std::chrono::steady_clock::now() < close_deadline && server.connections() > 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    db.stop();  // drains queued writes, checkpoints the WAL
+    ioc.stop();
+    for (auto& t : pool) t.join();
+    log_line(R"({"level":"info","msg":"stopped"})");
+    std::fflush(stdout);
+    std::fflush(stderr);
+    // Everything durable is written and checkpointed. Exiting here skips tearing down coroutine
+    // frames still parked in the io_context, whose destructors would touch objects already gone.
+    std::_Exit(0);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::signal(SIGPIPE, SIG_IGN);
+    std::vector<std::string> args(argv + 1, argv + argc);
+    if (!args.empty() && (args[0] == "--help" || args[0] == "-h" || args[0] == "help")) {
+        std::fputs(usage_text(), stdout);
+        return 0;
+    }
+    for (const auto& a : args) {
+        if (a == "--help" || a == "-h") {
+            std::fputs(usage_text(), stdout);
+            return 0;
+        }
+    }
+    if (args.empty()) return run_serve(args);
+    if (args[0] == "sign") return run_sign({args.begin() + 1, args.end()});
+    if (args[0] == "serve") return run_serve({args.begin() + 1, args.end()});
+    if (args[0].rfind("-", 0) == 0) return run_serve(args);
+    std::fprintf(stderr, "confab-server: unknown command '%s'\nTry 'confab-server --help'.\n", args[0].c_str());
+    return 2;
+}

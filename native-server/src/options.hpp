@@ -1,0 +1,49 @@
+// Command-line options of confab-server (`serve` and `sign`): parsing with clear errors.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "confab/result.hpp"
+
+namespace confab::server {
+
+struct ServeOptions {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 8787;        // 0: any free port (the printed URL says which)
+    std::string config_path;          // empty: the embedded demo config
+    std::string data_dir = "confab-data";
+    int threads = 0;                  // 0: hardware concurrency
+    int heartbeat_ms = 15000;         // SSE ": hb" comment interval
+    int header_timeout_ms = 10000;    // whole request head must arrive within this (slowloris)
+    int body_timeout_ms = 30000;      // whole request body
+    int idle_timeout_ms = 60000;      // keep-alive connection without a request
+    int write_timeout_ms = 30000;     // one response write (a reader that stops reading is dropped)
+    int shutdown_grace_ms = 5000;     // SIGTERM: how long in-flight runs may take to end
+    std::size_t max_body_bytes = 1 << 20;
+    std::size_t max_header_bytes = 8 << 10;
+    std::size_t stream_queue = 256;   // live events buffered per SSE subscriber before catch-up
+    bool access_log = true;           // one JSON line per request on stderr
+};
+
+struct SignOptions {
+    std::string secret_file;
+    std::string workspace;
+    std::string user;
+    std::optional<std::int64_t> ttl_seconds;
+};
+
+// Errors have code "usage" and a message that names the flag.
+// `args` excludes the program name and the subcommand. Environment variables (CONFAB_LISTEN,
+// CONFAB_CONFIG, CONFAB_DATA_DIR, CONFAB_THREADS) are applied first, flags override them.
+Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args);
+Result<SignOptions> parse_sign_args(const std::vector<std::string>& args);
+
+// "host:port", "[v6]:port" or ":port"/"port" (host stays 127.0.0.1).
+Status parse_listen(const std::string& value, ServeOptions& out);
+
+const char* usage_text();
+
+}  // namespace confab::server

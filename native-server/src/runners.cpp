@@ -1,0 +1,403 @@
+// App runners: render templates, the echo model, OpenAI-compatible LLM streams and http apps.
+#include "runners.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+
+#include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
+
+#include "confab/sse.hpp"
+#include "upstream.hpp"
+
+namespace confab::server {
+
+namespace asio = boost::asio;
+using protocol::Json;
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+// Calls `on_text(literal)` and `on_name(name)` in order; false from a callback stops the scan.
+template <class Text, class Name>
+Status scan_template(std::string_view text, Text on_text, Name on_name) {
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        const std::size_t open = text.find("{{", pos);
+        if (open == std::string_view::npos) {
+            on_text(text.substr(pos));
+            break;
+        }
+        on_text(text.substr(pos, open - pos));
+        const std::size_t close = text.find("}}", open + 2);
+        if (close == std::string_view::npos) {
+            return make_error("template_error", "unclosed \"{{\" at byte " + std::to_string(open) + " of the template");
+        }
+        const std::string_view name = trim(text.substr(open + 2, close - open - 2));
+        if (name.empty()) {
+            return make_error("template_error", "empty placeholder \"{{}}\" at byte " + std::to_string(open) + " of the template");
+        }
+        if (auto st = on_name(name); !st) return st;
+        pos = close + 2;
+    }
+    return Ok{};
+}
+
+std::size_t utf8_length(std::string_view s) {
+    std::size_t n = 0;
+    for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    return n;
+}
+
+Error cancelled() { return make_error("cancelled", "the run was cancelled"); }
+
+// Use as `cancelled_in(co_await asio::this_coro::cancellation_state)`: reading the state never
+// throws, unlike co_await of an operation or awaitable after a cancellation.
+bool cancelled_in(const asio::cancellation_state& cs) { return cs.cancelled() != asio::cancellation_type::none; }
+
+// One piece of streamed output in the event type of the run's mode.
+// g++ 12 mishandles some non-trivial temporaries inside a co_await expression (double destruction
+// seen here), so arguments of awaited calls are built as named locals first throughout this file.
+asio::awaitable<void> emit_text(RunContext& ctx, std::string text) {
+    std::string type = ctx.chat ? "agent-response" : "delta";
+    Json data = ctx.chat ? protocol::encode(protocol::AgentResponse{std::move(text)})
+                         : protocol::encode(protocol::Delta{std::move(text)});
+    co_await ctx.emit(std::move(type), std::move(data));
+}
+
+// Streams `text` chunk_chars characters per event with delay_ms between events.
+asio::awaitable<Status> stream_text(RunContext& ctx, const std::string& text) {
+    const auto chunks = split_chunks(text, ctx.version->chunk_chars);
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    for (std::size_t i = 0; i < chunks.size(); ++i) {
+        if (cancelled_in(co_await asio::this_coro::cancellation_state)) co_return cancelled();
+        if (i > 0 && ctx.version->delay_ms > 0) {
+            timer.expires_after(std::chrono::milliseconds(ctx.version->delay_ms));
+            co_await timer.async_wait(asio::use_awaitable);  // throws operation_aborted on cancel
+        }
+        std::string piece = chunks[i];
+        co_await emit_text(ctx, std::move(piece));
+    }
+    co_return Ok{};
+}
+
+// Inputs for rendering: declared optional inputs that were not given render as "".
+Json render_inputs(const RunContext& ctx) {
+    Json in = ctx.inputs.is_object() ? ctx.inputs : Json::object();
+    for (const auto& spec : ctx.version->inputs) {
+        auto it = in.find(spec.name);
+        if (it == in.end() || it->is_null()) in[spec.name] = "";
+    }
+    return in;
+}
+
+// The user's message outside chat mode: inputs.message when it is a string, else the inputs.
+std::string message_from_inputs(const Json& inputs) {
+    if (inputs.is_object()) {
+        auto it = inputs.find("message");
+        if (it != inputs.end() && it->is_string()) return it->get<std::string>();
+    }
+    return dump(inputs);
+}
+
+asio::awaitable<Result<Json>> run_template(RunContext& ctx) {
+    auto text = render_template(ctx.version->template_text, render_inputs(ctx));
+    if (!text) co_return text.error();
+    if (auto st = co_await stream_text(ctx, *text); !st) co_return st.error();
+    co_return Json(std::move(*text));
+}
+
+asio::awaitable<Result<Json>> run_echo(RunContext& ctx) {
+    std::string message = ctx.chat ? ctx.message : message_from_inputs(ctx.inputs);
+    std::size_t turn = 1;
+    for (const auto& m : ctx.history) turn += m.role == protocol::Role::user;
+    std::string reply = echo_reply(message, turn);
+    if (auto st = co_await stream_text(ctx, reply); !st) co_return st.error();
+    co_return Json(std::move(reply));
+}
+
+// Reads an OpenAI-compatible chat.completions SSE stream; appends and emits content tokens.
+struct LlmStream {
+    sse::Parser parser;
+    std::vector<sse::Event> events;
+    std::string output;
+    std::string raw;           // the body while no SSE event has been seen (non-streaming answers)
+    bool saw_event = false;
+    bool done = false;         // "data: [DONE]"
+    bool finished = false;     // a choice carried a finish_reason
+};
+
+constexpr const char* kDoneCode = "__llm_done";  // internal: stops the read at [DONE]
+
+Status malformed(std::string_view why) {
+    return make_error("upstream_error", "the LLM upstream sent a malformed stream: " + std::string(why));
+}
+
+// Returns the content token of one streamed chunk (possibly empty) or an error.
+Result<std::string> token_of(const Json& j, bool& finished) {
+    if (!j.is_object()) return malformed("an event's data is not a JSON object").error();
+    if (auto err = j.find("error"); err != j.end() && !err->is_null()) {
+        std::string msg = err->is_object() && err->contains("message") && (*err)["message"].is_string()
+                              ? (*err)["message"].get<std::string>()
+                              : dump(*err);
+        return make_error("upstream_error", "the LLM upstream reported an error: " + msg);
+    }
+    auto choices = j.find("choices");
+    if (choices == j.end() || !choices->is_array()) return malformed("an event has no \"choices\" array").error();
+    if (choices->empty()) return std::string();  // e.g. a usage-only chunk
+    const Json& c0 = (*choices)[0];
+    if (!c0.is_object()) return malformed("choices[0] is not an object").error();
+    if (auto fr = c0.find("finish_reason"); fr != c0.end() && !fr->is_null()) finished = true;
+    auto delta = c0.find("delta");
+    if (delta == c0.end() || delta->is_null()) return std::string();
+    if (!delta->is_object()) return malformed("choices[0].delta is not an object").error();
+    auto content = delta->find("content");
+    if (content == delta->end() || content->is_null()) return std::string();
+    if (!content->is_string()) return malformed("choices[0].delta.content is not a string").error();
+    return content->get<std::string>();
+}
+
+asio::awaitable<Result<Json>> run_llm(RunContext& ctx) {
+    const LlmUpstream& llm = ctx.server->llm;
+    if (!llm.configured()) {
+        co_return make_error("not_configured",
+                             "this app needs an LLM upstream: set llm.baseUrl in the config or CONFAB_LLM_BASE_URL");
+    }
+    const Json inputs = render_inputs(ctx);
+    Json messages = Json::array();
+    if (!ctx.version->system_prompt.empty()) {
+        auto sys = render_template(ctx.version->system_prompt, inputs);
+        if (!sys) co_return sys.error();
+        messages.push_back({{"role", "system"}, {"content", *sys}});
+    }
+    for (const auto& m : ctx.history) {
+        messages.push_back({{"role", protocol::to_string(m.role)}, {"content", m.content}});
+    }
+    std::string user;
+    if (ctx.chat) {
+        user = ctx.message;
+    } else if (!ctx.version->prompt.empty()) {
+        auto p = render_template(ctx.version->prompt, inputs);
+        if (!p) co_return p.error();
+        user = std::move(*p);
+    } else if (ctx.app->type == protocol::AppType::agent) {
+        user = message_from_inputs(ctx.inputs);
+    } else {
+        user = dump(ctx.inputs);
+    }
+    messages.push_back({{"role", "user"}, {"content", user}});
+
+    // An llm app may name its model; an agent's `model` field says "llm", not which one.
+    const std::string model = ctx.app->type == protocol::AppType::llm && !ctx.version->model.empty()
+                                  ? ctx.version->model
+                                  : llm.model;
+    UpstreamRequest req;
+    std::string base = llm.base_url;
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    req.url = base + "/v1/chat/completions";
+    if (!llm.api_key.empty()) req.headers.emplace_back("Authorization", "Bearer " + llm.api_key);
+    req.headers.emplace_back("Accept", "text/event-stream");
+    req.body = dump(Json{{"model", model}, {"stream", true}, {"messages", std::move(messages)}});
+    req.connect_timeout_ms = llm.connect_timeout_ms;
+    req.idle_timeout_ms = llm.idle_timeout_ms;
+
+    LlmStream s;
+    ChunkHandler on_chunk = [&ctx, &s](std::string_view chunk) -> asio::awaitable<Status> {
+        if (!s.saw_event && s.raw.size() < (1u << 20)) s.raw.append(chunk);
+        s.events.clear();
+        if (auto st = s.parser.feed(chunk, s.events); !st) co_return malformed(st.error().message);
+        for (const auto& ev : s.events) {
+            s.saw_event = true;
+            if (ev.data == "[DONE]") {
+                s.done = true;
+                co_return make_error(kDoneCode, "");
+            }
+            auto j = protocol::parse_json(ev.data);
+            if (!j) co_return malformed(j.error().message);
+            auto token = token_of(*j, s.finished);
+            if (!token) co_return token.error();
+            if (token->empty()) continue;
+            s.output += *token;
+            std::string piece = std::move(*token);
+            co_await emit_text(ctx, std::move(piece));
+        }
+        co_return Ok{};
+    };
+    auto res = co_await http_request(std::move(req), on_chunk);
+    if (!res && res.error().code != kDoneCode) co_return res.error();
+    if (!s.saw_event) {
+        // The upstream ignored stream:true and answered with one JSON completion.
+        auto j = protocol::parse_json(s.raw);
+        if (j && j->is_object() && (*j)["choices"].is_array() && !(*j)["choices"].empty() &&
+            (*j)["choices"][0].is_object() && (*j)["choices"][0]["message"].is_object() &&
+            (*j)["choices"][0]["message"]["content"].is_string()) {
+            s.output = (*j)["choices"][0]["message"]["content"].get<std::string>();
+            if (!s.output.empty()) {
+                std::string piece = s.output;
+                co_await emit_text(ctx, std::move(piece));
+            }
+            co_return Json(std::move(s.output));
+        }
+        if (j) {
+            bool unused = false;
+            if (auto t = token_of(*j, unused); !t) co_return t.error();  // {"error": ...}
+        }
+        co_return malformed("no server-sent events and no JSON completion in the response").error();
+    }
+    if (!s.done && !s.finished) {
+        co_return make_error("upstream_error", "the LLM upstream closed the stream before it finished");
+    }
+    co_return Json(std::move(s.output));
+}
+
+asio::awaitable<Result<Json>> run_http(RunContext& ctx) {
+    UpstreamRequest req;
+    req.url = ctx.version->url;
+    req.body = dump(ctx.inputs.is_object() ? ctx.inputs : Json::object());
+    req.headers.emplace_back("Accept", "application/json, text/plain;q=0.9, */*;q=0.5");
+    ChunkHandler collect;  // none: the whole body is the output
+    auto res = co_await http_request(std::move(req), std::move(collect));
+    if (!res) co_return res.error();
+    auto parsed = protocol::parse_json(res->body);
+    Json output = parsed ? std::move(*parsed) : Json(res->body);
+    std::string text = output.is_string() ? output.get<std::string>() : dump(output);
+    co_await emit_text(ctx, std::move(text));
+    co_return output;
+}
+
+asio::awaitable<Result<Json>> dispatch(RunContext& ctx) {
+    using protocol::AppType;
+    switch (ctx.app->type) {
+        case AppType::template_:
+            co_return co_await run_template(ctx);
+        case AppType::llm:
+            co_return co_await run_llm(ctx);
+        case AppType::http:
+            co_return co_await run_http(ctx);
+        case AppType::agent:
+            if (ctx.version->model == "llm") co_return co_await run_llm(ctx);
+            co_return co_await run_echo(ctx);
+        case AppType::workflow:
+            break;
+    }
+    co_return make_error("unsupported", std::string(protocol::to_string(ctx.app->type)) +
+                                            " apps cannot be run as a single execution");
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> template_placeholders(std::string_view text) {
+    std::vector<std::string> names;
+    auto st = scan_template(
+        text, [](std::string_view) {},
+        [&](std::string_view name) -> Status {
+            if (std::find(names.begin(), names.end(), name) == names.end()) names.emplace_back(name);
+            return Ok{};
+        });
+    if (!st) return st.error();
+    return names;
+}
+
+Result<std::string> render_template(std::string_view text, const Json& inputs) {
+    std::string out;
+    out.reserve(text.size());
+    auto st = scan_template(
+        text, [&](std::string_view literal) { out.append(literal); },
+        [&](std::string_view name) -> Status {
+            const Json* value = nullptr;
+            if (inputs.is_object()) {
+                auto it = inputs.find(name);
+                if (it != inputs.end()) value = &*it;
+            }
+            if (value == nullptr) {
+                return make_error("template_error", "the template uses {{" + std::string(name) +
+                                                        "}} but no input \"" + std::string(name) + "\" was given");
+            }
+            if (value->is_string()) {
+                out += value->get_ref<const std::string&>();
+            } else {
+                out += dump(*value);
+            }
+            return Ok{};
+        });
+    if (!st) return st.error();
+    return out;
+}
+
+std::vector<std::string> split_chunks(std::string_view text, int chunk_chars) {
+    const std::size_t per = static_cast<std::size_t>(std::max(1, chunk_chars));
+    std::vector<std::string> out;
+    std::size_t start = 0, chars = 0, i = 0;
+    while (i < text.size()) {
+        // Advance over one code point (a lead byte and its continuation bytes).
+        ++i;
+        while (i < text.size() && (static_cast<unsigned char>(text[i]) & 0xC0) == 0x80) ++i;
+        if (++chars == per) {
+            out.emplace_back(text.substr(start, i - start));
+            start = i;
+            chars = 0;
+        }
+    }
+    if (start < text.size()) out.emplace_back(text.substr(start));
+    return out;
+}
+
+std::string echo_reply(std::string_view message, std::size_t turn_number) {
+    // A fence longer than any backtick run inside the message cannot be closed by it.
+    std::size_t longest = 0, run = 0;
+    for (char c : message) {
+        run = c == '`' ? run + 1 : 0;
+        longest = std::max(longest, run);
+    }
+    const std::string fence(std::max<std::size_t>(3, longest + 1), '`');
+    std::size_t lines = message.empty() ? 0 : 1;
+    for (char c : message) lines += c == '\n';
+    if (!message.empty() && message.back() == '\n') --lines;
+
+    std::string out;
+    out += "## Echo\n\n";
+    out += "- Turn: " + std::to_string(turn_number) + "\n";
+    out += "- Length: " + std::to_string(utf8_length(message)) + " characters\n";
+    out += "- Lines: " + std::to_string(lines) + "\n\n";
+    out += "You said:\n\n";
+    out += fence + "text\n";
+    out += message;
+    if (message.empty() || message.back() != '\n') out += '\n';
+    out += fence + "\n";
+    return out;
+}
+
+asio::awaitable<Result<Json>> run_app(RunContext& ctx) {
+    if (ctx.server == nullptr || ctx.app == nullptr || ctx.version == nullptr || !ctx.emit) {
+        co_return make_error("internal_error", "run_app needs server, app, version and emit");
+    }
+    // Once the caller cancels, asio throws operation_aborted from the next co_await; that and
+    // any exception from emit become an Error here (no co_await inside a catch block).
+    std::optional<Error> failure;
+    try {
+        if (cancelled_in(co_await asio::this_coro::cancellation_state)) co_return cancelled();
+        auto result = co_await dispatch(ctx);
+        if (!result && cancelled_in(co_await asio::this_coro::cancellation_state)) co_return cancelled();
+        co_return result;
+    } catch (const boost::system::system_error& e) {
+        failure = e.code() == asio::error::operation_aborted
+                      ? cancelled()
+                      : make_error("internal_error", std::string("the run failed: ") + e.what());
+    } catch (const std::exception& e) {
+        failure = make_error("internal_error", std::string("the run failed: ") + e.what());
+    }
+    co_return *failure;
+}
+
+}  // namespace confab::server

@@ -1,0 +1,70 @@
+// App runners: template, llm, http and agent (echo / llm) runs, streamed through an emit callback.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "config.hpp"
+#include "confab/protocol.hpp"
+#include "confab/result.hpp"
+
+namespace confab::server {
+
+// Run one app version. Output is produced incrementally through `emit`, which the caller
+// (the execution manager) implements: it assigns seq, stores the event (awaiting the db), then
+// publishes it to live SSE subscribers. Awaiting emit is the backpressure.
+struct RunContext {
+    const ServerConfig* server = nullptr;
+    const WorkspaceConfig* workspace = nullptr;
+    const AppConfig* app = nullptr;
+    const AppVersion* version = nullptr;
+    protocol::Json inputs = protocol::Json::object();  // validated already
+    std::string message;                      // chat: the user's new message
+    std::vector<protocol::Message> history;   // chat: prior turns (oldest first), excluding `message`
+    bool chat = false;                        // chat turn -> "agent-response"{token}; else "delta"{content}
+    std::function<boost::asio::awaitable<void>(std::string type, protocol::Json data)> emit;
+};
+
+// Returns the final output (string for text apps; the JSON body (or text) for http apps) or an
+// Error (code "upstream_error" | "upstream_timeout" | "template_error" | "not_configured" |
+// "unsupported" (workflow apps are not run here) | "cancelled").
+// Cancellation: the caller co_spawns the run bound to an asio cancellation slot
+// (asio::bind_cancellation_slot) and emits the terminal events itself; runners stop within one
+// timer tick or socket read (timers and socket reads are cancelled -> Error{"cancelled", ...}).
+// What each type does:
+//   template  render version->template_text, stream chunk_chars characters per event, delay_ms apart
+//   llm       POST {model, stream:true, messages:[system?, history..., user]} to
+//             <llm.base_url>/v1/chat/completions; user = rendered `prompt`, or the inputs as JSON
+//             when `prompt` is empty (chat: the message); tokens = choices[0].delta.content
+//   agent     model "echo": echo_reply(message, turn) streamed like template; model "llm": as llm
+//             with the history (chat mode). Outside chat, the message is inputs["message"] when it
+//             is a string, else the inputs as JSON.
+//   http      POST the inputs JSON to version->url; the output is the response parsed as JSON if it
+//             is JSON, else the text; emitted as one "delta" (content = the text / JSON dump)
+boost::asio::awaitable<Result<protocol::Json>> run_app(RunContext& ctx);
+
+// Replaces {{name}} (spaces inside the braces allowed) with the input: strings as they are, other
+// JSON dumped. An unknown name or an unclosed "{{" -> Error "template_error" naming it.
+Result<std::string> render_template(std::string_view text, const protocol::Json& inputs);
+
+// The placeholder names used by a template, in order of first use (config validation uses it).
+// An unclosed "{{" or an empty name -> Error "template_error".
+Result<std::vector<std::string>> template_placeholders(std::string_view text);
+
+// Splits `text` into pieces of at most `chunk_chars` characters (code points), never inside a
+// UTF-8 sequence. chunk_chars < 1 is treated as 1.
+std::vector<std::string> split_chunks(std::string_view text, int chunk_chars);
+
+// The deterministic echo model: a Markdown reply (a heading, a bullet list, a fenced code block)
+// that quotes the user's message verbatim; streamed chunk_chars characters per event (never
+// splitting a UTF-8 character) with delay_ms between chunks. The fence is one backtick longer than
+// the longest backtick run in the message (at least 3), so a message containing ``` stays inside.
+// `turn_number` is 1 for the first user message of a session.
+std::string echo_reply(std::string_view message, std::size_t turn_number);
+
+}  // namespace confab::server

@@ -1,0 +1,660 @@
+// SQLite implementation of Store: WAL, cached prepared statements, PRAGMA user_version migrations.
+#include "store.hpp"
+
+#include <sqlite3.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <system_error>
+#include <utility>
+
+namespace confab::server {
+
+using protocol::ExecutionStatus;
+using protocol::Json;
+
+namespace {
+
+// Schema migrations, applied in order; migration i brings user_version from i to i+1.
+// Never edit a shipped entry: append a new one.
+const char* const kMigrations[] = {
+    // 1: executions with their events; chat sessions with their messages.
+    R"sql(
+    CREATE TABLE executions (
+        id           TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        user_id      TEXT NOT NULL,
+        app_id       TEXT NOT NULL,
+        version      TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        session_id   TEXT,
+        status       TEXT NOT NULL,
+        inputs       TEXT NOT NULL,
+        output       TEXT NOT NULL DEFAULT 'null',
+        error        TEXT,
+        created_at   INTEGER NOT NULL,
+        updated_at   INTEGER NOT NULL,
+        last_seq     INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX executions_scope ON executions (workspace_id, user_id, id);
+    CREATE INDEX executions_status ON executions (status);
+    CREATE TABLE events (
+        execution_id TEXT NOT NULL REFERENCES executions (id) ON DELETE CASCADE,
+        seq          INTEGER NOT NULL,
+        type         TEXT NOT NULL,
+        data         TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        PRIMARY KEY (execution_id, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE sessions (
+        id            TEXT PRIMARY KEY,
+        workspace_id  TEXT NOT NULL,
+        user_id       TEXT NOT NULL,
+        app_id        TEXT NOT NULL,
+        title         TEXT NOT NULL,
+        created_at    INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL,
+        message_count INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX sessions_scope ON sessions (workspace_id, user_id, updated_at);
+    CREATE TABLE messages (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        session_id   TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        role         TEXT NOT NULL,
+        content      TEXT NOT NULL,
+        execution_id TEXT,
+        created_at   INTEGER NOT NULL
+    );
+    CREATE INDEX messages_session ON messages (session_id, id);
+    )sql",
+};
+constexpr int kSchemaVersion = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
+
+constexpr const char* kInterrupted = "interrupted: the server restarted before this run finished";
+
+std::string dump_json(const Json& j) {
+    // replace: a stray invalid UTF-8 byte in an upstream's output must not throw here.
+    return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+Json load_json(const unsigned char* text, int len) {
+    if (text == nullptr) return Json();
+    const char* p = reinterpret_cast<const char*>(text);
+    Json j = Json::parse(p, p + len, nullptr, false);
+    return j.is_discarded() ? Json() : j;
+}
+
+std::string column_text(sqlite3_stmt* st, int col) {
+    const unsigned char* t = sqlite3_column_text(st, col);
+    if (t == nullptr) return {};
+    return std::string(reinterpret_cast<const char*>(t), static_cast<std::size_t>(sqlite3_column_bytes(st, col)));
+}
+
+std::optional<std::string> column_opt_text(sqlite3_stmt* st, int col) {
+    if (sqlite3_column_type(st, col) == SQLITE_NULL) return std::nullopt;
+    return column_text(st, col);
+}
+
+void bind(sqlite3_stmt* st, int i, std::string_view s) {
+    sqlite3_bind_text(st, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+}
+void bind(sqlite3_stmt* st, int i, const std::optional<std::string>& s) {
+    if (s) {
+        bind(st, i, std::string_view(*s));
+    } else {
+        sqlite3_bind_null(st, i);
+    }
+}
+void bind(sqlite3_stmt* st, int i, std::int64_t v) { sqlite3_bind_int64(st, i, v); }
+
+// Resets a cached statement when the scope ends, so it can be reused and holds no read lock.
+class Use {
+public:
+    explicit Use(sqlite3_stmt* st) : st_(st) {}
+    ~Use() {
+        if (st_ != nullptr) {
+            sqlite3_reset(st_);
+            sqlite3_clear_bindings(st_);
+        }
+    }
+    Use(const Use&) = delete;
+    Use& operator=(const Use&) = delete;
+    sqlite3_stmt* get() const { return st_; }
+    explicit operator bool() const { return st_ != nullptr; }
+
+private:
+    sqlite3_stmt* st_;
+};
+
+ExecutionStatus status_from(const std::string& s) {
+    auto r = protocol::parse_execution_status(s);
+    return r ? *r : ExecutionStatus::error;
+}
+
+protocol::Role role_from(const std::string& s) {
+    auto r = protocol::parse_role(s);
+    return r ? *r : protocol::Role::user;
+}
+
+// Title of a session: its first user message, cut to at most 80 bytes on a UTF-8 boundary.
+std::string make_title(std::string_view message) {
+    constexpr std::size_t kMax = 80;
+    if (message.size() <= kMax) return std::string(message);
+    std::size_t end = kMax;
+    while (end > 0 && (static_cast<unsigned char>(message[end]) & 0xC0) == 0x80) --end;
+    return std::string(message.substr(0, end)) + "…";
+}
+
+constexpr const char* kExecutionColumns =
+    "id, workspace_id, user_id, app_id, version, kind, session_id, status, inputs, output, error, "
+    "created_at, updated_at, last_seq";
+
+ExecutionRecord read_execution(sqlite3_stmt* st) {
+    ExecutionRecord r;
+    r.id = column_text(st, 0);
+    r.workspace_id = column_text(st, 1);
+    r.user_id = column_text(st, 2);
+    r.app_id = column_text(st, 3);
+    r.version = column_text(st, 4);
+    r.kind = column_text(st, 5);
+    r.session_id = column_opt_text(st, 6);
+    r.status = status_from(column_text(st, 7));
+    r.inputs = load_json(sqlite3_column_text(st, 8), sqlite3_column_bytes(st, 8));
+    r.output = load_json(sqlite3_column_text(st, 9), sqlite3_column_bytes(st, 9));
+    r.error = column_opt_text(st, 10);
+    r.created_at = sqlite3_column_int64(st, 11);
+    r.updated_at = sqlite3_column_int64(st, 12);
+    r.last_seq = static_cast<std::uint64_t>(sqlite3_column_int64(st, 13));
+    return r;
+}
+
+SessionRecord read_session(sqlite3_stmt* st) {
+    SessionRecord s;
+    s.id = column_text(st, 0);
+    s.workspace_id = column_text(st, 1);
+    s.user_id = column_text(st, 2);
+    s.app_id = column_text(st, 3);
+    s.title = column_text(st, 4);
+    s.created_at = sqlite3_column_int64(st, 5);
+    s.updated_at = sqlite3_column_int64(st, 6);
+    s.message_count = sqlite3_column_int64(st, 7);
+    return s;
+}
+
+constexpr const char* kSessionColumns =
+    "id, workspace_id, user_id, app_id, title, created_at, updated_at, message_count";
+
+}  // namespace
+
+Store::Store(sqlite3* db) : db_(db) {}
+
+Store::~Store() {
+    for (auto& [sql, st] : stmts_) sqlite3_finalize(st);
+    stmts_.clear();
+    if (db_ != nullptr) sqlite3_close_v2(db_);
+}
+
+Error Store::db_error(std::string_view what) const {
+    std::string msg = "database error: " + std::string(what);
+    if (db_ != nullptr) {
+        msg += ": ";
+        msg += sqlite3_errmsg(db_);
+    }
+    return make_error("storage_error", std::move(msg));
+}
+
+Status Store::exec(const char* sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+        std::string msg = err != nullptr ? err : "unknown error";
+        sqlite3_free(err);
+        return make_error("storage_error", "database error: " + msg);
+    }
+    return Ok{};
+}
+
+sqlite3_stmt* Store::prepare(std::string_view sql) {
+    std::string key(sql);
+    if (auto it = stmts_.find(key); it != stmts_.end()) return it->second;
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v3(db_, key.c_str(), static_cast<int>(key.size()), SQLITE_PREPARE_PERSISTENT,
+                           &st, nullptr) != SQLITE_OK) {
+        std::fprintf(stderr, "confab-server: cannot prepare statement: %s\n", sqlite3_errmsg(db_));
+        return nullptr;
+    }
+    stmts_.emplace(std::move(key), st);
+    return st;
+}
+
+Result<std::unique_ptr<Store>> Store::open(const std::string& data_dir) {
+    std::error_code ec;
+    std::filesystem::create_directories(data_dir, ec);
+    if (ec) {
+        return make_error("storage_error", "cannot create the data directory " + data_dir + ": " + ec.message());
+    }
+    const std::string path = (std::filesystem::path(data_dir) / "confab.db").string();
+    sqlite3* db = nullptr;
+    // NOMUTEX: one thread uses the Store at a time (the DbExecutor's), so SQLite's locks are waste.
+    const int rc = sqlite3_open_v2(path.c_str(), &db,
+                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    std::unique_ptr<Store> store(new Store(db));  // owns db even if open failed (close_v2 frees it)
+    if (rc != SQLITE_OK) {
+        return make_error("storage_error", "cannot open " + path + ": " +
+                                               (db != nullptr ? sqlite3_errmsg(db) : "out of memory"));
+    }
+    sqlite3_extended_result_codes(db, 1);
+    // busy_timeout: another process (a backup tool, the sqlite3 shell) may briefly hold the lock.
+    for (const char* pragma : {"PRAGMA busy_timeout = 5000", "PRAGMA journal_mode = WAL",
+                               "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON"}) {
+        if (auto st = store->exec(pragma); !st) {
+            return make_error("storage_error", path + ": " + st.error().message);
+        }
+    }
+    if (auto st = store->migrate(); !st) return make_error("storage_error", path + ": " + st.error().message);
+    return store;
+}
+
+int Store::schema_version() {
+    Use q(prepare("PRAGMA user_version"));
+    if (!q || sqlite3_step(q.get()) != SQLITE_ROW) return -1;
+    return sqlite3_column_int(q.get(), 0);
+}
+
+Status Store::migrate() {
+    const int current = schema_version();
+    if (current < 0) return db_error("reading the schema version");
+    if (current > kSchemaVersion) {
+        return make_error("storage_error", "the database schema version " + std::to_string(current) +
+                                               " is newer than this server knows (" +
+                                               std::to_string(kSchemaVersion) + ")");
+    }
+    for (int v = current; v < kSchemaVersion; ++v) {
+        if (auto st = exec("BEGIN IMMEDIATE"); !st) return st;
+        auto st = exec(kMigrations[v]);
+        if (st) {
+            // user_version lives in the database header, so it commits with the migration.
+            const std::string set = "PRAGMA user_version = " + std::to_string(v + 1);
+            st = exec(set.c_str());
+        }
+        if (st) st = exec("COMMIT");
+        if (!st) {
+            exec("ROLLBACK");
+            return make_error("storage_error", "migration " + std::to_string(v + 1) + " failed: " + st.error().message);
+        }
+    }
+    return Ok{};
+}
+
+Status Store::insert_execution(const ExecutionRecord& r) {
+    Use q(prepare(
+        "INSERT INTO executions (id, workspace_id, user_id, app_id, version, kind, session_id, "
+        "status, inputs, output, error, created_at, updated_at, last_seq) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"));
+    if (!q) return db_error("insert_execution");
+    auto* st = q.get();
+    bind(st, 1, std::string_view(r.id));
+    bind(st, 2, std::string_view(r.workspace_id));
+    bind(st, 3, std::string_view(r.user_id));
+    bind(st, 4, std::string_view(r.app_id));
+    bind(st, 5, std::string_view(r.version));
+    bind(st, 6, std::string_view(r.kind));
+    bind(st, 7, r.session_id);
+    bind(st, 8, std::string_view(protocol::to_string(r.status)));
+    bind(st, 9, std::string_view(dump_json(r.inputs)));
+    bind(st, 10, std::string_view(dump_json(r.output)));
+    bind(st, 11, r.error);
+    bind(st, 12, r.created_at);
+    bind(st, 13, r.updated_at);
+    bind(st, 14, static_cast<std::int64_t>(r.last_seq));
+    const int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) return Ok{};
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+        return make_error("conflict", "execution " + r.id + " already exists");
+    }
+    return db_error("insert_execution");
+}
+
+Status Store::append_event(const std::string& execution_id, const EventRecord& e) {
+    if (auto st = exec("BEGIN IMMEDIATE"); !st) return st;
+    auto fail = [&](Error err) -> Status {
+        exec("ROLLBACK");
+        return err;
+    };
+    {
+        // Bumping last_seq only when it is exactly seq-1 is the dense-sequence check.
+        Use up(prepare("UPDATE executions SET last_seq = ?1 WHERE id = ?2 AND last_seq = ?1 - 1"));
+        if (!up) return fail(db_error("append_event"));
+        bind(up.get(), 1, static_cast<std::int64_t>(e.seq));
+        bind(up.get(), 2, std::string_view(execution_id));
+        if (sqlite3_step(up.get()) != SQLITE_DONE) return fail(db_error("append_event"));
+    }
+    if (sqlite3_changes(db_) != 1) {
+        Use sel(prepare("SELECT last_seq FROM executions WHERE id = ?1"));
+        if (!sel) return fail(db_error("append_event"));
+        bind(sel.get(), 1, std::string_view(execution_id));
+        const int rc = sqlite3_step(sel.get());
+        if (rc == SQLITE_ROW) {
+            const auto last = sqlite3_column_int64(sel.get(), 0);
+            return fail(make_error("conflict", "event seq " + std::to_string(e.seq) + " of execution " +
+                                                   execution_id + " is not " + std::to_string(last + 1) +
+                                                   " (the next in sequence)"));
+        }
+        if (rc == SQLITE_DONE) return fail(make_error("not_found", "no execution " + execution_id));
+        return fail(db_error("append_event"));
+    }
+    {
+        Use ins(prepare("INSERT INTO events (execution_id, seq, type, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"));
+        if (!ins) return fail(db_error("append_event"));
+        bind(ins.get(), 1, std::string_view(execution_id));
+        bind(ins.get(), 2, static_cast<std::int64_t>(e.seq));
+        bind(ins.get(), 3, std::string_view(e.type));
+        bind(ins.get(), 4, std::string_view(e.data));
+        bind(ins.get(), 5, e.created_at);
+        if (sqlite3_step(ins.get()) != SQLITE_DONE) return fail(db_error("append_event"));
+    }
+    if (auto st = exec("COMMIT"); !st) return fail(st.error());
+    return Ok{};
+}
+
+namespace {
+bool execution_exists(sqlite3_stmt* st) { return st != nullptr && sqlite3_step(st) == SQLITE_ROW; }
+}  // namespace
+
+Status Store::finish_execution(const std::string& id, ExecutionStatus status, const Json& output,
+                               const std::optional<std::string>& error, std::int64_t now) {
+    if (!protocol::is_terminal(status)) {
+        return make_error("invalid_argument", std::string("finish_execution needs a terminal status, not ") +
+                                                  protocol::to_string(status));
+    }
+    {
+        Use q(prepare(
+            "UPDATE executions SET status = ?1, output = ?2, error = ?3, updated_at = ?4 "
+            "WHERE id = ?5 AND status IN ('queued', 'running')"));
+        if (!q) return db_error("finish_execution");
+        bind(q.get(), 1, std::string_view(protocol::to_string(status)));
+        bind(q.get(), 2, std::string_view(dump_json(output)));
+        bind(q.get(), 3, error);
+        bind(q.get(), 4, now);
+        bind(q.get(), 5, std::string_view(id));
+        if (sqlite3_step(q.get()) != SQLITE_DONE) return db_error("finish_execution");
+    }
+    if (sqlite3_changes(db_) == 1) return Ok{};
+    Use sel(prepare("SELECT status FROM executions WHERE id = ?1"));
+    if (!sel) return db_error("finish_execution");
+    bind(sel.get(), 1, std::string_view(id));
+    if (!execution_exists(sel.get())) return make_error("not_found", "no execution " + id);
+    return make_error("conflict", "execution " + id + " already finished (" + column_text(sel.get(), 0) + ")");
+}
+
+Status Store::set_status(const std::string& id, ExecutionStatus status, std::int64_t now) {
+    if (protocol::is_terminal(status)) {
+        return make_error("invalid_argument", "set_status is for non-terminal states; use finish_execution");
+    }
+    {
+        Use q(prepare(
+            "UPDATE executions SET status = ?1, updated_at = ?2 "
+            "WHERE id = ?3 AND status IN ('queued', 'running')"));
+        if (!q) return db_error("set_status");
+        bind(q.get(), 1, std::string_view(protocol::to_string(status)));
+        bind(q.get(), 2, now);
+        bind(q.get(), 3, std::string_view(id));
+        if (sqlite3_step(q.get()) != SQLITE_DONE) return db_error("set_status");
+    }
+    if (sqlite3_changes(db_) == 1) return Ok{};
+    Use sel(prepare("SELECT status FROM executions WHERE id = ?1"));
+    if (!sel) return db_error("set_status");
+    bind(sel.get(), 1, std::string_view(id));
+    if (!execution_exists(sel.get())) return make_error("not_found", "no execution " + id);
+    return make_error("conflict", "execution " + id + " already finished (" + column_text(sel.get(), 0) + ")");
+}
+
+std::optional<ExecutionRecord> Store::get_execution(const std::string& workspace_id,
+                                                    const std::string& user_id, const std::string& id) {
+    Use q(prepare(std::string("SELECT ") + kExecutionColumns +
+                  " FROM executions WHERE workspace_id = ?1 AND user_id = ?2 AND id = ?3"));
+    if (!q) return std::nullopt;
+    bind(q.get(), 1, std::string_view(workspace_id));
+    bind(q.get(), 2, std::string_view(user_id));
+    bind(q.get(), 3, std::string_view(id));
+    if (sqlite3_step(q.get()) != SQLITE_ROW) return std::nullopt;
+    return read_execution(q.get());
+}
+
+std::optional<ExecutionRecord> Store::get_execution_by_id(const std::string& id) {
+    Use q(prepare(std::string("SELECT ") + kExecutionColumns + " FROM executions WHERE id = ?1"));
+    if (!q) return std::nullopt;
+    bind(q.get(), 1, std::string_view(id));
+    if (sqlite3_step(q.get()) != SQLITE_ROW) return std::nullopt;
+    return read_execution(q.get());
+}
+
+std::vector<EventRecord> Store::events_after(const std::string& execution_id, std::uint64_t after_seq,
+                                             std::size_t limit) {
+    std::vector<EventRecord> out;
+    Use q(prepare(
+        "SELECT seq, type, data, created_at FROM events WHERE execution_id = ?1 AND seq > ?2 "
+        "ORDER BY seq LIMIT ?3"));
+    if (!q) return out;
+    bind(q.get(), 1, std::string_view(execution_id));
+    bind(q.get(), 2, static_cast<std::int64_t>(after_seq));
+    bind(q.get(), 3, static_cast<std::int64_t>(limit > static_cast<std::size_t>(INT64_MAX) ? INT64_MAX : limit));
+    int rc;
+    while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) {
+        EventRecord e;
+        e.seq = static_cast<std::uint64_t>(sqlite3_column_int64(q.get(), 0));
+        e.type = column_text(q.get(), 1);
+        e.data = column_text(q.get(), 2);
+        e.created_at = sqlite3_column_int64(q.get(), 3);
+        out.push_back(std::move(e));
+    }
+    if (rc != SQLITE_DONE) std::fprintf(stderr, "confab-server: events_after: %s\n", sqlite3_errmsg(db_));
+    return out;
+}
+
+Result<std::size_t> Store::fail_interrupted(std::int64_t now) {
+    struct Pending {
+        std::string id, kind;
+        std::optional<std::string> session_id;
+        std::uint64_t last_seq;
+    };
+    if (auto st = exec("BEGIN IMMEDIATE"); !st) return st.error();
+    auto fail = [&](Error err) -> Result<std::size_t> {
+        exec("ROLLBACK");
+        return err;
+    };
+    std::vector<Pending> pending;
+    {
+        Use q(prepare("SELECT id, kind, session_id, last_seq FROM executions WHERE status IN ('queued', 'running')"));
+        if (!q) return fail(db_error("fail_interrupted"));
+        int rc;
+        while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) {
+            pending.push_back(Pending{column_text(q.get(), 0), column_text(q.get(), 1),
+                                      column_opt_text(q.get(), 2),
+                                      static_cast<std::uint64_t>(sqlite3_column_int64(q.get(), 3))});
+        }
+        if (rc != SQLITE_DONE) return fail(db_error("fail_interrupted"));
+    }
+    for (const auto& p : pending) {
+        std::vector<std::pair<std::string, std::string>> events;
+        events.emplace_back("error", dump_json(protocol::encode(protocol::ApiError{kInterrupted, "interrupted"})));
+        if (p.kind == "chat") {
+            protocol::ChatCompleted c;
+            c.result = "";
+            c.session_id = p.session_id.value_or("");
+            c.status = ExecutionStatus::error;
+            events.emplace_back("completed", dump_json(protocol::encode(c)));
+        } else {
+            protocol::ExecutionCompleted c;
+            c.status = ExecutionStatus::error;
+            c.error = kInterrupted;
+            events.emplace_back("completed", dump_json(protocol::encode(c)));
+        }
+        std::uint64_t seq = p.last_seq;
+        for (const auto& [type, data] : events) {
+            Use ins(prepare("INSERT INTO events (execution_id, seq, type, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"));
+            if (!ins) return fail(db_error("fail_interrupted"));
+            bind(ins.get(), 1, std::string_view(p.id));
+            bind(ins.get(), 2, static_cast<std::int64_t>(++seq));
+            bind(ins.get(), 3, std::string_view(type));
+            bind(ins.get(), 4, std::string_view(data));
+            bind(ins.get(), 5, now);
+            if (sqlite3_step(ins.get()) != SQLITE_DONE) return fail(db_error("fail_interrupted"));
+        }
+        Use up(prepare(
+            "UPDATE executions SET status = 'error', error = ?1, updated_at = ?2, last_seq = ?3 WHERE id = ?4"));
+        if (!up) return fail(db_error("fail_interrupted"));
+        bind(up.get(), 1, std::string_view(kInterrupted));
+        bind(up.get(), 2, now);
+        bind(up.get(), 3, static_cast<std::int64_t>(seq));
+        bind(up.get(), 4, std::string_view(p.id));
+        if (sqlite3_step(up.get()) != SQLITE_DONE) return fail(db_error("fail_interrupted"));
+    }
+    if (auto st = exec("COMMIT"); !st) return fail(st.error());
+    return pending.size();
+}
+
+Status Store::insert_session(const SessionRecord& s) {
+    Use q(prepare(
+        "INSERT INTO sessions (id, workspace_id, user_id, app_id, title, created_at, updated_at, message_count) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
+    if (!q) return db_error("insert_session");
+    bind(q.get(), 1, std::string_view(s.id));
+    bind(q.get(), 2, std::string_view(s.workspace_id));
+    bind(q.get(), 3, std::string_view(s.user_id));
+    bind(q.get(), 4, std::string_view(s.app_id));
+    bind(q.get(), 5, std::string_view(s.title));
+    bind(q.get(), 6, s.created_at);
+    bind(q.get(), 7, s.updated_at);
+    bind(q.get(), 8, s.message_count);
+    const int rc = sqlite3_step(q.get());
+    if (rc == SQLITE_DONE) return Ok{};
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) return make_error("conflict", "session " + s.id + " already exists");
+    return db_error("insert_session");
+}
+
+std::optional<SessionRecord> Store::get_session(const std::string& workspace_id, const std::string& user_id,
+                                                const std::string& id) {
+    Use q(prepare(std::string("SELECT ") + kSessionColumns +
+                  " FROM sessions WHERE workspace_id = ?1 AND user_id = ?2 AND id = ?3"));
+    if (!q) return std::nullopt;
+    bind(q.get(), 1, std::string_view(workspace_id));
+    bind(q.get(), 2, std::string_view(user_id));
+    bind(q.get(), 3, std::string_view(id));
+    if (sqlite3_step(q.get()) != SQLITE_ROW) return std::nullopt;
+    return read_session(q.get());
+}
+
+std::vector<SessionRecord> Store::list_sessions(const std::string& workspace_id, const std::string& user_id,
+                                                const std::string& app_id, std::size_t limit) {
+    std::vector<SessionRecord> out;
+    Use q(prepare(std::string("SELECT ") + kSessionColumns +
+                  " FROM sessions WHERE workspace_id = ?1 AND user_id = ?2 AND (?3 = '' OR app_id = ?3) "
+                  "ORDER BY updated_at DESC, id LIMIT ?4"));
+    if (!q) return out;
+    bind(q.get(), 1, std::string_view(workspace_id));
+    bind(q.get(), 2, std::string_view(user_id));
+    bind(q.get(), 3, std::string_view(app_id));
+    bind(q.get(), 4, static_cast<std::int64_t>(limit > static_cast<std::size_t>(INT64_MAX) ? INT64_MAX : limit));
+    int rc;
+    while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) out.push_back(read_session(q.get()));
+    if (rc != SQLITE_DONE) std::fprintf(stderr, "confab-server: list_sessions: %s\n", sqlite3_errmsg(db_));
+    return out;
+}
+
+Result<bool> Store::delete_session(const std::string& workspace_id, const std::string& user_id,
+                                   const std::string& id) {
+    if (auto st = exec("BEGIN IMMEDIATE"); !st) return st.error();
+    auto fail = [&](Error err) -> Result<bool> {
+        exec("ROLLBACK");
+        return err;
+    };
+    {
+        Use q(prepare("DELETE FROM sessions WHERE workspace_id = ?1 AND user_id = ?2 AND id = ?3"));
+        if (!q) return fail(db_error("delete_session"));
+        bind(q.get(), 1, std::string_view(workspace_id));
+        bind(q.get(), 2, std::string_view(user_id));
+        bind(q.get(), 3, std::string_view(id));
+        if (sqlite3_step(q.get()) != SQLITE_DONE) return fail(db_error("delete_session"));
+    }
+    const bool found = sqlite3_changes(db_) == 1;
+    if (found) {
+        // ON DELETE CASCADE does this too; explicit so it holds even with foreign keys off.
+        Use q(prepare("DELETE FROM messages WHERE session_id = ?1"));
+        if (!q) return fail(db_error("delete_session"));
+        bind(q.get(), 1, std::string_view(id));
+        if (sqlite3_step(q.get()) != SQLITE_DONE) return fail(db_error("delete_session"));
+    }
+    if (auto st = exec("COMMIT"); !st) return fail(st.error());
+    return found;
+}
+
+Status Store::append_message(const MessageRecord& m) {
+    if (auto st = exec("BEGIN IMMEDIATE"); !st) return st;
+    auto fail = [&](Error err) -> Status {
+        exec("ROLLBACK");
+        return err;
+    };
+    {
+        Use q(prepare(
+            "UPDATE sessions SET updated_at = MAX(updated_at, ?1), message_count = message_count + 1, "
+            "title = CASE WHEN title = '' AND ?2 = 'user' THEN ?3 ELSE title END WHERE id = ?4"));
+        if (!q) return fail(db_error("append_message"));
+        bind(q.get(), 1, m.created_at);
+        bind(q.get(), 2, std::string_view(protocol::to_string(m.role)));
+        bind(q.get(), 3, std::string_view(make_title(m.content)));
+        bind(q.get(), 4, std::string_view(m.session_id));
+        if (sqlite3_step(q.get()) != SQLITE_DONE) return fail(db_error("append_message"));
+    }
+    if (sqlite3_changes(db_) != 1) return fail(make_error("not_found", "no session " + m.session_id));
+    {
+        Use q(prepare(
+            "INSERT INTO messages (session_id, role, content, execution_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"));
+        if (!q) return fail(db_error("append_message"));
+        bind(q.get(), 1, std::string_view(m.session_id));
+        bind(q.get(), 2, std::string_view(protocol::to_string(m.role)));
+        bind(q.get(), 3, std::string_view(m.content));
+        bind(q.get(), 4, m.execution_id);
+        bind(q.get(), 5, m.created_at);
+        if (sqlite3_step(q.get()) != SQLITE_DONE) return fail(db_error("append_message"));
+    }
+    if (auto st = exec("COMMIT"); !st) return fail(st.error());
+    return Ok{};
+}
+
+std::vector<MessageRecord> Store::messages(const std::string& session_id) {
+    std::vector<MessageRecord> out;
+    Use q(prepare(
+        "SELECT session_id, role, content, execution_id, created_at FROM messages WHERE session_id = ?1 ORDER BY id"));
+    if (!q) return out;
+    bind(q.get(), 1, std::string_view(session_id));
+    int rc;
+    while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) {
+        MessageRecord m;
+        m.session_id = column_text(q.get(), 0);
+        m.role = role_from(column_text(q.get(), 1));
+        m.content = column_text(q.get(), 2);
+        m.execution_id = column_opt_text(q.get(), 3);
+        m.created_at = sqlite3_column_int64(q.get(), 4);
+        out.push_back(std::move(m));
+    }
+    if (rc != SQLITE_DONE) std::fprintf(stderr, "confab-server: messages: %s\n", sqlite3_errmsg(db_));
+    return out;
+}
+
+std::map<std::string, std::int64_t> Store::count_executions_by_status() {
+    std::map<std::string, std::int64_t> out;
+    for (auto s : {ExecutionStatus::queued, ExecutionStatus::running, ExecutionStatus::success,
+                   ExecutionStatus::error, ExecutionStatus::cancelled}) {
+        out[protocol::to_string(s)] = 0;
+    }
+    Use q(prepare("SELECT status, COUNT(*) FROM executions GROUP BY status"));
+    if (!q) return out;
+    while (sqlite3_step(q.get()) == SQLITE_ROW) out[column_text(q.get(), 0)] = sqlite3_column_int64(q.get(), 1);
+    return out;
+}
+
+Status Store::checkpoint() {
+    return exec("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+}  // namespace confab::server

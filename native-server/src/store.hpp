@@ -1,0 +1,128 @@
+// Durable storage of executions, their stream events, chat sessions and messages on SQLite.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "confab/protocol.hpp"
+#include "confab/result.hpp"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace confab::server {
+
+struct ExecutionRecord {
+    std::string id;                      // random 128-bit hex with prefix "ex_"
+    std::string workspace_id, user_id;   // user_id "" for anonymous (public apps)
+    std::string app_id, version;
+    std::string kind = "execution";      // "execution" | "chat"
+    std::optional<std::string> session_id;
+    protocol::ExecutionStatus status = protocol::ExecutionStatus::queued;
+    protocol::Json inputs = protocol::Json::object();  // stored as JSON text
+    protocol::Json output;                // null until done
+    std::optional<std::string> error;
+    std::int64_t created_at = 0, updated_at = 0;  // Unix ms
+    std::uint64_t last_seq = 0;           // highest event seq stored
+};
+
+struct EventRecord {
+    std::uint64_t seq = 0;
+    std::string type;
+    std::string data;  // JSON text
+    std::int64_t created_at = 0;
+};
+
+struct SessionRecord {
+    std::string id, workspace_id, user_id, app_id, title;
+    std::int64_t created_at = 0, updated_at = 0, message_count = 0;
+};
+
+struct MessageRecord {
+    std::string session_id;
+    protocol::Role role = protocol::Role::user;
+    std::string content;
+    std::optional<std::string> execution_id;
+    std::int64_t created_at = 0;
+};
+
+// Durability: journal_mode=WAL with synchronous=NORMAL. Every method commits before it returns,
+// and a committed WAL frame survives a crash (kill -9) of the process; only an OS crash or power
+// loss can lose the last commits (synchronous=FULL would be needed for that).
+// The schema is versioned with PRAGMA user_version and migrated in open().
+// Thread-safety: one Store is used by ONE thread at a time (the DbExecutor's thread).
+// Read methods that cannot report errors return empty/nullopt on a database error and log it to
+// stderr (a failing disk is not "not found" for writes: writes return Status).
+class Store {
+public:
+    // Creates `data_dir` (one level) and `<data_dir>/confab.db` if missing, then migrates.
+    static Result<std::unique_ptr<Store>> open(const std::string& data_dir);
+    ~Store();
+    Store(const Store&) = delete;
+    Store& operator=(const Store&) = delete;
+
+    // Code "conflict" if the id exists.
+    Status insert_execution(const ExecutionRecord&);
+    // Appends an event AND bumps last_seq in one transaction; fails (code "conflict") if
+    // seq != last_seq+1, code "not_found" if the execution does not exist.
+    Status append_event(const std::string& execution_id, const EventRecord&);
+    // Sets status/output/error/updated_at (terminal transition). Returns code "conflict" if the
+    // execution is already terminal (so cancel vs finish races resolve once), "not_found" if absent.
+    Status finish_execution(const std::string& id, protocol::ExecutionStatus,
+                            const protocol::Json& output, const std::optional<std::string>& error,
+                            std::int64_t now);
+    // Non-terminal transition (e.g. running). "conflict" if already terminal.
+    Status set_status(const std::string& id, protocol::ExecutionStatus, std::int64_t now);
+    // Scoped lookups: a row of another workspace/user is "not found" (std::nullopt).
+    std::optional<ExecutionRecord> get_execution(const std::string& workspace_id,
+                                                 const std::string& user_id, const std::string& id);
+    // Unscoped lookup by id, for the server's own bookkeeping (never for a client's request).
+    std::optional<ExecutionRecord> get_execution_by_id(const std::string& id);
+    std::vector<EventRecord> events_after(const std::string& execution_id, std::uint64_t after_seq,
+                                          std::size_t limit);
+    // At startup: every queued/running execution becomes error "interrupted: the server restarted
+    // before this run finished", with terminal events appended so streams end ("error"
+    // {error, code:"interrupted"} then "completed" {status:"error", output:null, error} for
+    // executions; for chat "completed" {result:"", sessionId, status:"error"}). Returns how many.
+    Result<std::size_t> fail_interrupted(std::int64_t now);
+
+    Status insert_session(const SessionRecord&);  // "conflict" if the id exists
+    std::optional<SessionRecord> get_session(const std::string& workspace_id,
+                                             const std::string& user_id, const std::string& id);
+    // Newest first (updated_at desc).
+    std::vector<SessionRecord> list_sessions(const std::string& workspace_id,
+                                             const std::string& user_id,
+                                             const std::string& app_id /* "" = all */,
+                                             std::size_t limit);
+    // false = not found; deletes messages too.
+    Result<bool> delete_session(const std::string& workspace_id, const std::string& user_id,
+                                const std::string& id);
+    // Bumps session updated_at (to the message's created_at) and message_count; sets the title
+    // from the first user message (truncated to 80 bytes on a UTF-8 boundary) when it is empty.
+    // "not_found" if the session does not exist.
+    Status append_message(const MessageRecord&);
+    std::vector<MessageRecord> messages(const std::string& session_id);  // oldest first
+    std::map<std::string, std::int64_t> count_executions_by_status();    // for /metrics
+    Status checkpoint();  // WAL checkpoint (TRUNCATE) on shutdown
+
+    int schema_version();  // PRAGMA user_version, for tests
+
+private:
+    explicit Store(sqlite3* db);
+    Status migrate();
+    sqlite3_stmt* prepare(std::string_view sql);  // cached; nullptr on error (logged)
+    Status exec(const char* sql);
+    Error db_error(std::string_view what) const;
+
+    sqlite3* db_ = nullptr;
+    std::unordered_map<std::string, sqlite3_stmt*> stmts_;
+};
+
+}  // namespace confab::server

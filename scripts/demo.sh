@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# `make demo`: starts confab-server on the demo config and the demo page, prints what to try.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+NATIVE=build/native-release
+WASM=build/wasm-release
+API_PORT=${CONFAB_DEMO_API_PORT:-8787}
+PAGE_PORT=${CONFAB_DEMO_PAGE_PORT:-8080}
+CORE_PORT=${CONFAB_DEMO_CORE_PORT:-8081}
+DATA_DIR=${CONFAB_DEMO_DATA_DIR:-build/demo-data}
+mkdir -p "$DATA_DIR"
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+"$NATIVE/confab-server" serve --listen "127.0.0.1:$API_PORT" --config examples/config/demo.json \
+  --data-dir "$DATA_DIR" 2>"$DATA_DIR/server.log" &
+pids+=($!)
+# The SDK's script-tag page (it also plays the site's backend that signs the user id) ...
+node examples/script-tag/serve.mjs --port "$PAGE_PORT" --api "http://127.0.0.1:$API_PORT" &
+pids+=($!)
+# ... and the wasm core on its own, under a strict CSP.
+node scripts/serve-static.mjs --root examples/core-demo --mount "/wasm=$WASM/wasm" \
+  --host 127.0.0.1 --port "$CORE_PORT" >/dev/null &
+pids+=($!)
+
+for _ in $(seq 1 100); do
+  if curl -fsS "http://127.0.0.1:$API_PORT/readyz" >/dev/null 2>&1; then break; fi
+  sleep 0.1
+done
+curl -fsS "http://127.0.0.1:$API_PORT/readyz" >/dev/null || { echo "server did not start; see $DATA_DIR/server.log" >&2; exit 1; }
+
+SECRET=$(node -e 'const c=require("./examples/config/demo.json");process.stdout.write(c.workspaces[0].secrets[0])')
+WS=$(node -e 'const c=require("./examples/config/demo.json");process.stdout.write(c.workspaces[0].id)')
+printf %s "$SECRET" > "$DATA_DIR/demo.secret"
+HASH=$("$NATIVE/confab-server" sign --secret-file "$DATA_DIR/demo.secret" --workspace "$WS" --user alice)
+
+cat <<MSG
+
+  Confab demo
+  -----------
+  API server : http://127.0.0.1:$API_PORT   (log: $DATA_DIR/server.log)
+  Chat page  : http://127.0.0.1:$PAGE_PORT/   (script-tag SDK: public app + signed-in chat)
+  Core page  : http://127.0.0.1:$CORE_PORT/   (the wasm core alone: user hash, SSE parsing)
+
+  Sign a user id (what a site's backend does):
+    $NATIVE/confab-server sign --secret-file $DATA_DIR/demo.secret --workspace $WS --user alice
+    -> $HASH
+
+  Stream a demo app in one round trip:
+    curl -N -X POST http://127.0.0.1:$API_PORT/v1/apps/assistant/chat \\
+      -H 'Accept: text/event-stream' -H 'Content-Type: application/json' \\
+      -H 'X-Confab-Workspace: $WS' -H 'X-Confab-User: alice' -H 'X-Confab-User-Hash: $HASH' \\
+      -d '{"message":"Hello, **Confab**!"}'
+
+  Press Ctrl-C to stop.
+MSG
+wait -n "${pids[@]}"

@@ -1,0 +1,309 @@
+// Test helpers: start/stop a real confab-server process on 127.0.0.1, sign identities, read SSE.
+import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const REPO = path.resolve(here, '../..');
+export const SERVER_BIN =
+  process.env.CONFAB_SERVER_BIN ?? path.join(REPO, 'build/native-release/confab-server');
+
+export const WS = {
+  demo: { id: 'demo', secret: 'test-demo-secret-1', oldSecret: 'test-demo-secret-0', apiKey: 'test-demo-key' },
+  acme: { id: 'acme', secret: 'test-acme-secret-1', apiKey: 'test-acme-key' },
+};
+
+// A story long enough (about 60 events) that a test can interrupt its stream.
+export const STORY =
+  'Once upon a time a small server kept every event it ever sent, numbered one by one, ' +
+  'so that no reader who lost the thread would ever miss a word or read one twice. ' +
+  'The end.';
+
+export function testConfig({ acmeRate = { perSecond: 0.2, burst: 3 } } = {}) {
+  return {
+    workspaces: [
+      {
+        id: WS.demo.id,
+        name: 'Demo',
+        secrets: [WS.demo.secret, WS.demo.oldSecret],
+        apiKeys: [WS.demo.apiKey],
+        allowedOrigins: ['http://allowed.test'],
+        rateLimit: { perSecond: 1000, burst: 1000 },
+        apps: [
+          {
+            id: 'welcome', type: 'template', public: true,
+            inputs: [{ name: 'name', type: 'string', required: true }],
+            template: 'Hello, {{name}}! Welcome aboard.', chunkChars: 5, delayMs: 1,
+          },
+          {
+            id: 'story', type: 'template',
+            versions: [
+              {
+                version: '1', inputs: [{ name: 'hero', type: 'string', required: true }],
+                template: '{{hero}}: ' + STORY, chunkChars: 3, delayMs: 4,
+              },
+              {
+                version: '2',
+                inputs: [
+                  { name: 'hero', type: 'string', required: true },
+                  { name: 'count', type: 'integer', required: true },
+                ],
+                template: '{{hero}} x{{count}}', chunkChars: 4, delayMs: 1,
+              },
+            ],
+          },
+          {
+            id: 'slow', type: 'template', inputs: [{ name: 'hero', type: 'string', required: true }],
+            template: '{{hero}} ' + STORY + ' ' + STORY, chunkChars: 2, delayMs: 40,
+          },
+          { id: 'assistant', type: 'agent', model: 'echo', chunkChars: 6, delayMs: 3 },
+          { id: 'sleepy', type: 'template', template: 'one two three', chunkChars: 4, delayMs: 300 },
+          { id: 'burst', type: 'template', template: `${STORY} ${STORY}`, chunkChars: 1, delayMs: 0 },
+          { id: 'idle', type: 'template', template: 'hello world', chunkChars: 6, delayMs: 60000 },
+        ],
+      },
+      {
+        id: WS.acme.id,
+        name: 'Acme',
+        secrets: [WS.acme.secret],
+        apiKeys: [WS.acme.apiKey],
+        allowedOrigins: ['http://acme.test'],
+        rateLimit: acmeRate,
+        apps: [
+          { id: 'assistant', type: 'agent', model: 'echo', chunkChars: 6, delayMs: 3 },
+          {
+            id: 'summary', type: 'template', inputs: [{ name: 'title', type: 'string', required: true }],
+            template: 'Summary of {{title}}', chunkChars: 8, delayMs: 1,
+          },
+        ],
+      },
+    ],
+  };
+}
+
+export function userHash(secret, user) {
+  return createHmac('sha256', secret).update(user).digest('hex');
+}
+
+export function token(secret, workspace, user, exp) {
+  const mac = createHmac('sha256', secret).update(`v1\n${workspace}\n${user}\n${exp}`).digest('hex');
+  return `v1.${exp}.${mac}`;
+}
+
+// Identity headers for `user` in workspace `ws` (a WS entry).
+export function idHeaders(ws, user, extra = {}) {
+  return {
+    'X-Confab-Workspace': ws.id,
+    'X-Confab-User': user,
+    'X-Confab-User-Hash': userHash(ws.secret, user),
+    ...extra,
+  };
+}
+
+const running = new Set();
+process.on('exit', () => {
+  for (const p of running) {
+    try { p.kill('SIGKILL'); } catch { /* already gone */ }
+  }
+});
+
+export function makeDataDir() {
+  return mkdtempSync(path.join(tmpdir(), 'confab-server-test-'));
+}
+
+// Starts the server on a free port (--listen 127.0.0.1:0; the URL is read from its stdout) and
+// waits for /readyz. Options: config (object; null = the embedded demo config), dataDir (reused across restarts), args (extra flags).
+export async function startServer({ config = testConfig(), dataDir, args = [], env = {}, readyTimeoutMs = 10000 } = {}) {
+  const ownDir = !dataDir;
+  dataDir ??= makeDataDir();
+  // config null: no --config, i.e. the embedded demo config.
+  const configArgs = [];
+  if (config !== null) {
+    const configPath = path.join(dataDir, 'config.json');
+    writeFileSync(configPath, JSON.stringify(config, null, 2));
+    configArgs.push('--config', configPath);
+  }
+  const proc = spawn(SERVER_BIN, ['serve', '--listen', '127.0.0.1:0', ...configArgs,
+    '--data-dir', path.join(dataDir, 'db'), '--threads', '2', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  running.add(proc);
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.setEncoding('utf8');
+  proc.stderr.setEncoding('utf8');
+  proc.stderr.on('data', (d) => { stderr += d; });
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => {
+    running.delete(proc);
+    resolve({ code, signal });
+  }));
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not print its URL in time\n${stderr}`)), readyTimeoutMs);
+    proc.stdout.on('data', (d) => {
+      stdout += d;
+      const m = /listening on (http:\/\/\S+)/.exec(stdout);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+    exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited early (code ${code}, signal ${signal})\n${stderr}`));
+    });
+  });
+  const deadline = Date.now() + readyTimeoutMs;
+  for (;;) {
+    try {
+      const r = await fetch(`${url}/readyz`);
+      if (r.status === 200) break;
+    } catch { /* not yet */ }
+    if (Date.now() > deadline) throw new Error(`server not ready in time\n${stderr}`);
+    await sleep(20);
+  }
+  const server = {
+    url, proc, dataDir, exited,
+    port: Number(new URL(url).port),
+    logs: () => stderr,
+    async stop({ signal = 'SIGTERM', timeoutMs = 8000 } = {}) {
+      if (proc.exitCode !== null || proc.signalCode !== null) return exited;
+      proc.kill(signal);
+      const t = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+      const r = await exited;
+      clearTimeout(t);
+      return r;
+    },
+    async kill9() {
+      proc.kill('SIGKILL');
+      return exited;
+    },
+    cleanup() {
+      if (ownDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return server;
+}
+
+export function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export async function postJson(url, body, headers = {}) {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, text, json: text ? safeJson(text) : null };
+}
+
+export async function getJson(url, headers = {}, method = 'GET') {
+  const res = await fetch(url, { method, headers });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, text, json: text ? safeJson(text) : null };
+}
+
+function safeJson(text) {
+  try { return JSON.parse(text); } catch { return undefined; }
+}
+
+// Minimal SSE parser for tests (the server writes LF line ends).
+export class SseReader {
+  constructor() { this.buf = ''; this.events = []; this.comments = 0; this.cur = { data: [] }; }
+  push(chunk) {
+    this.buf += chunk;
+    let nl;
+    const out = [];
+    while ((nl = this.buf.indexOf('\n')) >= 0) {
+      const line = this.buf.slice(0, nl).replace(/\r$/, '');
+      this.buf = this.buf.slice(nl + 1);
+      if (line === '') {
+        if (this.cur.data.length) {
+          const ev = { type: this.cur.type ?? 'message', id: this.cur.id, data: this.cur.data.join('\n') };
+          ev.json = safeJson(ev.data);
+          this.events.push(ev);
+          out.push(ev);
+        }
+        this.cur = { data: [] };
+      } else if (line.startsWith(':')) {
+        this.comments++;
+      } else {
+        const i = line.indexOf(':');
+        const field = i < 0 ? line : line.slice(0, i);
+        let value = i < 0 ? '' : line.slice(i + 1);
+        if (value.startsWith(' ')) value = value.slice(1);
+        if (field === 'data') this.cur.data.push(value);
+        else if (field === 'event') this.cur.type = value;
+        else if (field === 'id') this.cur.id = value;
+      }
+    }
+    return out;
+  }
+}
+
+// Opens an SSE request and reads events. `stopAfter(ev, all)` returning true aborts the
+// connection right after that event (to simulate a dropped connection). Resolves with
+// { status, headers, events, comments, aborted }.
+export async function readSse(url, { method = 'GET', headers = {}, body, stopAfter, timeoutMs = 15000 } = {}) {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(new Error('SSE read timed out')), timeoutMs);
+  try {
+    const res = await fetch(url, {
+      method,
+      headers: { Accept: 'text/event-stream', ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...headers },
+      body: body === undefined ? undefined : (typeof body === 'string' ? body : JSON.stringify(body)),
+      signal: ac.signal,
+    });
+    const reader = new SseReader();
+    if (!res.headers.get('content-type')?.startsWith('text/event-stream')) {
+      const text = await res.text();
+      return { status: res.status, headers: res.headers, events: [], comments: 0, aborted: false, text, json: safeJson(text) };
+    }
+    const decoder = new TextDecoder();
+    let aborted = false;
+    try {
+      for await (const chunk of res.body) {
+        const evs = reader.push(decoder.decode(chunk, { stream: true }));
+        const stopAt = stopAfter ? evs.find((e) => stopAfter(e)) : undefined;
+        if (stopAt) {
+          // Keep the events up to the one that triggered the stop, as a client that died there would.
+          reader.events.length = reader.events.indexOf(stopAt) + 1;
+          aborted = true;
+          ac.abort();
+          break;
+        }
+      }
+    } catch (e) {
+      if (!aborted) throw e;
+    }
+    return { status: res.status, headers: res.headers, events: reader.events, comments: reader.comments, aborted };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// Raw TCP helper: sends `data` (string or Buffer) and collects the reply until the server closes
+// or `timeoutMs` passes. Resolves { text, closedByServer }.
+export function rawRequest(port, data, { timeoutMs = 5000 } = {}) {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let text = '';
+    let timedOut = false;
+    const timer = setTimeout(() => { timedOut = true; sock.destroy(); }, timeoutMs);
+    sock.on('connect', () => { if (data) sock.write(data); });
+    sock.on('data', (d) => { text += d.toString('utf8'); });
+    sock.on('close', () => { clearTimeout(timer); resolve({ text, closedByServer: !timedOut }); });
+    sock.on('error', () => {});
+  });
+}
+
+// Concatenated text of a stream's delta / agent-response events.
+export function streamText(events) {
+  return events
+    .filter((e) => e.type === 'delta' || e.type === 'agent-response')
+    .map((e) => (e.type === 'delta' ? e.json.content : e.json.token))
+    .join('');
+}

@@ -1,0 +1,469 @@
+// Tests of the SQLite Store (CRUD, tenant scoping, dense event seq, restarts) and the DbExecutor.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <stdexcept>
+#include <thread>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "db_executor.hpp"
+#include "store.hpp"
+
+namespace {
+
+namespace asio = boost::asio;
+using confab::server::DbExecutor;
+using confab::server::EventRecord;
+using confab::server::ExecutionRecord;
+using confab::server::MessageRecord;
+using confab::server::SessionRecord;
+using confab::server::Store;
+using confab::protocol::ExecutionStatus;
+using confab::protocol::Json;
+using confab::protocol::Role;
+
+class TempDir {
+public:
+    TempDir() {
+        char tmpl[] = "/tmp/confab-store-test-XXXXXX";
+        const char* p = mkdtemp(tmpl);
+        if (p == nullptr) throw std::runtime_error("mkdtemp failed");
+        path_ = p;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
+std::unique_ptr<Store> open_store(const std::string& dir) {
+    auto s = Store::open(dir);
+    if (!s) ADD_FAILURE() << s.error().code << ": " << s.error().message;
+    return s ? std::move(*s) : nullptr;
+}
+
+ExecutionRecord make_exec(std::string id, std::string ws = "w1", std::string user = "u1") {
+    ExecutionRecord r;
+    r.id = std::move(id);
+    r.workspace_id = std::move(ws);
+    r.user_id = std::move(user);
+    r.app_id = "haiku";
+    r.version = "2";
+    r.kind = "execution";
+    r.status = ExecutionStatus::queued;
+    r.inputs = Json{{"topic", "rain"}, {"n", 3}};
+    r.created_at = 1000;
+    r.updated_at = 1000;
+    return r;
+}
+
+EventRecord ev(std::uint64_t seq, std::string type = "delta", std::string data = R"({"content":"x"})") {
+    return EventRecord{seq, std::move(type), std::move(data), 2000 + static_cast<std::int64_t>(seq)};
+}
+
+SessionRecord make_session(std::string id, std::string ws, std::string user, std::string app, std::int64_t t) {
+    SessionRecord s;
+    s.id = std::move(id);
+    s.workspace_id = std::move(ws);
+    s.user_id = std::move(user);
+    s.app_id = std::move(app);
+    s.created_at = t;
+    s.updated_at = t;
+    return s;
+}
+
+class StoreTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        store = open_store(dir.path());
+        ASSERT_NE(store, nullptr);
+    }
+    TempDir dir;
+    std::unique_ptr<Store> store;
+};
+
+TEST_F(StoreTest, OpenCreatesTheDatabaseWithTheCurrentSchema) {
+    EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(dir.path()) / "confab.db"));
+    EXPECT_EQ(store->schema_version(), 1);
+}
+
+TEST_F(StoreTest, OpenCreatesAMissingDataDirectory) {
+    const std::string nested = dir.path() + "/data";
+    auto s = open_store(nested);
+    ASSERT_NE(s, nullptr);
+    EXPECT_TRUE(std::filesystem::is_directory(nested));
+}
+
+TEST_F(StoreTest, OpenFailsClearlyWhenTheDirectoryCannotBeCreated) {
+    const std::string file = dir.path() + "/not-a-dir";
+    { std::FILE* f = std::fopen(file.c_str(), "w"); ASSERT_NE(f, nullptr); std::fclose(f); }
+    auto s = Store::open(file + "/sub");
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.error().code, "storage_error");
+    EXPECT_NE(s.error().message.find("not-a-dir"), std::string::npos) << s.error().message;
+}
+
+TEST_F(StoreTest, InsertedExecutionReadsBackWithAllFields) {
+    auto r = make_exec("ex_1");
+    r.kind = "chat";
+    r.session_id = "se_1";
+    ASSERT_TRUE(store->insert_execution(r).ok());
+    auto got = store->get_execution("w1", "u1", "ex_1");
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(got->id, "ex_1");
+    EXPECT_EQ(got->app_id, "haiku");
+    EXPECT_EQ(got->version, "2");
+    EXPECT_EQ(got->kind, "chat");
+    EXPECT_EQ(got->session_id, std::optional<std::string>("se_1"));
+    EXPECT_EQ(got->status, ExecutionStatus::queued);
+    EXPECT_EQ(got->inputs, (Json{{"topic", "rain"}, {"n", 3}}));
+    EXPECT_TRUE(got->output.is_null());
+    EXPECT_FALSE(got->error.has_value());
+    EXPECT_EQ(got->created_at, 1000);
+    EXPECT_EQ(got->last_seq, 0u);
+    EXPECT_TRUE(store->get_execution_by_id("ex_1").has_value());
+    EXPECT_FALSE(store->get_execution_by_id("ex_2").has_value());
+}
+
+TEST_F(StoreTest, DuplicateExecutionIdIsAConflict) {
+    ASSERT_TRUE(store->insert_execution(make_exec("ex_1")).ok());
+    auto st = store->insert_execution(make_exec("ex_1"));
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().code, "conflict");
+}
+
+TEST_F(StoreTest, ExecutionsOfAnotherWorkspaceOrUserAreNotFound) {
+    ASSERT_TRUE(store->insert_execution(make_exec("ex_1", "w1", "u1")).ok());
+    ASSERT_TRUE(store->insert_execution(make_exec("ex_anon", "w1", "")).ok());
+    EXPECT_TRUE(store->get_execution("w1", "u1", "ex_1").has_value());
+    EXPECT_FALSE(store->get_execution("w2", "u1", "ex_1").has_value());
+    EXPECT_FALSE(store->get_execution("w1", "u2", "ex_1").has_value());
+    EXPECT_FALSE(store->get_execution("w1", "", "ex_1").has_value());
+    EXPECT_TRUE(store->get_execution("w1", "", "ex_anon").has_value());
+    EXPECT_FALSE(store->get_execution("w1", "u1", "ex_anon").has_value());
+}
+
+TEST_F(StoreTest, EventsMustHaveDenseSequenceNumbers) {
+    ASSERT_TRUE(store->insert_execution(make_exec("ex_1")).ok());
+    ASSERT_TRUE(store->append_event("ex_1", ev(1)).ok());
+    auto dup = store->append_event("ex_1", ev(1));
+    ASSERT_FALSE(dup.ok());
+    EXPECT_EQ(dup.error().code, "conflict");
+    auto gap = store->append_event("ex_1", ev(3));
+    ASSERT_FALSE(gap.ok());
+    EXPECT_EQ(gap.error().code, "conflict");
+    EXPECT_NE(gap.error().message.find("2"), std::string::npos) << gap.error().message;
+    ASSERT_TRUE(store->append_event("ex_1", ev(2, "completed", R"({"status":"success"})")).ok());
+    EXPECT_EQ(store->get_execution("w1", "u1", "ex_1")->last_seq, 2u);
+
+    auto missing = store->append_event("ex_nope", ev(1));
+    ASSERT_FALSE(missing.ok());
+    EXPECT_EQ(missing.error().code, "not_found");
+
+    auto all = store->events_after("ex_1", 0, 100);
+    ASSERT_EQ(all.size(), 2u);
+    EXPECT_EQ(all[0].seq, 1u);
+    EXPECT_EQ(all[0].type, "delta");
+    EXPECT_EQ(all[0].data, R"({"content":"x"})");
+    EXPECT_EQ(all[0].created_at, 2001);
+    EXPECT_EQ(all[1].seq, 2u);
+    EXPECT_EQ(all[1].type, "completed");
+    auto after1 = store->events_after("ex_1", 1, 100);
+    ASSERT_EQ(after1.size(), 1u);
+    EXPECT_EQ(after1[0].seq, 2u);
+    EXPECT_EQ(store->events_after("ex_1", 0, 1).size(), 1u);
+    EXPECT_TRUE(store->events_after("ex_1", 2, 100).empty());
+}
+
+TEST_F(StoreTest, FinishResolvesOnceAndLaterTransitionsConflict) {
+    ASSERT_TRUE(store->insert_execution(make_exec("ex_1")).ok());
+    ASSERT_TRUE(store->set_status("ex_1", ExecutionStatus::running, 1100).ok());
+    EXPECT_EQ(store->get_execution("w1", "u1", "ex_1")->status, ExecutionStatus::running);
+
+    ASSERT_TRUE(store->finish_execution("ex_1", ExecutionStatus::success, Json("done text"), std::nullopt, 1200).ok());
+    auto cancel = store->finish_execution("ex_1", ExecutionStatus::cancelled, Json(), std::nullopt, 1300);
+    ASSERT_FALSE(cancel.ok());
+    EXPECT_EQ(cancel.error().code, "conflict");
+    auto running = store->set_status("ex_1", ExecutionStatus::running, 1300);
+    ASSERT_FALSE(running.ok());
+    EXPECT_EQ(running.error().code, "conflict");
+
+    auto got = store->get_execution("w1", "u1", "ex_1");
+    EXPECT_EQ(got->status, ExecutionStatus::success);
+    EXPECT_EQ(got->output, Json("done text"));
+    EXPECT_EQ(got->updated_at, 1200);
+
+    auto missing = store->finish_execution("ex_x", ExecutionStatus::error, Json(), std::string("e"), 1);
+    ASSERT_FALSE(missing.ok());
+    EXPECT_EQ(missing.error().code, "not_found");
+    auto not_terminal = store->finish_execution("ex_1", ExecutionStatus::running, Json(), std::nullopt, 1);
+    EXPECT_FALSE(not_terminal.ok());
+}
+
+TEST_F(StoreTest, FinishWithErrorStoresTheMessageAndJsonOutput) {
+    ASSERT_TRUE(store->insert_execution(make_exec("ex_1")).ok());
+    ASSERT_TRUE(store->finish_execution("ex_1", ExecutionStatus::error, Json{{"partial", true}},
+                                        std::string("upstream said no"), 5)
+                    .ok());
+    auto got = store->get_execution("w1", "u1", "ex_1");
+    EXPECT_EQ(got->status, ExecutionStatus::error);
+    EXPECT_EQ(got->error, std::optional<std::string>("upstream said no"));
+    EXPECT_EQ(got->output, (Json{{"partial", true}}));
+}
+
+TEST_F(StoreTest, FailInterruptedEndsEveryUnfinishedRunWithTerminalEvents) {
+    ASSERT_TRUE(store->insert_execution(make_exec("ex_queued")).ok());
+    ASSERT_TRUE(store->insert_execution(make_exec("ex_running")).ok());
+    ASSERT_TRUE(store->set_status("ex_running", ExecutionStatus::running, 1).ok());
+    ASSERT_TRUE(store->append_event("ex_running", ev(1)).ok());
+    auto chat = make_exec("ex_chat");
+    chat.kind = "chat";
+    chat.session_id = "se_9";
+    chat.status = ExecutionStatus::running;
+    ASSERT_TRUE(store->insert_execution(chat).ok());
+    ASSERT_TRUE(store->insert_execution(make_exec("ex_done")).ok());
+    ASSERT_TRUE(store->finish_execution("ex_done", ExecutionStatus::success, Json("ok"), std::nullopt, 2).ok());
+
+    auto n = store->fail_interrupted(9000);
+    ASSERT_TRUE(n.ok()) << n.error().message;
+    EXPECT_EQ(*n, 3u);
+
+    for (const char* id : {"ex_queued", "ex_running", "ex_chat"}) {
+        auto got = store->get_execution("w1", "u1", id);
+        ASSERT_TRUE(got.has_value());
+        EXPECT_EQ(got->status, ExecutionStatus::error) << id;
+        ASSERT_TRUE(got->error.has_value());
+        EXPECT_NE(got->error->find("interrupted"), std::string::npos);
+        EXPECT_EQ(got->updated_at, 9000);
+    }
+    auto events = store->events_after("ex_running", 0, 100);
+    ASSERT_EQ(events.size(), 3u);  // the delta, then error + completed with dense seq
+    EXPECT_EQ(events[1].seq, 2u);
+    EXPECT_EQ(events[1].type, "error");
+    EXPECT_EQ(Json::parse(events[1].data)["code"], "interrupted");
+    EXPECT_EQ(events[2].seq, 3u);
+    EXPECT_EQ(events[2].type, "completed");
+    EXPECT_EQ(Json::parse(events[2].data)["status"], "error");
+    EXPECT_EQ(store->get_execution("w1", "u1", "ex_running")->last_seq, 3u);
+
+    auto chat_events = store->events_after("ex_chat", 0, 100);
+    ASSERT_EQ(chat_events.size(), 2u);
+    const Json completed = Json::parse(chat_events[1].data);
+    EXPECT_EQ(completed["sessionId"], "se_9");
+    EXPECT_EQ(completed["status"], "error");
+
+    EXPECT_EQ(store->get_execution("w1", "u1", "ex_done")->status, ExecutionStatus::success);
+    EXPECT_TRUE(store->events_after("ex_done", 0, 10).empty());
+    auto again = store->fail_interrupted(9001);
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(*again, 0u);
+}
+
+TEST_F(StoreTest, SessionsAreScopedListedNewestFirstAndDeletedWithTheirMessages) {
+    ASSERT_TRUE(store->insert_session(make_session("se_a", "w1", "u1", "assistant", 100)).ok());
+    ASSERT_TRUE(store->insert_session(make_session("se_b", "w1", "u1", "other", 200)).ok());
+    ASSERT_TRUE(store->insert_session(make_session("se_c", "w1", "u2", "assistant", 300)).ok());
+    ASSERT_TRUE(store->insert_session(make_session("se_d", "w2", "u1", "assistant", 400)).ok());
+    EXPECT_EQ(store->insert_session(make_session("se_a", "w1", "u1", "assistant", 1)).error().code, "conflict");
+
+    EXPECT_TRUE(store->get_session("w1", "u1", "se_a").has_value());
+    EXPECT_FALSE(store->get_session("w1", "u2", "se_a").has_value());
+    EXPECT_FALSE(store->get_session("w2", "u1", "se_a").has_value());
+
+    ASSERT_TRUE(store->append_message({"se_a", Role::user, "Hello there", std::nullopt, 500}).ok());
+    ASSERT_TRUE(store->append_message({"se_a", Role::assistant, "## Echo\n...", std::string("ex_1"), 501}).ok());
+    ASSERT_TRUE(store->append_message({"se_a", Role::user, "Second", std::nullopt, 502}).ok());
+    EXPECT_EQ(store->append_message({"se_missing", Role::user, "x", std::nullopt, 1}).error().code, "not_found");
+
+    auto a = store->get_session("w1", "u1", "se_a");
+    EXPECT_EQ(a->message_count, 3);
+    EXPECT_EQ(a->updated_at, 502);
+    EXPECT_EQ(a->title, "Hello there");  // the first user message
+
+    auto list = store->list_sessions("w1", "u1", "", 10);
+    ASSERT_EQ(list.size(), 2u);
+    EXPECT_EQ(list[0].id, "se_a");  // updated most recently
+    EXPECT_EQ(list[1].id, "se_b");
+    auto only = store->list_sessions("w1", "u1", "other", 10);
+    ASSERT_EQ(only.size(), 1u);
+    EXPECT_EQ(only[0].id, "se_b");
+    EXPECT_EQ(store->list_sessions("w1", "u1", "", 1).size(), 1u);
+
+    auto msgs = store->messages("se_a");
+    ASSERT_EQ(msgs.size(), 3u);
+    EXPECT_EQ(msgs[0].role, Role::user);
+    EXPECT_EQ(msgs[1].role, Role::assistant);
+    EXPECT_EQ(msgs[1].execution_id, std::optional<std::string>("ex_1"));
+    EXPECT_EQ(msgs[2].content, "Second");
+
+    auto other_user = store->delete_session("w1", "u2", "se_a");
+    ASSERT_TRUE(other_user.ok());
+    EXPECT_FALSE(*other_user);
+    EXPECT_TRUE(store->get_session("w1", "u1", "se_a").has_value());
+    auto del = store->delete_session("w1", "u1", "se_a");
+    ASSERT_TRUE(del.ok());
+    EXPECT_TRUE(*del);
+    EXPECT_FALSE(store->get_session("w1", "u1", "se_a").has_value());
+    EXPECT_TRUE(store->messages("se_a").empty());
+    EXPECT_FALSE(*store->delete_session("w1", "u1", "se_a"));
+}
+
+TEST_F(StoreTest, LongTitlesAreCutOnACharacterBoundary) {
+    ASSERT_TRUE(store->insert_session(make_session("se_a", "w1", "u1", "assistant", 1)).ok());
+    std::string msg;
+    for (int i = 0; i < 60; ++i) msg += "é";  // 120 bytes
+    ASSERT_TRUE(store->append_message({"se_a", Role::user, msg, std::nullopt, 2}).ok());
+    const std::string title = store->get_session("w1", "u1", "se_a")->title;
+    const std::string ellipsis = "…";
+    ASSERT_GT(title.size(), ellipsis.size());
+    ASSERT_EQ(title.substr(title.size() - ellipsis.size()), ellipsis);
+    const std::string prefix = title.substr(0, title.size() - ellipsis.size());
+    EXPECT_LE(prefix.size(), 80u);
+    EXPECT_EQ(msg.compare(0, prefix.size(), prefix), 0);
+    EXPECT_EQ(prefix.size() % 2, 0u);  // whole two-byte characters only
+}
+
+TEST_F(StoreTest, CountsExecutionsByStatus) {
+    ASSERT_TRUE(store->insert_execution(make_exec("ex_1")).ok());
+    ASSERT_TRUE(store->insert_execution(make_exec("ex_2")).ok());
+    ASSERT_TRUE(store->insert_execution(make_exec("ex_3")).ok());
+    ASSERT_TRUE(store->finish_execution("ex_3", ExecutionStatus::cancelled, Json(), std::nullopt, 1).ok());
+    auto counts = store->count_executions_by_status();
+    EXPECT_EQ(counts["queued"], 2);
+    EXPECT_EQ(counts["cancelled"], 1);
+    EXPECT_EQ(counts["success"], 0);
+    EXPECT_EQ(counts.size(), 5u);
+}
+
+TEST_F(StoreTest, DataSurvivesCloseAndReopenAndMigrationIsIdempotent) {
+    ASSERT_TRUE(store->insert_execution(make_exec("ex_1")).ok());
+    ASSERT_TRUE(store->append_event("ex_1", ev(1)).ok());
+    ASSERT_TRUE(store->insert_session(make_session("se_a", "w1", "u1", "assistant", 1)).ok());
+    ASSERT_TRUE(store->append_message({"se_a", Role::user, "hi", std::nullopt, 2}).ok());
+    ASSERT_TRUE(store->checkpoint().ok());
+    store.reset();
+
+    for (int round = 0; round < 2; ++round) {
+        auto s = open_store(dir.path());
+        ASSERT_NE(s, nullptr);
+        EXPECT_EQ(s->schema_version(), 1);
+        auto got = s->get_execution("w1", "u1", "ex_1");
+        ASSERT_TRUE(got.has_value());
+        EXPECT_EQ(got->last_seq, 1u);
+        EXPECT_EQ(s->events_after("ex_1", 0, 10).size(), 1u);
+        EXPECT_EQ(s->messages("se_a").size(), 1u);
+        // The dense-seq rule continues across restarts.
+        EXPECT_EQ(s->append_event("ex_1", ev(1)).error().code, "conflict");
+    }
+}
+
+TEST_F(StoreTest, WritesAreVisibleToAnotherConnectionWithoutACheckpoint) {
+    // Committed before returning: a second connection (as after kill -9) sees the write at once.
+    ASSERT_TRUE(store->insert_execution(make_exec("ex_1")).ok());
+    ASSERT_TRUE(store->append_event("ex_1", ev(1)).ok());
+    auto other = open_store(dir.path());
+    ASSERT_NE(other, nullptr);
+    auto got = other->get_execution("w1", "u1", "ex_1");
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(got->last_seq, 1u);
+}
+
+// ---- DbExecutor ----
+
+TEST(DbExecutorTest, RunsOnTheDbThreadAndResumesOnTheCallersExecutor) {
+    TempDir dir;
+    auto store = open_store(dir.path());
+    ASSERT_NE(store, nullptr);
+    DbExecutor db(std::move(store));
+    asio::io_context io;
+    const auto io_thread = std::this_thread::get_id();
+    std::thread::id db_thread;
+    std::thread::id resumed_on;
+    std::optional<ExecutionRecord> got;
+    bool threw = false;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            auto st = co_await db.run([&](Store& s) {
+                db_thread = std::this_thread::get_id();
+                return s.insert_execution(make_exec("ex_1"));
+            });
+            EXPECT_TRUE(st.ok());
+            got = co_await db.run([](Store& s) { return s.get_execution("w1", "u1", "ex_1"); });
+            co_await db.run([](Store& s) { (void)s.set_status("ex_1", ExecutionStatus::running, 5); });
+            // A void job owning a non-trivial capture (the case g++ 12 double-frees when the
+            // closure is a temporary inside co_await; run() must not create such a temporary).
+            auto by_value = [id = std::string(48, 'z')](Store& s) { (void)s.insert_execution(make_exec(id)); };
+            co_await db.run(std::move(by_value));
+            resumed_on = std::this_thread::get_id();
+            try {
+                co_await db.run([](Store&) -> int { throw std::logic_error("boom"); });
+            } catch (const std::logic_error& e) {
+                threw = std::string(e.what()) == "boom";
+            }
+        },
+        [](std::exception_ptr ep) { EXPECT_FALSE(ep); });
+    io.run();
+    EXPECT_NE(db_thread, std::thread::id());
+    EXPECT_NE(db_thread, io_thread);
+    EXPECT_EQ(resumed_on, io_thread);
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(got->id, "ex_1");
+    EXPECT_TRUE(threw);
+    EXPECT_EQ(db.run_blocking([](Store& s) { return s.get_execution_by_id("ex_1")->status; }),
+              ExecutionStatus::running);
+    EXPECT_TRUE(db.run_blocking([](Store& s) { return s.get_execution_by_id(std::string(48, 'z')).has_value(); }));
+}
+
+TEST(DbExecutorTest, StopDrainsQueuedWorkThenRefusesMore) {
+    TempDir dir;
+    auto store = open_store(dir.path());
+    ASSERT_NE(store, nullptr);
+    asio::io_context io;
+    std::atomic<int> completed{0};
+    {
+        DbExecutor db(std::move(store));
+        // Queue work from 20 coroutines, in order, before anything runs on the io_context.
+        for (int i = 0; i < 20; ++i) {
+            asio::co_spawn(
+                io,
+                [&db, &completed, i]() -> asio::awaitable<void> {
+                    auto st = co_await db.run([i](Store& s) {
+                        return s.insert_execution(make_exec("ex_" + std::to_string(i)));
+                    });
+                    if (st.ok()) ++completed;
+                },
+                [](std::exception_ptr ep) { EXPECT_FALSE(ep); });
+        }
+        io.poll();  // starts each coroutine up to its co_await: all 20 jobs are queued
+        db.stop();  // drains them
+        EXPECT_THROW(db.run_blocking([](Store&) { return 1; }), std::runtime_error);
+        bool refused = false;
+        asio::co_spawn(
+            io,
+            [&]() -> asio::awaitable<void> {
+                try {
+                    co_await db.run([](Store&) { return 1; });
+                } catch (const std::runtime_error&) {
+                    refused = true;
+                }
+            },
+            [](std::exception_ptr ep) { EXPECT_FALSE(ep); });
+        io.run();
+        EXPECT_TRUE(refused);
+    }
+    EXPECT_EQ(completed.load(), 20);
+    auto reopened = open_store(dir.path());
+    ASSERT_NE(reopened, nullptr);
+    EXPECT_EQ(reopened->count_executions_by_status()["queued"], 20);
+}
+
+}  // namespace
