@@ -26,7 +26,7 @@ constexpr const char* kExposeHeaders = "X-Confab-Execution-Id, X-Confab-Session-
 Response json_response(int status, const Json& j) {
     Response r;
     r.status = status;
-    r.body = j.dump(-1, ' ', false, Json::error_handler_t::replace);
+    r.body = protocol::dump(j);
     return r;
 }
 
@@ -48,8 +48,8 @@ int status_for(const Error& e) {
 Response from_error(const Error& e) {
     int status = status_for(e);
     if (status >= 500 && status != 503) {
-        log_line(R"({"level":"error","msg":)" + Json(e.message).dump(-1, ' ', false, Json::error_handler_t::replace) +
-                 R"(,"code":)" + Json(e.code).dump() + "}");
+        log_line(R"({"level":"error","msg":)" + protocol::dump(Json(e.message)) +
+                 R"(,"code":)" + protocol::dump(Json(e.code)) + "}");
         return error_response(status, "internal", "internal error");
     }
     return error_response(status, e.code, e.message);
@@ -653,7 +653,7 @@ asio::awaitable<Response> Api::cancel_execution(const Caller& c, const std::stri
             if (!s.finish_execution(id, protocol::ExecutionStatus::cancelled, nullptr, std::nullopt, now_ms())) return;
             protocol::ExecutionCompleted done;
             done.status = protocol::ExecutionStatus::cancelled;
-            EventRecord ev{last_seq + 1, "completed", protocol::encode(done).dump(), now_ms()};
+            EventRecord ev{last_seq + 1, "completed", protocol::dump(protocol::encode(done)), now_ms()};
             (void)s.append_event(id, ev);
         });
     } else {

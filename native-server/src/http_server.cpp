@@ -7,6 +7,7 @@
 #include <chrono>
 #include <mutex>
 #include <unordered_set>
+#include <utility>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -87,7 +88,7 @@ std::string lower(std::string_view s) {
 }
 
 std::string json_string(std::string_view s) {
-    return protocol::Json(std::string(s)).dump(-1, ' ', false, protocol::Json::error_handler_t::replace);
+    return protocol::dump(protocol::Json(std::string(s)));
 }
 
 }  // namespace
@@ -117,8 +118,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
     asio::awaitable<void> accept_loop();
     asio::awaitable<void> session(tcp::socket socket, std::shared_ptr<ConnState> st);
+    // Moves res.body into the HTTP message (only route/status/workspace are read afterwards).
     asio::awaitable<bool> write_simple(beast::tcp_stream& stream, unsigned version, bool keep_alive,
-                                       const Response& res);
+                                       Response& res);
     void log_request(const std::string& method, const Response& res, double ms, bool stream) const;
     void for_each_conn(void (*fn)(ConnState&));
 };
@@ -218,12 +220,12 @@ void HttpServer::Impl::log_request(const std::string& method, const Response& re
 }
 
 asio::awaitable<bool> HttpServer::Impl::write_simple(beast::tcp_stream& stream, unsigned version,
-                                                     bool keep_alive, const Response& res) {
+                                                     bool keep_alive, Response& res) {
     http::response<http::string_body> r{static_cast<http::status>(res.status), version};
     r.set(http::field::server, "confab");
     if (!res.content_type.empty()) r.set(http::field::content_type, res.content_type);
     for (const auto& [k, v] : res.headers) r.insert(k, v);
-    r.body() = res.body;
+    r.body() = std::move(res.body);
     r.keep_alive(keep_alive);
     r.prepare_payload();
     stream.expires_after(std::chrono::milliseconds(opts.write_timeout_ms));

@@ -35,10 +35,6 @@ namespace {
 
 constexpr std::size_t kReplayPage = 256;
 
-std::string dump_json(const protocol::Json& j) {
-    // Replace invalid UTF-8 instead of throwing: run output may come from an upstream.
-    return j.dump(-1, ' ', false, protocol::Json::error_handler_t::replace);
-}
 
 void encode_event(std::string& out, std::uint64_t seq, std::string_view type, std::string_view data) {
     std::string id = std::to_string(seq);
@@ -168,7 +164,7 @@ asio::awaitable<void> ExecutionHub::append(std::shared_ptr<LiveRun> live, std::s
     EventRecord ev;
     ev.seq = live->seq + 1;
     ev.type = std::move(type);
-    ev.data = dump_json(data);
+    ev.data = protocol::dump(data);
     ev.created_at = now_ms();
     const std::string& id = live->id;
     Status st = co_await db_.run([&](Store& s) { return s.append_event(id, ev); });
@@ -181,7 +177,9 @@ asio::awaitable<void> ExecutionHub::append(std::shared_ptr<LiveRun> live, std::s
             if (it != data.end() && it->is_string()) live->text += it->get_ref<const std::string&>();
         }
     }
-    auto shared = std::make_shared<const StoredEvent>(StoredEvent{ev.seq, std::move(ev.type), std::move(ev.data)});
+    std::string frame;
+    encode_event(frame, ev.seq, ev.type, ev.data);
+    auto shared = std::make_shared<const StoredEvent>(StoredEvent{ev.seq, std::move(ev.type), std::move(frame)});
     std::lock_guard lock(live->mu);
     for (auto& sub : live->subs) sub->push(shared);
 }
@@ -257,7 +255,7 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
     std::string chat_text;
     if (spec.chat) {
         if (status == ExecutionStatus::success) {
-            chat_text = output.is_string() ? output.get<std::string>() : dump_json(output);
+            chat_text = output.is_string() ? output.get<std::string>() : protocol::dump(output);
         } else {
             chat_text = live->text;
         }
@@ -302,7 +300,7 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
         }
     } catch (const std::exception& e) {
         log_line(std::string(R"({"level":"error","msg":"ending a run failed","execution":")") + id +
-                 R"(","reason":)" + dump_json(protocol::Json(e.what())) + "}");
+                 R"(","reason":)" + protocol::dump(protocol::Json(e.what())) + "}");
     }
     finalize(live);
 }
@@ -392,7 +390,7 @@ asio::awaitable<void> ExecutionHub::stream(std::string id, std::uint64_t after_s
                     replay = true;
                     break;
                 }
-                encode_event(buf, e->seq, e->type, e->data);
+                buf += e->frame;
                 last = e->seq;
                 if (e->type == "completed") {
                     done = true;
@@ -421,7 +419,7 @@ asio::awaitable<void> ExecutionHub::stream(std::string id, std::uint64_t after_s
         }
     } catch (const std::exception& e) {
         log_line(std::string(R"({"level":"error","msg":"stream failed","execution":")") + id +
-                 R"(","reason":)" + dump_json(protocol::Json(e.what())) + "}");
+                 R"(","reason":)" + protocol::dump(protocol::Json(e.what())) + "}");
     }
 out:
     unsubscribe(live, sub);

@@ -31,7 +31,7 @@ namespace confab::server {
 struct StoredEvent {
     std::uint64_t seq = 0;
     std::string type;
-    std::string data;  // JSON text
+    std::string frame;  // the event as SSE bytes, encoded once for every subscriber
 };
 using StoredEventPtr = std::shared_ptr<const StoredEvent>;
 

@@ -27,7 +27,7 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+using protocol::dump;
 
 // Calls `on_text(literal)` and `on_name(name)` in order; false from a callback stops the scan.
 template <class Text, class Name>

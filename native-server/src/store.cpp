@@ -72,10 +72,6 @@ constexpr int kSchemaVersion = static_cast<int>(sizeof(kMigrations) / sizeof(kMi
 
 constexpr const char* kInterrupted = "interrupted: the server restarted before this run finished";
 
-std::string dump_json(const Json& j) {
-    // replace: a stray invalid UTF-8 byte in an upstream's output must not throw here.
-    return j.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
 
 Json load_json(const unsigned char* text, int len) {
     if (text == nullptr) return Json();
@@ -214,8 +210,8 @@ Status Store::exec(const char* sql) {
 }
 
 sqlite3_stmt* Store::prepare(std::string_view sql) {
+    if (auto it = stmts_.find(sql); it != stmts_.end()) return it->second;
     std::string key(sql);
-    if (auto it = stmts_.find(key); it != stmts_.end()) return it->second;
     sqlite3_stmt* st = nullptr;
     if (sqlite3_prepare_v3(db_, key.c_str(), static_cast<int>(key.size()), SQLITE_PREPARE_PERSISTENT,
                            &st, nullptr) != SQLITE_OK) {
@@ -300,8 +296,8 @@ Status Store::insert_execution(const ExecutionRecord& r) {
     bind(st, 6, std::string_view(r.kind));
     bind(st, 7, r.session_id);
     bind(st, 8, std::string_view(protocol::to_string(r.status)));
-    bind(st, 9, std::string_view(dump_json(r.inputs)));
-    bind(st, 10, std::string_view(dump_json(r.output)));
+    bind(st, 9, std::string_view(protocol::dump(r.inputs)));
+    bind(st, 10, std::string_view(protocol::dump(r.output)));
     bind(st, 11, r.error);
     bind(st, 12, r.created_at);
     bind(st, 13, r.updated_at);
@@ -356,9 +352,14 @@ Status Store::append_event(const std::string& execution_id, const EventRecord& e
     return Ok{};
 }
 
-namespace {
-bool execution_exists(sqlite3_stmt* st) { return st != nullptr && sqlite3_step(st) == SQLITE_ROW; }
-}  // namespace
+// After a guarded status UPDATE changed no row: says whether the execution is missing or finished.
+Status Store::why_not_updated(const std::string& id, std::string_view what) {
+    Use sel(prepare("SELECT status FROM executions WHERE id = ?1"));
+    if (!sel) return db_error(what);
+    bind(sel.get(), 1, std::string_view(id));
+    if (sqlite3_step(sel.get()) != SQLITE_ROW) return make_error("not_found", "no execution " + id);
+    return make_error("conflict", "execution " + id + " already finished (" + column_text(sel.get(), 0) + ")");
+}
 
 Status Store::finish_execution(const std::string& id, ExecutionStatus status, const Json& output,
                                const std::optional<std::string>& error, std::int64_t now) {
@@ -372,18 +373,14 @@ Status Store::finish_execution(const std::string& id, ExecutionStatus status, co
             "WHERE id = ?5 AND status IN ('queued', 'running')"));
         if (!q) return db_error("finish_execution");
         bind(q.get(), 1, std::string_view(protocol::to_string(status)));
-        bind(q.get(), 2, std::string_view(dump_json(output)));
+        bind(q.get(), 2, std::string_view(protocol::dump(output)));
         bind(q.get(), 3, error);
         bind(q.get(), 4, now);
         bind(q.get(), 5, std::string_view(id));
         if (sqlite3_step(q.get()) != SQLITE_DONE) return db_error("finish_execution");
     }
     if (sqlite3_changes(db_) == 1) return Ok{};
-    Use sel(prepare("SELECT status FROM executions WHERE id = ?1"));
-    if (!sel) return db_error("finish_execution");
-    bind(sel.get(), 1, std::string_view(id));
-    if (!execution_exists(sel.get())) return make_error("not_found", "no execution " + id);
-    return make_error("conflict", "execution " + id + " already finished (" + column_text(sel.get(), 0) + ")");
+    return why_not_updated(id, "finish_execution");
 }
 
 Status Store::set_status(const std::string& id, ExecutionStatus status, std::int64_t now) {
@@ -401,17 +398,15 @@ Status Store::set_status(const std::string& id, ExecutionStatus status, std::int
         if (sqlite3_step(q.get()) != SQLITE_DONE) return db_error("set_status");
     }
     if (sqlite3_changes(db_) == 1) return Ok{};
-    Use sel(prepare("SELECT status FROM executions WHERE id = ?1"));
-    if (!sel) return db_error("set_status");
-    bind(sel.get(), 1, std::string_view(id));
-    if (!execution_exists(sel.get())) return make_error("not_found", "no execution " + id);
-    return make_error("conflict", "execution " + id + " already finished (" + column_text(sel.get(), 0) + ")");
+    return why_not_updated(id, "set_status");
 }
 
 std::optional<ExecutionRecord> Store::get_execution(const std::string& workspace_id,
                                                     const std::string& user_id, const std::string& id) {
-    Use q(prepare(std::string("SELECT ") + kExecutionColumns +
-                  " FROM executions WHERE workspace_id = ?1 AND user_id = ?2 AND id = ?3"));
+    // Built once: this runs per request.
+    static const std::string sql = std::string("SELECT ") + kExecutionColumns +
+        " FROM executions WHERE workspace_id = ?1 AND user_id = ?2 AND id = ?3";
+    Use q(prepare(sql));
     if (!q) return std::nullopt;
     bind(q.get(), 1, std::string_view(workspace_id));
     bind(q.get(), 2, std::string_view(user_id));
@@ -421,7 +416,9 @@ std::optional<ExecutionRecord> Store::get_execution(const std::string& workspace
 }
 
 std::optional<ExecutionRecord> Store::get_execution_by_id(const std::string& id) {
-    Use q(prepare(std::string("SELECT ") + kExecutionColumns + " FROM executions WHERE id = ?1"));
+    // Built once: this runs per request.
+    static const std::string sql = std::string("SELECT ") + kExecutionColumns + " FROM executions WHERE id = ?1";
+    Use q(prepare(sql));
     if (!q) return std::nullopt;
     bind(q.get(), 1, std::string_view(id));
     if (sqlite3_step(q.get()) != SQLITE_ROW) return std::nullopt;
@@ -476,18 +473,18 @@ Result<std::size_t> Store::fail_interrupted(std::int64_t now) {
     }
     for (const auto& p : pending) {
         std::vector<std::pair<std::string, std::string>> events;
-        events.emplace_back("error", dump_json(protocol::encode(protocol::ApiError{kInterrupted, "interrupted"})));
+        events.emplace_back("error", protocol::dump(protocol::encode(protocol::ApiError{kInterrupted, "interrupted"})));
         if (p.kind == "chat") {
             protocol::ChatCompleted c;
             c.result = "";
             c.session_id = p.session_id.value_or("");
             c.status = ExecutionStatus::error;
-            events.emplace_back("completed", dump_json(protocol::encode(c)));
+            events.emplace_back("completed", protocol::dump(protocol::encode(c)));
         } else {
             protocol::ExecutionCompleted c;
             c.status = ExecutionStatus::error;
             c.error = kInterrupted;
-            events.emplace_back("completed", dump_json(protocol::encode(c)));
+            events.emplace_back("completed", protocol::dump(protocol::encode(c)));
         }
         std::uint64_t seq = p.last_seq;
         for (const auto& [type, data] : events) {
@@ -534,8 +531,10 @@ Status Store::insert_session(const SessionRecord& s) {
 
 std::optional<SessionRecord> Store::get_session(const std::string& workspace_id, const std::string& user_id,
                                                 const std::string& id) {
-    Use q(prepare(std::string("SELECT ") + kSessionColumns +
-                  " FROM sessions WHERE workspace_id = ?1 AND user_id = ?2 AND id = ?3"));
+    // Built once: this runs per request.
+    static const std::string sql = std::string("SELECT ") + kSessionColumns +
+        " FROM sessions WHERE workspace_id = ?1 AND user_id = ?2 AND id = ?3";
+    Use q(prepare(sql));
     if (!q) return std::nullopt;
     bind(q.get(), 1, std::string_view(workspace_id));
     bind(q.get(), 2, std::string_view(user_id));
@@ -547,9 +546,11 @@ std::optional<SessionRecord> Store::get_session(const std::string& workspace_id,
 std::vector<SessionRecord> Store::list_sessions(const std::string& workspace_id, const std::string& user_id,
                                                 const std::string& app_id, std::size_t limit) {
     std::vector<SessionRecord> out;
-    Use q(prepare(std::string("SELECT ") + kSessionColumns +
-                  " FROM sessions WHERE workspace_id = ?1 AND user_id = ?2 AND (?3 = '' OR app_id = ?3) "
-                  "ORDER BY updated_at DESC, id LIMIT ?4"));
+    // Built once: this runs per request.
+    static const std::string sql = std::string("SELECT ") + kSessionColumns +
+        " FROM sessions WHERE workspace_id = ?1 AND user_id = ?2 AND (?3 = '' OR app_id = ?3) "
+        "ORDER BY updated_at DESC, id LIMIT ?4";
+    Use q(prepare(sql));
     if (!q) return out;
     bind(q.get(), 1, std::string_view(workspace_id));
     bind(q.get(), 2, std::string_view(user_id));

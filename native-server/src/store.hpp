@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -120,9 +121,15 @@ private:
     sqlite3_stmt* prepare(std::string_view sql);  // cached; nullptr on error (logged)
     Status exec(const char* sql);
     Error db_error(std::string_view what) const;
+    Status why_not_updated(const std::string& id, std::string_view what);
 
     sqlite3* db_ = nullptr;
-    std::unordered_map<std::string, sqlite3_stmt*> stmts_;
+    // Transparent hash: prepare() looks a statement up by string_view without allocating a key.
+    struct SqlHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view sql) const noexcept { return std::hash<std::string_view>{}(sql); }
+    };
+    std::unordered_map<std::string, sqlite3_stmt*, SqlHash, std::equal_to<>> stmts_;
 };
 
 }  // namespace confab::server
