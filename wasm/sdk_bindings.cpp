@@ -125,12 +125,8 @@ EMSCRIPTEN_KEEPALIVE void confab_sse_finish(SdkParser* p) {
     std::vector<confab::sse::Event>().swap(p->events);
 }
 
-EMSCRIPTEN_KEEPALIVE const char* confab_sse_last_event_id(SdkParser* p) {
-    return p->parser.last_event_id().c_str();
-}
-EMSCRIPTEN_KEEPALIVE std::uint32_t confab_sse_last_event_id_len(SdkParser* p) {
-    return static_cast<std::uint32_t>(p->parser.last_event_id().size());
-}
+// No last-event-id export: the SDK resumes from the transcript's last applied seq, which the
+// transcript (not the framing) knows to be exactly-once.
 // The stream's last `retry:` value in ms, or -1 when none was seen.
 EMSCRIPTEN_KEEPALIVE double confab_sse_retry_ms(SdkParser* p) {
     const auto r = p->parser.retry_ms();

@@ -69,15 +69,13 @@ class Core {
     this.m = m;
   }
 
-  // Copies bytes into a wasm buffer returned by `alloc(len)` (which may grow the heap).
-  write(alloc, bytes) {
-    const ptr = alloc(bytes.length);
-    this.m.HEAPU8.set(bytes, ptr);
-    return ptr;
-  }
-
   read(ptr, len) {
     return decoder.decode(this.m.HEAPU8.subarray(ptr, ptr + len));
+  }
+
+  // A NUL-terminated string (the bindings' error messages).
+  readCString(ptr) {
+    return this.read(ptr, this.m.HEAPU8.indexOf(0, ptr) - ptr);
   }
 
   /** Lowercase hex HMAC-SHA256(key = secret, message = userId). */
@@ -87,10 +85,10 @@ class Core {
     const buf = new Uint8Array(s.length + u.length);
     buf.set(s, 0);
     buf.set(u, s.length);
-    this.write((n) => this.m._confab_scratch(n), buf);
+    const ptr = this.m._confab_scratch(buf.length);  // may grow the heap: HEAPU8 read after it
+    this.m.HEAPU8.set(buf, ptr);
     buf.fill(0);
-    const ptr = this.m._confab_user_hash(s.length, u.length);
-    return this.read(ptr, 64);
+    return this.read(this.m._confab_user_hash(s.length, u.length), 64);
   }
 
   /** A new incremental SSE parser. Call delete() when done with it. */
@@ -123,30 +121,29 @@ class SseParser extends Handle {
     const { m } = this.core;
     const p = this.ptr;
     if (!p) throw new ConfabError('the SSE parser was deleted', { code: 'deleted' });
-    this.core.write((n) => m._confab_sse_input(p, n), chunk);
+    // Called per chunk (often one token): no closure or DataView per call. _confab_sse_input may
+    // grow the heap, so HEAPU8 is read after it.
+    const input = m._confab_sse_input(p, chunk.length);
+    m.HEAPU8.set(chunk, input);
     let n = m._confab_sse_feed(p, chunk.length);
     const failed = n < 0;
     if (failed) n = -1 - n;
     const events = new Array(n);
     if (n > 0) {
+      const heap = m.HEAPU8;  // after feed: the heap does not move until the next call
+      const f = [];
       let at = m._confab_sse_out(p);
-      const view = new DataView(m.HEAPU8.buffer);
-      const field = () => {
-        const len = view.getUint32(at, true);
-        const s = this.core.read(at + 4, len);
-        at += 4 + len;
-        return s;
-      };
       for (let i = 0; i < n; i++) {
-        const type = field();
-        const data = field();
-        events[i] = { type, data, id: field() };
+        for (let k = 0; k < 3; k++) {
+          const len = (heap[at] | heap[at + 1] << 8 | heap[at + 2] << 16 | heap[at + 3] << 24) >>> 0;
+          f[k] = this.core.read(at + 4, len);
+          at += 4 + len;
+        }
+        events[i] = { type: f[0], data: f[1], id: f[2] };
       }
     }
     if (failed) {
-      const ptr = m._confab_sse_error(p);
-      const end = m.HEAPU8.indexOf(0, ptr);
-      const err = new ConfabError(this.core.read(ptr, end - ptr), { code: 'sse_event_too_large' });
+      const err = new ConfabError(this.core.readCString(m._confab_sse_error(p)), { code: 'sse_event_too_large' });
       err.events = events;
       throw err;
     }
@@ -156,11 +153,6 @@ class SseParser extends Handle {
   /** End of one connection's body: drops an incomplete event; the last event id is kept. */
   finish() {
     if (this.ptr) this.core.m._confab_sse_finish(this.ptr);
-  }
-
-  lastEventId() {
-    const { m } = this.core;
-    return this.ptr ? this.core.read(m._confab_sse_last_event_id(this.ptr), m._confab_sse_last_event_id_len(this.ptr)) : '';
   }
 
   /** The stream's last `retry:` in ms, or null. */
@@ -175,6 +167,7 @@ const FIELDS = ['content', 'token', 'tool', 'tool_input', 'error', 'code', 'stat
 const APPLY = ['applied', 'duplicate', 'gap'];
 const STATUS = ['streaming', 'success', 'error', 'cancelled'];
 const ROLES = ['user', 'assistant', 'system'];
+const applyStrings = new Array(FIELDS.length + 1);
 
 class Transcript extends Handle {
   constructor(core) {
@@ -216,18 +209,22 @@ class Transcript extends Handle {
    * "completed"); nothing changes then.
    */
   apply(seq, type, data) {
-    const strings = [type];
-    for (const k of FIELDS) {
+    // One array for every event (apply is synchronous): filled, written to wasm, then dropped.
+    const strings = applyStrings;
+    strings[0] = type;
+    for (let i = 0; i < FIELDS.length; i++) {
+      const k = FIELDS[i];
       const v = data == null ? undefined : data[k];
       // tool_input may be any JSON value: the transcript keeps it as JSON text.
-      strings.push(k === 'tool_input' ? (v === undefined ? v : JSON.stringify(v)) : typeof v === 'string' ? v : undefined);
+      strings[i + 1] = k === 'tool_input' ? (v === undefined ? v : JSON.stringify(v)) : typeof v === 'string' ? v : undefined;
     }
     const len = this.put(strings);
+    strings.fill(undefined);
     const { m } = this.core;
-    const r = m._confab_transcript_apply(this.ptr, Number.isSafeInteger(seq) ? seq : 0, len);
+    // A seq that is not a safe positive integer (NaN included) is rejected by the bindings/core.
+    const r = m._confab_transcript_apply(this.ptr, seq, len);
     if (r >= 0) return APPLY[r];
-    const ptr = m._confab_transcript_error(this.ptr);
-    throw new ConfabError(this.core.read(ptr, m.HEAPU8.indexOf(0, ptr) - ptr), { code: 'invalid_response' });
+    throw new ConfabError(this.core.readCString(m._confab_transcript_error(this.ptr)), { code: 'invalid_response' });
   }
 
   num(which, index = 0) {

@@ -4,7 +4,7 @@
 // seq with Last-Event-ID (bounded retries, backoff with full jitter). No connection outlives the call.
 import { ConfabError, AbortError, TimeoutError } from './errors.js';
 import {
-  abortErrorFrom, attemptController, backoffMs, errorFromResponse, isRetryable, sleep, translateFetchError,
+  abortErrorFrom, backoffMs, errorFromResponse, fetchOnce, isRetryable, sleep, translateFetchError,
 } from './http.js';
 
 // A connection that broke, went silent or skipped events (as opposed to a bad event or a
@@ -25,15 +25,7 @@ async function openEvents(client, executionId, lastSeq, signal) {
   const url = client.url(`/v1/executions/${encodeURIComponent(executionId)}/events`);
   const headers = client.headers(false, 'text/event-stream');
   if (lastSeq > 0) headers['Last-Event-ID'] = String(lastSeq);
-  const attempt = attemptController(signal);
-  attempt.arm(client.timeoutMs);
-  let res;
-  try {
-    res = await client.fetch(url, { method: 'GET', headers, signal: attempt.signal });
-  } catch (e) {
-    attempt.done();
-    throw translateFetchError(e, attempt, signal, 'GET ' + url, client.timeoutMs);
-  }
+  const { res, attempt } = await fetchOnce(client, { method: 'GET', url, headers, signal, timeoutMs: client.timeoutMs });
   if (!res.ok || !isEventStream(res)) {
     try {
       if (!res.ok) throw await errorFromResponse(res);
