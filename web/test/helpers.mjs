@@ -79,7 +79,7 @@ export function testConfig({ origins = ['*'] } = {}) {
         secrets: [TIGHT_SECRET],
         apiKeys: ['tight-api-key-0123456789'],
         allowedOrigins: origins,
-        rateLimit: { perSecond: 1, burst: 2 },
+        rateLimit: { perSecond: 0.5, burst: 2 },
         apps: [{ id: 'hi', name: 'Hi', type: 'template', inputs: [], template: 'hi', chunkChars: 2, delayMs: 0 }],
       },
     ],

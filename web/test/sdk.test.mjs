@@ -318,7 +318,7 @@ describe('429: Retry-After is honoured', () => {
     };
     const mk = (retries, user) => Confab.identify({ userId: user, workspaceId: 'tight', hashedUserId: hmacHex(TIGHT_SECRET, user),
       host: server.url, retries, fetch: counting });
-    // burst 2, 1 per second: a few calls in a row run into the limit.
+    // burst 2, one token per 2 s: calls in a row run into the limit with seconds of margin on a slow machine.
     const noRetry = mk(0, 'eve');
     let limited = null;
     for (let i = 0; i < 10 && !limited; i++) {
