@@ -8,6 +8,7 @@ WASM=build/wasm-release
 API_PORT=${CONFAB_DEMO_API_PORT:-8787}
 PAGE_PORT=${CONFAB_DEMO_PAGE_PORT:-8080}
 CORE_PORT=${CONFAB_DEMO_CORE_PORT:-8081}
+WIDGET_PORT=${CONFAB_DEMO_WIDGET_PORT:-8082}
 DATA_DIR=${CONFAB_DEMO_DATA_DIR:-build/demo-data}
 mkdir -p "$DATA_DIR"
 
@@ -20,6 +21,9 @@ trap cleanup EXIT INT TERM
 pids+=($!)
 # The SDK's script-tag page (it also plays the site's backend that signs the user id) ...
 node examples/script-tag/serve.mjs --port "$PAGE_PORT" --api "http://127.0.0.1:$API_PORT" &
+pids+=($!)
+# ... the chat widget on a site with a strict CSP (its backend serves the widget's identity URL) ...
+node examples/chat-embed/serve.mjs --port "$WIDGET_PORT" --api "http://127.0.0.1:$API_PORT" >/dev/null &
 pids+=($!)
 # ... and the wasm core on its own, under a strict CSP.
 node scripts/serve-static.mjs --root examples/core-demo --mount "/wasm=$WASM/wasm" \
@@ -43,6 +47,7 @@ cat <<MSG
   -----------
   API server : http://127.0.0.1:$API_PORT   (log: $DATA_DIR/server.log)
   Chat page  : http://127.0.0.1:$PAGE_PORT/   (script-tag SDK: public app + signed-in chat)
+  Widget page: http://127.0.0.1:$WIDGET_PORT/   (the <confab-chat> widget from one script tag, signed-in user)
   Core page  : http://127.0.0.1:$CORE_PORT/   (the wasm core alone: user hash, SSE parsing)
 
   Sign a user id (what a site's backend does):

@@ -60,8 +60,8 @@ export interface ExecutionHandle {
 }
 
 export type ChatStreamEvent =
-  | { action: 'agent-response'; token: string }
-  | { action: 'agent-action'; tool: string; tool_input: unknown }
+  | { action: 'agent-response'; token: string; /** the event's sequence number (SSE id) */ seq: number }
+  | { action: 'agent-action'; tool: string; tool_input: unknown; seq: number }
   | { action: 'agent-action-error'; [key: string]: unknown };
 
 export interface ChatStreamOptions {

@@ -360,13 +360,14 @@ class Apps {
         if (known) transcript.setSessionId(known);
         transcript.beginTurn(args.message);
       },
-      onEvent(type, data) {
+      // seq (the event's SSE id) lets a caller persist how far it got and resume after a reload.
+      onEvent(type, data, seq) {
         if (type === 'agent-response') {
-          callSafely(streamCallback, { action: type, token: data.token });
+          callSafely(streamCallback, { action: type, token: data.token, seq });
         } else if (type === 'agent-action') {
-          callSafely(streamCallback, { action: type, tool: data.tool, tool_input: data.tool_input });
+          callSafely(streamCallback, { action: type, tool: data.tool, tool_input: data.tool_input, seq });
         } else if (type === 'agent-action-error') {
-          callSafely(streamCallback, { action: type, ...data });
+          callSafely(streamCallback, { action: type, ...data, seq });
         }
       },
       finish(completed, transcript) {

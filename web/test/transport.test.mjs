@@ -175,9 +175,9 @@ it('chat: the error event and a completion without status make an error result; 
   assert.equal(chat.sessionId, 'se_h');
   const r = await chat.result;
   assert.deepEqual(events, [
-    { action: 'agent-response', token: 'Hi ' },
-    { action: 'agent-action', tool: 'search', tool_input: { q: 'x' } },
-    { action: 'agent-action-error', error: 'search failed' },
+    { action: 'agent-response', token: 'Hi ', seq: 1 },
+    { action: 'agent-action', tool: 'search', tool_input: { q: 'x' }, seq: 2 },
+    { action: 'agent-action-error', error: 'search failed', seq: 3 },
   ]);
   assert.deepEqual(completed, { result: 'Hi ' });
   assert.deepEqual(r, { result: 'Hi ', sessionId: 'se_h', status: 'error', executionId: 'ex_2',

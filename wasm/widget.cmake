@@ -1,0 +1,35 @@
+# The widget's wasm module (included from wasm/CMakeLists.txt): confab_widget_core.js + .wasm, which
+# web/scripts/build.mjs embeds into the widget's lazily loaded panel chunk (dist/confab-widget-panel.js).
+#
+# The SDK's exports (sdk_bindings.cpp) plus the streaming Markdown renderer (widget_bindings.cpp)
+# in ONE module, so the widget pays for one wasm runtime (glue, allocator, libc++ strings) instead
+# of two. Measured (gzip -9): SDK module 11.7 KB wasm + a renderer-only module 25.0 KB wasm and
+# 2.5 KB more minified glue = 39.2 KB, against 33.2 KB wasm for this one module (one glue).
+# Same flags as confab_sdk_wasm (see sdk.cmake for why each one); web/scripts/build.mjs prints the
+# widget's download sizes and fails over budget.
+add_executable(confab_widget_wasm
+  ${CMAKE_CURRENT_SOURCE_DIR}/sdk_bindings.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/widget_bindings.cpp
+  ${PROJECT_SOURCE_DIR}/core/src/sse.cpp
+  ${PROJECT_SOURCE_DIR}/core/src/identity.cpp
+  ${PROJECT_SOURCE_DIR}/core/src/transcript.cpp
+  ${PROJECT_SOURCE_DIR}/core/src/markdown.cpp
+  ${PROJECT_SOURCE_DIR}/core/src/markdown_blocks.cpp
+  ${PROJECT_SOURCE_DIR}/core/src/markdown_html.cpp
+  ${PROJECT_SOURCE_DIR}/core/src/markdown_inlines.cpp)
+target_include_directories(confab_widget_wasm PRIVATE ${PROJECT_SOURCE_DIR}/core/include ${PROJECT_SOURCE_DIR}/core/src)
+target_compile_options(confab_widget_wasm PRIVATE ${CONFAB_WARNINGS} -Oz -flto -fno-exceptions)
+target_link_options(confab_widget_wasm PRIVATE
+  -Oz -flto -fno-exceptions
+  -sMODULARIZE=1 -sEXPORT_NAME=createConfabWidgetCore
+  -sDYNAMIC_EXECUTION=0 -sFILESYSTEM=0 -sMALLOC=emmalloc -sALLOW_MEMORY_GROWTH=1
+  -sENVIRONMENT=web,worker)
+set_target_properties(confab_widget_wasm PROPERTIES
+  OUTPUT_NAME confab_widget_core
+  SUFFIX ".js"
+  RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/wasm)
+add_custom_command(TARGET confab_widget_wasm POST_BUILD
+  COMMAND ${CMAKE_COMMAND}
+    "-DFILES=$<TARGET_FILE_DIR:confab_widget_wasm>/confab_widget_core.js,$<TARGET_FILE_DIR:confab_widget_wasm>/confab_widget_core.wasm"
+    -P ${CONFAB_SIZE_SCRIPT}
+  VERBATIM)
