@@ -8,6 +8,7 @@ APT_PACKAGES=(
   libssl-dev openssl nlohmann-json3-dev libsqlite3-dev sqlite3 libboost1.81-dev
   emscripten
   chromium wrk
+  python3 ruby golang-go  # examples/signing/ is tested in each language (tests/server/signing_examples)
 )
 
 missing=()

@@ -9,6 +9,7 @@
 #include <boost/asio/this_coro.hpp>
 
 #include "util.hpp"
+#include "workflows.hpp"
 
 namespace asio = boost::asio;
 
@@ -159,6 +160,22 @@ Api::Api(const ServerConfig& config, DbExecutor& db, ExecutionHub& hub, Metrics&
     }
 }
 
+void Api::set_service(WorkflowService* service) {
+    service_ = service;
+    if (!service_) return;
+    service_->set_chat([this](Request& req, const WorkspaceConfig* ws, std::string app_id) {
+        return api_chat(req, ws, std::move(app_id));
+    });
+}
+
+asio::awaitable<Response> Api::api_chat(Request& req, const WorkspaceConfig* ws, std::string app_id) {
+    Caller c;
+    c.workspace = ws;
+    c.user_id = kApiUser;
+    c.anonymous = false;
+    co_return co_await chat(req, c, app_id);
+}
+
 bool Api::origin_allowed(const WorkspaceConfig* ws, std::string_view origin) const {
     auto allowed_in = [&](const WorkspaceConfig& w) {
         for (const auto& o : w.allowed_origins) {
@@ -256,7 +273,7 @@ Response Api::preflight(const Request& req, const Match& m) const {
     r.content_type.clear();
     r.headers.emplace_back("Access-Control-Allow-Origin", std::string(*origin));
     r.headers.emplace_back("Vary", "Origin");
-    r.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
+    r.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS");
     r.headers.emplace_back("Access-Control-Allow-Headers", kAllowHeaders);
     r.headers.emplace_back("Access-Control-Expose-Headers", kExposeHeaders);
     r.headers.emplace_back("Access-Control-Max-Age", "600");
@@ -277,6 +294,10 @@ asio::awaitable<Response> Api::handle(Request& req) {
     } else if (nonempty && segs.size() >= 2 && segs[0] == "v1") {
         const auto n = segs.size();
         if (n == 2 && segs[1] == "identity") set_route(m, Route::identity, "", "POST", method);
+        // Exists only when configured: otherwise it is as unknown as any other path.
+        if (n == 3 && segs[1] == "identity" && segs[2] == "proxy" && !config_.trusted_user_header.empty()) {
+            set_route(m, Route::identity_proxy, "", "GET", method);
+        }
         if (n == 2 && segs[1] == "sessions") set_route(m, Route::sessions_list, "", "GET", method);
         if (segs[1] == "apps") {
             if (n == 3) set_route(m, Route::app_get, seg(2), "GET", method);
@@ -289,6 +310,15 @@ asio::awaitable<Response> Api::handle(Request& req) {
             if (n == 4 && segs[3] == "cancel") set_route(m, Route::execution_cancel, seg(2), "POST", method);
         }
         if (segs[1] == "sessions" && n == 3) set_route(m, Route::session, seg(2), "GET, DELETE", method);
+        // Server-to-server routes: workflows.cpp routes within them (405s included).
+        if (service_ && WorkflowService::owns(segs)) {
+            const Route r = segs[1] == "workflows" ? Route::workflows
+                            : segs[1] == "agents"  ? Route::agents
+                            : segs[1] == "jobs"    ? Route::jobs
+                                                   : Route::app_token;
+            set_route(m, r, "", "GET, POST, PATCH, DELETE", method);
+            m.method_ok = method != "OPTIONS";
+        }
     }
 
     Response res;
@@ -347,6 +377,21 @@ asio::awaitable<Response> Api::dispatch(Request& req, const Match& m) {
             co_return error_response(503, "not_ready", "the server is not ready");
         case Route::metrics: co_return co_await metrics_text();
         case Route::identity: co_return co_await identity(req);
+        case Route::identity_proxy: co_return proxy_identity(req);
+        case Route::workflows:
+        case Route::agents:
+        case Route::jobs:
+        case Route::app_token: {
+            std::vector<std::string> segs;
+            for (auto sv : split_path(req.path)) segs.emplace_back(sv);
+            co_return co_await service_->handle(req, std::move(segs));
+        }
+        case Route::execution_cancel:
+            // A backend cancels with its bearer credential; a browser with its identity headers.
+            if (service_ && req.header("authorization") && !req.header("x-confab-workspace")) {
+                co_return co_await service_->cancel_with_bearer(req, m.param);
+            }
+            break;
         default: break;
     }
     // End-user routes. The origin is checked before anything else is revealed.

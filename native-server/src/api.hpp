@@ -22,6 +22,8 @@ struct ApiOptions {
     int sync_wait_ms = 60000;  // POST .../executions?wait=true waits this long at most
 };
 
+class WorkflowService;
+
 class Api {
 public:
     Api(const ServerConfig& config, DbExecutor& db, ExecutionHub& hub, Metrics& metrics,
@@ -31,6 +33,9 @@ public:
     boost::asio::awaitable<Response> handle(Request& req);
 
     void set_ready(bool ready) { ready_.store(ready); }
+    // The server-to-server routes (/v1/workflows, /v1/agents, /v1/jobs, /v1/applications) and
+    // bearer-authenticated cancels go to `service`; without it they are 404.
+    void set_service(WorkflowService* service);
 
     struct Match;  // a routed request (route, path parameter, allowed methods)
 
@@ -48,6 +53,8 @@ private:
     bool origin_allowed(const WorkspaceConfig* ws, std::string_view origin) const;
 
     boost::asio::awaitable<Response> identity(Request& req);
+    // GET /v1/identity/proxy (proxy_identity.cpp): the user from the trusted proxy's header.
+    Response proxy_identity(const Request& req);
     boost::asio::awaitable<Response> get_app(Request& req, const Caller& c, const std::string& app_id);
     boost::asio::awaitable<Response> execute(Request& req, const Caller& c, const std::string& app_id);
     boost::asio::awaitable<Response> chat(Request& req, const Caller& c, const std::string& app_id);
@@ -58,6 +65,8 @@ private:
     boost::asio::awaitable<Response> get_session(const Caller& c, const std::string& id);
     boost::asio::awaitable<Response> delete_session(const Caller& c, const std::string& id);
     boost::asio::awaitable<Response> metrics_text();
+    // An agent chat turn of the server-to-server API, as the API user of `ws`.
+    boost::asio::awaitable<Response> api_chat(Request& req, const WorkspaceConfig* ws, std::string app_id);
 
     const ServerConfig& config_;
     DbExecutor& db_;
@@ -67,6 +76,7 @@ private:
     RateLimiter limiter_;
     std::unordered_map<std::string, std::unique_ptr<IdentityVerifier>> verifiers_;
     std::atomic<bool> ready_{false};
+    WorkflowService* service_ = nullptr;
 };
 
 }  // namespace confab::server

@@ -44,6 +44,13 @@ const AppConfig* WorkspaceConfig::find_app(std::string_view app_id) const {
     return nullptr;
 }
 
+const ApiClient* WorkspaceConfig::find_client(std::string_view client_id) const {
+    for (const auto& c : clients) {
+        if (c.client_id == client_id) return &c;
+    }
+    return nullptr;
+}
+
 const WorkspaceConfig* ServerConfig::find_workspace(std::string_view ws_id) const {
     for (const auto& w : workspaces) {
         if (w.id == ws_id) return &w;
@@ -400,6 +407,65 @@ void read_workspace(const Json& j, const std::string& path, WorkspaceConfig& ws,
             ws.apps.push_back(std::move(app));
         }
     }
+    if (r.failed() || !error->empty()) return;
+    if (const Json* clients = r.array("clients", false)) {
+        for (std::size_t i = 0; i < clients->size() && !r.failed(); ++i) {
+            Reader cr((*clients)[i], r.path("clients") + "[" + std::to_string(i) + "]", error);
+            ApiClient c;
+            if (auto s = cr.id("clientId")) c.client_id = *s;
+            if (auto s = cr.str("clientSecret", true, true)) c.client_secret = *s;
+            if (auto b = cr.boolean("revoked")) c.revoked = *b;
+            if (auto n = cr.integer("tokenTtlSeconds", 1, 86400)) c.token_ttl_seconds = static_cast<int>(*n);
+            cr.reject_unknown();
+            if (cr.failed()) return;
+            if (ws.find_client(c.client_id)) {
+                cr.fail("clientId", "duplicate client id \"" + c.client_id + "\"");
+                return;
+            }
+            ws.clients.push_back(std::move(c));
+        }
+    }
+    if (const Json* wfs = r.array("workflows", false)) {
+        std::set<std::string> ids;
+        for (std::size_t i = 0; i < wfs->size() && !r.failed(); ++i) {
+            Reader wr((*wfs)[i], r.path("workflows") + "[" + std::to_string(i) + "]", error);
+            WorkflowSeed w;
+            if (auto s = wr.id("id")) w.id = *s;
+            if (auto s = wr.str("name", true, true)) w.name = *s;
+            if (auto s = wr.str("description", false)) w.description = *s;
+            if (const Json* steps = wr.array("steps", true)) {
+                for (std::size_t k = 0; k < steps->size() && !wr.failed(); ++k) {
+                    Reader sr((*steps)[k], wr.path("steps") + "[" + std::to_string(k) + "]", error);
+                    auto agent = sr.str("agentId", true, true);
+                    auto action = sr.str("action", true);
+                    auto order = sr.integer("stepOrder", 0, 1000000);
+                    if (!sr.failed() && !order) sr.fail("stepOrder", "is required");
+                    if (agent && *agent != "human_approval") {
+                        const AppConfig* a = ws.find_app(*agent);
+                        if (!a || a->type != protocol::AppType::agent) {
+                            sr.fail("agentId", "must name an agent app of this workspace or \"human_approval\"");
+                        }
+                    }
+                    sr.reject_unknown();
+                    if (sr.failed()) return;
+                    w.steps.push_back(Json{{"agentId", *agent}, {"action", *action}, {"stepOrder", *order}});
+                }
+            }
+            wr.reject_unknown();
+            if (wr.failed()) return;
+            if (!ids.insert(w.id).second) {
+                wr.fail("id", "duplicate workflow id \"" + w.id + "\"");
+                return;
+            }
+            ws.workflows.push_back(std::move(w));
+        }
+    }
+    if (const Json* pi = r.get("proxyIdentity")) {
+        Reader pr(*pi, r.path("proxyIdentity"), error);
+        ws.proxy_identity_ttl_seconds = 300;
+        if (auto n = pr.integer("ttlSeconds", 1, 86400)) ws.proxy_identity_ttl_seconds = static_cast<int>(*n);
+        pr.reject_unknown();
+    }
     r.reject_unknown();
 }
 
@@ -411,6 +477,66 @@ void read_llm(const Json& j, LlmUpstream& llm, std::string* error) {
     if (auto n = r.integer("connectTimeoutMs", 1, 600000)) llm.connect_timeout_ms = static_cast<int>(*n);
     if (auto n = r.integer("idleTimeoutMs", 1, 3600000)) llm.idle_timeout_ms = static_cast<int>(*n);
     r.reject_unknown();
+}
+
+// Top-level trustedUserHeader / trustedProxies, and that workspaces opting in have a header.
+void read_proxy_identity(Reader& r, ServerConfig& cfg) {
+    if (auto s = r.str("trustedUserHeader", false, true)) {
+        std::string lower;
+        for (char c : *s) {
+            const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                            (c >= '0' && c <= '9') || c == '-' || c == '_';
+            if (!ok) {
+                r.fail("trustedUserHeader", "must be an HTTP header name (letters, digits, '-')");
+                return;
+            }
+            lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+        }
+        // Headers that mean something else to this server or to every proxy in between: taking
+        // the user from one of them would trust whatever the browser put there.
+        static const char* const kReserved[] = {"host", "authorization", "cookie", "origin", "referer",
+                                                "content-type", "content-length", "transfer-encoding",
+                                                "connection", "forwarded", "x-forwarded-for"};
+        for (const char* h : kReserved) {
+            if (lower == h) {
+                r.fail("trustedUserHeader", "must not be '" + *s + "': that header is not for identity");
+                return;
+            }
+        }
+        if (lower.rfind("x-confab-", 0) == 0) {
+            r.fail("trustedUserHeader", "must not be an X-Confab-* header: browsers send those");
+            return;
+        }
+        cfg.trusted_user_header = *s;
+    }
+    if (auto list = r.strings("trustedProxies", false)) {
+        if (list->empty()) {
+            r.fail("trustedProxies", "must list at least one address (leave it out for loopback only)");
+            return;
+        }
+        cfg.trusted_proxies.clear();
+        for (std::size_t i = 0; i < list->size(); ++i) {
+            std::string why;
+            auto net = parse_ip_network((*list)[i], &why);
+            if (!net) {
+                r.fail_at("trustedProxies[" + std::to_string(i) + "]", why);
+                return;
+            }
+            cfg.trusted_proxies.push_back(std::move(*net));
+        }
+        if (cfg.trusted_user_header.empty()) {
+            r.fail("trustedProxies", "has no effect without trustedUserHeader");
+            return;
+        }
+    }
+    if (r.failed() || !cfg.trusted_user_header.empty()) return;
+    for (std::size_t i = 0; i < cfg.workspaces.size(); ++i) {
+        if (cfg.workspaces[i].proxy_identity_ttl_seconds > 0) {
+            r.fail_at("workspaces[" + std::to_string(i) + "].proxyIdentity",
+                      "needs trustedUserHeader at the top level (the header your proxy sets)");
+            return;
+        }
+    }
 }
 
 Error config_error(std::string_view source, const std::string& message) {
@@ -452,17 +578,7 @@ Result<ServerConfig> parse_config(std::string_view json_text, std::string_view s
         }
     }
     if (const Json* llm = r.get("llm")) read_llm(*llm, cfg.llm, &error);
-    if (auto s = r.str("trustedUserHeader", false)) {
-        for (char c : *s) {
-            const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                            (c >= '0' && c <= '9') || c == '-' || c == '_';
-            if (!ok) {
-                r.fail("trustedUserHeader", "must be an HTTP header name (letters, digits, '-')");
-                break;
-            }
-        }
-        cfg.trusted_user_header = *s;
-    }
+    read_proxy_identity(r, cfg);
     r.reject_unknown();
     if (!error.empty()) return config_error(source_name, error);
     if (auto st = check_llm_url(cfg.llm, source_name, "llm.baseUrl"); !st) return st.error();

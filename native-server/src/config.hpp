@@ -1,13 +1,15 @@
 // Server configuration: workspaces, their secrets, origins, rate limits and apps (loaded from JSON).
 //
 // JSON format (server-data, config.cpp): camelCase keys — top level {workspaces: [...], llm: {baseUrl,
-// apiKey, model, connectTimeoutMs, idleTimeoutMs}, trustedUserHeader}; a workspace {id, name?,
-// secrets (>= 1), apiKeys?, allowedOrigins?, rateLimit?: {perSecond, burst}, apps?}; an app {id,
+// apiKey, model, connectTimeoutMs, idleTimeoutMs}, trustedUserHeader, trustedProxies}; a workspace {id, name?,
+// secrets (>= 1), apiKeys?, allowedOrigins?, rateLimit?: {perSecond, burst}, apps?, clients?:
+// [{clientId, clientSecret, revoked?, tokenTtlSeconds?}], workflows?: [{id, name, description?, steps}],
+// proxyIdentity?: {ttlSeconds?}}; an app {id,
 // name?, type, public?} plus either `versions: [{version, ...fields}]` or the version fields inline
 // (= one version "1"): inputs [{name, type, required, description}], template, systemPrompt,
 // prompt, model, url, chunkChars, delayMs. Unknown keys are errors (typos must not pass silently);
 // keys starting with '$' or '_' are comments. Every {{placeholder}} must name a declared input.
-// Errors have code "invalid_config". No fields were added to the structs below.
+// Errors have code "invalid_config".
 #pragma once
 
 #include <cstdint>
@@ -18,6 +20,7 @@
 
 #include "confab/protocol.hpp"
 #include "confab/result.hpp"
+#include "ip_network.hpp"
 
 namespace confab::server {
 
@@ -54,6 +57,23 @@ struct RateLimit {
     double burst = 40;       // bucket size
 };
 
+// A server-to-server client (config `clients`): trades its secret for short-lived access tokens
+// at POST /v1/applications/token. Revoking it (revoked: true + restart) voids its tokens at once,
+// because every token check looks the client up here.
+struct ApiClient {
+    std::string client_id;       // [A-Za-z0-9_-]{1,64}: no '.', the token's separator
+    std::string client_secret;
+    bool revoked = false;
+    int token_ttl_seconds = 3600;  // the longest token this client gets (a request may ask less)
+};
+
+// A workflow definition seeded into the store at startup when its id is not stored yet
+// (config `workflows`: {id, name, description?, steps: [{agentId, action, stepOrder}]}).
+struct WorkflowSeed {
+    std::string id, name, description;
+    protocol::Json steps = protocol::Json::array();  // validated shape: [{agentId, action, stepOrder}]
+};
+
 struct WorkspaceConfig {
     std::string id;
     std::string name;
@@ -62,8 +82,14 @@ struct WorkspaceConfig {
     std::vector<std::string> allowed_origins;  // exact origins, or "*"
     RateLimit rate_limit;
     std::vector<AppConfig> apps;
+    std::vector<ApiClient> clients;
+    std::vector<WorkflowSeed> workflows;
+    // Config `proxyIdentity: {ttlSeconds?}`: > 0 lets GET /v1/identity/proxy vouch for this
+    // workspace's users with tokens that live this long; 0 = not served (each tenant opts in).
+    int proxy_identity_ttl_seconds = 0;
 
     const AppConfig* find_app(std::string_view id) const;
+    const ApiClient* find_client(std::string_view client_id) const;
 };
 
 // The OpenAI-compatible upstream used by `llm` apps and `agent` apps with model "llm".
@@ -80,8 +106,12 @@ struct LlmUpstream {
 struct ServerConfig {
     std::vector<WorkspaceConfig> workspaces;
     LlmUpstream llm;
-    // Trusted reverse-proxy identity mode (widget issue): header carrying the user, empty = off.
+    // Trusted reverse-proxy identity mode (GET /v1/identity/proxy): the header the proxy sets to
+    // the authenticated user (empty = the route does not exist), and the peers allowed to set it
+    // (config `trustedProxies`, default loopback), so a client reaching the server directly
+    // cannot mint a token by sending the header itself.
     std::string trusted_user_header;
+    std::vector<IpNetwork> trusted_proxies = loopback_networks();
 
     const WorkspaceConfig* find_workspace(std::string_view id) const;
 };

@@ -19,6 +19,7 @@
 #include "db_executor.hpp"
 #include "http_server.hpp"
 #include "hub.hpp"
+#include "workflows.hpp"
 #include "metrics.hpp"
 #include "options.hpp"
 #include "store.hpp"
@@ -115,6 +116,9 @@ int run_serve(const std::vector<std::string>& args) {
     hub_opts.stream_queue = opts.stream_queue;
     ExecutionHub hub(ioc, db, *config, metrics, hub_opts);
     Api api(*config, db, hub, metrics);
+    WorkflowService workflows(ioc, *config, db, hub);
+    workflows.prepare_store();  // fails runs cut off by the last shutdown, seeds config workflows
+    api.set_service(&workflows);
     HttpOptions http_opts;
     http_opts.header_timeout_ms = opts.header_timeout_ms;
     http_opts.body_timeout_ms = opts.body_timeout_ms;

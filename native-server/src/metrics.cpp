@@ -21,6 +21,11 @@ const char* route_label(Route r) noexcept {
         case Route::sessions_list: return "/v1/sessions";
         case Route::session: return "/v1/sessions/{id}";
         case Route::preflight: return "preflight";
+        case Route::workflows: return "/v1/workflows";
+        case Route::agents: return "/v1/agents";
+        case Route::jobs: return "/v1/jobs";
+        case Route::app_token: return "/v1/applications/token";
+        case Route::identity_proxy: return "/v1/identity/proxy";
         case Route::count_: break;
     }
     return "unmatched";

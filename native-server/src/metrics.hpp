@@ -12,7 +12,10 @@ namespace confab::server {
 // Route labels are the route patterns, never raw paths (ids would explode the label set).
 enum class Route : int {
     unmatched, healthz, readyz, metrics, identity, app_get, execute, chat, execution_get,
-    execution_events, execution_cancel, sessions_list, session, preflight, count_
+    execution_events, execution_cancel, sessions_list, session, preflight,
+    workflows, agents, jobs, app_token,  // server-to-server API (workflows.cpp)
+    identity_proxy,                      // GET /v1/identity/proxy (proxy_identity.cpp)
+    count_
 };
 const char* route_label(Route r) noexcept;
 

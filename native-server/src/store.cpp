@@ -67,6 +67,29 @@ const char* const kMigrations[] = {
     );
     CREATE INDEX messages_session ON messages (session_id, id);
     )sql",
+    // 2: workflow definitions and runs of the server-to-server API (JSON documents).
+    R"sql(
+    CREATE TABLE workflows (
+        id           TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        name         TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        updated_at   INTEGER NOT NULL,
+        doc          TEXT NOT NULL
+    );
+    CREATE INDEX workflows_scope ON workflows (workspace_id, created_at);
+    CREATE TABLE workflow_runs (
+        id           TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        workflow_id  TEXT NOT NULL,
+        status       TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        updated_at   INTEGER NOT NULL,
+        doc          TEXT NOT NULL
+    );
+    CREATE INDEX workflow_runs_scope ON workflow_runs (workspace_id, workflow_id, created_at);
+    CREATE INDEX workflow_runs_status ON workflow_runs (status);
+    )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
 
@@ -656,6 +679,176 @@ std::map<std::string, std::int64_t> Store::count_executions_by_status() {
 
 Status Store::checkpoint() {
     return exec("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+// ---------------------------------------------------------------- server-to-server documents
+
+namespace {
+
+DocRecord read_doc(sqlite3_stmt* st) {
+    DocRecord d;
+    d.id = column_text(st, 0);
+    d.workspace_id = column_text(st, 1);
+    d.parent_id = column_text(st, 2);
+    d.label = column_text(st, 3);
+    d.created_at = sqlite3_column_int64(st, 4);
+    d.updated_at = sqlite3_column_int64(st, 5);
+    d.doc = load_json(sqlite3_column_text(st, 6), sqlite3_column_bytes(st, 6));
+    if (!d.doc.is_object()) d.doc = Json::object();
+    return d;
+}
+
+constexpr const char* kWorkflowColumns = "id, workspace_id, '', name, created_at, updated_at, doc";
+constexpr const char* kRunColumns = "id, workspace_id, workflow_id, status, created_at, updated_at, doc";
+constexpr const char* kRunInterrupted = "interrupted: the server restarted before this run finished";
+
+}  // namespace
+
+std::vector<ExecutionRecord> Store::list_executions(const std::string& workspace_id, std::size_t limit) {
+    std::vector<ExecutionRecord> out;
+    static const std::string sql = std::string("SELECT ") + kExecutionColumns +
+        " FROM executions WHERE workspace_id = ?1 ORDER BY created_at DESC, id LIMIT ?2";
+    Use q(prepare(sql));
+    if (!q) return out;
+    bind(q.get(), 1, std::string_view(workspace_id));
+    bind(q.get(), 2, static_cast<std::int64_t>(limit > 1000000 ? 1000000 : limit));
+    int rc;
+    while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) out.push_back(read_execution(q.get()));
+    if (rc != SQLITE_DONE) std::fprintf(stderr, "confab-server: list_executions: %s\n", sqlite3_errmsg(db_));
+    return out;
+}
+
+Status Store::put_workflow(const DocRecord& d, bool only_if_absent) {
+    Use q(prepare(only_if_absent
+                      ? "INSERT OR IGNORE INTO workflows (id, workspace_id, name, created_at, updated_at, doc) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                      : "INSERT OR REPLACE INTO workflows (id, workspace_id, name, created_at, updated_at, doc) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
+    if (!q) return db_error("put_workflow");
+    bind(q.get(), 1, std::string_view(d.id));
+    bind(q.get(), 2, std::string_view(d.workspace_id));
+    bind(q.get(), 3, std::string_view(d.label));
+    bind(q.get(), 4, d.created_at);
+    bind(q.get(), 5, d.updated_at);
+    bind(q.get(), 6, std::string_view(protocol::dump(d.doc)));
+    if (sqlite3_step(q.get()) != SQLITE_DONE) return db_error("put_workflow");
+    return Ok{};
+}
+
+std::optional<DocRecord> Store::get_workflow(const std::string& workspace_id, const std::string& id) {
+    static const std::string sql = std::string("SELECT ") + kWorkflowColumns +
+        " FROM workflows WHERE workspace_id = ?1 AND id = ?2";
+    Use q(prepare(sql));
+    if (!q) return std::nullopt;
+    bind(q.get(), 1, std::string_view(workspace_id));
+    bind(q.get(), 2, std::string_view(id));
+    if (sqlite3_step(q.get()) != SQLITE_ROW) return std::nullopt;
+    return read_doc(q.get());
+}
+
+DocPage Store::list_workflows(const std::string& workspace_id, const std::string& order_by, bool desc,
+                              std::int64_t offset, std::int64_t limit) {
+    DocPage page;
+    {
+        Use c(prepare("SELECT COUNT(*) FROM workflows WHERE workspace_id = ?1"));
+        if (!c) return page;
+        bind(c.get(), 1, std::string_view(workspace_id));
+        if (sqlite3_step(c.get()) == SQLITE_ROW) page.total = sqlite3_column_int64(c.get(), 0);
+    }
+    // The column comes from a fixed list, never from the request text.
+    const char* col = order_by == "name" ? "name" : order_by == "updated_at" ? "updated_at" : "created_at";
+    const std::string sql = std::string("SELECT ") + kWorkflowColumns + " FROM workflows WHERE workspace_id = ?1 ORDER BY " +
+                            col + (desc ? " DESC" : " ASC") + ", id" + (desc ? " DESC" : " ASC") +
+                            " LIMIT ?2 OFFSET ?3";
+    Use q(prepare(sql));
+    if (!q) return page;
+    bind(q.get(), 1, std::string_view(workspace_id));
+    bind(q.get(), 2, limit);
+    bind(q.get(), 3, offset);
+    while (sqlite3_step(q.get()) == SQLITE_ROW) page.items.push_back(read_doc(q.get()));
+    return page;
+}
+
+Result<bool> Store::delete_workflow(const std::string& workspace_id, const std::string& id) {
+    Use q(prepare("DELETE FROM workflows WHERE workspace_id = ?1 AND id = ?2"));
+    if (!q) return db_error("delete_workflow");
+    bind(q.get(), 1, std::string_view(workspace_id));
+    bind(q.get(), 2, std::string_view(id));
+    if (sqlite3_step(q.get()) != SQLITE_DONE) return db_error("delete_workflow");
+    return sqlite3_changes(db_) > 0;
+}
+
+Status Store::put_run(const DocRecord& d) {
+    Use q(prepare("INSERT OR REPLACE INTO workflow_runs (id, workspace_id, workflow_id, status, created_at, "
+                  "updated_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+    if (!q) return db_error("put_run");
+    bind(q.get(), 1, std::string_view(d.id));
+    bind(q.get(), 2, std::string_view(d.workspace_id));
+    bind(q.get(), 3, std::string_view(d.parent_id));
+    bind(q.get(), 4, std::string_view(d.label));
+    bind(q.get(), 5, d.created_at);
+    bind(q.get(), 6, d.updated_at);
+    bind(q.get(), 7, std::string_view(protocol::dump(d.doc)));
+    if (sqlite3_step(q.get()) != SQLITE_DONE) return db_error("put_run");
+    return Ok{};
+}
+
+std::optional<DocRecord> Store::get_run(const std::string& workspace_id, const std::string& id) {
+    static const std::string sql = std::string("SELECT ") + kRunColumns +
+        " FROM workflow_runs WHERE workspace_id = ?1 AND id = ?2";
+    Use q(prepare(sql));
+    if (!q) return std::nullopt;
+    bind(q.get(), 1, std::string_view(workspace_id));
+    bind(q.get(), 2, std::string_view(id));
+    if (sqlite3_step(q.get()) != SQLITE_ROW) return std::nullopt;
+    return read_doc(q.get());
+}
+
+DocPage Store::list_runs(const std::string& workspace_id, const std::string& workflow_id, const std::string& status,
+                         std::int64_t offset, std::int64_t limit) {
+    DocPage page;
+    {
+        Use c(prepare("SELECT COUNT(*) FROM workflow_runs WHERE workspace_id = ?1 AND (?2 = '' OR workflow_id = ?2) "
+                      "AND (?3 = '' OR status = ?3)"));
+        if (!c) return page;
+        bind(c.get(), 1, std::string_view(workspace_id));
+        bind(c.get(), 2, std::string_view(workflow_id));
+        bind(c.get(), 3, std::string_view(status));
+        if (sqlite3_step(c.get()) == SQLITE_ROW) page.total = sqlite3_column_int64(c.get(), 0);
+    }
+    static const std::string sql = std::string("SELECT ") + kRunColumns +
+        " FROM workflow_runs WHERE workspace_id = ?1 AND (?2 = '' OR workflow_id = ?2) AND (?3 = '' OR status = ?3) "
+        "ORDER BY created_at DESC, id DESC LIMIT ?4 OFFSET ?5";
+    Use q(prepare(sql));
+    if (!q) return page;
+    bind(q.get(), 1, std::string_view(workspace_id));
+    bind(q.get(), 2, std::string_view(workflow_id));
+    bind(q.get(), 3, std::string_view(status));
+    bind(q.get(), 4, limit);
+    bind(q.get(), 5, offset);
+    while (sqlite3_step(q.get()) == SQLITE_ROW) page.items.push_back(read_doc(q.get()));
+    return page;
+}
+
+Result<std::size_t> Store::fail_interrupted_runs(std::int64_t now) {
+    std::vector<DocRecord> open;
+    {
+        static const std::string sql = std::string("SELECT ") + kRunColumns +
+            " FROM workflow_runs WHERE status IN ('QUEUED', 'RUNNING')";
+        Use q(prepare(sql));
+        if (!q) return db_error("fail_interrupted_runs");
+        int rc;
+        while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) open.push_back(read_doc(q.get()));
+        if (rc != SQLITE_DONE) return db_error("fail_interrupted_runs");
+    }
+    for (auto& d : open) {
+        d.label = "FAILED";
+        d.updated_at = now;
+        d.doc["error"] = kRunInterrupted;
+        d.doc["errorCode"] = "interrupted";
+        if (auto st = put_run(d); !st) return st.error();
+    }
+    return open.size();
 }
 
 }  // namespace confab::server

@@ -54,6 +54,20 @@ struct MessageRecord {
     std::int64_t created_at = 0;
 };
 
+// A JSON document row of the server-to-server API: a workflow definition (label = name, its steps
+// inside `doc`, so deleting the row deletes its steps) or a workflow run (parent_id = workflow id,
+// label = status QUEUED|RUNNING|PAUSED|COMPLETED|FAILED|CANCELLED, progress and trace in `doc`).
+struct DocRecord {
+    std::string id, workspace_id, parent_id, label;
+    std::int64_t created_at = 0, updated_at = 0;
+    protocol::Json doc = protocol::Json::object();
+};
+
+struct DocPage {
+    std::vector<DocRecord> items;
+    std::int64_t total = 0;
+};
+
 // Durability: journal_mode=WAL with synchronous=NORMAL. Every method commits before it returns,
 // and a committed WAL frame survives a crash (kill -9) of the process; only an OS crash or power
 // loss can lose the last commits (synchronous=FULL would be needed for that).
@@ -111,6 +125,26 @@ public:
     Status append_message(const MessageRecord&);
     std::vector<MessageRecord> messages(const std::string& session_id);  // oldest first
     std::map<std::string, std::int64_t> count_executions_by_status();    // for /metrics
+    // Newest first, every user of the workspace (server-to-server job listing).
+    std::vector<ExecutionRecord> list_executions(const std::string& workspace_id, std::size_t limit);
+
+    // Workflows. put_workflow inserts or replaces; with only_if_absent an existing id is kept
+    // (config seeds must not overwrite edits made through the API).
+    Status put_workflow(const DocRecord&, bool only_if_absent = false);
+    std::optional<DocRecord> get_workflow(const std::string& workspace_id, const std::string& id);
+    // order_by: "created_at" | "updated_at" | "name" (anything else: created_at).
+    DocPage list_workflows(const std::string& workspace_id, const std::string& order_by, bool desc,
+                           std::int64_t offset, std::int64_t limit);
+    Result<bool> delete_workflow(const std::string& workspace_id, const std::string& id);  // false: not found
+    // Workflow runs (upsert by id).
+    Status put_run(const DocRecord&);
+    std::optional<DocRecord> get_run(const std::string& workspace_id, const std::string& id);
+    // Newest first; workflow_id/status "" = any.
+    DocPage list_runs(const std::string& workspace_id, const std::string& workflow_id, const std::string& status,
+                      std::int64_t offset, std::int64_t limit);
+    // At startup: QUEUED/RUNNING runs become FAILED with doc.error = "interrupted: ..." (PAUSED
+    // runs stay PAUSED: they wait for a human, not for this process). Returns how many.
+    Result<std::size_t> fail_interrupted_runs(std::int64_t now);
     Status checkpoint();  // WAL checkpoint (TRUNCATE) on shutdown
 
     int schema_version();  // PRAGMA user_version, for tests

@@ -92,7 +92,7 @@ protected:
 
 TEST_F(StoreTest, OpenCreatesTheDatabaseWithTheCurrentSchema) {
     EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(dir.path()) / "confab.db"));
-    EXPECT_EQ(store->schema_version(), 1);
+    EXPECT_EQ(store->schema_version(), 2);
 }
 
 TEST_F(StoreTest, OpenCreatesAMissingDataDirectory) {
@@ -354,7 +354,7 @@ TEST_F(StoreTest, DataSurvivesCloseAndReopenAndMigrationIsIdempotent) {
     for (int round = 0; round < 2; ++round) {
         auto s = open_store(dir.path());
         ASSERT_NE(s, nullptr);
-        EXPECT_EQ(s->schema_version(), 1);
+        EXPECT_EQ(s->schema_version(), 2);
         auto got = s->get_execution("w1", "u1", "ex_1");
         ASSERT_TRUE(got.has_value());
         EXPECT_EQ(got->last_seq, 1u);
