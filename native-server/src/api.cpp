@@ -8,6 +8,7 @@
 
 #include <boost/asio/this_coro.hpp>
 
+#include "responses.hpp"
 #include "util.hpp"
 #include "workflows.hpp"
 
@@ -23,17 +24,6 @@ constexpr const char* kAllowHeaders =
     "Content-Type, Authorization, Accept, Last-Event-ID, X-Confab-Workspace, X-Confab-User, "
     "X-Confab-User-Hash";
 constexpr const char* kExposeHeaders = "X-Confab-Execution-Id, X-Confab-Session-Id, Retry-After";
-
-Response json_response(int status, const Json& j) {
-    Response r;
-    r.status = status;
-    r.body = protocol::dump(j);
-    return r;
-}
-
-Response error_response(int status, std::string code, std::string message) {
-    return json_response(status, protocol::encode(protocol::ApiError{std::move(message), std::move(code)}));
-}
 
 // Maps a core/store error to an HTTP status.
 int status_for(const Error& e) {

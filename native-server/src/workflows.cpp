@@ -20,6 +20,7 @@
 
 #include "access_token.hpp"
 #include "confab/identity.hpp"
+#include "responses.hpp"
 #include "util.hpp"
 
 namespace asio = boost::asio;
@@ -35,17 +36,6 @@ constexpr std::size_t kMaxSteps = 100;
 constexpr std::size_t kMaxName = 200;
 constexpr std::size_t kMaxText = 20000;
 constexpr const char* kApproval = "human_approval";
-
-Response json_response(int status, const Json& j) {
-    Response r;
-    r.status = status;
-    r.body = protocol::dump(j);
-    return r;
-}
-
-Response error_response(int status, std::string code, std::string message) {
-    return json_response(status, protocol::encode(protocol::ApiError{std::move(message), std::move(code)}));
-}
 
 Response bad_request(std::string message) { return error_response(400, "invalid_request", std::move(message)); }
 
