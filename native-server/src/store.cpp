@@ -707,7 +707,7 @@ constexpr const char* kRunInterrupted = "interrupted: the server restarted befor
 std::vector<ExecutionRecord> Store::list_executions(const std::string& workspace_id, std::size_t limit) {
     std::vector<ExecutionRecord> out;
     static const std::string sql = std::string("SELECT ") + kExecutionColumns +
-        " FROM executions WHERE workspace_id = ?1 ORDER BY created_at DESC, id LIMIT ?2";
+        " FROM executions WHERE workspace_id = ?1 ORDER BY created_at DESC, rowid DESC LIMIT ?2";
     Use q(prepare(sql));
     if (!q) return out;
     bind(q.get(), 1, std::string_view(workspace_id));
@@ -722,8 +722,12 @@ Status Store::put_workflow(const DocRecord& d, bool only_if_absent) {
     Use q(prepare(only_if_absent
                       ? "INSERT OR IGNORE INTO workflows (id, workspace_id, name, created_at, updated_at, doc) "
                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-                      : "INSERT OR REPLACE INTO workflows (id, workspace_id, name, created_at, updated_at, doc) "
-                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
+                      // An upsert, not INSERT OR REPLACE: the row keeps its rowid, the tiebreak of
+                      // rows created in the same millisecond, so an edit never reorders a list.
+                      : "INSERT INTO workflows (id, workspace_id, name, created_at, updated_at, doc) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO UPDATE SET "
+                        "workspace_id = excluded.workspace_id, name = excluded.name, "
+                        "created_at = excluded.created_at, updated_at = excluded.updated_at, doc = excluded.doc"));
     if (!q) return db_error("put_workflow");
     bind(q.get(), 1, std::string_view(d.id));
     bind(q.get(), 2, std::string_view(d.workspace_id));
@@ -758,7 +762,7 @@ DocPage Store::list_workflows(const std::string& workspace_id, const std::string
     // The column comes from a fixed list, never from the request text.
     const char* col = order_by == "name" ? "name" : order_by == "updated_at" ? "updated_at" : "created_at";
     const std::string sql = std::string("SELECT ") + kWorkflowColumns + " FROM workflows WHERE workspace_id = ?1 ORDER BY " +
-                            col + (desc ? " DESC" : " ASC") + ", id" + (desc ? " DESC" : " ASC") +
+                            col + (desc ? " DESC" : " ASC") + ", rowid" + (desc ? " DESC" : " ASC") +
                             " LIMIT ?2 OFFSET ?3";
     Use q(prepare(sql));
     if (!q) return page;
@@ -779,8 +783,12 @@ Result<bool> Store::delete_workflow(const std::string& workspace_id, const std::
 }
 
 Status Store::put_run(const DocRecord& d) {
-    Use q(prepare("INSERT OR REPLACE INTO workflow_runs (id, workspace_id, workflow_id, status, created_at, "
-                  "updated_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+    // Upsert (keeps the rowid: creation order among runs of the same millisecond).
+    Use q(prepare("INSERT INTO workflow_runs (id, workspace_id, workflow_id, status, created_at, "
+                  "updated_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO UPDATE SET "
+                  "workspace_id = excluded.workspace_id, workflow_id = excluded.workflow_id, "
+                  "status = excluded.status, created_at = excluded.created_at, "
+                  "updated_at = excluded.updated_at, doc = excluded.doc"));
     if (!q) return db_error("put_run");
     bind(q.get(), 1, std::string_view(d.id));
     bind(q.get(), 2, std::string_view(d.workspace_id));
@@ -818,7 +826,7 @@ DocPage Store::list_runs(const std::string& workspace_id, const std::string& wor
     }
     static const std::string sql = std::string("SELECT ") + kRunColumns +
         " FROM workflow_runs WHERE workspace_id = ?1 AND (?2 = '' OR workflow_id = ?2) AND (?3 = '' OR status = ?3) "
-        "ORDER BY created_at DESC, id DESC LIMIT ?4 OFFSET ?5";
+        "ORDER BY created_at DESC, rowid DESC LIMIT ?4 OFFSET ?5";
     Use q(prepare(sql));
     if (!q) return page;
     bind(q.get(), 1, std::string_view(workspace_id));
