@@ -46,6 +46,7 @@ const panelRequests = [];
 // The fake LLM upstream: model "flaky" fails its first request (HTTP 500) and then answers; any
 // other model streams XSS_REPLY in 7-byte chunks.
 let flakyCalls = 0;
+let midfailCalls = 0;
 async function startUpstream() {
   const srv = createServer((req, res) => {
     let body = '';
@@ -57,7 +58,15 @@ async function startUpstream() {
         res.end(JSON.stringify({ error: { message: 'upstream hiccup' } }));
         return;
       }
-      const reply = model === 'flaky' ? 'Recovered **fine**.' : XSS_REPLY;
+      if (model === 'midfail' && midfailCalls++ === 0) {
+        // Two tokens, then the upstream dies mid-reply (no [DONE]): the run ends in error.
+        res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+        res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: 'Half a ' } }] })}\n\n`);
+        res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: 'reply' } }] })}\n\n`);
+        setTimeout(() => res.destroy(), 2500);
+        return;
+      }
+      const reply = model === 'flaky' ? 'Recovered **fine**.' : model === 'midfail' ? 'Second time **lucky**.' : XSS_REPLY;
       res.writeHead(200, { 'Content-Type': 'text/event-stream' });
       for (let i = 0; i < reply.length; i += 7) {
         res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: reply.slice(i, i + 7) } }] })}\n\n`);
@@ -157,6 +166,7 @@ before(async () => {
           { id: 'slowchat', name: 'Slow', type: 'agent', model: 'echo', chunkChars: 2, delayMs: 30 },
           { id: 'xss', name: 'XSS', type: 'agent', model: 'llm' },
           { id: 'flaky', name: 'Flaky', type: 'llm', model: 'flaky', inputs: [], prompt: 'answer' },
+          { id: 'midfail', name: 'Fails mid-reply', type: 'llm', model: 'midfail', inputs: [], prompt: 'answer' },
         ],
       }],
       llm: { baseUrl: upstream.url, model: 'fake', connectTimeoutMs: 2000, idleTimeoutMs: 5000 },
@@ -580,6 +590,30 @@ it('a failed reply offers Retry; offline blocks sending until back; New conversa
     await p.go();
     await openPanel(p.tab);
     assert.equal(await inWidget(p.tab, (root) => root.querySelectorAll('.msg.user').length), 0, 'the old session is forgotten');
+    await p.check();
+  } finally {
+    await p.close();
+  }
+});
+
+it('a reply resumed after a reload that then fails offers Retry, which asks again', T, async () => {
+  const p = await open({ user: 'resume-retrier', app: 'midfail' });
+  try {
+    await openPanel(p.tab);
+    await p.tab.locator('textarea').fill('hold on');
+    await p.tab.locator('textarea').press('Enter');
+    await p.tab.waitForFunction(() => {
+      const m = document.querySelector('confab-chat').shadowRoot.querySelector('.msg.assistant[aria-busy] .md');
+      return m && m.textContent.includes('reply');
+    }, null, { timeout: 10000 });
+    await p.go();  // reload while the upstream still holds the reply open
+    const [failed] = await waitReplies(p.tab, 1, 15000);
+    assert.match(failed.text, /Half a reply/, 'the resumed reply shows what had streamed');
+    assert.match(failed.note, /The reply failed: .*Retry/);
+    await p.tab.locator('.msg.failed .retry').click();
+    const [ok] = await waitReplies(p.tab, 1);
+    assert.equal(ok.html, '<p>Second time <strong>lucky</strong>.</p>\n');
+    assert.equal(await inWidget(p.tab, (root) => root.querySelectorAll('.msg.user').length), 1, 'Retry does not repeat the user bubble');
     await p.check();
   } finally {
     await p.close();

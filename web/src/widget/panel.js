@@ -253,7 +253,7 @@ class Panel {
     // The reply of the last user message was still streaming when the page went away: follow it.
     // (A reply that completed meanwhile is already in the history as the assistant's message.)
     if (t && t.executionId && t.sessionId === this.sessionId && last && last.role === 'user') {
-      this.resumeTurn(t);
+      this.resumeTurn({ ...t, message: last.content });  // the message, for Retry if the reply failed
     } else if (t) {
       this.persist();
     }
@@ -418,7 +418,7 @@ class Panel {
     const gen = this.gen;
     this.setBusy(true);
     const view = this.replyView();
-    const turn = { executionId: null, sessionId: null, seq: 0, text: '' };
+    const turn = { executionId: null, sessionId: null, seq: 0, text: '', message };
     this.turn = turn;
     const ac = new AbortController();
     this.abort = ac;
@@ -476,7 +476,7 @@ class Panel {
     }
     if (gen !== this.gen) view.end();
     else this.endTurn(view, { status: completed.status || 'success', error: completed.error, sessionId: completed.sessionId },
-      null);
+      turn.message ? () => this.runTurn(turn.message) : null);
   }
 
   endTurn(view, r, retry) {
