@@ -254,6 +254,7 @@ void read_version_fields(Reader& r, protocol::AppType type, AppVersion& v, std::
     if (auto s = r.str("prompt", false)) v.prompt = *s;
     if (auto s = r.str("model", false, true)) v.model = *s;
     if (auto s = r.str("url", false, true)) v.url = *s;
+    if (auto s = r.str("workflowId", false, true)) v.workflow_id = *s;
     if (auto n = r.integer("chunkChars", 1, 1 << 20)) v.chunk_chars = static_cast<int>(*n);
     if (auto n = r.integer("delayMs", 0, 60000)) v.delay_ms = static_cast<int>(*n);
     if (r.failed()) return;
@@ -280,7 +281,9 @@ void read_version_fields(Reader& r, protocol::AppType type, AppVersion& v, std::
             }
             break;
         case AppType::llm:
+            break;
         case AppType::workflow:
+            if (v.workflow_id.empty()) r.fail("workflowId", "is required for workflow apps: the id of a workflow of this workspace");
             break;
     }
     if (r.failed()) return;
@@ -330,7 +333,7 @@ void read_app(const Json& j, const std::string& path, AppConfig& app, std::strin
             return;
         }
         static const char* const kVersionKeys[] = {"version", "inputs", "template", "systemPrompt",
-                                                   "prompt", "model", "url", "chunkChars", "delayMs"};
+                                                   "prompt", "model", "url", "chunkChars", "delayMs", "workflowId"};
         for (const char* k : kVersionKeys) {
             if (k != std::string_view("version") && r.has(k)) {
                 r.fail(k, "must be inside versions[] when the app lists versions");
@@ -458,6 +461,19 @@ void read_workspace(const Json& j, const std::string& path, WorkspaceConfig& ws,
                 return;
             }
             ws.workflows.push_back(std::move(w));
+        }
+    }
+    // A workflow app runs a workflow of its own workspace, declared here (so a typo fails now).
+    for (std::size_t i = 0; i < ws.apps.size() && !r.failed(); ++i) {
+        for (const AppVersion& v : ws.apps[i].versions) {
+            if (ws.apps[i].type != protocol::AppType::workflow) break;
+            bool found = false;
+            for (const WorkflowSeed& w : ws.workflows) found = found || w.id == v.workflow_id;
+            if (!found) {
+                r.fail_at(r.path("apps") + "[" + std::to_string(i) + "].workflowId",
+                          "names no workflow of this workspace: \"" + v.workflow_id + "\" is not in its workflows");
+                return;
+            }
         }
     }
     if (const Json* pi = r.get("proxyIdentity")) {

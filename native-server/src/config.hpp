@@ -39,6 +39,9 @@ struct AppVersion {
     // streaming granularity for template/echo output
     int chunk_chars = 4;
     int delay_ms = 20;             // between chunks (template, echo)
+    // workflow: the id of a workflow declared in the same workspace's `workflows`; the stored
+    // definition (as edited through the API since) is what runs
+    std::string workflow_id;
 };
 
 struct AppConfig {

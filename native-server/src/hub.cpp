@@ -41,6 +41,13 @@ void encode_event(std::string& out, std::uint64_t seq, std::string_view type, st
     sse::encode_to(out, sse::OutEvent{type, data, id, std::nullopt});
 }
 
+// The stored steps of a workflow (a workflow app's run reads the definition as edited through the API).
+asio::awaitable<Result<protocol::Json>> load_workflow_steps(DbExecutor& db, std::string ws_id, std::string wf_id) {
+    auto doc = co_await db.run([&](Store& s) { return s.get_workflow(ws_id, wf_id); });
+    if (!doc) co_return make_error("workflow_not_found", "workflow '" + wf_id + "' not found");
+    co_return doc->doc.value("steps", protocol::Json::array());
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- Subscriber
@@ -212,6 +219,9 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
         ctx.message = spec.message;
         ctx.history = spec.history;
         ctx.chat = spec.chat;
+        ctx.load_workflow = [this, ws = spec.workspace](std::string wf_id) {
+            return load_workflow_steps(db_, ws ? ws->id : std::string(), std::move(wf_id));
+        };
         ctx.emit = [this, live](std::string type, protocol::Json data) {
             return emit(live, std::move(type), std::move(data));
         };

@@ -276,6 +276,84 @@ asio::awaitable<Result<Json>> run_http(RunContext& ctx) {
     co_return output;
 }
 
+asio::awaitable<Result<Json>> dispatch(RunContext& ctx);
+
+// What a workflow app's first step gets: the one input's value when the app has a single input
+// (a string as it is, other JSON as JSON text), else inputs.message, else the inputs as JSON.
+std::string workflow_input(const Json& inputs) {
+    if (inputs.is_object() && inputs.size() == 1) {
+        const Json& v = inputs.begin().value();
+        return v.is_string() ? v.get<std::string>() : dump(v);
+    }
+    return message_from_inputs(inputs);
+}
+
+asio::awaitable<void> discard_event(std::string, Json) { co_return; }
+
+// A workflow app: the stored workflow's agent steps in stepOrder, each step's action followed by
+// the previous step's output (the app's input for the first), exactly like a workflow run of the
+// server-to-server API. Each step starts with an "agent-action" {tool: agentId, tool_input: its
+// message}; the last step's output streams as the run's output. The whole workflow is checked
+// before anything runs: a human_approval step cannot pause an app execution (nobody could resume
+// it), so such a workflow is refused with the route that can run it.
+asio::awaitable<Result<Json>> run_workflow(RunContext& ctx) {
+    const std::string& wid = ctx.version->workflow_id;
+    if (!ctx.load_workflow) co_return make_error("not_configured", "workflow apps need the server's store");
+    std::string wid_arg = wid;
+    auto loaded = co_await ctx.load_workflow(std::move(wid_arg));
+    if (!loaded) co_return loaded.error();
+    std::vector<Json> steps;
+    if (loaded->is_array()) steps.assign(loaded->begin(), loaded->end());
+    std::stable_sort(steps.begin(), steps.end(), [](const Json& a, const Json& b) {
+        return a.value("stepOrder", std::int64_t{0}) < b.value("stepOrder", std::int64_t{0});
+    });
+    if (steps.empty()) co_return make_error("workflow_error", "workflow '" + wid + "' has no steps");
+    std::vector<const AppConfig*> agents;
+    for (const Json& step : steps) {
+        const std::string agent_id = step.value("agentId", "");
+        const std::string order = std::to_string(step.value("stepOrder", std::int64_t{0}));
+        if (agent_id == "human_approval") {
+            co_return make_error("unsupported", "workflow '" + wid + "' pauses for human approval at step " + order +
+                                                    ": run it with POST /v1/workflows/" + wid + "/run");
+        }
+        const AppConfig* a = ctx.workspace ? ctx.workspace->find_app(agent_id) : nullptr;
+        if (!a || a->type != protocol::AppType::agent || a->versions.empty()) {
+            co_return make_error("agent_not_found", "workflow '" + wid + "' step " + order + ": agent '" + agent_id + "' not found");
+        }
+        agents.push_back(a);
+    }
+    std::string carry = workflow_input(ctx.inputs);
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+        std::string message = steps[i].value("action", "");
+        if (!carry.empty()) message = message.empty() ? carry : message + "\n\n" + carry;
+        std::string action_type = "agent-action";
+        Json action{{"tool", agents[i]->id}, {"tool_input", message}};
+        co_await ctx.emit(std::move(action_type), std::move(action));
+        RunContext step;
+        step.server = ctx.server;
+        step.workspace = ctx.workspace;
+        step.app = agents[i];
+        step.version = &agents[i]->versions.back();
+        step.inputs = Json{{"message", message}};
+        step.message = message;
+        step.chat = false;
+        // Only the last step's text is the answer; earlier steps are announced, not streamed.
+        if (i + 1 == steps.size()) step.emit = ctx.emit;
+        else step.emit = discard_event;
+        auto out = co_await dispatch(step);
+        if (!out) {
+            Error e = out.error();
+            if (e.code != "cancelled") {
+                e.message = "workflow '" + wid + "' step " + std::to_string(steps[i].value("stepOrder", std::int64_t{0})) +
+                            " (" + agents[i]->id + "): " + e.message;
+            }
+            co_return e;
+        }
+        carry = out->is_string() ? out->get<std::string>() : dump(*out);
+    }
+    co_return Json(std::move(carry));
+}
+
 asio::awaitable<Result<Json>> dispatch(RunContext& ctx) {
     using protocol::AppType;
     switch (ctx.app->type) {
@@ -289,10 +367,10 @@ asio::awaitable<Result<Json>> dispatch(RunContext& ctx) {
             if (ctx.version->model == "llm") co_return co_await run_llm(ctx);
             co_return co_await run_echo(ctx);
         case AppType::workflow:
-            break;
+            co_return co_await run_workflow(ctx);
     }
     co_return make_error("unsupported", std::string(protocol::to_string(ctx.app->type)) +
-                                            " apps cannot be run as a single execution");
+                                            " apps cannot be run here");
 }
 
 }  // namespace

@@ -27,12 +27,16 @@ struct RunContext {
     std::string message;                      // chat: the user's new message
     std::vector<protocol::Message> history;   // chat: prior turns (oldest first), excluding `message`
     bool chat = false;                        // chat turn -> "agent-response"{token}; else "delta"{content}
+    // workflow apps: the stored steps of a workflow of this workspace (a JSON array), or an Error
+    // ("workflow_not_found"); set by the hub, which owns the store
+    std::function<boost::asio::awaitable<Result<protocol::Json>>(std::string workflow_id)> load_workflow;
     std::function<boost::asio::awaitable<void>(std::string type, protocol::Json data)> emit;
 };
 
 // Returns the final output (string for text apps; the JSON body (or text) for http apps) or an
 // Error (code "upstream_error" | "upstream_timeout" | "template_error" | "not_configured" |
-// "unsupported" (workflow apps are not run here) | "cancelled").
+// "unsupported" (a workflow with a human_approval step) | "agent_not_found" | "workflow_error" |
+// "workflow_not_found" | "cancelled").
 // Cancellation: the caller co_spawns the run bound to an asio cancellation slot
 // (asio::bind_cancellation_slot) and emits the terminal events itself; runners stop within one
 // timer tick or socket read (timers and socket reads are cancelled -> Error{"cancelled", ...}).
@@ -44,6 +48,8 @@ struct RunContext {
 //   agent     model "echo": echo_reply(message, turn) streamed like template; model "llm": as llm
 //             with the history (chat mode). Outside chat, the message is inputs["message"] when it
 //             is a string, else the inputs as JSON.
+//   workflow  the workflow's agent steps in stepOrder (see run_workflow in runners.cpp): an
+//             "agent-action" per step, the last step's output streamed and returned
 //   http      POST the inputs JSON to version->url; the output is the response parsed as JSON if it
 //             is JSON, else the text; emitted as one "delta" (content = the text / JSON dump)
 boost::asio::awaitable<Result<protocol::Json>> run_app(RunContext& ctx);

@@ -68,6 +68,26 @@ TEST(S2sConfigTest, BadClientsAndWorkflowsNameTheField) {
     }
 }
 
+TEST(S2sConfigTest, AWorkflowAppNamesAWorkflowOfItsWorkspace) {
+    Json j = s2s_config();
+    j["workspaces"][0]["apps"].push_back(Json{{"id", "flow"}, {"type", "workflow"}, {"workflowId", "wf1"}});
+    auto cfg = parse_config(j.dump(), "c.json");
+    ASSERT_TRUE(cfg.ok()) << cfg.error().message;
+    EXPECT_EQ(cfg->workspaces[0].find_app("flow")->versions.back().workflow_id, "wf1");
+
+    j["workspaces"][0]["apps"].back()["workflowId"] = "nope";
+    auto unknown = parse_config(j.dump(), "c.json");
+    ASSERT_FALSE(unknown.ok());
+    EXPECT_NE(unknown.error().message.find("apps[2].workflowId: names no workflow of this workspace: \"nope\""),
+              std::string::npos) << unknown.error().message;
+
+    j["workspaces"][0]["apps"].back().erase("workflowId");
+    auto missing = parse_config(j.dump(), "c.json");
+    ASSERT_FALSE(missing.ok());
+    EXPECT_NE(missing.error().message.find("workflowId: is required for workflow apps"), std::string::npos)
+        << missing.error().message;
+}
+
 TEST(AccessTokenTest, VerifiesSignatureExpiryAndRevocation) {
     auto cfg = parse_config(s2s_config().dump(), "c.json");
     ASSERT_TRUE(cfg.ok());

@@ -163,7 +163,8 @@ Result<Message> decode_message(const Json& j, std::string_view path = "message")
 Result<Session> decode_session(const Json& j);
 
 // ---- stream events (the `data:` of each SSE event; `event:` is the type, `id:` the seq) ----
-// Executions:  "delta" {content}, "completed" {status, output, error?}
+// Executions:  "delta" {content}, "completed" {status, output, error?}; workflow apps also
+//              "agent-action" {tool, tool_input} as each step starts
 // Chat turns:  "agent-response" {token}, "agent-action" {tool, tool_input},
 //              "agent-action-error" {error}, "completed" {result, sessionId, status?}
 // Either:      "error" {error, code} precedes the terminal "completed" when a run fails.
