@@ -310,7 +310,7 @@ it('sends a message, streams the Markdown reply (stable blocks appended once), a
       new MutationObserver((records) => {
         for (const r of records) {
           if (r.target.classList?.contains('tail')) window.__stable.tailRenders++;
-          if (!r.target.classList?.contains('md')) continue;
+          if (!r.target.classList?.contains('md') || r.target.classList.contains('tail')) continue;
           for (const n of r.addedNodes) {
             if (n.nodeType !== 1 || n.classList.contains('tail')) continue;
             window.__stable.added++;
@@ -383,7 +383,7 @@ it('a reload mid-reply resumes it from the stored events: no token lost or repea
     await p.tab.locator('textarea').fill('Resume me after a reload, with every token exactly once: ' + 'abcdefghij'.repeat(12));
     await p.tab.locator('textarea').press('Enter');
     await p.tab.waitForFunction(() => {
-      const m = document.querySelector('confab-chat').shadowRoot.querySelector('.msg.assistant[aria-busy] .md');
+      const m = document.querySelector('confab-chat').shadowRoot.querySelector('.msg.assistant[aria-busy]');
       return m && m.textContent.length > 40;
     }, null, { timeout: 10000 });
     await p.go();
@@ -603,7 +603,7 @@ it('a reply resumed after a reload that then fails offers Retry, which asks agai
     await p.tab.locator('textarea').fill('hold on');
     await p.tab.locator('textarea').press('Enter');
     await p.tab.waitForFunction(() => {
-      const m = document.querySelector('confab-chat').shadowRoot.querySelector('.msg.assistant[aria-busy] .md');
+      const m = document.querySelector('confab-chat').shadowRoot.querySelector('.msg.assistant[aria-busy]');
       return m && m.textContent.includes('reply');
     }, null, { timeout: 10000 });
     await p.go();  // reload while the upstream still holds the reply open

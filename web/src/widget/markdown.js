@@ -84,3 +84,34 @@ export function renderMarkdown(core, text) {
     r.delete();
   }
 }
+
+/**
+ * The DOM side of a streamed reply, in `parent`: finished blocks go into `md` (appended once,
+ * never touched again), the open block into a sibling `tail` (replaced per chunk). The tail is
+ * not inside `md`, so a token dirties only the tail: the browser's layout of the finished blocks
+ * stays cached, and a token costs the same at the end of a long reply as at its start (with the
+ * tail inside `md`, every token re-laid out all of md's children: quadratic over a reply).
+ * All HTML goes through `policy` (the widget's one Trusted Types policy).
+ */
+export class MarkdownView {
+  constructor(parent, policy) {
+    const doc = parent.ownerDocument;
+    this.policy = policy;
+    this.md = doc.createElement('div');
+    this.md.className = 'md';
+    this.tail = doc.createElement('div');
+    this.tail.className = 'md tail';
+    parent.append(this.md, this.tail);
+  }
+
+  /** Shows one renderer result: {stable: new finished HTML, tail: the open block's HTML}. */
+  show({ stable, tail }) {
+    if (stable) this.md.insertAdjacentHTML('beforeend', this.policy.createHTML(stable));
+    this.tail.innerHTML = this.policy.createHTML(tail);
+  }
+
+  /** The reply ended (after showing the renderer's finish()): the tail goes. */
+  close() {
+    this.tail.remove();
+  }
+}

@@ -13,7 +13,7 @@ import { openEvents } from '../stream.js';
 import { AbortError, ApiError, ConfabError, IdentityError } from '../errors.js';
 import { backoffMs, isRetryable, requestJson, sleep } from '../http.js';
 import { panelCss } from './styles.js';
-import { MarkdownStream, renderMarkdown } from './markdown.js';
+import { MarkdownStream, MarkdownView, renderMarkdown } from './markdown.js';
 
 const SEND_ICON = 'M3.4 20.4 21 12 3.4 3.6 3.4 10.1 15 12 3.4 13.9z';
 const STOP_ICON = 'M7 7h10v10H7z';
@@ -367,19 +367,14 @@ class Panel {
 
   // The reply bubble: a typing indicator until the first token, then the rendered Markdown.
   replyView() {
-    const md = h('div', { class: 'md' });
-    const tail = h('div', { class: 'tail' });
     const typing = h('span', { class: 'typing', role: 'img', 'aria-label': 'Assistant is typing' }, h('i'), h('i'), h('i'));
-    md.append(tail);
-    const el = h('div', { class: 'msg assistant', 'aria-busy': 'true' }, typing, md);
+    const el = h('div', { class: 'msg assistant', 'aria-busy': 'true' }, typing);
+    const dom = new MarkdownView(el, this.policy);
+    const { md } = dom;
     this.log.append(el);
     this.scroll(true);
     const renderer = new MarkdownStream(this.core);
-    const policy = this.policy;
-    const show = ({ stable, tail: t }) => {
-      if (stable) tail.insertAdjacentHTML('beforebegin', policy.createHTML(stable));
-      tail.innerHTML = policy.createHTML(t);
-    };
+    const show = (out) => dom.show(out);
     return {
       el,
       token: (s) => {
@@ -393,7 +388,7 @@ class Panel {
           renderer.delete();
         }
         typing.remove();
-        tail.remove();
+        dom.close();
         el.removeAttribute('aria-busy');
         if (!md.firstChild && !note) el.remove();
         if (note) {

@@ -124,7 +124,8 @@ textarea::placeholder { color: var(--muted); }
 .send:focus-visible { outline: 3px solid var(--a); outline-offset: 2px; }
 .send[aria-disabled="true"] { opacity: .45; cursor: default; }
 .md > :first-child { margin-top: 0; }
-.md > :last-child, .md > .tail > :last-child { margin-bottom: 0; }
+.md > :last-child { margin-bottom: 0; }
+.md:not(:empty) + .tail { margin-top: .6em; }  /* the open block, a sibling of the finished ones */
 .md p, .md ul, .md ol, .md pre, .md blockquote, .md table, .md h1, .md h2, .md h3, .md h4, .md h5, .md h6 { margin: 0 0 .6em; }
 .md h1, .md h2, .md h3, .md h4, .md h5, .md h6 { all: revert; margin: .2em 0 .4em; font-size: 1.05em; font-weight: 700; line-height: 1.3; }
 .md h1 { font-size: 1.2em; }
