@@ -11,13 +11,13 @@
 // call on it; JS copies out of them at once (memory growth may move the heap).
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <malloc.h>
 #include <new>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include <emscripten/emscripten.h>
 
@@ -27,25 +27,151 @@
 
 namespace {
 
-struct SdkParser {
-    explicit SdkParser(confab::sse::ParserLimits limits) : parser(limits) {}
-    confab::sse::Parser parser;
-    std::vector<confab::sse::Event> events;  // reused across feeds
-    std::string input;                       // JS copies each network chunk here
-    std::string out;                         // the events of the last feed, framed for JS
-    std::string error;                       // the message of the last failed feed
+// A growable byte buffer for the per-event output. std::string's append is out of line in
+// libc++ and costs several more calls per field at -Oz; this is one capacity check and a memcpy.
+class ByteBuf {
+public:
+    ByteBuf() = default;
+    ByteBuf(const ByteBuf&) = delete;
+    ByteBuf& operator=(const ByteBuf&) = delete;
+    ~ByteBuf() { std::free(p_); }
+
+    const char* data() const noexcept { return p_; }
+    std::size_t size() const noexcept { return n_; }
+    void clear() noexcept { n_ = 0; }
+    void release() noexcept {
+        std::free(p_);
+        p_ = nullptr;
+        n_ = cap_ = 0;
+    }
+    // Grows the buffer by `len` bytes and returns where they start, for the caller to fill.
+    char* extend(std::size_t len) {
+        if (cap_ - n_ < len) grow(len);
+        char* at = p_ + n_;
+        n_ += len;
+        return at;
+    }
+
+private:
+    void grow(std::size_t len) {
+        std::size_t cap = cap_ < 256 ? 256 : cap_;
+        while (cap - n_ < len) cap *= 2;
+        void* p = std::realloc(p_, cap);
+        if (!p) std::abort();  // as std::string does without exceptions
+        p_ = static_cast<char*>(p);
+        cap_ = cap;
+    }
+
+    char* p_ = nullptr;  // malloc'd: aligned for the u32 lengths JS reads with HEAPU32
+    std::size_t n_ = 0;
+    std::size_t cap_ = 0;
 };
 
-void put_u32(std::string& out, std::size_t v) {
-    const auto n = static_cast<std::uint32_t>(v);
-    const char bytes[4] = {static_cast<char>(n & 0xff), static_cast<char>((n >> 8) & 0xff),
-                           static_cast<char>((n >> 16) & 0xff), static_cast<char>((n >> 24) & 0xff)};
-    out.append(bytes, 4);
+// Frames each event for JS as the parser dispatches it: no per-event allocation once the
+// buffers have grown (they are reused across feeds).
+struct SdkParser {
+    explicit SdkParser(confab::sse::ParserLimits limits) : parser(limits) {}
+    static void on_event(void* self, std::string_view type, std::string_view data, std::string_view id);
+
+    confab::sse::Parser parser;
+    int count = 0;             // events of this feed
+    std::string input;         // JS copies each network chunk here
+    ByteBuf out;               // the fields of the last feed's events, each CR-terminated
+    ByteBuf lens;              // per field, utf16_units() of it, as u32
+    std::string error;         // the message of the last failed feed
+    // What JS reads after confab_sse_feed_text: {text pointer, text bytes, lens pointer}. Its
+    // address is stable.
+    std::uint32_t view[3] = {0, 0, 0};
+};
+
+// A lower bound of the length in UTF-16 code units that TextDecoder gives `s`, exact when `s` is
+// well-formed UTF-8: one unit per byte that is not a continuation byte (each such byte starts a
+// code point of its own, valid or U+FFFD), one more for a 4-byte lead followed by 3 continuation
+// bytes (then a surrogate pair, or an invalid sequence of 4 U+FFFD). Never more than the truth,
+// which lets JS trust it only where it lands on the field's CR. ASCII goes 8 bytes at a time.
+std::uint32_t utf16_units(std::string_view s) {
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const std::size_t n = s.size();
+    constexpr std::uint64_t highs = 0x8080808080808080ull;
+    if (n >= 8) {
+        // All ASCII (most fields)? Words, the last one overlapping, so no byte loop for the tail.
+        std::uint64_t any = 0;
+        std::uint64_t w;
+        for (std::size_t i = 0; i + 8 < n; i += 8) {
+            std::memcpy(&w, p + i, 8);
+            any |= w;
+        }
+        std::memcpy(&w, p + n - 8, 8);
+        if (((any | w) & highs) == 0) return static_cast<std::uint32_t>(n);
+    }
+    std::size_t units = 0;
+    std::size_t i = 0;
+    while (i < n) {
+        if (n - i >= 8) {
+            std::uint64_t w;
+            std::memcpy(&w, p + i, 8);
+            if ((w & highs) == 0) {
+                units += 8;
+                i += 8;
+                continue;
+            }
+        }
+        const unsigned c = p[i];
+        if ((c & 0xC0) != 0x80) ++units;
+        if (c >= 0xF0 && c <= 0xF4 && n - i >= 4 && (p[i + 1] & 0xC0) == 0x80 &&
+            (p[i + 2] & 0xC0) == 0x80 && (p[i + 3] & 0xC0) == 0x80) {
+            ++units;
+        }
+        ++i;
+    }
+    return static_cast<std::uint32_t>(units);
 }
 
-void put_field(std::string& out, std::string_view s) {
-    put_u32(out, s.size());
-    out.append(s.data(), s.size());
+// memcpy for the short fields of SSE events: 8-byte words (the last one overlapping), no call.
+inline void copy_small(char* to, const char* from, std::size_t n) {
+    if (n < 8 || n > 64) {
+        std::memcpy(to, from, n);
+        return;
+    }
+    std::uint64_t w;
+    for (std::size_t i = 0; i + 8 < n; i += 8) {
+        std::memcpy(&w, from + i, 8);
+        std::memcpy(to + i, &w, 8);
+    }
+    std::memcpy(&w, from + n - 8, 8);
+    std::memcpy(to + n - 8, &w, 8);
+}
+
+void SdkParser::on_event(void* self, std::string_view type, std::string_view data, std::string_view id) {
+    auto* p = static_cast<SdkParser*>(self);
+    ++p->count;
+    // Each field followed by CR, which no field can contain (the parser splits lines at CR).
+    // One capacity check per event, then plain copies.
+    char* at = p->out.extend(type.size() + data.size() + id.size() + 3);
+    std::uint32_t* units = reinterpret_cast<std::uint32_t*>(p->lens.extend(3 * sizeof(std::uint32_t)));
+    int k = 0;
+    for (const std::string_view f : {type, data, id}) {
+        units[k++] = utf16_units(f);
+        copy_small(at, f.data(), f.size());
+        at += f.size();
+        *at++ = '\r';
+    }
+}
+
+int feed(SdkParser* p, std::uint32_t len) {
+    p->out.clear();
+    p->lens.clear();
+    p->count = 0;
+    const std::size_t n = len <= p->input.size() ? len : p->input.size();
+    const confab::Status s = p->parser.feed(std::string_view(p->input.data(), n), SdkParser::on_event, p);
+    const int count = p->count;
+    p->view[0] = static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(p->out.data()));
+    p->view[1] = static_cast<std::uint32_t>(p->out.size());
+    p->view[2] = static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(p->lens.data()));
+    if (s.ok()) return count;
+    p->error = s.error().message;
+    // Report the events that did complete: -1 - count distinguishes "error after count events".
+    return -1 - count;
 }
 
 struct SdkTranscript {
@@ -88,32 +214,20 @@ EMSCRIPTEN_KEEPALIVE char* confab_sse_input(SdkParser* p, std::uint32_t len) {
     return p->input.data();
 }
 
-// Parses the first `len` bytes of the input buffer. Returns the number of events completed, or -1
-// after an error (then confab_sse_error has the message; events completed before the error in
-// the same chunk are still in the output). The output (confab_sse_out / _out_len) holds, per
-// event, three fields each prefixed by its length as a little-endian u32: type, data, id.
-EMSCRIPTEN_KEEPALIVE int confab_sse_feed(SdkParser* p, std::uint32_t len) {
-    p->events.clear();
-    p->out.clear();
-    const std::size_t n = len <= p->input.size() ? len : p->input.size();
-    const confab::Status s = p->parser.feed(std::string_view(p->input.data(), n), p->events);
-    for (const auto& ev : p->events) {
-        put_field(p->out, ev.type);
-        put_field(p->out, ev.data);
-        put_field(p->out, ev.id);
-    }
-    const int count = static_cast<int>(p->events.size());
-    p->events.clear();
-    if (s.ok()) return count;
-    p->error = s.error().message;
-    // Report the events that did complete: -1 - count distinguishes "error after count events".
-    return -1 - count;
-}
+// Parses the first `len` bytes of the input buffer: what the SDK calls per network chunk. Returns
+// the number of events completed, or -1 - count after an error (then confab_sse_error has the
+// message; the `count` events completed before the error in the same chunk are in the output).
+// The output, described by confab_sse_view: the fields of the events (type, data, id of each),
+// each followed by a CR, which no field can contain, and per field a u32 lower bound of its
+// UTF-16 length (exact for well-formed UTF-8). JS decodes the whole text once and cuts it at the
+// CRs: invalid UTF-8 never swallows an ASCII byte, so that gives exactly what decoding each field
+// alone gives, U+FFFD replacements included. The lengths save JS the search for most CRs.
+EMSCRIPTEN_KEEPALIVE int confab_sse_feed_text(SdkParser* p, std::uint32_t len) { return feed(p, len); }
 
-EMSCRIPTEN_KEEPALIVE const char* confab_sse_out(SdkParser* p) { return p->out.data(); }
-EMSCRIPTEN_KEEPALIVE std::uint32_t confab_sse_out_len(SdkParser* p) {
-    return static_cast<std::uint32_t>(p->out.size());
-}
+// The address of the u32[3] {text pointer, text bytes, lengths pointer}, stable for the parser's
+// life; its values are those of the last confab_sse_feed_text.
+EMSCRIPTEN_KEEPALIVE const std::uint32_t* confab_sse_view(SdkParser* p) { return p->view; }
+
 EMSCRIPTEN_KEEPALIVE const char* confab_sse_error(SdkParser* p) { return p->error.c_str(); }
 
 // End of one connection's body: an incomplete event is dropped, last id and retry are kept.
@@ -121,8 +235,8 @@ EMSCRIPTEN_KEEPALIVE const char* confab_sse_error(SdkParser* p) { return p->erro
 EMSCRIPTEN_KEEPALIVE void confab_sse_finish(SdkParser* p) {
     p->parser.finish();
     std::string().swap(p->input);
-    std::string().swap(p->out);
-    std::vector<confab::sse::Event>().swap(p->events);
+    p->out.release();
+    p->lens.release();
 }
 
 // No last-event-id export: the SDK resumes from the transcript's last applied seq, which the

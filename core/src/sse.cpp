@@ -2,6 +2,7 @@
 #include "confab/sse.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cstring>
 #include <utility>
@@ -62,16 +63,69 @@ bool has_content_after_sanitising(std::string_view value) noexcept {
 
 Parser::Parser(ParserLimits limits) : limits_(limits) {}
 
-Error Parser::fail(std::string message) {
+void Parser::fail(std::string message) {
     failed_ = true;
+    error_ = std::move(message);
+    own_views();  // last_event_id() stays readable
     // Release what the oversized input made us hold: the parser is dead until reset().
     std::string().swap(line_);
     std::string().swap(data_);
     std::string().swap(type_);
-    return make_error(kTooLarge, std::move(message));
 }
 
+namespace {
+
+// Copies each event into a vector (the owning API).
+void push_event(void* out, std::string_view type, std::string_view data, std::string_view id) {
+    Event& ev = static_cast<std::vector<Event>*>(out)->emplace_back();
+    ev.type.assign(type);
+    ev.data.assign(data);
+    ev.id.assign(id);
+}
+
+// Index of the first CR or LF in data[i, n), or n. One pass for both line ends, 8 bytes at a
+// time: SSE lines are short (tens of bytes), where a memchr call per line end and per kind of
+// line end cost more than the scan itself in wasm.
+std::size_t find_eol(const char* data, std::size_t i, std::size_t n) noexcept {
+    constexpr std::uint64_t ones = 0x0101010101010101ull;
+    constexpr std::uint64_t highs = 0x8080808080808080ull;
+    while (n - i >= 8) {
+        std::uint64_t w;
+        std::memcpy(&w, data + i, 8);
+        const std::uint64_t lf = w ^ (ones * '\n');
+        const std::uint64_t cr = w ^ (ones * '\r');
+        // Bit 7 of byte k is set where byte k is zero; exact for the lowest such byte (a borrow
+        // only flags bytes above a zero byte), which is all we use.
+        const std::uint64_t hit = (((lf - ones) & ~lf) | ((cr - ones) & ~cr)) & highs;
+        if (hit != 0) {
+            // Little-endian (x86, arm, wasm): the lowest set bit is the first byte in memory.
+            return i + static_cast<std::size_t>(std::countr_zero(hit) >> 3);
+        }
+        i += 8;
+    }
+    for (; i < n; ++i) {
+        if (data[i] == '\n' || data[i] == '\r') return i;
+    }
+    return n;
+}
+
+// field == name, without a memcmp call (-Oz keeps those as calls).
+template <std::size_t N>
+bool is_field(std::string_view field, const char (&name)[N]) noexcept {
+    if (field.size() != N - 1) return false;
+    for (std::size_t i = 0; i + 1 < N; ++i) {
+        if (field[i] != name[i]) return false;
+    }
+    return true;
+}
+
+}  // namespace
+
 Status Parser::feed(std::string_view chunk, std::vector<Event>& out) {
+    return feed(chunk, push_event, &out);
+}
+
+Status Parser::feed(std::string_view chunk, EventFn on_event, void* context) {
     if (failed_) {
         return make_error(kTooLarge, "SSE parser stopped after input over the limit of " +
                                          std::to_string(limits_.max_event_bytes) +
@@ -101,34 +155,36 @@ Status Parser::feed(std::string_view chunk, std::vector<Event>& out) {
         pending_cr_ = false;
     }
 
+    // Per line only a bool: building a Status (a variant holding strings) per line cost more
+    // than the parsing in wasm.
     const std::size_t max = limits_.max_event_bytes;
-    // Next LF and CR at or after pos; each is searched again only once passed, so a chunk is
-    // scanned about once per kind of line end whatever mix of CR and LF it uses.
-    std::size_t lf = find_byte(d, pos, n, '\n');
-    std::size_t cr = find_byte(d, pos, n, '\r');
+    bool ok = true;
     while (pos < n) {
-        const std::size_t eol = std::min(lf, cr);
+        const std::size_t eol = find_eol(d, pos, n);
         if (eol == n) {
             // No line end: keep the tail, but never more than a line may hold.
             if (line_.size() + (n - pos) > max) {
-                return fail("SSE line longer than the limit of " + std::to_string(max) + " bytes");
+                fail("SSE line longer than the limit of " + std::to_string(max) + " bytes");
+                ok = false;
+                break;
             }
             line_.append(d + pos, n - pos);
             break;
         }
         const std::string_view piece(d + pos, eol - pos);
         if (line_.size() + piece.size() > max) {
-            return fail("SSE line longer than the limit of " + std::to_string(max) + " bytes");
+            fail("SSE line longer than the limit of " + std::to_string(max) + " bytes");
+            ok = false;
+            break;
         }
-        Status st = Ok{};
         if (line_.empty()) {
-            st = process_line(piece, out);  // the common case: the line lies within the chunk
+            ok = process_line(piece, true, on_event, context);  // the common case: the line lies within the chunk
         } else {
             line_.append(piece);
-            st = process_line(line_, out);
+            ok = process_line(line_, false, on_event, context);
             line_.clear();
         }
-        if (!st) return st;
+        if (!ok) break;
         pos = eol + 1;
         if (d[eol] == '\r') {
             if (pos < n) {
@@ -137,48 +193,98 @@ Status Parser::feed(std::string_view chunk, std::vector<Event>& out) {
                 pending_cr_ = true;
             }
         }
-        if (lf < pos) lf = find_byte(d, pos, n, '\n');
-        if (cr < pos) cr = find_byte(d, pos, n, '\r');
     }
+    if (!ok) return make_error(kTooLarge, error_);
+    own_views();
     return Ok{};
 }
 
-Status Parser::process_line(std::string_view line, std::vector<Event>& out) {
+void Parser::own_views() {
+    if (data_in_view_) {
+        data_.assign(data_view_);
+        data_.push_back('\n');
+        data_in_view_ = false;
+    }
+    if (type_in_view_) {
+        type_.assign(type_view_);
+        type_in_view_ = false;
+    }
+    if (id_in_view_) {
+        id_buffer_.assign(id_view_);
+        id_in_view_ = false;
+    }
+    if (last_id_in_view_) {
+        last_event_id_.assign(last_id_view_);
+        last_id_in_view_ = false;
+        // finish() copies the last event ID into the id buffer and must not need to allocate.
+        if (id_buffer_.capacity() < last_event_id_.size()) id_buffer_.reserve(last_event_id_.size());
+    }
+}
+
+// `stable`: `line` stays valid until feed returns, so data and type may be kept as views of it.
+// Returns false after fail().
+bool Parser::process_line(std::string_view line, bool stable, EventFn on_event, void* context) {
     if (line.empty()) {
-        dispatch(out);
-        return Ok{};
+        dispatch(on_event, context);
+        return true;
     }
     if (line.front() == ':') {
         ++comments_;
-        return Ok{};
+        return true;
     }
-    std::string_view field = line;
+    // Field names are a few bytes: a byte loop beats a memchr call here.
+    const char* p = line.data();
+    const std::size_t n = line.size();
+    std::size_t colon = 0;
+    while (colon < n && p[colon] != ':') ++colon;
+    const std::string_view field(p, colon);
     std::string_view value;
-    if (const std::size_t colon = line.find(':'); colon != std::string_view::npos) {
-        field = line.substr(0, colon);
-        value = line.substr(colon + 1);
-        if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    if (colon < n) {
+        std::size_t v = colon + 1;
+        if (v < n && p[v] == ' ') ++v;
+        value = std::string_view(p + v, n - v);
     }
     const std::size_t max = limits_.max_event_bytes;
     auto too_large = [&] {
-        return fail("SSE event larger than the limit of " + std::to_string(max) +
-                    " bytes (data + event type + id)");
+        fail("SSE event larger than the limit of " + std::to_string(max) +
+             " bytes (data + event type + id)");
+        return false;
     };
-    if (field == "data") {
-        if (data_.size() + value.size() + 1 + type_.size() + id_buffer_.size() > max) {
+    if (is_field(field, "data")) {
+        if (data_size() + value.size() + 1 + type_size() + id_size() > max) {
             return too_large();
         }
-        data_.append(value);
-        data_.push_back('\n');
-    } else if (field == "event") {
-        if (data_.size() + value.size() + id_buffer_.size() > max) return too_large();
-        type_.assign(value);
-    } else if (field == "id") {
-        if (value.find('\0') == std::string_view::npos) {
-            if (data_.size() + type_.size() + value.size() > max) return too_large();
-            id_buffer_.assign(value);
+        if (stable && data_.empty() && !data_in_view_) {
+            data_view_ = value;
+            data_in_view_ = true;
+        } else {
+            if (data_in_view_) own_views();
+            data_.append(value);
+            data_.push_back('\n');
         }
-    } else if (field == "retry") {
+    } else if (is_field(field, "event")) {
+        if (data_size() + value.size() + id_size() > max) return too_large();
+        if (stable) {
+            type_view_ = value;
+            type_in_view_ = true;
+        } else {
+            type_.assign(value);
+            type_in_view_ = false;
+        }
+    } else if (is_field(field, "id")) {
+        bool nul = false;
+        for (const char c : value) nul |= c == '\0';
+        if (!nul) {
+            if (data_size() + type_size() + value.size() > max) return too_large();
+            if (stable) {
+                id_view_ = value;
+                id_in_view_ = true;
+            } else {
+                id_buffer_.assign(value);
+                id_in_view_ = false;
+            }
+        }
+    } else if (is_field(field, "retry")) {
         const bool digits = !value.empty() && std::all_of(value.begin(), value.end(), [](char c) {
             return c >= '0' && c <= '9';
         });
@@ -191,25 +297,36 @@ Status Parser::process_line(std::string_view line, std::vector<Event>& out) {
         }
     }
     // Any other field name is ignored, as the spec says.
-    return Ok{};
+    return true;
 }
 
-void Parser::dispatch(std::vector<Event>& out) {
-    last_event_id_ = id_buffer_;
-    if (data_.empty()) {
-        type_.clear();
-        return;
+void Parser::dispatch(EventFn on_event, void* context) {
+    if (id_in_view_) {
+        last_id_view_ = id_view_;
+        last_id_in_view_ = true;
+    } else {
+        last_event_id_ = id_buffer_;
+        last_id_in_view_ = false;
     }
-    data_.pop_back();  // every data line appended a '\n': drop the last one
-    Event& ev = out.emplace_back();
-    if (!type_.empty()) ev.type = type_;
-    ev.data = std::move(data_);
-    ev.id = last_event_id_;
-    data_.clear();
-    type_.clear();
+    const std::string_view id = last_id_in_view_ ? last_id_view_ : std::string_view(last_event_id_);
+    const std::string_view type = type_in_view_ ? type_view_ : std::string_view(type_);
+    if (data_in_view_ || !data_.empty()) {
+        // Every data line appended a '\n' (a view stands for one line and its '\n'): the last one
+        // is not part of the data. The buffers keep their capacity, so a stream of events
+        // allocates nothing per event.
+        const std::string_view data =
+            data_in_view_ ? data_view_ : std::string_view(data_.data(), data_.size() - 1);
+        on_event(context, type.empty() ? std::string_view("message") : type, data, id);
+    }
+    // Most events were views: nothing to clear then.
+    if (!data_.empty()) data_.clear();
+    if (!type_.empty()) type_.clear();
+    data_in_view_ = false;
+    type_in_view_ = false;
 }
 
 void Parser::finish() noexcept {
+    // No view is pending between feeds (own_views), so nothing to copy here.
     line_.clear();
     data_.clear();
     type_.clear();
@@ -225,6 +342,8 @@ void Parser::reset() noexcept {
     std::string().swap(type_);
     std::string().swap(id_buffer_);
     std::string().swap(last_event_id_);
+    std::string().swap(error_);
+    data_in_view_ = type_in_view_ = id_in_view_ = last_id_in_view_ = false;
     retry_ms_.reset();
     comments_ = 0;
     bom_checked_ = false;

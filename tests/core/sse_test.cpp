@@ -91,8 +91,12 @@ Outcome parse_cut(std::string_view stream, const std::vector<std::size_t>& cuts,
     std::size_t start = 0;
     std::vector<std::size_t> ends = cuts;
     ends.push_back(stream.size());
+    std::string chunk;  // like a network buffer: reused, so its old bytes are gone after a feed
     for (std::size_t end : ends) {
-        auto st = parser.feed(stream.substr(start, end - start), o.events);
+        chunk.assign(stream.substr(start, end - start));
+        auto st = parser.feed(chunk, o.events);
+        // The parser may hold views into the chunk only during feed: clobber it.
+        std::fill(chunk.begin(), chunk.end(), ':');
         start = end;
         if (!st.ok()) {
             o.error_code = st.error().code;
@@ -388,6 +392,32 @@ TEST(SseParser, DispatchesAtCrWithoutWaitingForLf) {
     ASSERT_TRUE(p.feed("\ndata: b\r", out).ok());
     ASSERT_TRUE(p.feed("\ndata: c\r\n\r\n", out).ok());
     EXPECT_EQ(out, (std::vector<Event>{ev("a"), ev("b\nc")}));
+}
+
+TEST(SseParser, CallbackFeedSeesTheSameEventsAsTheVectorFeed) {
+    const std::string stream =
+        "event: a\nid: 1\ndata: x\n\ndata: y\ndata: z\n\nid: 22\nevent: b\ndata:\n\n: hb\ndata: w\n\n";
+    std::vector<Event> from_vector;
+    Parser v;
+    ASSERT_TRUE(v.feed(stream, from_vector).ok());
+    std::vector<Event> from_callback;
+    Parser c;
+    const auto st = c.feed(stream, [](void* out, std::string_view type, std::string_view data, std::string_view id) {
+        static_cast<std::vector<Event>*>(out)->push_back(Event{std::string(type), std::string(data), std::string(id)});
+    }, &from_callback);
+    ASSERT_TRUE(st.ok());
+    EXPECT_EQ(from_callback, (std::vector<Event>{ev("x", "1", "a"), ev("y\nz", "1"), ev("", "22", "b"), ev("w", "22")}));
+    EXPECT_EQ(from_callback, from_vector);
+    EXPECT_EQ(c.last_event_id(), "22");
+}
+
+TEST(SseParser, LastIdSurvivesAnErrorInTheSameChunk) {
+    Parser p(ParserLimits{64});
+    std::vector<Event> out;
+    const auto st = p.feed("id: 7\ndata: a\n\nid: 8\ndata: " + std::string(100, 'x') + "\n\n", out);
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(out, std::vector<Event>{ev("a", "7")});
+    EXPECT_EQ(p.last_event_id(), "7");
 }
 
 TEST(SseParser, EmptyChunksChangeNothing) {

@@ -6,8 +6,10 @@ import { WASM_TEXT, WASM_SHIFT, WASM_LENGTH } from 'confab:wasm-bytes';
 import { ConfabError } from './errors.js';
 
 const encoder = new TextEncoder();
-// Invalid UTF-8 becomes U+FFFD, as a browser's EventSource would do.
-const decoder = new TextDecoder();
+// Invalid UTF-8 becomes U+FFFD, as a browser's EventSource would do. ignoreBOM: a U+FEFF that
+// starts a string is part of it (the SSE parser already skipped the stream's BOM), and the SSE
+// facade slices one decoded batch by offsets that count it.
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 // The build embeds the wasm as an ASCII string (each byte shifted so that most land on printable
 // characters): one file for every environment, nothing to fetch, no asset for bundlers to copy,
@@ -110,6 +112,7 @@ class Core {
 class SseParser extends Handle {
   constructor(core) {
     super(core, core.m._confab_sse_new(0), '_confab_sse_delete');
+    this.view = core.m._confab_sse_view(this.ptr);
   }
 
   /**
@@ -125,21 +128,30 @@ class SseParser extends Handle {
     // grow the heap, so HEAPU8 is read after it.
     const input = m._confab_sse_input(p, chunk.length);
     m.HEAPU8.set(chunk, input);
-    let n = m._confab_sse_feed(p, chunk.length);
+    let n = m._confab_sse_feed_text(p, chunk.length);
     const failed = n < 0;
     if (failed) n = -1 - n;
     const events = new Array(n);
     if (n > 0) {
-      const heap = m.HEAPU8;  // after feed: the heap does not move until the next call
-      const f = [];
-      let at = m._confab_sse_out(p);
-      for (let i = 0; i < n; i++) {
-        for (let k = 0; k < 3; k++) {
-          const len = (heap[at] | heap[at + 1] << 8 | heap[at + 2] << 16 | heap[at + 3] << 24) >>> 0;
-          f[k] = this.core.read(at + 4, len);
-          at += 4 + len;
-        }
-        events[i] = { type: f[0], data: f[1], id: f[2] };
+      // After feed: the heap does not move until the next call. The fields of all events come
+      // back as one UTF-8 text, each field followed by a CR (which no field can contain), plus a
+      // lower bound of each field's UTF-16 length: one decode per chunk, then slices (a decode per
+      // field cost more than the parsing). Invalid UTF-8 never swallows the ASCII CR, so this
+      // equals decoding each field alone. A length is used only where it lands on a CR: being a
+      // lower bound, it then is the field's; else (invalid UTF-8) the CR is searched for.
+      const u32 = m.HEAPU32;
+      const v = this.view >> 2;
+      const s = decoder.decode(m.HEAPU8.subarray(u32[v], u32[v] + u32[v + 1]));
+      const lens = u32[v + 2] >> 2;
+      const cut = (at, k) => {
+        const end = at + u32[lens + k];
+        return s.charCodeAt(end) === 13 ? end : s.indexOf('\r', at);
+      };
+      for (let i = 0, at = 0, end = 0; i < n; i++) {
+        const type = s.slice(at, end = cut(at, 3 * i));
+        const data = s.slice(at = end + 1, end = cut(at, 3 * i + 1));
+        events[i] = { type, data, id: s.slice(at = end + 1, end = cut(at, 3 * i + 2)) };
+        at = end + 1;
       }
     }
     if (failed) {

@@ -123,6 +123,115 @@ it('a deleted transcript refuses use; delete() twice is safe', () => {
   assert.throws(() => t.text(), (e) => e.code === 'deleted');
 });
 
+// The SSE facade against a byte-level transcription of the spec: lines split at CR, LF or CRLF
+// bytes, each field decoded on its own with TextDecoder (invalid UTF-8 -> U+FFFD, a U+FEFF inside
+// a field kept), as an EventSource would.
+function referenceEvents(bytes) {
+  const dec = new TextDecoder('utf-8', { ignoreBOM: true });
+  let i = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  const out = [];
+  let data = null;
+  let type = [];
+  let id = [];
+  let lastId = [];
+  for (;;) {
+    let j = i;
+    while (j < bytes.length && bytes[j] !== 10 && bytes[j] !== 13) j++;
+    if (j === bytes.length) break;
+    const line = Array.from(bytes.subarray(i, j));
+    i = j + 1;
+    if (bytes[j] === 13 && bytes[i] === 10) i++;
+    if (line.length === 0) {
+      lastId = id;
+      if (data) out.push({ type: type.length ? dec.decode(new Uint8Array(type)) : 'message', data: dec.decode(new Uint8Array(data.slice(0, -1))), id: dec.decode(new Uint8Array(lastId)) });
+      data = null;
+      type = [];
+      continue;
+    }
+    if (line[0] === 58) continue;
+    const colon = line.indexOf(58);
+    const field = String.fromCharCode(...(colon < 0 ? line : line.slice(0, colon)));
+    let value = colon < 0 ? [] : line.slice(colon + 1);
+    if (value[0] === 32) value = value.slice(1);
+    if (field === 'data') data = [...(data || []), ...value, 10];
+    else if (field === 'event') type = value;
+    else if (field === 'id' && !value.includes(0)) id = value;
+  }
+  return out;
+}
+
+function feedAll(p, bytes, cuts) {
+  const events = [];
+  let start = 0;
+  for (const end of [...cuts, bytes.length]) {
+    // A copy that is then clobbered: the facade must not keep views into what it was given.
+    const chunk = bytes.slice(start, end);
+    events.push(...p.feed(chunk));
+    chunk.fill(0x3a);
+    start = end;
+  }
+  p.finish();
+  return events;
+}
+
+it('the SSE parser facade gives what the spec gives, at every split, non-ASCII and invalid UTF-8 included', () => {
+  const enc = new TextEncoder();
+  const cat = (...parts) => {
+    const arrays = parts.map((x) => (typeof x === 'string' ? enc.encode(x) : Uint8Array.from(x)));
+    const out = new Uint8Array(arrays.reduce((n, a) => n + a.length, 0));
+    let at = 0;
+    for (const a of arrays) { out.set(a, at); at += a.length; }
+    return out;
+  };
+  const streams = [
+    cat('\ufeffevent: agent-response\nid: 1\ndata: {"token":"naïve café"}\n\n',
+      'event: dé\r\nid: 2é\r\ndata: 日本語\r\ndata: 🐉 two lines\r\n\r\n',
+      ': heartbeat\n\ndata: \ufeffkept BOM\rid: 3\r\rdata\n\nretry: 10\ndata: no id change\n\n'),
+    // Invalid UTF-8: a truncated sequence ending one field before a continuation byte starting
+    // the next must become U+FFFD in each, never one character across the two.
+    cat('event: x', [0xe2, 0x82], '\nid: ', [0xac], '7\ndata: ok ', [0xff, 0xc0, 0xaf], ' ', [0xed, 0xa0, 0x80], '\n\n',
+      'data: after the bad one é\n\n', 'data: ', [0xf0, 0x9f, 0x90], '\n\n', 'data: \ufeffy\n\n',
+      // 4-byte leads with 3 continuation bytes that are not a code point: 4 U+FFFD each.
+      'id: ', [0xf0, 0x80, 0x80, 0x80], '\ndata: ', [0xf4, 0x90, 0x80, 0x80], '🐉\n\n'),
+    // U+FEFF starting the first field handed back: part of the type, not a BOM to drop.
+    cat('event: \ufefftyped\ndata: \ufeffx\n\n'),
+  ];
+  for (const bytes of streams) {
+    const expected = referenceEvents(bytes);
+    assert.ok(expected.length >= 1);
+    const p = core.sseParser();
+    try {
+      assert.deepEqual(feedAll(p, bytes, []), expected, 'whole');
+      for (let i = 0; i <= bytes.length; i++) assert.deepEqual(feedAll(p, bytes, [i]), expected, `split at ${i}`);
+      assert.deepEqual(feedAll(p, bytes, Array.from({ length: bytes.length - 1 }, (_, i) => i + 1)), expected, 'byte by byte');
+    } finally {
+      p.delete();
+    }
+  }
+  assert.deepEqual(referenceEvents(streams[1]).map((e) => e.data), ['ok \ufffd\ufffd\ufffd \ufffd\ufffd\ufffd', 'after the bad one é', '\ufffd', '\ufeffy', '\ufffd\ufffd\ufffd\ufffd🐉'],
+    'the reference decodes as TextDecoder does');
+});
+
+it('the SSE parser facade hands back a batch of many events, and the events before an error', () => {
+  const p = core.sseParser();
+  try {
+    const enc = new TextEncoder();
+    let body = '';
+    for (let i = 1; i <= 2000; i++) body += `event: agent-response\nid: ${i}\ndata: {"token":"t${i} é🐉"}\n\n`;
+    const events = p.feed(enc.encode(body));
+    assert.equal(events.length, 2000);
+    assert.deepEqual(events[1999], { type: 'agent-response', data: '{"token":"t2000 é🐉"}', id: '2000' });
+    assert.equal(JSON.parse(events[41].data).token, 't42 é🐉');
+    assert.throws(() => p.feed(enc.encode('data: before\n\nid: 9\ndata: ' + 'x'.repeat((1 << 20) + 1) + '\n\n')), (e) => {
+      assert.equal(e.code, 'sse_event_too_large');
+      assert.deepEqual(e.events, [{ type: 'message', data: 'before', id: '2000' }]);
+      return true;
+    });
+  } finally {
+    p.delete();
+  }
+});
+
 it('handles dropped without delete() are freed by the FinalizationRegistry after GC', async () => {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc');

@@ -19,6 +19,13 @@ struct Event {
     bool operator==(const Event&) const = default;
 };
 
+// Receives each event as the parser dispatches it. The views point into the chunk being fed or
+// the parser's buffers and are valid only during the call: a sink that keeps an event copies it
+// (feed's vector overload does). Lets a caller frame events straight into its own buffer, with no
+// allocation per event. A function pointer, not a virtual interface: the wasm SDK then links no
+// RTTI support code (~1.3 KB).
+using EventFn = void (*)(void* context, std::string_view type, std::string_view data, std::string_view id);
+
 struct ParserLimits {
     std::size_t max_event_bytes = 1 << 20;  // data + type + id buffered for one event, and one line
 };
@@ -37,6 +44,8 @@ public:
     // a line, or one event's data + type + id, over limits.max_event_bytes) is sticky: the parser
     // then refuses more input until reset(). Events completed before the offending line are kept.
     Status feed(std::string_view chunk, std::vector<Event>& out);
+    // The same, handing each completed event to on_event(context, ...) as it is dispatched.
+    Status feed(std::string_view chunk, EventFn on_event, void* context);
 
     // At end of stream: an incomplete event is discarded, as the spec says (an `id` seen in it does
     // not take effect; a `retry` does, as it applies when read). The parser is then ready for the
@@ -55,9 +64,13 @@ public:
     std::uint64_t comments_seen() const noexcept { return comments_; }
 
 private:
-    Status process_line(std::string_view line, std::vector<Event>& out);
-    void dispatch(std::vector<Event>& out);
-    Error fail(std::string message);
+    bool process_line(std::string_view line, bool stable, EventFn on_event, void* context);
+    void own_views();
+    std::size_t data_size() const noexcept { return data_in_view_ ? data_view_.size() + 1 : data_.size(); }
+    std::size_t type_size() const noexcept { return type_in_view_ ? type_view_.size() : type_.size(); }
+    std::size_t id_size() const noexcept { return id_in_view_ ? id_view_.size() : id_buffer_.size(); }
+    void dispatch(EventFn on_event, void* context);
+    void fail(std::string message);
 
     ParserLimits limits_;
     std::string line_;           // the unterminated tail of the previous chunk(s)
@@ -65,6 +78,19 @@ private:
     std::string type_;           // event type buffer
     std::string id_buffer_;      // last event ID buffer
     std::string last_event_id_;  // last event ID string (id_buffer_ as of the last blank line)
+    std::string error_;          // the message of the failure that stopped the parser
+    // Within one feed, a one-line data buffer, the type, the id buffer and the last event ID may
+    // stay views into the chunk instead of copies (most events are event + id + one data line +
+    // blank line, all in one chunk); own_views() copies them into the strings above before feed
+    // returns, so between feeds every view flag is false.
+    std::string_view data_view_;  // the data buffer is this + '\n' when data_in_view_
+    std::string_view type_view_;
+    std::string_view id_view_;
+    std::string_view last_id_view_;
+    bool data_in_view_ = false;
+    bool type_in_view_ = false;
+    bool id_in_view_ = false;
+    bool last_id_in_view_ = false;
     std::optional<std::uint32_t> retry_ms_;
     std::uint64_t comments_ = 0;
     bool bom_checked_ = false;
