@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <thread>
 #include <type_traits>
+#include <vector>
 #include <utility>
 
 #include <boost/asio/associated_executor.hpp>
@@ -62,14 +63,20 @@ private:
     struct Job {
         virtual ~Job() = default;
         virtual void run(Store* store) = 0;  // nullptr: the executor has stopped
+        // Group commit: jobs queued together run in one transaction (execute), and are answered
+        // only after it committed (complete; `failed` set when the commit failed).
+        virtual bool batchable() const { return false; }
+        virtual void execute(Store&) {}
+        virtual void complete(std::exception_ptr /*failed*/) {}
     };
+    static constexpr std::size_t kMaxBatch = 512;
+    void run_batch(std::vector<std::unique_ptr<Job>>& batch);
     template <class R, class F, class Handler>
     struct AsyncJob;
     struct Unit {};
 
     void enqueue(std::unique_ptr<Job> job);  // runs job->run(nullptr) inline after stop()
     void thread_main();
-
     std::unique_ptr<Store> store_;
     std::mutex mu_;
     std::condition_variable cv_;
@@ -86,23 +93,34 @@ struct DbExecutor::AsyncJob final : DbExecutor::Job {
           work(boost::asio::get_associated_executor(handler)) {}
 
     void run(Store* store) override {
-        std::exception_ptr ep;
-        std::optional<R> result;
         if (store == nullptr) {
             ep = std::make_exception_ptr(std::runtime_error("database executor stopped"));
         } else {
-            try {
-                result.emplace(f(*store));
-            } catch (...) {
-                ep = std::current_exception();
-            }
+            execute(*store);
+        }
+        complete(nullptr);
+    }
+    bool batchable() const override { return true; }
+    void execute(Store& store) override {
+        try {
+            result.emplace(f(store));
+        } catch (...) {
+            ep = std::current_exception();
+        }
+    }
+    void complete(std::exception_ptr failed) override {
+        if (failed) {
+            ep = failed;
+            result.reset();
         }
         auto ex = work.get_executor();
-        boost::asio::post(ex, [h = std::move(handler), ep, r = std::move(result)]() mutable {
-            std::move(h)(ep, std::move(r));
+        boost::asio::post(ex, [h = std::move(handler), e = ep, r = std::move(result)]() mutable {
+            std::move(h)(e, std::move(r));
         });
         work.reset();
     }
+    std::exception_ptr ep;
+    std::optional<R> result;
 
     F f;
     Handler handler;

@@ -6,8 +6,10 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <unordered_set>
 #include <utility>
+#include <vector>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -267,7 +269,9 @@ asio::awaitable<void> HttpServer::Impl::session(tcp::socket socket, std::shared_
             }
             set_busy(true);
             auto t0 = std::chrono::steady_clock::now();
-            http::request_parser<http::string_body> parser;
+            // Optional so that its header fields are freed before a long stream starts.
+            std::optional<http::request_parser<http::string_body>> parser_slot(std::in_place);
+            auto& parser = *parser_slot;
             parser.header_limit(static_cast<std::uint32_t>(opts.max_header_bytes));
             parser.body_limit(opts.max_body_bytes);
             // One deadline for the whole head: a client trickling bytes cannot hold the connection.
@@ -344,7 +348,9 @@ asio::awaitable<void> HttpServer::Impl::session(tcp::socket socket, std::shared_
                     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
                     stream.expires_after(std::chrono::milliseconds(1000));
                     std::size_t drained = 0;
-                    char sink[16384];
+                    // On the heap: an array here would sit in every connection's coroutine frame
+                    // (16 KiB per open stream), not only in the rare connection that drains.
+                    std::vector<char> sink(16384);
                     while (drained < (8u << 20)) {
                         auto [dec, dn] = co_await stream.async_read_some(asio::buffer(sink), kTuple);
                         if (dec) break;
@@ -365,6 +371,7 @@ asio::awaitable<void> HttpServer::Impl::session(tcp::socket socket, std::shared_
             req.remote_ip = remote_ip;
             const unsigned version = msg.version();
             const bool client_keep_alive = msg.keep_alive();
+            parser_slot.reset();  // everything needed is in `req` now
 
             Response res = co_await api.handle(req);
             bool keep_alive = client_keep_alive && !res.close && !shutting_down.load();
@@ -390,6 +397,9 @@ asio::awaitable<void> HttpServer::Impl::session(tcp::socket socket, std::shared_
                     log_request(req.method, res, secs * 1000, true);
                     break;
                 }
+                // A stream reads nothing until it ends: give the read buffer back meanwhile
+                // (4 KiB per open stream), unless a pipelined request is waiting in it.
+                if (buffer.size() == 0) buffer.shrink_to_fit();
                 ChunkSink sink(stream, std::chrono::milliseconds(opts.write_timeout_ms), chunked);
                 co_await res.stream(sink);
                 sink.stop_watching();

@@ -77,16 +77,20 @@ asio::awaitable<void> emit_text(RunContext& ctx, std::string text) {
 }
 
 // Streams `text` chunk_chars characters per event with delay_ms between events.
+// Chunks are cut as they are sent, not split up front: a long reply streamed to many clients
+// costs one copy of its text per run, not a string per chunk.
 asio::awaitable<Status> stream_text(RunContext& ctx, const std::string& text) {
-    const auto chunks = split_chunks(text, ctx.version->chunk_chars);
     asio::steady_timer timer(co_await asio::this_coro::executor);
-    for (std::size_t i = 0; i < chunks.size(); ++i) {
+    std::size_t start = 0;
+    for (std::size_t i = 0; start < text.size(); ++i) {
         if (cancelled_in(co_await asio::this_coro::cancellation_state)) co_return cancelled();
         if (i > 0 && ctx.version->delay_ms > 0) {
             timer.expires_after(std::chrono::milliseconds(ctx.version->delay_ms));
             co_await timer.async_wait(asio::use_awaitable);  // throws operation_aborted on cancel
         }
-        std::string piece = chunks[i];
+        const std::size_t end = chunk_end(text, start, ctx.version->chunk_chars);
+        std::string piece = text.substr(start, end - start);
+        start = end;
         co_await emit_text(ctx, std::move(piece));
     }
     co_return Ok{};
@@ -413,21 +417,24 @@ Result<std::string> render_template(std::string_view text, const Json& inputs) {
     return out;
 }
 
-std::vector<std::string> split_chunks(std::string_view text, int chunk_chars) {
+std::size_t chunk_end(std::string_view text, std::size_t start, int chunk_chars) {
     const std::size_t per = static_cast<std::size_t>(std::max(1, chunk_chars));
-    std::vector<std::string> out;
-    std::size_t start = 0, chars = 0, i = 0;
-    while (i < text.size()) {
+    std::size_t i = start;
+    for (std::size_t chars = 0; chars < per && i < text.size(); ++chars) {
         // Advance over one code point (a lead byte and its continuation bytes).
         ++i;
         while (i < text.size() && (static_cast<unsigned char>(text[i]) & 0xC0) == 0x80) ++i;
-        if (++chars == per) {
-            out.emplace_back(text.substr(start, i - start));
-            start = i;
-            chars = 0;
-        }
     }
-    if (start < text.size()) out.emplace_back(text.substr(start));
+    return i;
+}
+
+std::vector<std::string> split_chunks(std::string_view text, int chunk_chars) {
+    std::vector<std::string> out;
+    for (std::size_t start = 0; start < text.size();) {
+        const std::size_t end = chunk_end(text, start, chunk_chars);
+        out.emplace_back(text.substr(start, end - start));
+        start = end;
+    }
     return out;
 }
 

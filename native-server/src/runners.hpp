@@ -65,6 +65,8 @@ Result<std::vector<std::string>> template_placeholders(std::string_view text);
 // Splits `text` into pieces of at most `chunk_chars` characters (code points), never inside a
 // UTF-8 sequence. chunk_chars < 1 is treated as 1.
 std::vector<std::string> split_chunks(std::string_view text, int chunk_chars);
+// Where the chunk of `chunk_chars` code points (at least 1) that starts at byte `start` ends.
+std::size_t chunk_end(std::string_view text, std::size_t start, int chunk_chars);
 
 // The deterministic echo model: a Markdown reply (a heading, a bullet list, a fenced code block)
 // that quotes the user's message verbatim; streamed chunk_chars characters per event (never

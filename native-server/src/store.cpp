@@ -304,6 +304,41 @@ Status Store::migrate() {
     return Ok{};
 }
 
+// A Store function's own transaction: BEGIN IMMEDIATE/COMMIT alone, a savepoint inside a group
+// commit (the DbExecutor runs queued jobs in one transaction, committed before any is answered).
+Status Store::tx_begin() { return exec(batch_ ? "SAVEPOINT tx" : "BEGIN IMMEDIATE"); }
+
+Status Store::tx_commit() { return exec(batch_ ? "RELEASE tx" : "COMMIT"); }
+
+void Store::tx_rollback() {
+    if (batch_) {
+        exec("ROLLBACK TO tx");
+        exec("RELEASE tx");
+    } else {
+        exec("ROLLBACK");
+    }
+}
+
+Status Store::begin_batch() {
+    if (batch_) return make_error("storage_error", "a group commit is already open");
+    if (auto st = exec("BEGIN IMMEDIATE"); !st) return st;
+    batch_ = true;
+    return Ok{};
+}
+
+Status Store::commit_batch() {
+    batch_ = false;
+    if (sqlite3_get_autocommit(db_) != 0) {
+        // SQLite rolled the whole transaction back on its own (I/O error, disk full ...).
+        return make_error("storage_error", "the group commit's transaction was rolled back");
+    }
+    if (auto st = exec("COMMIT"); !st) {
+        exec("ROLLBACK");
+        return st;
+    }
+    return Ok{};
+}
+
 Status Store::insert_execution(const ExecutionRecord& r) {
     Use q(prepare(
         "INSERT INTO executions (id, workspace_id, user_id, app_id, version, kind, session_id, "
@@ -334,9 +369,9 @@ Status Store::insert_execution(const ExecutionRecord& r) {
 }
 
 Status Store::append_event(const std::string& execution_id, const EventRecord& e) {
-    if (auto st = exec("BEGIN IMMEDIATE"); !st) return st;
+    if (auto st = tx_begin(); !st) return st;
     auto fail = [&](Error err) -> Status {
-        exec("ROLLBACK");
+        tx_rollback();
         return err;
     };
     {
@@ -371,7 +406,7 @@ Status Store::append_event(const std::string& execution_id, const EventRecord& e
         bind(ins.get(), 5, e.created_at);
         if (sqlite3_step(ins.get()) != SQLITE_DONE) return fail(db_error("append_event"));
     }
-    if (auto st = exec("COMMIT"); !st) return fail(st.error());
+    if (auto st = tx_commit(); !st) return fail(st.error());
     return Ok{};
 }
 
@@ -477,9 +512,9 @@ Result<std::size_t> Store::fail_interrupted(std::int64_t now) {
         std::optional<std::string> session_id;
         std::uint64_t last_seq;
     };
-    if (auto st = exec("BEGIN IMMEDIATE"); !st) return st.error();
+    if (auto st = tx_begin(); !st) return st.error();
     auto fail = [&](Error err) -> Result<std::size_t> {
-        exec("ROLLBACK");
+        tx_rollback();
         return err;
     };
     std::vector<Pending> pending;
@@ -529,7 +564,7 @@ Result<std::size_t> Store::fail_interrupted(std::int64_t now) {
         bind(up.get(), 4, std::string_view(p.id));
         if (sqlite3_step(up.get()) != SQLITE_DONE) return fail(db_error("fail_interrupted"));
     }
-    if (auto st = exec("COMMIT"); !st) return fail(st.error());
+    if (auto st = tx_commit(); !st) return fail(st.error());
     return pending.size();
 }
 
@@ -587,9 +622,9 @@ std::vector<SessionRecord> Store::list_sessions(const std::string& workspace_id,
 
 Result<bool> Store::delete_session(const std::string& workspace_id, const std::string& user_id,
                                    const std::string& id) {
-    if (auto st = exec("BEGIN IMMEDIATE"); !st) return st.error();
+    if (auto st = tx_begin(); !st) return st.error();
     auto fail = [&](Error err) -> Result<bool> {
-        exec("ROLLBACK");
+        tx_rollback();
         return err;
     };
     {
@@ -608,14 +643,14 @@ Result<bool> Store::delete_session(const std::string& workspace_id, const std::s
         bind(q.get(), 1, std::string_view(id));
         if (sqlite3_step(q.get()) != SQLITE_DONE) return fail(db_error("delete_session"));
     }
-    if (auto st = exec("COMMIT"); !st) return fail(st.error());
+    if (auto st = tx_commit(); !st) return fail(st.error());
     return found;
 }
 
 Status Store::append_message(const MessageRecord& m) {
-    if (auto st = exec("BEGIN IMMEDIATE"); !st) return st;
+    if (auto st = tx_begin(); !st) return st;
     auto fail = [&](Error err) -> Status {
-        exec("ROLLBACK");
+        tx_rollback();
         return err;
     };
     {
@@ -641,7 +676,7 @@ Status Store::append_message(const MessageRecord& m) {
         bind(q.get(), 5, m.created_at);
         if (sqlite3_step(q.get()) != SQLITE_DONE) return fail(db_error("append_message"));
     }
-    if (auto st = exec("COMMIT"); !st) return fail(st.error());
+    if (auto st = tx_commit(); !st) return fail(st.error());
     return Ok{};
 }
 

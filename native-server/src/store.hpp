@@ -147,6 +147,12 @@ public:
     Result<std::size_t> fail_interrupted_runs(std::int64_t now);
     Status checkpoint();  // WAL checkpoint (TRUNCATE) on shutdown
 
+    // Group commit (used by DbExecutor): everything between begin_batch() and commit_batch() is one
+    // transaction; each function's own transaction becomes a savepoint in it. A failed commit_batch()
+    // has rolled everything back.
+    Status begin_batch();
+    Status commit_batch();
+
     int schema_version();  // PRAGMA user_version, for tests
 
 private:
@@ -154,10 +160,14 @@ private:
     Status migrate();
     sqlite3_stmt* prepare(std::string_view sql);  // cached; nullptr on error (logged)
     Status exec(const char* sql);
+    Status tx_begin();
+    Status tx_commit();
+    void tx_rollback();
     Error db_error(std::string_view what) const;
     Status why_not_updated(const std::string& id, std::string_view what);
 
     sqlite3* db_ = nullptr;
+    bool batch_ = false;  // inside begin_batch() .. commit_batch()
     // Transparent hash: prepare() looks a statement up by string_view without allocating a key.
     struct SqlHash {
         using is_transparent = void;

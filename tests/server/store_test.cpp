@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <future>
 #include <stdexcept>
 #include <thread>
 
@@ -464,6 +465,57 @@ TEST(DbExecutorTest, StopDrainsQueuedWorkThenRefusesMore) {
     auto reopened = open_store(dir.path());
     ASSERT_NE(reopened, nullptr);
     EXPECT_EQ(reopened->count_executions_by_status()["queued"], 20);
+}
+
+// Jobs that queue up while the db thread is busy run as one transaction (group commit): each keeps
+// its own result, a failing one is rolled back alone, and none is answered before the commit.
+TEST(DbExecutorTest, JobsQueuedTogetherShareOneCommitAndFailAlone) {
+    TempDir dir;
+    auto store = open_store(dir.path());
+    ASSERT_NE(store, nullptr);
+    asio::io_context io;
+    int ok = 0, conflicts = 0;
+    {
+        DbExecutor db(std::move(store));
+        ASSERT_TRUE(db.run_blocking([](Store& s) { return s.insert_execution(make_exec("ex_1")); }).ok());
+        std::promise<void> gate;
+        auto opened = gate.get_future().share();
+        // Holds the db thread so that everything below is queued before it runs.
+        asio::co_spawn(
+            io, [&]() -> asio::awaitable<void> { co_await db.run([&opened](Store&) { opened.wait(); return 0; }); },
+            [](std::exception_ptr ep) { EXPECT_FALSE(ep); });
+        io.poll();
+        for (std::uint64_t seq = 1; seq <= 40; ++seq) {
+            // Event 21 is sent twice: the second copy must fail (dense seqs) and change nothing.
+            const int copies = seq == 21 ? 2 : 1;
+            for (int c = 0; c < copies; ++c) {
+                asio::co_spawn(
+                    io,
+                    [&, seq]() -> asio::awaitable<void> {
+                        EventRecord ev{seq, "delta", R"({"content":"x"})", 1};
+                        auto st = co_await db.run([&ev](Store& s) { return s.append_event("ex_1", ev); });
+                        if (st.ok()) {
+                            ++ok;
+                        } else if (st.error().code == "conflict") {
+                            ++conflicts;
+                        }
+                    },
+                    [](std::exception_ptr ep) { EXPECT_FALSE(ep); });
+            }
+        }
+        io.poll();  // every append is queued behind the gate
+        EXPECT_EQ(ok + conflicts, 0);
+        gate.set_value();
+        io.run();
+        EXPECT_EQ(ok, 40);
+        EXPECT_EQ(conflicts, 1);
+    }
+    auto reopened = open_store(dir.path());
+    ASSERT_NE(reopened, nullptr);
+    auto events = reopened->events_after("ex_1", 0, 100);
+    ASSERT_EQ(events.size(), 40u);
+    for (std::size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].seq, i + 1);
+    EXPECT_EQ(reopened->get_execution_by_id("ex_1")->last_seq, 40u);
 }
 
 }  // namespace
