@@ -8,7 +8,7 @@ NATIVE := build/native-release
 WASM := build/wasm-release
 NODE_TEST := node --test --test-reporter=spec
 
-.PHONY: all deps native wasm sdk test test-native test-wasm test-web test-server test-sdk test-markdown demo bench clean help
+.PHONY: all deps native wasm sdk test test-native test-wasm test-web test-server test-sdk test-markdown test-bench demo bench clean help
 
 all: native wasm
 
@@ -36,7 +36,7 @@ sdk: wasm
 	cd web && CONFAB_WASM_BUILD_DIR=$(CURDIR)/$(WASM)/wasm npm run build
 
 test: native wasm sdk
-	@$(MAKE) -k --no-print-directory test-native test-wasm test-web test-server test-sdk test-markdown
+	@$(MAKE) -k --no-print-directory test-native test-wasm test-web test-server test-sdk test-markdown test-bench
 
 test-native:
 	@echo "==== core, server and bench smoke tests: native (ctest) ===="
@@ -58,6 +58,13 @@ test-sdk:
 	@echo "==== SDK: node, package, types and Chromium (node:test) ===="
 	cd web && CONFAB_SERVER_BIN=$(CURDIR)/$(NATIVE)/confab-server npm test
 
+# The benchmark runners, once each with tiny durations (10 streams, 1 s wrk): they must run and
+# yield numbers; nothing is timed or compared. The Google Benchmark binary runs in ctest.
+test-bench:
+	@echo "==== benchmarks: one short smoke iteration of each runner (no timings asserted) ===="
+	node bench/run.mjs --smoke
+	node bench/browser/run.mjs --smoke
+
 test-markdown:
 	@echo "==== Markdown renderer: CommonMark spec examples (node:test) ===="
 	CONFAB_MD_CLI=$(CURDIR)/$(NATIVE)/tests/markdown/md_cli $(NODE_TEST) tests/markdown/
@@ -65,9 +72,18 @@ test-markdown:
 demo: native wasm sdk
 	@./scripts/demo.sh
 
-bench: native
-	@echo "==== signing: user_hash vs OpenSSL (Google Benchmark) ===="
-	$(NATIVE)/bench/identity_bench --benchmark_min_time=0.5
+# Signing, server throughput and streams (bench/run.mjs), then the browser benchmarks
+# (bench/browser/run.mjs), then one table: bench/results/latest.md (+ .json). A failing part is reported
+# as "not run" and makes the target fail after the table is written.
+bench: native sdk
+	@status=0; \
+	echo "==== 1-3: signing, server throughput, streams (bench/run.mjs) ===="; \
+	node bench/run.mjs || status=1; \
+	echo "==== 4-6: browser rendering, stream parsing, size and start-up (bench/browser/run.mjs) ===="; \
+	node bench/browser/run.mjs || status=1; \
+	echo "==== report ===="; \
+	node bench/report.mjs || status=1; \
+	exit $$status
 
 clean:
 	rm -rf build
