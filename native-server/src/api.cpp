@@ -61,21 +61,6 @@ Result<Json> parse_body(const Request& req, bool empty_is_object) {
     return protocol::parse_json(body);
 }
 
-protocol::Execution to_wire(const ExecutionRecord& r) {
-    protocol::Execution e;
-    e.id = r.id;
-    e.app_id = r.app_id;
-    e.version = r.version;
-    e.status = r.status;
-    e.inputs = r.inputs;
-    e.output = r.output;
-    e.error = r.error;
-    e.session_id = r.session_id;
-    e.created_at = r.created_at;
-    e.updated_at = r.updated_at;
-    return e;
-}
-
 protocol::Session to_wire(const SessionRecord& s) {
     protocol::Session w;
     w.id = s.id;

@@ -1,4 +1,5 @@
-// JSON responses shared by the route files (api.cpp, workflows.cpp): one body encoding, one error shape.
+// JSON responses shared by the route files (api.cpp, workflows.cpp): one body encoding, one error
+// shape, one wire form of a stored execution.
 #pragma once
 
 #include <string>
@@ -6,6 +7,7 @@
 
 #include "confab/protocol.hpp"
 #include "http_types.hpp"
+#include "store.hpp"
 
 namespace confab::server {
 
@@ -18,6 +20,21 @@ inline Response json_response(int status, const protocol::Json& j) {
 
 inline Response error_response(int status, std::string code, std::string message) {
     return json_response(status, protocol::encode(protocol::ApiError{std::move(message), std::move(code)}));
+}
+
+inline protocol::Execution to_wire(const ExecutionRecord& r) {
+    protocol::Execution e;
+    e.id = r.id;
+    e.app_id = r.app_id;
+    e.version = r.version;
+    e.status = r.status;
+    e.inputs = r.inputs;
+    e.output = r.output;
+    e.error = r.error;
+    e.session_id = r.session_id;
+    e.created_at = r.created_at;
+    e.updated_at = r.updated_at;
+    return e;
 }
 
 }  // namespace confab::server

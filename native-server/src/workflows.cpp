@@ -208,20 +208,7 @@ const char* job_status(protocol::ExecutionStatus s) {
     return "FAILED";
 }
 
-Json execution_wire(const ExecutionRecord& r) {
-    protocol::Execution e;
-    e.id = r.id;
-    e.app_id = r.app_id;
-    e.version = r.version;
-    e.status = r.status;
-    e.inputs = r.inputs;
-    e.output = r.output;
-    e.error = r.error;
-    e.session_id = r.session_id;
-    e.created_at = r.created_at;
-    e.updated_at = r.updated_at;
-    return protocol::encode(e);
-}
+Json execution_wire(const ExecutionRecord& r) { return protocol::encode(to_wire(r)); }
 
 Json execution_job(const ExecutionRecord& r) {
     return Json{{"id", r.id},         {"type", "execution"}, {"status", job_status(r.status)},
