@@ -5,14 +5,10 @@
 import { it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, testConfig, distDir, SECRET, hmacHex } from './helpers.mjs';
+import { startServer, testConfig, distDir, SECRET, hmacHex, launchChromium } from './helpers.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
-// Chromium is installed by scripts/bootstrap.sh: missing, the test fails rather than skips.
-const { chromium } = await import('playwright-core');
-if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_BIN)`);
 
 // The page script, shared by both pages: `Confab` is the global or the ESM import.
 const pageScript = `
@@ -83,12 +79,7 @@ before(async () => {
   await new Promise((r) => page.listen(0, '127.0.0.1', r));
   pageOrigin = `http://127.0.0.1:${page.address().port}`;
   api = await startServer({ config: testConfig({ origins: [pageOrigin] }) });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--disable-quic'],
-    timeout: 30000,
-  });
+  browser = await launchChromium();  // fails (never skips) without Chromium
 });
 
 after(async () => {

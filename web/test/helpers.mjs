@@ -186,3 +186,18 @@ export async function importEsm() {
 
 /** Expected rendering of the story template. */
 export const storyText = (hero, topic) => STORY.replace('{{hero}}', hero).replace('{{topic}}', topic);
+
+/** Debian's Chromium through playwright-core, with the flags every browser test uses. */
+export async function launchChromium() {
+  const executablePath = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+  if (!existsSync(executablePath)) {
+    throw new Error(`Chromium not found at ${executablePath} (apt-get install chromium, or set CHROMIUM_BIN)`);
+  }
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--no-first-run', '--disable-quic'],
+    timeout: 30000,
+  });
+}

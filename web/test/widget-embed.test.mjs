@@ -3,14 +3,11 @@
 import { it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, existsSync, mkdirSync } from 'node:fs';
+import { readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoDir, serverBin } from './helpers.mjs';
+import { repoDir, serverBin, launchChromium } from './helpers.mjs';
 import { startServer as startConfabServer } from '../../tests/server/helpers.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
-const { chromium } = await import('playwright-core');
-if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_BIN)`);
 
 let api;
 let site;
@@ -34,12 +31,7 @@ before(async () => {
     });
     proc.on('exit', (code) => reject(new Error(`serve.mjs exited with ${code}`)));
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--disable-quic'],
-    timeout: 30000,
-  });
+  browser = await launchChromium();  // fails (never skips) without Chromium
 });
 
 after(async () => {

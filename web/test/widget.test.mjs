@@ -7,14 +7,11 @@ import { it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { createHmac } from 'node:crypto';
-import { readFileSync, existsSync, mkdirSync } from 'node:fs';
+import { readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { distDir, repoDir, serverBin } from './helpers.mjs';
+import { distDir, repoDir, serverBin, launchChromium } from './helpers.mjs';
 import { startServer as startConfabServer, token } from '../../tests/server/helpers.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
-const { chromium } = await import('playwright-core');
-if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_BIN)`);
 
 const WS = 'widget';
 const SECRET = 'widget-test-secret-0123456789';
@@ -174,12 +171,7 @@ before(async () => {
     args: ['--no-access-log'],
     env: { CONFAB_LLM_BASE_URL: '', CONFAB_LLM_API_KEY: '', CONFAB_LLM_MODEL: '' },
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--disable-quic'],
-    timeout: 30000,
-  });
+  browser = await launchChromium();  // fails (never skips) without Chromium
 });
 
 after(async () => {
