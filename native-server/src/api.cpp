@@ -666,19 +666,8 @@ asio::awaitable<Response> Api::cancel_execution(const Caller& c, const std::stri
         co_return error_response(409, "conflict",
                                  std::string("execution is already ") + protocol::to_string(rec->status));
     }
-    if (!hub_.cancel(id)) {
-        // Not running in this process and not terminal: close it out here so it cannot stay open.
-        const auto last_seq = rec->last_seq;
-        co_await db_.run([&](Store& s) {
-            if (!s.finish_execution(id, protocol::ExecutionStatus::cancelled, nullptr, std::nullopt, now_ms())) return;
-            protocol::ExecutionCompleted done;
-            done.status = protocol::ExecutionStatus::cancelled;
-            EventRecord ev{last_seq + 1, "completed", protocol::dump(protocol::encode(done)), now_ms()};
-            (void)s.append_event(id, ev);
-        });
-    } else {
-        co_await hub_.wait_finished(id, std::chrono::milliseconds(5000));
-    }
+    ExecutionRecord target = std::move(*rec);  // named: g++ 12 and temporaries in co_await
+    co_await hub_.cancel_and_settle(std::move(target));
     auto after = co_await db_.run([&](Store& s) { return s.get_execution(ws, user, id); });
     if (!after) co_return error_response(404, "execution_not_found", "execution '" + id + "' not found");
     if (after->status != protocol::ExecutionStatus::cancelled && protocol::is_terminal(after->status)) {

@@ -219,9 +219,11 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
         ctx.message = spec.message;
         ctx.history = spec.history;
         ctx.chat = spec.chat;
-        ctx.load_workflow = [this, ws = spec.workspace](std::string wf_id) {
-            return load_workflow_steps(db_, ws ? ws->id : std::string(), std::move(wf_id));
-        };
+        if (spec.app && spec.app->type == protocol::AppType::workflow) {
+            ctx.load_workflow = [this, ws = spec.workspace](std::string wf_id) {
+                return load_workflow_steps(db_, ws ? ws->id : std::string(), std::move(wf_id));
+            };
+        }
         ctx.emit = [this, live](std::string type, protocol::Json data) {
             return emit(live, std::move(type), std::move(data));
         };
@@ -434,6 +436,23 @@ asio::awaitable<void> ExecutionHub::stream(std::string id, std::uint64_t after_s
 out:
     unsubscribe(live, sub);
     metrics_.stream_closed();
+}
+
+asio::awaitable<void> ExecutionHub::cancel_and_settle(ExecutionRecord rec) {
+    const std::string id = rec.id;
+    if (cancel(id)) {
+        co_await wait_finished(id, std::chrono::milliseconds(5000));
+        co_return;
+    }
+    // Not running in this process and not terminal: close it out here so it cannot stay open.
+    const auto last_seq = rec.last_seq;
+    co_await db_.run([&](Store& s) {
+        if (!s.finish_execution(id, protocol::ExecutionStatus::cancelled, nullptr, std::nullopt, now_ms())) return;
+        protocol::ExecutionCompleted done;
+        done.status = protocol::ExecutionStatus::cancelled;
+        EventRecord ev{last_seq + 1, "completed", protocol::dump(protocol::encode(done)), now_ms()};
+        (void)s.append_event(id, ev);
+    });
 }
 
 bool ExecutionHub::cancel(const std::string& id) {

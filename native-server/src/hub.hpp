@@ -106,6 +106,11 @@ public:
 
     // Asks a live run to stop (it ends "cancelled"). False when `id` is not running here.
     bool cancel(const std::string& id);
+    // Cancels the execution `rec` (not terminal; the caller checked it is visible): a run live here
+    // is stopped and awaited (up to 5 s) for its terminal events; one no process runs (its server
+    // died) is closed out in the store as cancelled, with its "completed" event. The caller reads
+    // the stored execution afterwards (it may have finished first).
+    boost::asio::awaitable<void> cancel_and_settle(ExecutionRecord rec);
     // Until the run `id` has ended (true) or `timeout` passed (false). True if it is not live.
     boost::asio::awaitable<bool> wait_finished(std::string id, std::chrono::milliseconds timeout);
     bool is_live(const std::string& id) const;

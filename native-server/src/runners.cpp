@@ -306,11 +306,7 @@ asio::awaitable<Result<Json>> run_workflow(RunContext& ctx) {
     std::string wid_arg = wid;
     auto loaded = co_await ctx.load_workflow(std::move(wid_arg));
     if (!loaded) co_return loaded.error();
-    std::vector<Json> steps;
-    if (loaded->is_array()) steps.assign(loaded->begin(), loaded->end());
-    std::stable_sort(steps.begin(), steps.end(), [](const Json& a, const Json& b) {
-        return a.value("stepOrder", std::int64_t{0}) < b.value("stepOrder", std::int64_t{0});
-    });
+    const Json steps = sorted_workflow_steps(*loaded);
     if (steps.empty()) co_return make_error("workflow_error", "workflow '" + wid + "' has no steps");
     std::vector<const AppConfig*> agents;
     for (const Json& step : steps) {
@@ -328,8 +324,7 @@ asio::awaitable<Result<Json>> run_workflow(RunContext& ctx) {
     }
     std::string carry = workflow_input(ctx.inputs);
     for (std::size_t i = 0; i < steps.size(); ++i) {
-        std::string message = steps[i].value("action", "");
-        if (!carry.empty()) message = message.empty() ? carry : message + "\n\n" + carry;
+        std::string message = workflow_step_message(steps[i].value("action", ""), carry);
         std::string action_type = "agent-action";
         Json action{{"tool", agents[i]->id}, {"tool_input", message}};
         co_await ctx.emit(std::move(action_type), std::move(action));
@@ -378,6 +373,19 @@ asio::awaitable<Result<Json>> dispatch(RunContext& ctx) {
 }
 
 }  // namespace
+
+Json sorted_workflow_steps(const Json& steps) {
+    Json out = steps.is_array() ? steps : Json::array();
+    std::stable_sort(out.begin(), out.end(), [](const Json& a, const Json& b) {
+        return a.value("stepOrder", std::int64_t{0}) < b.value("stepOrder", std::int64_t{0});
+    });
+    return out;
+}
+
+std::string workflow_step_message(const std::string& action, const std::string& carry) {
+    if (carry.empty()) return action;
+    return action.empty() ? carry : action + "\n\n" + carry;
+}
 
 Result<std::vector<std::string>> template_placeholders(std::string_view text) {
     std::vector<std::string> names;

@@ -54,6 +54,13 @@ struct RunContext {
 //             is JSON, else the text; emitted as one "delta" (content = the text / JSON dump)
 boost::asio::awaitable<Result<protocol::Json>> run_app(RunContext& ctx);
 
+// Workflows (a workflow app here, a server-to-server run in workflows.cpp), one meaning for both:
+// the steps in stepOrder (stable; not an array -> none), and the message a step's agent gets: its
+// action, a blank line, then the previous step's output (the run's input for the first step);
+// either alone when the other is empty.
+protocol::Json sorted_workflow_steps(const protocol::Json& steps);
+std::string workflow_step_message(const std::string& action, const std::string& carry);
+
 // Replaces {{name}} (spaces inside the braces allowed) with the input: strings as they are, other
 // JSON dumped. An unknown name or an unclosed "{{" -> Error "template_error" naming it.
 Result<std::string> render_template(std::string_view text, const protocol::Json& inputs);

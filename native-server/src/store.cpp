@@ -774,15 +774,20 @@ Status Store::put_workflow(const DocRecord& d, bool only_if_absent) {
     return Ok{};
 }
 
-std::optional<DocRecord> Store::get_workflow(const std::string& workspace_id, const std::string& id) {
-    static const std::string sql = std::string("SELECT ") + kWorkflowColumns +
-        " FROM workflows WHERE workspace_id = ?1 AND id = ?2";
+// One workflow or run by id, within its workspace (sql binds ?1 = workspace, ?2 = id).
+std::optional<DocRecord> Store::get_doc(const std::string& sql, const std::string& workspace_id, const std::string& id) {
     Use q(prepare(sql));
     if (!q) return std::nullopt;
     bind(q.get(), 1, std::string_view(workspace_id));
     bind(q.get(), 2, std::string_view(id));
     if (sqlite3_step(q.get()) != SQLITE_ROW) return std::nullopt;
     return read_doc(q.get());
+}
+
+std::optional<DocRecord> Store::get_workflow(const std::string& workspace_id, const std::string& id) {
+    static const std::string sql = std::string("SELECT ") + kWorkflowColumns +
+        " FROM workflows WHERE workspace_id = ?1 AND id = ?2";
+    return get_doc(sql, workspace_id, id);
 }
 
 DocPage Store::list_workflows(const std::string& workspace_id, const std::string& order_by, bool desc,
@@ -839,12 +844,7 @@ Status Store::put_run(const DocRecord& d) {
 std::optional<DocRecord> Store::get_run(const std::string& workspace_id, const std::string& id) {
     static const std::string sql = std::string("SELECT ") + kRunColumns +
         " FROM workflow_runs WHERE workspace_id = ?1 AND id = ?2";
-    Use q(prepare(sql));
-    if (!q) return std::nullopt;
-    bind(q.get(), 1, std::string_view(workspace_id));
-    bind(q.get(), 2, std::string_view(id));
-    if (sqlite3_step(q.get()) != SQLITE_ROW) return std::nullopt;
-    return read_doc(q.get());
+    return get_doc(sql, workspace_id, id);
 }
 
 DocPage Store::list_runs(const std::string& workspace_id, const std::string& workflow_id, const std::string& status,

@@ -160,6 +160,7 @@ private:
     Status migrate();
     sqlite3_stmt* prepare(std::string_view sql);  // cached; nullptr on error (logged)
     Status exec(const char* sql);
+    std::optional<DocRecord> get_doc(const std::string& sql, const std::string& workspace_id, const std::string& id);
     Status tx_begin();
     Status tx_commit();
     void tx_rollback();

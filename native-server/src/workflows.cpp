@@ -21,6 +21,7 @@
 #include "access_token.hpp"
 #include "confab/identity.hpp"
 #include "responses.hpp"
+#include "runners.hpp"
 #include "util.hpp"
 
 namespace asio = boost::asio;
@@ -160,19 +161,11 @@ Result<Json> parse_steps(const Json& arr, const WorkspaceConfig& ws) {
     return out;
 }
 
-Json sorted_steps(const Json& steps) {
-    Json out = steps.is_array() ? steps : Json::array();
-    std::stable_sort(out.begin(), out.end(), [](const Json& a, const Json& b) {
-        return a.value("stepOrder", 0) < b.value("stepOrder", 0);
-    });
-    return out;
-}
-
 Json workflow_wire(const DocRecord& d) {
     return Json{{"id", d.id},
                 {"name", d.label},
                 {"description", d.doc.value("description", Json())},
-                {"steps", sorted_steps(d.doc.value("steps", Json::array()))},
+                {"steps", sorted_workflow_steps(d.doc.value("steps", Json::array()))},
                 {"createdAt", d.created_at},
                 {"updatedAt", d.updated_at}};
 }
@@ -611,7 +604,7 @@ asio::awaitable<Response> WorkflowService::list_steps(const ServiceCaller& c, st
     const std::string ws = c.workspace->id;
     auto d = co_await db_.run([&](Store& s) { return s.get_workflow(ws, id); });
     if (!d) co_return error_response(404, "workflow_not_found", "workflow '" + id + "' not found");
-    co_return json_response(200, sorted_steps(d->doc.value("steps", Json::array())));
+    co_return json_response(200, sorted_workflow_steps(d->doc.value("steps", Json::array())));
 }
 
 asio::awaitable<Response> WorkflowService::add_step(Request& req, const ServiceCaller& c, std::string id) {
@@ -744,7 +737,7 @@ asio::awaitable<void> WorkflowService::drive(const WorkspaceConfig* ws, DocRecor
     try {
         run.label = "RUNNING";
         co_await save_run(run);
-        Json steps = sorted_steps(run.doc.value("steps", Json::array()));
+        Json steps = sorted_workflow_steps(run.doc.value("steps", Json::array()));
         std::string carry = run.doc.value("carry", std::string());
         std::size_t i = run.doc.value("nextIndex", std::size_t{0});
         std::string status = "COMPLETED";
@@ -779,9 +772,7 @@ asio::awaitable<void> WorkflowService::drive(const WorkspaceConfig* ws, DocRecor
                 run.doc["trace"].push_back(entry);
                 break;
             }
-            // The step's instruction, then what the previous step produced (the run's input first).
-            std::string message = step.value("action", "");
-            if (!carry.empty()) message = message.empty() ? carry : message + "\n\n" + carry;
+            std::string message = workflow_step_message(step.value("action", ""), carry);
             StartSpec spec;
             spec.workspace = ws;
             spec.app = app;
@@ -922,7 +913,7 @@ asio::awaitable<Response> WorkflowService::start_run(Request& req, const Service
     doc["currentStepOrder"] = nullptr;
     doc["trace"] = Json::array();
     // The steps as they are now: editing the workflow later does not change a run in flight.
-    doc["steps"] = sorted_steps(wf->doc.value("steps", Json::array()));
+    doc["steps"] = sorted_workflow_steps(wf->doc.value("steps", Json::array()));
     doc["kind"] = execute_form ? "execute" : "run";
     run.doc = std::move(doc);
     auto live = register_live(run.id);  // a fresh id: never live yet
@@ -1275,19 +1266,8 @@ asio::awaitable<Response> WorkflowService::cancel_execution(const ServiceCaller&
     if (protocol::is_terminal(rec->status)) {
         co_return error_response(409, "conflict", std::string("execution is already ") + protocol::to_string(rec->status));
     }
-    if (hub_.cancel(id)) {
-        co_await hub_.wait_finished(id, std::chrono::milliseconds(5000));
-    } else {
-        // Not running in this process and not terminal: close it out here so it cannot stay open.
-        const auto last_seq = rec->last_seq;
-        co_await db_.run([&](Store& s) {
-            if (!s.finish_execution(id, protocol::ExecutionStatus::cancelled, nullptr, std::nullopt, now_ms())) return;
-            protocol::ExecutionCompleted done;
-            done.status = protocol::ExecutionStatus::cancelled;
-            EventRecord ev{last_seq + 1, "completed", protocol::dump(protocol::encode(done)), now_ms()};
-            (void)s.append_event(id, ev);
-        });
-    }
+    ExecutionRecord target = std::move(*rec);  // named: g++ 12 and temporaries in co_await
+    co_await hub_.cancel_and_settle(std::move(target));
     auto after = co_await db_.run([&](Store& s) { return s.get_execution_by_id(id); });
     if (!after) co_return error_response(404, "execution_not_found", "execution '" + id + "' not found");
     if (after->status != protocol::ExecutionStatus::cancelled) {

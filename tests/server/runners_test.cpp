@@ -97,6 +97,20 @@ std::vector<std::string> split_lines(const std::string& s) {
     return out;
 }
 
+TEST(WorkflowStepsTest, OneOrderAndOneMessageForAppsAndServerRuns) {
+    const Json steps = Json::parse(R"([{"id": "b", "stepOrder": 2}, {"id": "a1", "stepOrder": 1},
+                                       {"id": "a2", "stepOrder": 1}])");
+    const Json sorted = sorted_workflow_steps(steps);
+    ASSERT_EQ(sorted.size(), 3u);
+    EXPECT_EQ(sorted[0]["id"], "a1");  // stable among equal stepOrder
+    EXPECT_EQ(sorted[1]["id"], "a2");
+    EXPECT_EQ(sorted[2]["id"], "b");
+    EXPECT_TRUE(sorted_workflow_steps(Json::object()).empty());
+    EXPECT_EQ(workflow_step_message("Summarize:", "the news"), "Summarize:\n\nthe news");
+    EXPECT_EQ(workflow_step_message("Summarize:", ""), "Summarize:");
+    EXPECT_EQ(workflow_step_message("", "the news"), "the news");
+}
+
 TEST(EchoReplyTest, IsMarkdownWithHeadingListAndVerbatimCodeBlock) {
     const std::string msg = "Hello *world*\n<b>x</b> ✓";
     const std::string reply = echo_reply(msg, 2);
