@@ -303,6 +303,22 @@ EMSCRIPTEN_KEEPALIVE int confab_transcript_apply(SdkTranscript* t, double seq, s
 
 EMSCRIPTEN_KEEPALIVE const char* confab_transcript_error(SdkTranscript* t) { return t->error.c_str(); }
 
+// The current reply picks up after events 1..seq shown elsewhere, whose text is the first `len`
+// bytes of the input buffer (Reply::continue_after). 0, or -1 (confab_transcript_error says why).
+EMSCRIPTEN_KEEPALIVE int confab_transcript_continue(SdkTranscript* t, double seq, std::uint32_t len) {
+    if (!(seq >= 0 && seq <= 9007199254740991.0) || static_cast<double>(static_cast<std::uint64_t>(seq)) != seq) {
+        t->error = "continue: seq must be a non-negative safe integer";
+        return -1;
+    }
+    const auto st = t->transcript.continue_reply(
+        static_cast<std::uint64_t>(seq), std::string(t->input.data(), len <= t->input.size() ? len : t->input.size()));
+    if (!st) {
+        t->error = st.error().message;
+        return -1;
+    }
+    return 0;
+}
+
 // The first `len` bytes of the input buffer are the user's message / a message's content.
 EMSCRIPTEN_KEEPALIVE void confab_transcript_begin_turn(SdkTranscript* t, std::uint32_t len) {
     t->transcript.begin_turn(std::string(t->input.data(), len <= t->input.size() ? len : t->input.size()));

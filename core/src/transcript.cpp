@@ -50,6 +50,16 @@ const char* to_string(Role r) noexcept {
     return "user";
 }
 
+Status Reply::continue_after(std::uint64_t seq, std::string text) {
+    if (last_seq_ != 0) {
+        return make_error("invalid_event", "a reply can only be continued before any event is applied (it is at event " +
+                                               decimal(last_seq_) + ")");
+    }
+    last_seq_ = seq;
+    text_ = std::move(text);
+    return Ok{};
+}
+
 Result<Apply> Reply::apply(const Event& ev) {
     if (ev.seq == 0) return invalid(ev, "sequence numbers start at 1");
     if (ev.seq <= last_seq_) return Apply::duplicate;

@@ -147,6 +147,23 @@ TEST(TranscriptReply, AssemblesEventsInOrder) {
     EXPECT_TRUE(r.actions().empty());
 }
 
+TEST(TranscriptReply, ContinuesAfterEventsAppliedElsewhere) {
+    Reply r;
+    ASSERT_TRUE(r.continue_after(5, "Hello, "));  // a page reload: events 1..5 were shown before
+    EXPECT_EQ(r.last_seq(), 5u) << "a reconnection resumes after event 5";
+    EXPECT_EQ(ok(r, delta(4, "old")), Apply::duplicate);
+    EXPECT_EQ(ok(r, delta(5, "old")), Apply::duplicate);
+    EXPECT_EQ(ok(r, delta(7, "later")), Apply::gap);
+    EXPECT_EQ(ok(r, delta(6, "world")), Apply::applied);
+    EXPECT_EQ(r.text(), "Hello, world");
+    auto again = r.continue_after(9, "x");
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error().code, "invalid_event");
+    EXPECT_EQ(r.text(), "Hello, world") << "nothing changed";
+    EXPECT_EQ(ok(r, completed(7, "success")), Apply::applied);
+    EXPECT_TRUE(r.done());
+}
+
 TEST(TranscriptReply, CompletionTakesTheServersOutputAndEndsTheStream) {
     Reply r;
     ok(r, delta(1, "ab"));

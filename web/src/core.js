@@ -239,6 +239,20 @@ class Transcript extends Handle {
     throw new ConfabError(this.core.readCString(m._confab_transcript_error(this.ptr)), { code: 'invalid_response' });
   }
 
+  /**
+   * The current reply picks up after events 1..seq that were shown elsewhere (before a page
+   * reload) and streamed `text`: the next event applied is seq + 1. Only before any event was applied.
+   */
+  continueAfter(seq, text) {
+    const { m } = this.core;
+    const p = this.live();
+    const start = m._confab_transcript_input(p, text.length * 3);
+    const { written } = encoder.encodeInto(text, m.HEAPU8.subarray(start, start + text.length * 3));
+    if (m._confab_transcript_continue(p, seq, written) !== 0) {
+      throw new ConfabError(this.core.readCString(m._confab_transcript_error(p)), { code: 'invalid_argument' });
+    }
+  }
+
   num(which, index = 0) {
     return this.core.m._confab_transcript_num(this.live(), which, index);
   }

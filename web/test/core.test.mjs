@@ -45,6 +45,30 @@ it('a transcript applies each seq once, reports duplicates and gaps, and assembl
   }
 });
 
+it('a transcript continues after events shown before a reload (non-ASCII text kept), only when fresh', () => {
+  const t = core.transcript();
+  try {
+    t.continueAfter(3, 'Grüße 🐉 ');
+    assert.equal(t.lastSeq(), 3, 'a reconnection resumes after event 3');
+    assert.deepEqual(applyAll(t, [
+      [2, 'agent-response', { token: 'old' }],
+      [5, 'agent-response', { token: 'later' }],
+      [4, 'agent-response', { token: 'und mehr' }],
+    ]), ['duplicate', 'gap', 'applied']);
+    assert.equal(t.text(), 'Grüße 🐉 und mehr');
+    assert.throws(() => t.continueAfter(9, 'x'), (e) => e.code === 'invalid_argument' && /before any event/.test(e.message));
+    const fresh = core.transcript();
+    try {
+      assert.throws(() => fresh.continueAfter(-1, ''), (e) => e.code === 'invalid_argument');
+    } finally {
+      fresh.delete();
+    }
+    assert.equal(t.text(), 'Grüße 🐉 und mehr', 'nothing changed');
+  } finally {
+    t.delete();
+  }
+});
+
 it('invalid events throw invalid_response with the reason, and change nothing', () => {
   const t = core.transcript();
   try {

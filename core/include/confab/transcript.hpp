@@ -71,6 +71,11 @@ public:
     // Errors (code "invalid_event", nothing changes): seq 0; an event after "completed"; a payload
     // missing the field its type needs; a "completed" status other than success, error, cancelled.
     Result<Apply> apply(const Event& ev);
+    // Picks up a reply whose events 1..seq were applied elsewhere (e.g. before a page reload) and
+    // streamed `text`: the next event to apply is seq + 1, and the text goes on from `text`. Only
+    // on a fresh reply (nothing applied yet), else Error "invalid_event" and nothing changes.
+    // Tool calls of the earlier events are not restored.
+    Status continue_after(std::uint64_t seq, std::string text);
 
     // What a reconnection sends as Last-Event-ID (0: nothing applied yet, start from the beginning).
     std::uint64_t last_seq() const noexcept { return last_seq_; }
@@ -129,6 +134,8 @@ public:
     // A new Transcript has a reply ready before any begin_turn (e.g. resuming a stream after a
     // page reload, with the user's message already in the loaded history).
     Result<Apply> apply(const Event& ev);
+    // The current reply picks up after events 1..seq applied elsewhere (see Reply::continue_after).
+    Status continue_reply(std::uint64_t seq, std::string text) { return reply_.continue_after(seq, std::move(text)); }
 
     const Reply& reply() const noexcept { return reply_; }
     const std::vector<Message>& messages() const noexcept { return messages_; }

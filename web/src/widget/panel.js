@@ -9,16 +9,15 @@
 // resumes the reply after that seq (Last-Event-ID): nothing lost, nothing twice.
 import Confab from '../confab.js';
 import { loadCore } from '../core.js';
-import { openEvents } from '../stream.js';
+import { consumeStream } from '../stream.js';
 import { AbortError, ApiError, ConfabError, IdentityError } from '../errors.js';
-import { backoffMs, isRetryable, requestJson, sleep } from '../http.js';
+import { requestJson } from '../http.js';
 import { panelCss } from './styles.js';
 import { MarkdownStream, MarkdownView, renderMarkdown } from './markdown.js';
 
 const SEND_ICON = 'M3.4 20.4 21 12 3.4 3.6 3.4 10.1 15 12 3.4 13.9z';
 const STOP_ICON = 'M7 7h10v10H7z';
 const NEW_ICON = 'M19 13h-6v6h-2v-6H5v-2h6V5h2v6h6z';
-const RESUME_RETRIES = 5;
 const PERSIST_MS = 250;
 
 function h(tag, attrs = {}, ...children) {
@@ -503,56 +502,27 @@ class Panel {
     }
   }
 
-  // Reads GET /v1/executions/{id}/events after turn.seq, applying each event once (a duplicate is
-  // skipped, a gap reconnects), until "completed", whose payload it returns.
+  // Follows the reply after turn.seq with the SDK's own stream reader (reconnects, each event once,
+  // in order): the wasm transcript continues after the events shown before the reload. Returns
+  // the "completed" payload.
   async follow(turn, signal, onToken) {
-    const parser = this.core.sseParser();
-    let failures = 0;
+    const transcript = this.core.transcript();
     try {
-      for (;;) {
-        let conn;
-        try {
-          conn = await this.withIdentity(() => openEvents(this.client._client, turn.executionId, turn.seq, signal));
-        } catch (e) {
-          if (e instanceof AbortError || !isRetryable(e, true) || ++failures > RESUME_RETRIES) throw e;
-          await sleep(backoffMs(failures - 1), signal);
-          continue;
-        }
-        const reader = conn.res.body.getReader();
-        try {
-          for (;;) {
-            const chunk = await reader.read();
-            if (chunk.done) break;
-            for (const ev of parser.feed(chunk.value)) {
-              const seq = Number(ev.id);
-              if (!(seq > turn.seq)) continue;  // already applied
-              if (seq !== turn.seq + 1) throw new ConfabError(`events skipped from ${turn.seq} to ${seq}`, { code: 'stream_gap' });
-              const data = JSON.parse(ev.data);
-              turn.seq = seq;
-              failures = 0;
-              if (ev.type === 'completed') {
-                return data;
-              }
-              if (ev.type === 'agent-response' && typeof data.token === 'string') {
-                turn.text += data.token;
-                onToken(data.token);
-              }
-              this.persistSoon();
-            }
+      transcript.continueAfter(turn.seq, turn.text);
+      // A 401 (identity expired): fetch it again once and go on from where the transcript is.
+      return await this.withIdentity(() => consumeStream(this.client._client, this.core, {
+        first: null, executionId: turn.executionId, transcript, signal,
+        onEvent: (type, data, seq) => {
+          turn.seq = seq;
+          if (type === 'agent-response' && typeof data.token === 'string') {
+            turn.text += data.token;
+            onToken(data.token);
           }
-        } catch (e) {
-          if (signal.aborted) throw new AbortError('stopped');
-          if (e instanceof SyntaxError) throw e;
-        } finally {
-          conn.attempt.done();
-          parser.finish();
-          reader.cancel().catch(() => {});
-        }
-        if (++failures > RESUME_RETRIES) throw new ConfabError('the reply stream keeps dropping', { code: 'stream_interrupted' });
-        await sleep(backoffMs(failures - 1), signal);
-      }
+          this.persistSoon();
+        },
+      }));
     } finally {
-      parser.delete();
+      transcript.delete();
     }
   }
 
