@@ -325,17 +325,17 @@ describe('runs', () => {
     const start = await postJson(`${srv.url}/v1/workflows/${wf.id}/run`, { input: 'x'.repeat(40) }, demo);
     const runId = start.json.jobId;
     await waitJob(srv.url, runId, demo, ['RUNNING']);
-    const t0 = Date.now();
     const c = await postJson(`${srv.url}/v1/executions/${runId}/cancel`, '', demo);
     assert.equal(c.status, 200, c.text);
     assert.equal(c.json.status, 'CANCELLED');
-    assert.ok(Date.now() - t0 < 2000, 'cancel is prompt');
     const job = await getJson(`${srv.url}/v1/jobs/${runId}`, demo);
     assert.equal(job.json.status, 'CANCELLED');
     assert.equal(job.json.steps.length, 1, 'step 2 never ran');
     assert.equal(job.json.steps[0].status, 'CANCELLED');
     const step = await getJson(`${srv.url}/v1/jobs/${job.json.steps[0].executionId}`, demo);
     assert.equal(step.json.status, 'CANCELLED');
+    // The step (about 4 s of output) stopped mid-way: what it had produced is not its whole reply.
+    assert.ok(!String(step.json.output ?? '').includes('x'.repeat(40)), `stopped before the end: ${step.json.output}`);
     assertError(await postJson(`${srv.url}/v1/executions/${runId}/cancel`, '', demo), 409, 'conflict');
     assertError(await postJson(`${srv.url}/v1/workflows/runs/${runId}/resume`, { output: 'x' }, demo), 409, 'conflict');
   });

@@ -44,6 +44,7 @@ const panelRequests = [];
 // other model streams XSS_REPLY in 7-byte chunks.
 let flakyCalls = 0;
 let midfailCalls = 0;
+let midfailHeld = null;
 async function startUpstream() {
   const srv = createServer((req, res) => {
     let body = '';
@@ -56,11 +57,11 @@ async function startUpstream() {
         return;
       }
       if (model === 'midfail' && midfailCalls++ === 0) {
-        // Two tokens, then the upstream dies mid-reply (no [DONE]): the run ends in error.
+        // Two tokens, then the connection stays open until the test destroys it (no [DONE]).
         res.writeHead(200, { 'Content-Type': 'text/event-stream' });
         res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: 'Half a ' } }] })}\n\n`);
         res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: 'reply' } }] })}\n\n`);
-        setTimeout(() => res.destroy(), 2500);
+        midfailHeld = res;  // the test ends it (no [DONE]) once the page has reloaded
         return;
       }
       const reply = model === 'flaky' ? 'Recovered **fine**.' : model === 'midfail' ? 'Second time **lucky**.' : XSS_REPLY;
@@ -598,7 +599,8 @@ it('a reply resumed after a reload that then fails offers Retry, which asks agai
       const m = document.querySelector('confab-chat').shadowRoot.querySelector('.msg.assistant[aria-busy]');
       return m && m.textContent.includes('reply');
     }, null, { timeout: 10000 });
-    await p.go();  // reload while the upstream still holds the reply open
+    await p.go();  // reload while the upstream still holds the reply open ...
+    midfailHeld.destroy();  // ... then the upstream dies mid-reply: the run ends in error
     const [failed] = await waitReplies(p.tab, 1, 15000);
     assert.match(failed.text, /Half a reply/, 'the resumed reply shows what had streamed');
     assert.match(failed.note, /The reply failed: .*Retry/);
