@@ -74,8 +74,10 @@ bool to_int64(double x, std::int64_t& out) {
 
 // ---- identity ----
 
-std::string user_hash(const std::string& secret, const std::string& user_id) {
-    return confab::user_hash(secret, user_id);
+// {ok, value}: a signer, so it refuses the user ids every signer refuses (confab::check_user_id).
+ValueResult user_hash(const std::string& secret, const std::string& user_id) {
+    if (auto st = confab::check_user_id(user_id); !st) return value_error(st.error());
+    return {true, confab::user_hash(secret, user_id), {}, {}};
 }
 
 std::string sha256_hex(const std::string& data) { return confab::to_hex(confab::sha256(data)); }
@@ -90,6 +92,7 @@ ValueResult issue_token(const std::string& secret, const std::string& workspace_
     if (!to_int64(expires_at, exp)) {
         return value_error("invalid_argument", "expiresAt must be an integer number of Unix seconds");
     }
+    if (auto st = confab::check_user_id(user_id); !st) return value_error(st.error());
     return {true, confab::issue_token(secret, workspace_id, user_id, exp), {}, {}};
 }
 

@@ -379,8 +379,8 @@ EMSCRIPTEN_KEEPALIVE const std::uint32_t* confab_transcript_str(SdkTranscript* t
     return t->view;
 }
 
-// Writes lowercase hex HMAC-SHA256(key = secret, message = user_id) to a 64-byte scratch buffer
-// and returns it. Both inputs are read from one buffer JS filled: secret then user id.
+// Writes lowercase hex HMAC-SHA256(key = secret, message = user_id) to the scratch buffer and
+// returns it (NUL-terminated), or "!" + why the user id is refused. Both inputs are read from one buffer JS filled: secret then user id.
 EMSCRIPTEN_KEEPALIVE char* confab_scratch(std::uint32_t len) {
     auto& s = scratch();
     if (s.size() < len) s.resize(len);
@@ -388,11 +388,17 @@ EMSCRIPTEN_KEEPALIVE char* confab_scratch(std::uint32_t len) {
 }
 EMSCRIPTEN_KEEPALIVE const char* confab_user_hash(std::uint32_t secret_len, std::uint32_t user_len) {
     auto& s = scratch();
-    const std::string hex = confab::user_hash(std::string_view(s.data(), secret_len),
-                                              std::string_view(s.data() + secret_len, user_len));
+    const std::string_view user(s.data() + secret_len, user_len);
+    // A refused id comes back as "!" + the message every signer gives (64 hex chars otherwise).
+    std::string out;
+    if (auto st = confab::check_user_id(user); !st) {
+        out = "!" + st.error().message;
+    } else {
+        out = confab::user_hash(std::string_view(s.data(), secret_len), user);
+    }
     // Wipe the secret from the scratch buffer before the heap is reused.
     std::memset(s.data(), 0, s.size());
-    s.assign(hex);
+    s.assign(out);
     return s.c_str();
 }
 

@@ -18,6 +18,15 @@ const workspaces = new Map(config.workspaces.map((w) => [w.id, w]));
 const executions = new Map();
 const buckets = new Map();
 const MAX_BODY = 1 << 20;
+// v1 tokens are MACed with a key derived from the secret (HMAC-SHA256(secret, "confab-key\0identity-token-v1")),
+// computed once per workspace as confab-server does.
+const tokenKeys = new Map();
+const tokenKey = (ws) => {
+  if (!tokenKeys.has(ws.id)) {
+    tokenKeys.set(ws.id, createHmac('sha256', ws.secrets[0]).update('confab-key\0identity-token-v1').digest());
+  }
+  return tokenKeys.get(ws.id);
+};
 
 function send(res, status, obj, extra) {
   const body = JSON.stringify(obj);
@@ -98,7 +107,7 @@ function identity(req, res) {
     const { userId, ttlSeconds } = body;
     if (typeof userId !== 'string' || userId === '') return fail(res, 400, 'invalid_request', 'userId: a non-empty string is required');
     if (Buffer.byteLength(userId) > 256) return fail(res, 400, 'invalid_request', 'userId must be at most 256 bytes');
-    if (/[\x00-\x1f\x7f]/.test(userId)) return fail(res, 400, 'invalid_request', 'userId must not contain control characters');
+    if (/[\x00-\x1f\x7f-\x9f]/.test(userId)) return fail(res, 400, 'invalid_request', 'userId must not contain control characters');
     const mac = createHmac('sha256', ws.secrets[0]);
     if (ttlSeconds === undefined) {
       return send(res, 200, { hashedUserId: mac.update(userId).digest('hex'), userId, workspaceId: ws.id });
@@ -107,7 +116,8 @@ function identity(req, res) {
       return fail(res, 400, 'invalid_request', 'ttlSeconds: an integer from 1 to 31536000');
     }
     const exp = Math.floor(Date.now() / 1000) + ttlSeconds;
-    const token = `v1.${exp}.${mac.update(`v1\n${ws.id}\n${userId}\n${exp}`).digest('hex')}`;
+    const tokenMac = createHmac('sha256', tokenKey(ws));  // the v1 token key, derived once per workspace
+    const token = `v1.${exp}.${tokenMac.update(`v1\n${ws.id}\n${userId}\n${exp}`).digest('hex')}`;
     return send(res, 200, { expiresAt: exp, hashedUserId: token, userId, workspaceId: ws.id });
   });
 }

@@ -448,11 +448,59 @@ std::string user_hash(std::string_view secret, std::string_view user_id) {
     return HmacSha256Key(secret).sign_hex(user_id);
 }
 
+// ---- Key derivation and user ids --------------------------------------------------------------
+
+std::string_view key_purpose_label(KeyPurpose purpose) noexcept {
+    using namespace std::string_view_literals;
+    switch (purpose) {
+        case KeyPurpose::identity_token: return "confab-key\0identity-token-v1"sv;
+        case KeyPurpose::access_token: return "confab-key\0access-token-at1"sv;
+    }
+    return "confab-key\0identity-token-v1"sv;
+}
+
+Sha256Digest derive_key(std::string_view secret, KeyPurpose purpose) noexcept {
+    return hmac_sha256(secret, key_purpose_label(purpose));
+}
+
+namespace {
+HmacSha256Key derived_hmac_key(std::string_view secret, KeyPurpose purpose) {
+    const Sha256Digest k = derive_key(secret, purpose);
+    return HmacSha256Key(std::string_view(reinterpret_cast<const char*>(k.data()), k.size()));
+}
+
+// C0 controls, DEL and C1 controls (U+0080..U+009F, UTF-8 C2 80..C2 9F).
+bool has_control_char(std::string_view s) noexcept {
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x20 || c == 0x7f) return true;
+        if (c == 0xc2 && i + 1 < s.size()) {
+            const auto n = static_cast<unsigned char>(s[i + 1]);
+            if (n >= 0x80 && n <= 0x9f) return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
+Status check_user_id(std::string_view user_id) {
+    if (user_id.empty()) {
+        return make_error("user_id_invalid", "user id must not be empty (an empty user is anonymous)");
+    }
+    if (has_control_char(user_id)) {
+        return make_error("user_id_invalid",
+                          "user id must not contain control characters (U+0000-U+001F, U+007F-U+009F)");
+    }
+    return Ok{};
+}
+
 // ---- Identity tokens --------------------------------------------------------------------------
 
 std::string issue_token(std::string_view secret, std::string_view workspace_id,
                         std::string_view user_id, std::int64_t expires_at) {
-    return token_with_key(HmacSha256Key(secret), workspace_id, user_id, expires_at);
+    return token_with_key(derived_hmac_key(secret, KeyPurpose::identity_token), workspace_id, user_id,
+                          expires_at);
 }
 
 bool looks_like_token(std::string_view value) noexcept { return value.starts_with("v1."); }
@@ -470,9 +518,12 @@ const char* identity_failure_code(IdentityFailure f) noexcept {
 IdentityVerifier::IdentityVerifier(std::string workspace_id, std::vector<std::string> secrets)
     : workspace_id_(std::move(workspace_id)) {
     keys_.reserve(secrets.size());
+    token_keys_.reserve(secrets.size());
     for (const std::string& secret : secrets) {
         // An empty secret would let anyone compute valid hashes: treat it as "not configured".
-        if (!secret.empty()) keys_.emplace_back(secret);
+        if (secret.empty()) continue;
+        keys_.emplace_back(secret);
+        token_keys_.push_back(derived_hmac_key(secret, KeyPurpose::identity_token));
     }
 }
 
@@ -481,6 +532,11 @@ Status IdentityVerifier::verify(std::string_view user_id, std::string_view prese
     if (keys_.empty()) {
         return identity_error(IdentityFailure::no_secrets,
                               "workspace '" + workspace_id_ + "' has no active identity secret");
+    }
+    // No signer signs such an id (check_user_id), so no genuine hash or token can name one.
+    if (has_control_char(user_id)) {
+        return identity_error(IdentityFailure::malformed,
+                              "user id must not contain control characters (U+0000-U+001F, U+007F-U+009F)");
     }
     Sha256Digest expected_mac;
     if (looks_like_token(presented)) {
@@ -510,7 +566,7 @@ Status IdentityVerifier::verify(std::string_view user_id, std::string_view prese
         }
         const std::string message = token_mac_message(workspace_id_, user_id, exp_text);
         bool match = false;
-        for (const HmacSha256Key& key : keys_) {
+        for (const HmacSha256Key& key : token_keys_) {
             const Sha256Digest mac = key.sign(message);
             match |= constant_time_equal(
                 std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size()),
@@ -547,14 +603,22 @@ Status IdentityVerifier::verify(std::string_view user_id, std::string_view prese
     return Ok{};
 }
 
-std::string IdentityVerifier::sign_user(std::string_view user_id) const {
-    if (keys_.empty()) return {};
+Result<std::string> IdentityVerifier::sign_user(std::string_view user_id) const {
+    if (auto st = check_user_id(user_id); !st) return st.error();
+    if (keys_.empty()) {
+        return identity_error(IdentityFailure::no_secrets,
+                              "workspace '" + workspace_id_ + "' has no active identity secret");
+    }
     return keys_.front().sign_hex(user_id);
 }
 
-std::string IdentityVerifier::sign_token(std::string_view user_id, std::int64_t expires_at) const {
-    if (keys_.empty()) return {};
-    return token_with_key(keys_.front(), workspace_id_, user_id, expires_at);
+Result<std::string> IdentityVerifier::sign_token(std::string_view user_id, std::int64_t expires_at) const {
+    if (auto st = check_user_id(user_id); !st) return st.error();
+    if (keys_.empty()) {
+        return identity_error(IdentityFailure::no_secrets,
+                              "workspace '" + workspace_id_ + "' has no active identity secret");
+    }
+    return token_with_key(token_keys_.front(), workspace_id_, user_id, expires_at);
 }
 
 }  // namespace confab

@@ -1,6 +1,8 @@
 // Protocol: strict, non-throwing JSON decode and encode of the v1 wire types.
 #include "confab/protocol.hpp"
 
+#include "confab/identity.hpp"
+
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -482,7 +484,7 @@ Result<IdentityRequest> decode_identity_request(const Json& j) {
         if (out.user_id.size() > kMaxUserId) {
             r.fail("userId must be at most 256 bytes");
         } else if (has_control_chars(out.user_id)) {
-            r.fail("userId must not contain control characters");
+            r.fail(check_user_id(out.user_id).error().message);  // every signer's wording
         } else if (!is_valid_utf8(out.user_id)) {  // only a Json built in code can hold this
             r.fail("userId must be valid UTF-8");
         }

@@ -28,10 +28,12 @@ for (const f of ['confab-widget.js', 'confab-widget-panel.js']) {
 const demo = JSON.parse(readFileSync(join(repo, 'examples/config/demo.json'), 'utf8')).workspaces[0];
 const TOKEN_TTL_S = 3600;
 
-// An expiring identity token: v1.<exp>.<hex HMAC-SHA256 over "v1\n" + workspace + "\n" + user + "\n" + exp>.
-// confab-server accepts it wherever a plain hash is, and it stops working at exp if it leaks.
+// An expiring identity token: v1.<exp>.<hex HMAC-SHA256 over "v1\n" + workspace + "\n" + user + "\n" + exp>,
+// keyed with HMAC-SHA256(secret, "confab-key\0identity-token-v1") (examples/signing has it in four
+// languages). confab-server accepts it wherever a plain hash is, and it stops working at exp if it leaks.
 function identityToken(secret, workspaceId, userId, exp) {
-  const mac = createHmac('sha256', secret).update(`v1\n${workspaceId}\n${userId}\n${exp}`).digest('hex');
+  const key = createHmac('sha256', secret).update('confab-key\0identity-token-v1').digest();
+  const mac = createHmac('sha256', key).update(`v1\n${workspaceId}\n${userId}\n${exp}`).digest('hex');
   return `v1.${exp}.${mac}`;
 }
 

@@ -17,7 +17,11 @@ std::string token_mac(std::string_view secret, std::string_view ws, std::string_
     msg += client;
     msg += '\n';
     msg += std::to_string(exp_ms);
-    return to_hex(hmac_sha256(secret, msg));
+    // Keyed with the secret's access-token key, never the secret itself: a user hash is
+    // HMAC(secret, userId), so with the secret as key the hash of the id "at1\n<ws>\n<client>\n<exp>"
+    // would be a valid token.
+    const Sha256Digest key = derive_key(secret, KeyPurpose::access_token);
+    return to_hex(hmac_sha256(std::string_view(reinterpret_cast<const char*>(key.data()), key.size()), msg));
 }
 
 }  // namespace

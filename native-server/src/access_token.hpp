@@ -10,10 +10,10 @@
 
 namespace confab::server {
 
-// Format: "at1.<workspace>.<clientId>.<expMs>.<hex HMAC-SHA256>" where the MAC is keyed with a
-// workspace secret over "at1\n" + workspace + "\n" + clientId + "\n" + expMs. The "at1" prefix in
-// the message keeps these MACs apart from user hashes and identity tokens made with the same
-// secret. Expiry is in Unix milliseconds so a test can expire a 1 s token without sleeping long.
+// Format: "at1.<workspace>.<clientId>.<expMs>.<hex HMAC-SHA256>" where the MAC is keyed with the
+// access-token key derived from a workspace secret (derive_key(secret, KeyPurpose::access_token))
+// over "at1\n" + workspace + "\n" + clientId + "\n" + expMs. The derived key keeps these MACs apart
+// from user hashes and identity tokens made with the same secret. Expiry is in Unix milliseconds so a test can expire a 1 s token without sleeping long.
 std::string sign_access_token(const WorkspaceConfig& ws, std::string_view client_id, std::int64_t exp_ms);
 
 struct AccessTokenClaims {

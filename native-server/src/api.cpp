@@ -445,12 +445,20 @@ asio::awaitable<Response> Api::identity(Request& req) {
     out.workspace_id = ws->id;
     out.user_id = r->user_id;
     if (ws->secrets.empty()) co_return error_response(500, "no_secrets", "the workspace has no secret configured");
+    Result<std::string> signed_id = make_error("internal", "not signed");
     if (r->ttl_seconds) {
         out.expires_at = now_seconds() + *r->ttl_seconds;
-        out.hashed_user_id = verifier->sign_token(r->user_id, *out.expires_at);
+        signed_id = verifier->sign_token(r->user_id, *out.expires_at);
     } else {
-        out.hashed_user_id = verifier->sign_user(r->user_id);
+        signed_id = verifier->sign_user(r->user_id);
     }
+    if (!signed_id) {
+        if (signed_id.error().code == "user_id_invalid") {
+            co_return error_response(400, "invalid_request", signed_id.error().message);
+        }
+        co_return error_response(500, "no_secrets", "the workspace has no secret configured");
+    }
+    out.hashed_user_id = std::move(signed_id.value());
     Response res = json_response(200, protocol::encode(out));
     res.workspace = ws->id;
     co_return res;

@@ -63,6 +63,10 @@ int run_sign(const std::vector<std::string>& args) {
         std::fprintf(stderr, "confab-server: sign: the secret file '%s' is empty\n", opts->secret_file.c_str());
         return 1;
     }
+    if (auto st = check_user_id(opts->user); !st) {
+        std::fprintf(stderr, "confab-server: sign: %s\n", st.error().message.c_str());
+        return 2;
+    }
     if (opts->ttl_seconds) {
         std::printf("%s\n", issue_token(secret, opts->workspace, opts->user, now_seconds() + *opts->ttl_seconds).c_str());
     } else {

@@ -113,7 +113,14 @@ Response Api::proxy_identity(const Request& req) {
     out.workspace_id = ws->id;
     out.user_id = caller.user_id;
     out.expires_at = now_seconds() + ws->proxy_identity_ttl_seconds;
-    out.hashed_user_id = verifiers_.at(ws->id)->sign_token(out.user_id, *out.expires_at);
+    auto signed_id = verifiers_.at(ws->id)->sign_token(out.user_id, *out.expires_at);
+    if (!signed_id) {
+        // check_user() above already refused what check_user_id() would: this is a missing secret.
+        Response bad = proxy_error(500, signed_id.error().code, signed_id.error().message);
+        bad.workspace = ws->id;
+        return bad;
+    }
+    out.hashed_user_id = std::move(signed_id.value());
     Response r;
     r.status = 200;
     r.body = protocol::dump(protocol::encode(out));

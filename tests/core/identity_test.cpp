@@ -342,9 +342,12 @@ constexpr std::int64_t kNow = 1700000000;
 std::string code_of(const Status& s) { return s.ok() ? "ok" : s.error().code; }
 
 TEST(IdentityToken, KnownTokenLayout) {
-    // printf 'v1\nws_demo\nuser-42\n1700000000' | openssl dgst -sha256 -hmac secret
+    // key=$(printf 'confab-key\0identity-token-v1' | openssl dgst -sha256 -hmac secret -binary | xxd -p -c 64)
+    // printf 'v1\nws_demo\nuser-42\n1700000000' | openssl dgst -sha256 -mac HMAC -macopt hexkey:$key
+    EXPECT_EQ(to_hex(derive_key("secret", KeyPurpose::identity_token)),
+              "f542ee0914859e39520405c6254c43c7f7261f00beb1785eb4476a8200c87192");
     EXPECT_EQ(issue_token("secret", "ws_demo", "user-42", 1700000000),
-              "v1.1700000000.38d2c3c7a2aa33b9ca40aa23a0e0c92f727fe26e84c8a5c0a14f8ab0bc9aadb9");
+              "v1.1700000000.987825269f9973d1ecc1bbc213345ff26849e90ca6a097b4e05b3a75021dda02");
     EXPECT_TRUE(looks_like_token("v1.1.ab"));
     EXPECT_FALSE(looks_like_token("v2.1.ab"));
     EXPECT_FALSE(looks_like_token("v1"));
@@ -353,10 +356,10 @@ TEST(IdentityToken, KnownTokenLayout) {
 TEST(IdentityToken, RoundTrip) {
     const IdentityVerifier v("ws_demo", {"secret"});
     EXPECT_EQ(v.workspace_id(), "ws_demo");
-    const std::string token = v.sign_token("user-42", kNow + 3600);
+    const std::string token = v.sign_token("user-42", kNow + 3600).value();
     EXPECT_EQ(token, issue_token("secret", "ws_demo", "user-42", kNow + 3600));
     EXPECT_TRUE(v.verify("user-42", token, kNow).ok());
-    const std::string hash = v.sign_user("user-42");
+    const std::string hash = v.sign_user("user-42").value();
     EXPECT_EQ(hash, user_hash("secret", "user-42"));
     EXPECT_TRUE(v.verify("user-42", hash, kNow).ok());
 }
@@ -374,7 +377,7 @@ TEST(IdentityToken, LegacyHashIsCaseInsensitive) {
 
 TEST(IdentityToken, ExpiryBoundary) {
     const IdentityVerifier v("ws", {"secret"});
-    const std::string token = v.sign_token("u", kNow);
+    const std::string token = v.sign_token("u", kNow).value();
     EXPECT_TRUE(v.verify("u", token, kNow - 1).ok());  // valid while now < exp
     const Status at = v.verify("u", token, kNow);
     ASSERT_FALSE(at.ok());
@@ -382,12 +385,12 @@ TEST(IdentityToken, ExpiryBoundary) {
     EXPECT_NE(at.error().message.find("expired"), std::string::npos);
     EXPECT_EQ(code_of(v.verify("u", token, kNow + 1)), "identity_expired");
     // A negative expiry is issued as 0: well-formed and already expired.
-    const std::string past = v.sign_token("u", -5);
+    const std::string past = v.sign_token("u", -5).value();
     EXPECT_TRUE(past.starts_with("v1.0."));
     EXPECT_EQ(code_of(v.verify("u", past, kNow)), "identity_expired");
     // The largest representable expiry parses.
     const std::int64_t max = std::numeric_limits<std::int64_t>::max();
-    EXPECT_TRUE(v.verify("u", v.sign_token("u", max), kNow).ok());
+    EXPECT_TRUE(v.verify("u", v.sign_token("u", max).value(), kNow).ok());
 }
 
 TEST(IdentityToken, BadSignatureForWrongKeyUserOrWorkspace) {
@@ -420,8 +423,8 @@ TEST(IdentityToken, NoSecrets) {
     ASSERT_FALSE(s.ok());
     EXPECT_EQ(s.error().code, "identity_no_secrets");
     EXPECT_NE(s.error().message.find("ws"), std::string::npos);
-    EXPECT_EQ(none.sign_user("u"), "");
-    EXPECT_EQ(none.sign_token("u", kNow + 10), "");
+    EXPECT_EQ(none.sign_user("u").error().code, "identity_no_secrets");
+    EXPECT_EQ(none.sign_token("u", kNow + 10).error().code, "identity_no_secrets");
     // An empty string is not a secret: it would let anyone compute hashes.
     const IdentityVerifier empty("ws", {""});
     EXPECT_EQ(code_of(empty.verify("u", user_hash("", "u"), kNow)), "identity_no_secrets");
@@ -437,16 +440,16 @@ TEST(IdentityToken, FailureCodes) {
 TEST(IdentityToken, Rotation) {
     const std::int64_t exp = kNow + 600;
     const IdentityVerifier old_only("ws", {"old"});
-    const std::string old_token = old_only.sign_token("u", exp);
-    const std::string old_hash = old_only.sign_user("u");
+    const std::string old_token = old_only.sign_token("u", exp).value();
+    const std::string old_hash = old_only.sign_user("u").value();
 
     // During rotation the new secret signs, and both verify.
     const IdentityVerifier rotating("ws", {"new", "old"});
     EXPECT_TRUE(rotating.verify("u", old_token, kNow).ok());
     EXPECT_TRUE(rotating.verify("u", old_hash, kNow).ok());
-    const std::string new_token = rotating.sign_token("u", exp);
+    const std::string new_token = rotating.sign_token("u", exp).value();
     EXPECT_EQ(new_token, issue_token("new", "ws", "u", exp));
-    EXPECT_EQ(rotating.sign_user("u"), user_hash("new", "u"));
+    EXPECT_EQ(rotating.sign_user("u").value(), user_hash("new", "u"));
     EXPECT_TRUE(rotating.verify("u", new_token, kNow).ok());
 
     // Once the old secret is removed, what it signed stops verifying.
@@ -458,7 +461,7 @@ TEST(IdentityToken, Rotation) {
 
 TEST(IdentityToken, Malformed) {
     const IdentityVerifier v("ws", {"secret"});
-    const std::string good = v.sign_token("u", kNow + 60);
+    const std::string good = v.sign_token("u", kNow + 60).value();
     const std::string mac = good.substr(good.rfind('.') + 1);
     ASSERT_EQ(mac.size(), 64u);
     const std::string exp = std::to_string(kNow + 60);
@@ -507,7 +510,7 @@ TEST(IdentityToken, Malformed) {
 
 TEST(IdentityToken, TokenMacIsUppercaseTolerant) {
     const IdentityVerifier v("ws", {"secret"});
-    std::string token = v.sign_token("u", kNow + 60);
+    std::string token = v.sign_token("u", kNow + 60).value();
     for (std::size_t i = token.rfind('.') + 1; i < token.size(); ++i) {
         token[i] = static_cast<char>(std::toupper(static_cast<unsigned char>(token[i])));
     }
@@ -521,8 +524,52 @@ TEST(IdentityToken, NewlineInIdsCannotBeSplitDifferently) {
     const std::string token = issue_token("secret", "ws", "a\nb", kNow + 60);
     EXPECT_EQ(code_of(ws.verify("a\nb", token, kNow)), "identity_malformed");
     EXPECT_EQ(code_of(ws_a.verify("b", token, kNow)), "identity_malformed");
-    // Legacy hashes have no such ambiguity and keep working.
-    EXPECT_TRUE(ws.verify("a\nb", user_hash("secret", "a\nb"), kNow).ok());
+    // Nor a legacy hash: no signer signs an id with a control character (domain separation below).
+    EXPECT_EQ(code_of(ws.verify("a\nb", user_hash("secret", "a\nb"), kNow)), "identity_malformed");
+}
+
+// ---- Domain separation: no user hash is ever a token -------------------------------------------
+
+// Before the keys were derived per purpose, the user hash of the id "v1\n<ws>\n<user>\n<exp>" WAS
+// that user's v1 token (same key, same message). Now the token is keyed differently, and no signer
+// signs such an id in the first place.
+TEST(DomainSeparation, UserHashOfATokenMessageIsNotAToken) {
+    IdentityVerifier v("ws", {"secret"});
+    const std::int64_t exp = kNow + 3600;
+    const std::string crafted = "v1\nws\nalice\n" + std::to_string(exp);
+    const std::string forged = "v1." + std::to_string(exp) + "." + user_hash("secret", crafted);
+    EXPECT_EQ(code_of(v.verify("alice", forged, kNow)), "identity_bad_signature");
+    EXPECT_TRUE(v.verify("alice", v.sign_token("alice", exp).value(), kNow).ok());
+    EXPECT_EQ(v.sign_user(crafted).error().code, "user_id_invalid");
+}
+
+TEST(DomainSeparation, DerivedKeysDifferPerPurposeAndFromTheHashOfTheirLabel) {
+    const auto tok = derive_key("secret", KeyPurpose::identity_token);
+    const auto at = derive_key("secret", KeyPurpose::access_token);
+    EXPECT_NE(tok, at);
+    EXPECT_NE(to_hex(tok), to_hex(derive_key("other", KeyPurpose::identity_token)));
+    // Each label holds a NUL: the user hash that would equal a derived key can never be signed.
+    for (auto p : {KeyPurpose::identity_token, KeyPurpose::access_token}) {
+        EXPECT_NE(key_purpose_label(p).find('\0'), std::string_view::npos);
+        EXPECT_EQ(user_hash("secret", key_purpose_label(p)), to_hex(derive_key("secret", p)));
+        EXPECT_EQ(check_user_id(key_purpose_label(p)).error().code, "user_id_invalid");
+    }
+}
+
+TEST(DomainSeparation, EverySignerRefusesControlCharactersWithOneMessage) {
+    IdentityVerifier v("ws", {"secret"});
+    const std::string msg = "user id must not contain control characters (U+0000-U+001F, U+007F-U+009F)";
+    for (const std::string& bad : {std::string("a\nb"), std::string("a\0b", 3), std::string("tab\t"),
+                                  std::string("del\x7f"), std::string("c1\xc2\x85")}) {
+        ASSERT_FALSE(check_user_id(bad).ok());
+        EXPECT_EQ(check_user_id(bad).error().message, msg);
+        EXPECT_EQ(v.sign_user(bad).error().message, msg);
+        EXPECT_EQ(v.sign_token(bad, kNow + 10).error().message, msg);
+        // A hash or token presented for such an id is refused before any MAC is compared.
+        EXPECT_EQ(code_of(v.verify(bad, user_hash("secret", bad), kNow)), "identity_malformed");
+    }
+    EXPECT_TRUE(check_user_id("Zo\xc3\xab \xe2\x9c\x93").ok());  // non-ASCII text is fine
+    EXPECT_EQ(check_user_id("").error().code, "user_id_invalid");
 }
 
 }  // namespace

@@ -45,7 +45,9 @@ test('sign --ttl prints a v1 token that expires ttl seconds from now', T, () => 
   assert.ok(m, r.stdout);
   const exp = Number(m[1]);
   assert.ok(exp >= before + 300 && exp <= before + 302);
-  assert.equal(m[2], createHmac('sha256', 'k2').update(`v1\nacme\nbob\n${exp}`).digest('hex'));
+  // Keyed with HMAC-SHA256(secret, "confab-key\0identity-token-v1"), not with the secret itself.
+  const key = createHmac('sha256', 'k2').update('confab-key\0identity-token-v1').digest();
+  assert.equal(m[2], createHmac('sha256', key).update(`v1\nacme\nbob\n${exp}`).digest('hex'));
 });
 
 test('usage errors exit 2 with a message naming the problem; --help exits 0', T, () => {

@@ -89,8 +89,15 @@ export function userHash(secret, user) {
   return createHmac('sha256', secret).update(user).digest('hex');
 }
 
+// The v1 token key and the access-token key: HMAC-SHA256(secret, "confab-key\0<purpose>"), raw bytes.
+export function derivedKey(secret, purpose) {
+  return createHmac('sha256', secret).update(`confab-key\0${purpose}`).digest();
+}
+
 export function token(secret, workspace, user, exp) {
-  const mac = createHmac('sha256', secret).update(`v1\n${workspace}\n${user}\n${exp}`).digest('hex');
+  const mac = createHmac('sha256', derivedKey(secret, 'identity-token-v1'))
+    .update(`v1\n${workspace}\n${user}\n${exp}`)
+    .digest('hex');
   return `v1.${exp}.${mac}`;
 }
 

@@ -86,16 +86,24 @@ describe('identity', () => {
     assert.ok(longKeys > 200, `only ${longKeys} keys were longer than a block`);
   });
 
+  test('userHash and issueToken refuse control characters with the message of every signer', () => {
+    for (const bad of ['a\nb', 'nul\0', 'tab\t', 'del\x7f', 'c1\u0085']) {
+      const msg = 'user id must not contain control characters (U+0000-U+001F, U+007F-U+009F)';
+      assert.deepEqual(core.userHash('s', bad), { ok: false, value: '', code: 'user_id_invalid', message: msg });
+      assert.equal(core.issueToken('s', 'ws', bad, 100).message, msg);
+    }
+    assert.equal(core.userHash('s', '').code, 'user_id_invalid');
+  });
+
   test('userHash is HMAC-SHA256(secret, userId) over UTF-8 strings', () => {
     const cases = [
       ['demo-secret', 'alice'],
       ['sécret ☃', 'Zoë 👩‍💻'],
       ['k'.repeat(200), 'user-with-a-long-key'],
-      ['s', ''],
     ];
     for (const [secret, user] of cases) {
-      assert.equal(core.userHash(secret, user), hmacHex(Buffer.from(secret), Buffer.from(user)));
-      assert.match(core.userHash(secret, user), /^[0-9a-f]{64}$/);
+      assert.equal(core.userHash(secret, user).value, hmacHex(Buffer.from(secret), Buffer.from(user)));
+      assert.match(core.userHash(secret, user).value, /^[0-9a-f]{64}$/);
     }
   });
 
@@ -118,7 +126,7 @@ describe('identity', () => {
             encoding: 'utf8',
             timeout: 10_000,
           }).trim();
-        assert.equal(run(), core.userHash(secret, user), `hash for case ${i}`);
+        assert.equal(run(), core.userHash(secret, user).value, `hash for case ${i}`);
         // A native token: the wasm module signs the same bytes for its expiry and accepts it.
         const token = run('--ttl', '3600');
         const m = /^v1\.(\d+)\.[0-9a-f]{64}$/.exec(token);
@@ -139,7 +147,9 @@ describe('identity', () => {
     test('issueToken has the v1 format and MAC of DESIGN.md', () => {
       const r = core.issueToken(secret, 'ws', 'bob', exp);
       assert.equal(r.ok, true);
-      const mac = hmacHex(Buffer.from(secret), Buffer.from(`v1\nws\nbob\n${exp}`));
+      // Keyed with the token key derived from the secret, never the secret itself (domain separation).
+      const key = crypto.createHmac('sha256', Buffer.from(secret)).update('confab-key\0identity-token-v1').digest();
+      const mac = crypto.createHmac('sha256', key).update(`v1\nws\nbob\n${exp}`).digest('hex');
       assert.equal(r.value, `v1.${exp}.${mac}`);
     });
 
@@ -167,9 +177,9 @@ describe('identity', () => {
       assert.equal(verify('ws', ['new-key'], 'bob', token, exp - 1).code, 'identity_bad_signature');
       assert.equal(verify('ws', [], 'bob', token, exp - 1).code, 'identity_no_secrets');
       // Legacy user hashes are accepted wherever a token is.
-      assert.equal(verify('ws', secret, 'bob', core.userHash(secret, 'bob'), exp).ok, true);
-      assert.equal(verify('ws', secret, 'bob', core.userHash(secret, 'bob').toUpperCase(), exp).ok, true);
-      assert.equal(verify('ws', secret, 'eve', core.userHash(secret, 'bob'), exp).code, 'identity_bad_signature');
+      assert.equal(verify('ws', secret, 'bob', core.userHash(secret, 'bob').value, exp).ok, true);
+      assert.equal(verify('ws', secret, 'bob', core.userHash(secret, 'bob').value.toUpperCase(), exp).ok, true);
+      assert.equal(verify('ws', secret, 'eve', core.userHash(secret, 'bob').value, exp).code, 'identity_bad_signature');
     });
 
     test('bad arguments give invalid_argument, not a thrown or silent result', () => {

@@ -90,7 +90,9 @@ class Core {
     const ptr = this.m._confab_scratch(buf.length);  // may grow the heap: HEAPU8 read after it
     this.m.HEAPU8.set(buf, ptr);
     buf.fill(0);
-    return this.read(this.m._confab_user_hash(s.length, u.length), 64);
+    const out = this.readCString(this.m._confab_user_hash(s.length, u.length));
+    if (out.startsWith('!')) throw new ConfabError(out.slice(1), { code: 'user_id_invalid' });
+    return out;
   }
 
   /** A new incremental SSE parser. Call delete() when done with it. */

@@ -71,10 +71,27 @@ std::string to_hex(const std::uint8_t* data, std::size_t len);
 inline std::string to_hex(const Sha256Digest& d) { return to_hex(d.data(), d.size()); }
 
 // Lowercase hex of HMAC-SHA256(key = secret, message = user_id). The reference SDK's convention.
+// It signs any bytes: signers check the id with check_user_id() first.
 std::string user_hash(std::string_view secret, std::string_view user_id);
 
-// Expiring identity token: "v1.<exp>.<hex hmac over "v1\n"+workspace+"\n"+user+"\n"+exp>",
-// where exp is Unix seconds (decimal, no sign, no leading zeros).
+// What a workspace secret MACs besides user hashes. Each purpose has its own key, derived from the
+// secret, so a MAC made for one purpose is never valid for another: in particular no user hash
+// (the secret's only direct use) can equal a token, whatever user id a site backend signs.
+enum class KeyPurpose { identity_token, access_token };
+// The derivation message of a purpose: "confab-key\0identity-token-v1", "confab-key\0access-token-at1".
+// It holds a NUL, which check_user_id() refuses, so no signer ever hands out a derived key itself.
+std::string_view key_purpose_label(KeyPurpose purpose) noexcept;
+// HMAC-SHA256(key = secret, message = key_purpose_label(purpose)): the raw 32 bytes are the key.
+Sha256Digest derive_key(std::string_view secret, KeyPurpose purpose) noexcept;
+
+// A user id every signer accepts: not empty and no control character (U+0000..U+001F, U+007F..U+009F).
+// Error code "user_id_invalid", with the same message for every signer (CLI, POST /v1/identity,
+// the wasm userHash, the signing snippets).
+Status check_user_id(std::string_view user_id);
+
+// Expiring identity token: "v1.<exp>.<hex mac>", where mac = HMAC-SHA256 with the identity_token
+// key derived from the secret, over "v1\n"+workspace+"\n"+user+"\n"+exp, and exp is Unix seconds
+// (decimal, no sign, no leading zeros). It signs any bytes: signers check the id first.
 std::string issue_token(std::string_view secret, std::string_view workspace_id,
                         std::string_view user_id, std::int64_t expires_at);
 
@@ -100,13 +117,17 @@ public:
 
     // On failure the Error's code is identity_failure_code(...). A token made for another user,
     // workspace or key is bad_signature: the MAC covers all three, so a mismatch cannot tell which.
-    std::string sign_user(std::string_view user_id) const;                          // legacy hash
-    std::string sign_token(std::string_view user_id, std::int64_t expires_at) const;  // v1 token
+    // A user id with a control character is malformed (no signer signs one).
+
+    // Errors: "user_id_invalid" (check_user_id), "identity_no_secrets".
+    Result<std::string> sign_user(std::string_view user_id) const;                          // legacy hash
+    Result<std::string> sign_token(std::string_view user_id, std::int64_t expires_at) const;  // v1 token
     const std::string& workspace_id() const noexcept { return workspace_id_; }
 
 private:
     std::string workspace_id_;
-    std::vector<HmacSha256Key> keys_;
+    std::vector<HmacSha256Key> keys_;        // the secrets themselves: user hashes
+    std::vector<HmacSha256Key> token_keys_;  // derived for KeyPurpose::identity_token, same order
 };
 
 }  // namespace confab

@@ -13,26 +13,50 @@ import (
 	"time"
 )
 
-func mac(secret string, message string) string {
-	h := hmac.New(sha256.New, []byte(secret))
+func mac(key []byte, message string) string {
+	h := hmac.New(sha256.New, key)
 	h.Write([]byte(message))
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// CheckUserID: every signer refuses the same user ids, with the same words: an empty one
+// (anonymous) and one with a control character (which keeps every user hash apart from the
+// derived keys below).
+func CheckUserID(userID string) error {
+	if userID == "" {
+		return errors.New("user id must not be empty (an empty user is anonymous)")
+	}
+	for _, r := range userID {
+		if r < 0x20 || (r >= 0x7f && r <= 0x9f) {
+			return errors.New("user id must not contain control characters (U+0000-U+001F, U+007F-U+009F)")
+		}
+	}
+	return nil
+}
+
+// tokenKey is the key of v1 tokens: HMAC-SHA256(secret, "confab-key\x00identity-token-v1"), the raw
+// 32 bytes. Never the secret itself: a user hash is HMAC(secret, userID), so a token MACed with
+// the secret would be the user hash of some crafted id.
+func tokenKey(secret string) []byte {
+	h := hmac.New(sha256.New, []byte(secret))
+	h.Write([]byte("confab-key\x00identity-token-v1"))
+	return h.Sum(nil)
 }
 
 // UserHash is the lowercase hex HMAC-SHA256 with the workspace secret as key and the user id as
 // message (Go strings are bytes: pass UTF-8).
 func UserHash(secret, userID string) (string, error) {
-	if userID == "" {
-		return "", errors.New("userID must not be empty (an empty user is anonymous)")
+	if err := CheckUserID(userID); err != nil {
+		return "", err
 	}
-	return mac(secret, userID), nil
+	return mac([]byte(secret), userID), nil
 }
 
-// IdentityToken is "v1.<exp>.<hex HMAC-SHA256 over "v1\n"+workspace+"\n"+user+"\n"+exp>", same
-// key. expiresAt is Unix seconds; the server refuses the token from that second on.
+// IdentityToken is "v1.<exp>.<hex HMAC-SHA256 over "v1\n"+workspace+"\n"+user+"\n"+exp>", keyed
+// with tokenKey(secret). expiresAt is Unix seconds; the server refuses the token from that second on.
 func IdentityToken(secret, workspaceID, userID string, expiresAt int64) (string, error) {
-	if userID == "" {
-		return "", errors.New("userID must not be empty (an empty user is anonymous)")
+	if err := CheckUserID(userID); err != nil {
+		return "", err
 	}
 	// The fields are joined with "\n", so an id holding one could be re-split: the server refuses it.
 	if strings.Contains(workspaceID, "\n") || strings.Contains(userID, "\n") {
@@ -42,7 +66,7 @@ func IdentityToken(secret, workspaceID, userID string, expiresAt int64) (string,
 		return "", errors.New("expiresAt must be Unix seconds")
 	}
 	exp := strconv.FormatInt(expiresAt, 10)
-	return "v1." + exp + "." + mac(secret, "v1\n"+workspaceID+"\n"+userID+"\n"+exp), nil
+	return "v1." + exp + "." + mac(tokenKey(secret), "v1\n"+workspaceID+"\n"+userID+"\n"+exp), nil
 }
 
 // IdentityResponse is what your identity endpoint (the widget's data-identity-url) answers; encode

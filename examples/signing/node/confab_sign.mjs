@@ -2,21 +2,37 @@
 import { createHmac } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 
+// Every signer refuses the same user ids, with the same words: an empty one (anonymous) and one
+// with a control character (which keeps every user hash apart from the derived keys below).
+export function checkUserId(userId) {
+  if (!userId) throw new Error('user id must not be empty (an empty user is anonymous)');
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(userId)) {
+    throw new Error('user id must not contain control characters (U+0000-U+001F, U+007F-U+009F)');
+  }
+}
+
 // Lowercase hex HMAC-SHA256 with the workspace secret as key and the user id as message (UTF-8).
 export function userHash(secret, userId) {
-  if (!userId) throw new Error('userId must not be empty (an empty user is anonymous)');
+  checkUserId(userId);
   return createHmac('sha256', Buffer.from(secret, 'utf8')).update(Buffer.from(userId, 'utf8')).digest('hex');
 }
 
-// "v1.<exp>.<hex HMAC-SHA256 over "v1\n" + workspaceId + "\n" + userId + "\n" + exp>", same key.
-// expiresAt is Unix seconds; the server refuses the token from that second on.
+// The key of v1 tokens: HMAC-SHA256(secret, "confab-key\0identity-token-v1"), the raw 32 bytes. Never
+// the secret itself: a user hash is HMAC(secret, userId), so a token MACed with the secret would be
+// the user hash of some crafted id.
+function tokenKey(secret) {
+  return createHmac('sha256', Buffer.from(secret, 'utf8')).update('confab-key\0identity-token-v1').digest();
+}
+
+// "v1.<exp>.<hex HMAC-SHA256 over "v1\n" + workspaceId + "\n" + userId + "\n" + exp>", keyed with
+// tokenKey(secret). expiresAt is Unix seconds; the server refuses the token from that second on.
 export function identityToken(secret, workspaceId, userId, expiresAt) {
-  if (!userId) throw new Error('userId must not be empty (an empty user is anonymous)');
+  checkUserId(userId);
   // The fields are joined with '\n', so an id holding one could be re-split: the server refuses it.
   if (workspaceId.includes('\n') || userId.includes('\n')) throw new Error('ids must not contain a newline');
   if (!Number.isSafeInteger(expiresAt) || expiresAt < 0) throw new Error('expiresAt must be Unix seconds');
   const exp = String(expiresAt);
-  const mac = createHmac('sha256', Buffer.from(secret, 'utf8'))
+  const mac = createHmac('sha256', tokenKey(secret))
     .update(Buffer.from(`v1\n${workspaceId}\n${userId}\n${exp}`, 'utf8'))
     .digest('hex');
   return `v1.${exp}.${mac}`;

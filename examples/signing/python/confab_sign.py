@@ -9,20 +9,37 @@ import sys
 import time
 
 
+def check_user_id(user_id: str) -> None:
+    """Every signer refuses the same user ids, with the same words: an empty one (anonymous) and one
+    with a control character (which keeps every user hash apart from the derived keys below)."""
+    if not user_id:
+        raise ValueError("user id must not be empty (an empty user is anonymous)")
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in user_id):
+        raise ValueError("user id must not contain control characters (U+0000-U+001F, U+007F-U+009F)")
+
+
+def token_key(secret: str) -> bytes:
+    """The key of v1 tokens: HMAC-SHA256(secret, "confab-key\\0identity-token-v1"), the raw 32 bytes.
+
+    Never the secret itself: a user hash is HMAC(secret, user_id), so a token MACed with the secret
+    would be the user hash of some crafted id.
+    """
+    return hmac.new(secret.encode("utf-8"), b"confab-key\x00identity-token-v1", hashlib.sha256).digest()
+
+
 def user_hash(secret: str, user_id: str) -> str:
     """Lowercase hex HMAC-SHA256 with the workspace secret as key and the user id as message (UTF-8)."""
-    if not user_id:
-        raise ValueError("user_id must not be empty (an empty user is anonymous)")
+    check_user_id(user_id)
     return hmac.new(secret.encode("utf-8"), user_id.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def identity_token(secret: str, workspace_id: str, user_id: str, expires_at: int) -> str:
-    """"v1.<exp>.<hex HMAC-SHA256 over "v1\\n" + workspace + "\\n" + user + "\\n" + exp>", same key.
+    """"v1.<exp>.<hex HMAC-SHA256 over "v1\\n" + workspace + "\\n" + user + "\\n" + exp>", keyed with
+    token_key(secret).
 
     expires_at is Unix seconds; the server refuses the token from that second on.
     """
-    if not user_id:
-        raise ValueError("user_id must not be empty (an empty user is anonymous)")
+    check_user_id(user_id)
     # The fields are joined with "\n", so an id holding one could be re-split: the server refuses it.
     if "\n" in workspace_id or "\n" in user_id:
         raise ValueError("ids must not contain a newline")
@@ -30,7 +47,7 @@ def identity_token(secret: str, workspace_id: str, user_id: str, expires_at: int
         raise ValueError("expires_at must be Unix seconds")
     exp = str(expires_at)
     message = f"v1\n{workspace_id}\n{user_id}\n{exp}".encode("utf-8")
-    mac = hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+    mac = hmac.new(token_key(secret), message, hashlib.sha256).hexdigest()
     return f"v1.{exp}.{mac}"
 
 
