@@ -32,12 +32,19 @@ int status_for(const Error& e) {
     if (c == "invalid_request" || c == "invalid_json" || c == "too_deep") return 400;
     if (c == "not_found") return 404;
     if (c == "conflict") return 409;
-    if (c == "shutting_down") return 503;
+    if (c == "shutting_down" || c == "storage_unavailable") return 503;
     return 500;
 }
 
 Response from_error(const Error& e) {
     int status = status_for(e);
+    if (e.code == "storage_unavailable") {
+        // The details (paths, SQLite's words) go to the log, not to the client.
+        log_line(R"({"level":"error","msg":)" + protocol::dump(Json(e.message)) + R"(,"code":"storage_unavailable"})");
+        Response r = error_response(503, "storage_unavailable", "storage is unavailable; retry shortly");
+        r.headers.emplace_back("Retry-After", "5");
+        return r;
+    }
     if (status >= 500 && status != 503) {
         log_line(R"({"level":"error","msg":)" + protocol::dump(Json(e.message)) +
                  R"(,"code":)" + protocol::dump(Json(e.code)) + "}");
@@ -348,8 +355,24 @@ asio::awaitable<Response> Api::dispatch(Request& req, const Match& m) {
     switch (m.route) {
         case Route::healthz: co_return json_response(200, Json{{"status", "ok"}});
         case Route::readyz:
-            if (ready_.load() && !hub_.shutting_down()) co_return json_response(200, Json{{"status", "ready"}});
-            co_return error_response(503, "not_ready", "the server is not ready");
+            if (!ready_.load() || hub_.shutting_down()) {
+                co_return error_response(503, "not_ready", "the server is not ready");
+            }
+            if (db_.writes_failing()) {
+                // Ask storage again (one tiny write), so a freed disk makes the server ready
+                // even when no run is there to notice.
+                const std::int64_t now = now_ms();
+                Status probe = make_error("storage_unavailable", "not probed");
+                try {
+                    probe = co_await db_.run([now](Store& s) { return s.probe_write(now); });
+                } catch (const std::exception& e) {
+                    probe = make_error("storage_unavailable", e.what());
+                }
+                if (!probe || db_.writes_failing()) {
+                    co_return error_response(503, "storage_unavailable", "storage does not accept writes");
+                }
+            }
+            co_return json_response(200, Json{{"status", "ready"}});
         case Route::metrics: co_return co_await metrics_text();
         case Route::identity: co_return co_await identity(req);
         case Route::identity_proxy: co_return proxy_identity(req);

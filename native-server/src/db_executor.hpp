@@ -59,6 +59,9 @@ public:
     // Drains queued work, checkpoints the WAL, joins the thread. Idempotent.
     void stop();
 
+    // Any thread: the store's last write failed for a reason of the storage (see Store).
+    bool writes_failing() const noexcept { return store_ && store_->writes_failing(); }
+
 private:
     struct Job {
         virtual ~Job() = default;

@@ -35,6 +35,12 @@ namespace {
 
 constexpr std::size_t kReplayPage = 256;
 
+// Storing an event failed: the run cannot go on (nothing unstored may be sent), and it ends as
+// error "storage_unavailable" once storage accepts its final state again.
+struct StorageFailure : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
 
 void encode_event(std::string& out, std::uint64_t seq, std::string_view type, std::string_view data) {
     std::string id = std::to_string(seq);
@@ -86,6 +92,11 @@ void Subscriber::abort() {
     notify_locked();
 }
 
+bool Subscriber::aborted() {
+    std::lock_guard lock(mu_);
+    return aborted_;
+}
+
 Subscriber::Batch Subscriber::take() {
     std::lock_guard lock(mu_);
     Batch b;
@@ -113,11 +124,16 @@ struct ExecutionHub::LiveRun {
     std::mutex mu;  // guards subs, finished
     std::vector<std::shared_ptr<Subscriber>> subs;
     bool finished = false;
+    // Terminal events sent to readers although storage refused them (a run whose storage failed
+    // must still end for its readers); stored later by the retry loop, unchanged. Late subscribers
+    // get them too.
+    std::vector<StoredEventPtr> unstored;
     // Touched only on `strand`:
     asio::cancellation_signal signal;
     std::string cancel_reason;  // "", "cancel" or "shutdown"
     std::uint64_t seq = 0;
     std::string text;  // streamed text so far (chat result, partial output on cancel)
+    bool storage_failed = false;  // an event could not be stored: the run ends storage_unavailable
 };
 
 ExecutionHub::ExecutionHub(asio::io_context& ioc, DbExecutor& db, const ServerConfig& config,
@@ -174,8 +190,17 @@ asio::awaitable<void> ExecutionHub::append(std::shared_ptr<LiveRun> live, std::s
     ev.data = protocol::dump(data);
     ev.created_at = now_ms();
     const std::string& id = live->id;
-    Status st = co_await db_.run([&](Store& s) { return s.append_event(id, ev); });
-    if (!st) throw std::runtime_error("storing an event failed: " + st.error().message);
+    Status st = make_error("internal", "not stored");
+    try {
+        st = co_await db_.run([&](Store& s) { return s.append_event(id, ev); });
+    } catch (const std::exception& e) {  // the group commit failed, or the executor stopped
+        st = make_error("storage_unavailable", e.what());
+    }
+    if (!st) {
+        // Remembered here: runners turn what emit throws into their own errors.
+        live->storage_failed = true;
+        throw StorageFailure("storing an event failed: " + st.error().message);
+    }
     live->seq = ev.seq;
     if (ev.type == "delta" || ev.type == "agent-response") {
         const char* key = ev.type == "delta" ? "content" : "token";
@@ -205,11 +230,12 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
     using protocol::ExecutionStatus;
     const std::string id = live->id;
     Result<protocol::Json> result = make_error("internal", "the run did not start");
+    bool storage_failed = false;
     try {
         Status st = co_await db_.run([&](Store& s) {
             return s.set_status(id, ExecutionStatus::running, now_ms());
         });
-        if (!st) throw std::runtime_error(st.error().message);
+        if (!st) throw StorageFailure(st.error().message);
         RunContext ctx;
         ctx.server = &config_;
         ctx.workspace = spec.workspace;
@@ -232,6 +258,10 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
         } else {
             result = make_error("cancelled", "cancelled");
         }
+    } catch (const StorageFailure& e) {
+        storage_failed = true;
+        log_line(std::string(R"({"level":"error","msg":"storage failed mid-run","execution":")") + id +
+                 R"(","reason":)" + protocol::dump(protocol::Json(e.what())) + "}");
     } catch (const boost::system::system_error& e) {
         if (e.code() == asio::error::operation_aborted) {
             result = make_error("cancelled", "cancelled");
@@ -249,7 +279,15 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
     protocol::Json output = nullptr;
     std::optional<std::string> error;
     std::string code;
-    if (live->cancel_reason == "shutdown") {
+    auto fail_on_storage = [&] {
+        status = ExecutionStatus::error;
+        output = nullptr;
+        error = "storage is unavailable: the run was stopped";
+        code = "storage_unavailable";
+    };
+    if (storage_failed || live->storage_failed) {
+        fail_on_storage();
+    } else if (live->cancel_reason == "shutdown") {
         status = ExecutionStatus::error;
         error = "server shutting down";
         code = "shutting_down";
@@ -264,57 +302,168 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
         error = result.error().message;
         code = result.error().code.empty() ? "run_failed" : result.error().code;
     }
-    std::string chat_text;
-    if (spec.chat) {
+    auto chat_text_for = [&] {
+        if (!spec.chat) return std::string();
         if (status == ExecutionStatus::success) {
-            chat_text = output.is_string() ? output.get<std::string>() : protocol::dump(output);
-        } else {
-            chat_text = live->text;
+            return output.is_string() ? output.get<std::string>() : protocol::dump(output);
+        }
+        return live->text;
+    };
+
+    // The final state: the assistant message (chat) and the terminal status, stored before any
+    // terminal event, so a client that saw "completed" finds both when it asks. If storage refuses
+    // it, the run ends as error "storage_unavailable" instead (what the readers are told below).
+    FinalState fin;
+    fin.id = id;
+    fin.chat_text = chat_text_for();
+    auto fill_final = [&] {
+        fin.status = status;
+        fin.output = output;
+        fin.error = error;
+        fin.chat_text = chat_text_for();
+        fin.message_pending = spec.chat && spec.session_id && !fin.chat_text.empty() &&
+                              (status == ExecutionStatus::success || status == ExecutionStatus::cancelled);
+        fin.session_id = spec.session_id.value_or("");
+        fin.finish_pending = true;
+    };
+    fill_final();
+    bool final_stored = co_await store_final(fin);
+    if (!final_stored && status != ExecutionStatus::error) {
+        // A success (or cancel) that cannot be recorded is not reported as one.
+        fail_on_storage();
+        fill_final();
+    }
+
+    // The terminal events, at last seq + 1 (and + 2).
+    std::vector<std::pair<std::string, protocol::Json>> terminal;
+    if (status == ExecutionStatus::error) {
+        protocol::ApiError failure{*error, code};  // named: see the note at the top of this file
+        terminal.emplace_back("error", protocol::encode(failure));
+    }
+    if (spec.chat) {
+        protocol::ChatCompleted c;
+        c.result = fin.chat_text;
+        c.session_id = spec.session_id.value_or("");
+        c.status = status;
+        terminal.emplace_back("completed", protocol::encode(c));
+    } else {
+        protocol::ExecutionCompleted c;
+        c.status = status;
+        c.output = output;
+        c.error = error;
+        terminal.emplace_back("completed", protocol::encode(c));
+    }
+    std::size_t stored_events = 0;
+    if (final_stored) {
+        try {
+            for (auto& [type, data] : terminal) {
+                co_await append(live, type, data);
+                ++stored_events;
+            }
+        } catch (const std::exception& e) {
+            log_line(std::string(R"({"level":"error","msg":"storing a terminal event failed","execution":")") + id +
+                     R"(","reason":)" + protocol::dump(protocol::Json(e.what())) + "}");
         }
     }
-    try {
-        // The assistant message and the terminal status are stored before the "completed" event,
-        // so a client that saw "completed" finds both when it asks.
-        if (spec.chat && spec.session_id && !chat_text.empty() &&
-            (status == ExecutionStatus::success || status == ExecutionStatus::cancelled)) {
-            MessageRecord m;
-            m.session_id = *spec.session_id;
-            m.role = protocol::Role::assistant;
-            m.content = chat_text;
-            m.execution_id = id;
-            m.created_at = now_ms();
-            Status st = co_await db_.run([&](Store& s) { return s.append_message(m); });
-            if (!st) log_line(R"({"level":"error","msg":"storing the assistant message failed","execution":")" + id + "\"}");
+    if (final_stored && stored_events == terminal.size()) {
+        finalize(live);
+        co_return;
+    }
+
+    // Storage refused the end of the run. Its readers still get the end now: the terminal events
+    // are sent unstored (and will be stored unchanged, at the same seqs), so a reader that resumes
+    // later reads exactly what it was sent. Then the final state is retried with backoff until
+    // storage accepts it (a restart closes the run as "interrupted" if it never does).
+    std::vector<EventRecord> pending;
+    {
+        std::uint64_t seq = live->seq;
+        for (std::size_t i = stored_events; i < terminal.size(); ++i) {
+            EventRecord ev;
+            ev.seq = ++seq;
+            ev.type = terminal[i].first;
+            ev.data = protocol::dump(terminal[i].second);
+            ev.created_at = now_ms();
+            std::string frame;
+            encode_event(frame, ev.seq, ev.type, ev.data);
+            auto shared = std::make_shared<const StoredEvent>(StoredEvent{ev.seq, ev.type, std::move(frame)});
+            std::lock_guard lock(live->mu);
+            live->unstored.push_back(shared);
+            for (auto& sub : live->subs) sub->push(shared);
+            pending.push_back(std::move(ev));
         }
-        Status fin = co_await db_.run([&](Store& s) {
-            return s.finish_execution(id, status, output, error, now_ms());
-        });
-        if (!fin && fin.error().code != "conflict") {
-            log_line(R"({"level":"error","msg":"finishing an execution failed","execution":")" + id + "\"}");
+    }
+    metrics_.storage_failed_run();
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    std::chrono::milliseconds backoff(100);
+    for (;;) {
+        if (!final_stored) final_stored = co_await store_final(fin);
+        if (final_stored) {
+            std::size_t done = 0;
+            Status st = make_error("storage_unavailable", "not stored");
+            try {
+                st = co_await db_.run([&](Store& s) {
+                    for (; done < pending.size(); ++done) {
+                        Status one = s.append_event(id, pending[done]);
+                        if (!one) return one;
+                    }
+                    return Status(Ok{});
+                });
+            } catch (const std::exception& e) {
+                st = make_error("storage_unavailable", e.what());
+                done = 0;  // the group commit rolled everything back
+            }
+            if (!st && st.error().code == "conflict") {
+                // Stored meanwhile (a batch that reported failure had committed): nothing to redo.
+                st = Ok{};
+                done = pending.size();
+            }
+            if (st) {
+                log_line(R"({"level":"info","msg":"storage accepted the final state of a run again","execution":")" + id + "\"}");
+                break;
+            }
+            pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(done));
         }
-        if (status == ExecutionStatus::error) {
-            protocol::ApiError failure{*error, code};  // named: see the note at the top of this file
-            protocol::Json failure_json = protocol::encode(failure);
-            co_await append(live, "error", std::move(failure_json));
+        if (shutting_down()) {
+            log_line(R"({"level":"error","msg":"shutting down with a run whose final state is not stored; the restart closes it","execution":")" + id + "\"}");
+            break;
         }
-        if (spec.chat) {
-            protocol::ChatCompleted c;
-            c.result = chat_text;
-            c.session_id = spec.session_id.value_or("");
-            c.status = status;
-            co_await append(live, "completed", protocol::encode(c));
-        } else {
-            protocol::ExecutionCompleted c;
-            c.status = status;
-            c.output = output;
-            c.error = error;
-            co_await append(live, "completed", protocol::encode(c));
-        }
-    } catch (const std::exception& e) {
-        log_line(std::string(R"({"level":"error","msg":"ending a run failed","execution":")") + id +
-                 R"(","reason":)" + protocol::dump(protocol::Json(e.what())) + "}");
+        timer.expires_after(backoff);
+        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
     }
     finalize(live);
+}
+
+asio::awaitable<bool> ExecutionHub::store_final(FinalState& fin) {
+    // One db job: message then status; each part done is not redone by a retry.
+    Status st = make_error("storage_unavailable", "not stored");
+    try {
+        st = co_await db_.run([&fin](Store& s) -> Status {
+            if (fin.message_pending) {
+                MessageRecord m;
+                m.session_id = fin.session_id;
+                m.role = protocol::Role::assistant;
+                m.content = fin.chat_text;
+                m.execution_id = fin.id;
+                m.created_at = now_ms();
+                Status st = s.append_message(m);
+                if (!st && st.error().code != "not_found") return st;  // a deleted session keeps no message
+            }
+            Status done = s.finish_execution(fin.id, fin.status, fin.output, fin.error, now_ms());
+            if (!done && done.error().code != "conflict") return done;  // conflict: finished already
+            return Ok{};
+        });
+    } catch (const std::exception& e) {
+        st = make_error("storage_unavailable", e.what());
+    }
+    if (st) {
+        fin.message_pending = false;
+        fin.finish_pending = false;
+        co_return true;
+    }
+    log_line(R"({"level":"error","msg":"storing the final state of a run failed","execution":")" + fin.id +
+             R"(","reason":)" + protocol::dump(protocol::Json(st.error().message)) + "}");
+    co_return false;
 }
 
 void ExecutionHub::finalize(const std::shared_ptr<LiveRun>& live) {
@@ -340,6 +489,7 @@ std::shared_ptr<ExecutionHub::LiveRun> ExecutionHub::subscribe(const std::string
     std::lock_guard lock(live->mu);
     if (live->finished) return nullptr;  // every event is stored by now
     live->subs.push_back(sub);
+    for (const auto& ev : live->unstored) sub->push(ev);
     return live;
 }
 
@@ -368,8 +518,12 @@ asio::awaitable<void> ExecutionHub::stream(std::string id, std::uint64_t after_s
             if (replay) {
                 replay = false;
                 for (;;) {
+                    // A client that left stops the replay before the next storage read: a replay
+                    // that writes nothing would otherwise never notice (issue 12, defect 1).
+                    if (sub->aborted()) goto out;
                     auto evs = co_await db_.run([&id, last](Store& s) { return s.events_after(id, last, kReplayPage); });
                     if (evs.empty()) break;
+                    const std::uint64_t page_start = last;
                     std::string buf;
                     for (const auto& e : evs) {
                         if (e.seq <= last) continue;
@@ -383,6 +537,13 @@ asio::awaitable<void> ExecutionHub::stream(std::string id, std::uint64_t after_s
                     if (!buf.empty()) {
                         if (!co_await sink.write(std::move(buf))) goto out;
                         last_write = std::chrono::steady_clock::now();
+                    }
+                    // A page that brought nothing new would be fetched again forever: end the
+                    // replay (storage answered something other than "after `last`").
+                    if (last == page_start) {
+                        log_line(R"({"level":"error","msg":"replay made no progress","execution":")" + id +
+                                 R"(","after":)" + std::to_string(last) + "}");
+                        goto out;
                     }
                     if (done || evs.size() < kReplayPage) break;
                 }

@@ -47,6 +47,7 @@ public:
     void push(const StoredEventPtr& ev);  // any thread
     void close();                         // any thread: the run has ended
     void abort();                         // the reader's client is gone: stop reading
+    bool aborted();                       // any thread: abort() was called
 
     struct Batch {
         std::vector<StoredEventPtr> events;
@@ -122,6 +123,19 @@ public:
 
 private:
     struct LiveRun;
+    // What ends a run in storage: the assistant message (chat) and the terminal status.
+    struct FinalState {
+        std::string id;
+        protocol::ExecutionStatus status = protocol::ExecutionStatus::error;
+        protocol::Json output = nullptr;
+        std::optional<std::string> error;
+        std::string chat_text;
+        std::string session_id;
+        bool message_pending = false;
+        bool finish_pending = true;
+    };
+    // Stores what of `fin` is pending in one db job; false when storage refused it (logged).
+    boost::asio::awaitable<bool> store_final(FinalState& fin);
     boost::asio::awaitable<void> run(std::shared_ptr<LiveRun> live, StartSpec spec);
     boost::asio::awaitable<void> emit(std::shared_ptr<LiveRun> live, std::string type,
                                       protocol::Json data);

@@ -93,6 +93,9 @@ std::string Metrics::render(const std::map<std::string, std::int64_t>& execution
     out += "# HELP confab_stream_catchups_total Times a stream fell behind its live queue and re-read storage.\n";
     out += "# TYPE confab_stream_catchups_total counter\n";
     out += "confab_stream_catchups_total " + std::to_string(catchups_.load(std::memory_order_relaxed)) + "\n";
+    out += "# HELP confab_storage_failed_runs_total Runs that storage refused to record; each ended as error storage_unavailable.\n";
+    out += "# TYPE confab_storage_failed_runs_total counter\n";
+    out += "confab_storage_failed_runs_total " + std::to_string(storage_failed_runs_.load(std::memory_order_relaxed)) + "\n";
     out += "# HELP confab_executions Stored executions by status.\n";
     out += "# TYPE confab_executions gauge\n";
     for (const char* s : {"queued", "running", "success", "error", "cancelled"}) {

@@ -25,6 +25,8 @@ public:
     void stream_opened() noexcept { open_streams_.fetch_add(1, std::memory_order_relaxed); }
     void stream_closed() noexcept { open_streams_.fetch_sub(1, std::memory_order_relaxed); }
     void stream_caught_up() noexcept { catchups_.fetch_add(1, std::memory_order_relaxed); }
+    // A run (execution or workflow run) whose storage failed: ended for its readers, stored later.
+    void storage_failed_run() noexcept { storage_failed_runs_.fetch_add(1, std::memory_order_relaxed); }
     std::int64_t open_streams() const noexcept { return open_streams_.load(std::memory_order_relaxed); }
 
     // Prometheus text exposition format 0.0.4; executions by status come from the store.
@@ -44,6 +46,7 @@ private:
     std::array<RouteStats, kRoutes> routes_{};
     std::atomic<std::int64_t> open_streams_{0};
     std::atomic<std::uint64_t> catchups_{0};
+    std::atomic<std::uint64_t> storage_failed_runs_{0};
 };
 
 }  // namespace confab::server

@@ -213,13 +213,33 @@ Store::~Store() {
     if (db_ != nullptr) sqlite3_close_v2(db_);
 }
 
+Error Store::classify(std::string message) const {
+    switch (db_ != nullptr ? sqlite3_errcode(db_) & 0xff : SQLITE_CANTOPEN) {
+        // The storage itself refuses: the same request may well succeed later.
+        case SQLITE_FULL:
+        case SQLITE_IOERR:
+        case SQLITE_CANTOPEN:
+        case SQLITE_READONLY:
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+        case SQLITE_NOMEM:
+        case SQLITE_CORRUPT:
+        case SQLITE_NOTADB:
+        case SQLITE_PROTOCOL:
+            writes_failing_.store(true, std::memory_order_relaxed);
+            return make_error("storage_unavailable", std::move(message));
+        default:
+            return make_error("storage_error", std::move(message));
+    }
+}
+
 Error Store::db_error(std::string_view what) const {
     std::string msg = "database error: " + std::string(what);
     if (db_ != nullptr) {
         msg += ": ";
         msg += sqlite3_errmsg(db_);
     }
-    return make_error("storage_error", std::move(msg));
+    return classify(std::move(msg));
 }
 
 Status Store::exec(const char* sql) {
@@ -227,8 +247,20 @@ Status Store::exec(const char* sql) {
     if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
         std::string msg = err != nullptr ? err : "unknown error";
         sqlite3_free(err);
-        return make_error("storage_error", "database error: " + msg);
+        return classify("database error: " + msg);
     }
+    return Ok{};
+}
+
+Status Store::probe_write(std::int64_t now) {
+    if (auto st = exec("CREATE TABLE IF NOT EXISTS health_probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL)"); !st) {
+        return st;
+    }
+    Use q(prepare("INSERT OR REPLACE INTO health_probe (id, at) VALUES (1, ?1)"));
+    if (!q) return db_error("probe_write");
+    bind(q.get(), 1, now);
+    if (sqlite3_step(q.get()) != SQLITE_DONE) return db_error("probe_write");
+    if (!batch_) committed();  // autocommit: the row is on disk (inside a batch, commit_batch says so)
     return Ok{};
 }
 
@@ -308,7 +340,12 @@ Status Store::migrate() {
 // commit (the DbExecutor runs queued jobs in one transaction, committed before any is answered).
 Status Store::tx_begin() { return exec(batch_ ? "SAVEPOINT tx" : "BEGIN IMMEDIATE"); }
 
-Status Store::tx_commit() { return exec(batch_ ? "RELEASE tx" : "COMMIT"); }
+Status Store::tx_commit() {
+    if (batch_) return exec("RELEASE tx");
+    auto st = exec("COMMIT");
+    if (st) committed();
+    return st;
+}
 
 void Store::tx_rollback() {
     if (batch_) {
@@ -330,12 +367,14 @@ Status Store::commit_batch() {
     batch_ = false;
     if (sqlite3_get_autocommit(db_) != 0) {
         // SQLite rolled the whole transaction back on its own (I/O error, disk full ...).
-        return make_error("storage_error", "the group commit's transaction was rolled back");
+        writes_failing_.store(true, std::memory_order_relaxed);
+        return make_error("storage_unavailable", "the group commit's transaction was rolled back");
     }
     if (auto st = exec("COMMIT"); !st) {
         exec("ROLLBACK");
         return st;
     }
+    committed();
     return Ok{};
 }
 
@@ -486,6 +525,9 @@ std::optional<ExecutionRecord> Store::get_execution_by_id(const std::string& id)
 std::vector<EventRecord> Store::events_after(const std::string& execution_id, std::uint64_t after_seq,
                                              std::size_t limit) {
     std::vector<EventRecord> out;
+    // Stored seqs are SQLite integers (int64): nothing comes after a larger value, and binding it
+    // as int64 would make it negative and match every event.
+    if (after_seq > static_cast<std::uint64_t>(INT64_MAX)) return out;
     Use q(prepare(
         "SELECT seq, type, data, created_at FROM events WHERE execution_id = ?1 AND seq > ?2 "
         "ORDER BY seq LIMIT ?3"));

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -155,6 +156,14 @@ public:
 
     int schema_version();  // PRAGMA user_version, for tests
 
+    // Storage health (issue 12, defect 4). True from a write that failed for a reason of the
+    // storage itself (disk full, I/O error, read-only, locked ...) until a transaction commits
+    // again. Read from any thread (/readyz); errors of that kind carry the code
+    // "storage_unavailable" (503), others "storage_error".
+    bool writes_failing() const noexcept { return writes_failing_.load(std::memory_order_relaxed); }
+    // A tiny committed write, to learn whether storage accepts writes again (/readyz while failing).
+    Status probe_write(std::int64_t now);
+
 private:
     explicit Store(sqlite3* db);
     Status migrate();
@@ -167,8 +176,12 @@ private:
     Error db_error(std::string_view what) const;
     Status why_not_updated(const std::string& id, std::string_view what);
 
+    Error classify(std::string message) const;  // storage_unavailable or storage_error, by the last SQLite error
+    void committed() noexcept { writes_failing_.store(false, std::memory_order_relaxed); }
+
     sqlite3* db_ = nullptr;
     bool batch_ = false;  // inside begin_batch() .. commit_batch()
+    mutable std::atomic<bool> writes_failing_{false};
     // Transparent hash: prepare() looks a statement up by string_view without allocating a key.
     struct SqlHash {
         using is_transparent = void;

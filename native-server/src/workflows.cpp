@@ -12,6 +12,7 @@
 #include <set>
 #include <utility>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -848,13 +849,40 @@ asio::awaitable<void> WorkflowService::drive(const WorkspaceConfig* ws, DocRecor
         }
         // The final state is written and the run unregistered in one db-thread job: every later
         // read (a resume, a cancel, ?wait=true) sees both or neither.
-        run.updated_at = now_ms();
-        Status st = co_await db_.run([&](Store& s) {
-            Status put = s.put_run(run);
-            unregister_live(run_id);
-            return put;
-        });
-        if (!st) log_line(R"({"level":"error","msg":"storing a workflow run failed","run":")" + run_id + "\"}");
+        // If storage refuses it, the run stays live (?wait=true and resumes see it running) and the
+        // write is retried with backoff until storage accepts it: a run never reads RUNNING
+        // forever because its disk was full for a while (a restart closes it if it never is).
+        asio::steady_timer retry(co_await asio::this_coro::executor);
+        std::chrono::milliseconds backoff(100);
+        bool logged = false;
+        for (;;) {
+            run.updated_at = now_ms();
+            Status st = make_error("storage_unavailable", "not stored");
+            bool stored = false;
+            try {
+                st = co_await db_.run([&](Store& s) {
+                    Status put = s.put_run(run);
+                    if (put) unregister_live(run_id);
+                    return put;
+                });
+                stored = st.ok();
+            } catch (const std::exception& e) {
+                st = make_error("storage_unavailable", e.what());
+            }
+            if (stored) {
+                if (logged) log_line(R"({"level":"info","msg":"storage accepted a workflow run's final state again","run":")" + run_id + "\"}");
+                break;
+            }
+            if (!logged) {
+                logged = true;
+                log_line(R"({"level":"error","msg":"storing a workflow run failed; retrying","run":")" + run_id +
+                         R"(","reason":)" + protocol::dump(Json(st.error().message)) + "}");
+            }
+            if (hub_.shutting_down()) break;  // the restart closes it (fail_interrupted_runs)
+            retry.expires_after(backoff);
+            co_await retry.async_wait(asio::as_tuple(asio::use_awaitable));
+            backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+        }
     } catch (const std::exception& e) {
         log_line(std::string(R"({"level":"error","msg":"workflow run failed","run":")") + run_id +
                  R"(","reason":)" + protocol::dump(Json(e.what())) + "}");
