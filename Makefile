@@ -6,9 +6,10 @@ export NODE_PATH := /usr/share/nodejs
 JOBS ?= $(shell nproc)
 NATIVE := build/native-release
 WASM := build/wasm-release
+TSAN := build/native-tsan
 NODE_TEST := node --test --test-reporter=spec
 
-.PHONY: all deps native wasm sdk test test-native test-wasm test-web test-server test-sdk test-markdown test-bench demo bench clean help
+.PHONY: all deps native wasm sdk tsan test test-native test-wasm test-web test-server test-sdk test-markdown test-bench test-tsan demo bench clean help
 
 all: native wasm
 
@@ -16,6 +17,7 @@ help:
 	@echo "make demo   install, build and start the demo server + page"
 	@echo "make test   install, build native and wasm, run every test"
 	@echo "make bench  run the benchmarks (not part of make test)"
+	@echo "make test-tsan  native and server tests under ThreadSanitizer (not part of make test)"
 
 deps:
 	@./scripts/bootstrap.sh
@@ -31,6 +33,12 @@ native: deps $(NATIVE)/CMakeCache.txt
 
 wasm: deps $(WASM)/CMakeCache.txt
 	cmake --build $(WASM) -j$(JOBS)
+
+$(TSAN)/CMakeCache.txt:
+	cmake --preset native-tsan >/dev/null
+
+tsan: deps $(TSAN)/CMakeCache.txt
+	cmake --build $(TSAN) -j$(JOBS)
 
 sdk: wasm
 	cd web && CONFAB_WASM_BUILD_DIR=$(CURDIR)/$(WASM)/wasm npm run build
@@ -68,6 +76,20 @@ test-bench:
 test-markdown:
 	@echo "==== Markdown renderer: CommonMark spec examples (node:test) ===="
 	CONFAB_MD_CLI=$(CURDIR)/$(NATIVE)/tests/markdown/md_cli $(NODE_TEST) tests/markdown/
+
+# The native ctest suite and the server's node tests against a ThreadSanitizer build. The first
+# report ends the process (halt_on_error, exit code 66), so no test passes over a race; the node
+# helpers print a server's report and fail the test file that started it. Sanitized code runs
+# several times slower: CONFAB_TEST_SLOWDOWN widens the liveness bounds of tests/server/threads.
+TSAN_OPTIONS_ALL := halt_on_error=1 exitcode=66 second_deadlock_stack=1
+test-tsan: tsan
+	@status=0; \
+	echo "==== ThreadSanitizer: core and server tests (ctest) ===="; \
+	TSAN_OPTIONS="$(TSAN_OPTIONS_ALL)" ctest --test-dir $(TSAN) --output-on-failure --no-tests=error -j$(JOBS) || status=1; \
+	echo "==== ThreadSanitizer: confab-server over real HTTP (node:test) ===="; \
+	TSAN_OPTIONS="$(TSAN_OPTIONS_ALL)" CONFAB_TEST_SLOWDOWN=3 CONFAB_SERVER_BIN=$(CURDIR)/$(TSAN)/confab-server \
+	  $(NODE_TEST) tests/server/ || status=1; \
+	exit $$status
 
 demo: native wasm sdk
 	@./scripts/demo.sh

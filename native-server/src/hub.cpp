@@ -13,6 +13,7 @@
 #include <utility>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -58,10 +59,13 @@ asio::awaitable<Result<protocol::Json>> load_workflow_steps(DbExecutor& db, std:
 
 // ---------------------------------------------------------------- Subscriber
 
+// The timer is only ever touched under mu_ (armed in wait(), cancelled here), so a notification
+// either finds the wait armed and cancels it, or comes first and leaves notified_ set, which the
+// arming sees. Nothing depends on which thread or executor either side runs on.
 void Subscriber::notify_locked() {
     if (notified_) return;
     notified_ = true;
-    asio::post(timer_.get_executor(), [self = shared_from_this()] { self->timer_.cancel(); });
+    timer_.cancel();
 }
 
 void Subscriber::push(const StoredEventPtr& ev) {
@@ -110,8 +114,17 @@ Subscriber::Batch Subscriber::take() {
 }
 
 asio::awaitable<void> Subscriber::wait(std::chrono::milliseconds max) {
-    timer_.expires_after(max);
-    co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    auto arm = [this, max](auto handler) {
+        std::lock_guard lock(mu_);
+        timer_.expires_after(max);
+        // No per-operation cancellation: a cancellation emitted from another thread would touch
+        // the timer outside mu_. The wait is bounded by `max` and callers loop anyway.
+        timer_.async_wait(asio::bind_cancellation_slot(asio::cancellation_slot(), std::move(handler)));
+        if (notified_) timer_.cancel();  // notified since the last take(): wake at once
+    };
+    co_await asio::async_initiate<const asio::as_tuple_t<asio::use_awaitable_t<>>,
+                                  void(boost::system::error_code)>(std::move(arm),
+                                                                   asio::as_tuple(asio::use_awaitable));
 }
 
 // ---------------------------------------------------------------- ExecutionHub

@@ -35,11 +35,11 @@ struct StoredEvent {
 };
 using StoredEventPtr = std::shared_ptr<const StoredEvent>;
 
-// One live reader of a run. Publishers (any thread) push into a bounded queue; the reader runs
-// on its own strand and sleeps on a timer that a publisher cancels (posted to that strand) to
-// wake it. A reader that falls `capacity` events behind is marked `lagged`: its queue is dropped
+// One live reader of a run. Publishers (any thread) push into a bounded queue; the reader sleeps
+// on a timer that a publisher cancels to wake it. Both touch the timer only under the mutex, so no
+// wake-up is lost whatever executor the reader runs on (a plain multi-threaded io_context too). A reader that falls `capacity` events behind is marked `lagged`: its queue is dropped
 // and it catches up from storage, so a slow reader costs bounded memory and loses nothing.
-class Subscriber : public std::enable_shared_from_this<Subscriber> {
+class Subscriber {
 public:
     Subscriber(boost::asio::any_io_executor ex, std::size_t capacity)
         : timer_(std::move(ex)), capacity_(capacity) {}
@@ -55,9 +55,10 @@ public:
         bool closed = false;
         bool aborted = false;
     };
-    Batch take();  // reader's strand
-    // Sleeps until woken by push/close or until `max` passes. Reader's strand; call only after a
-    // take() returned nothing, without suspending in between (that is what makes wake-ups exact).
+    Batch take();  // the reader
+    // Sleeps until woken by push/close/abort or until `max` passes; returns at once when one of
+    // them came since the last take(). Wake-ups may be spurious: callers take() and loop. One
+    // reader at a time.
     boost::asio::awaitable<void> wait(std::chrono::milliseconds max);
 
 private:
@@ -69,7 +70,7 @@ private:
     bool closed_ = false;
     bool aborted_ = false;
     bool notified_ = false;
-    boost::asio::steady_timer timer_;
+    boost::asio::steady_timer timer_;  // guarded by mu_ too
     std::size_t capacity_;
 };
 

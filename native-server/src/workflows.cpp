@@ -16,6 +16,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -729,8 +730,10 @@ void WorkflowService::unregister_live(const std::string& run_id) {
     live_.erase(run_id);
 }
 
+// On a strand of its own, like every other coroutine of the server: a coroutine and the handlers
+// it starts (timers, waits on the hub) are never run by two I/O threads at once.
 void WorkflowService::spawn_run(const WorkspaceConfig* ws, DocRecord run, std::shared_ptr<LiveRun> live) {
-    asio::co_spawn(ioc_, drive(ws, std::move(run), live), asio::detached);
+    asio::co_spawn(asio::make_strand(ioc_), drive(ws, std::move(run), live), asio::detached);
 }
 
 asio::awaitable<void> WorkflowService::drive(const WorkspaceConfig* ws, DocRecord run, std::shared_ptr<LiveRun> live) {

@@ -147,6 +147,9 @@ export async function startServer({ config = testConfig(), dataDir, args = [], e
   proc.stderr.on('data', (d) => { stderr += d; });
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => {
     running.delete(proc);
+    // A sanitizer build (make test-tsan) ends the process at its first report: print it here,
+    // where the failing test's output shows it; stop() and kill9() then fail with it too.
+    if (sanitizerReport(stderr)) process.stderr.write(`confab-server (pid ${proc.pid}) exited with a sanitizer report:\n${stderr}\n`);
     resolve({ code, signal });
   }));
   const url = await new Promise((resolve, reject) => {
@@ -175,22 +178,37 @@ export async function startServer({ config = testConfig(), dataDir, args = [], e
     port: Number(new URL(url).port),
     logs: () => stderr,
     async stop({ signal = 'SIGTERM', timeoutMs = 8000 } = {}) {
-      if (proc.exitCode !== null || proc.signalCode !== null) return exited;
+      if (proc.exitCode !== null || proc.signalCode !== null) {
+        assertNoSanitizerReport(stderr);
+        return exited;
+      }
       proc.kill(signal);
       const t = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
       const r = await exited;
       clearTimeout(t);
+      assertNoSanitizerReport(stderr);
       return r;
     },
     async kill9() {
       proc.kill('SIGKILL');
-      return exited;
+      const r = await exited;
+      assertNoSanitizerReport(stderr);
+      return r;
     },
     cleanup() {
       if (ownDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
   return server;
+}
+
+// A ThreadSanitizer / AddressSanitizer / UBSan report in a server's stderr.
+export function sanitizerReport(stderr) {
+  return /WARNING: ThreadSanitizer|ERROR: (Address|Leak|Thread)Sanitizer|runtime error: /.test(stderr);
+}
+
+export function assertNoSanitizerReport(stderr) {
+  if (sanitizerReport(stderr)) throw new Error(`confab-server reported a sanitizer error:\n${stderr}`);
 }
 
 export function sleep(ms) {
