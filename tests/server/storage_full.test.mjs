@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { WS, getJson, idHeaders, postJson, readSse, sleep, startServer, testConfig } from './helpers.mjs';
+import { WS, getJson, idHeaders, postJson, readSse, sleep, startServer } from './helpers.mjs';
+import { KEY, bearer, createWorkflow, s2sConfig } from './s2s_helpers.mjs';
 
 const T = { timeout: 60000 };
 const mnt = mkdtempSync(path.join(tmpdir(), 'confab-tmpfs-'));
@@ -50,7 +51,7 @@ describe('storage full mid-run', { skip: skipReason || false }, () => {
   let srv;
   const filler = path.join(mnt, 'filler');
   before(async () => {
-    const config = testConfig();
+    const config = s2sConfig();
     config.workspaces[0].apps.push({
       id: 'long', type: 'template', inputs: [{ name: 'hero', type: 'string', required: true }],
       template: '{{hero}} ' + 'and then the story went on, '.repeat(40), chunkChars: 3, delayMs: 25,
@@ -109,5 +110,24 @@ describe('storage full mid-run', { skip: skipReason || false }, () => {
     assert.equal(ok.status, 200, ok.text);
     const after = await postJson(`${srv.url}/v1/apps/welcome/executions`, { inputs: { name: 'x' } }, h);
     assert.equal(after.status, 202, after.text);
+  });
+
+  test('a workflow run whose storage fails reads FAILED once space is back, never RUNNING', T, async () => {
+    const h = bearer(KEY.demo);
+    const wf = await createWorkflow(srv.url, h, { name: 'disk', steps: [{ agentId: 'slowpoke', action: 'Tell a long story:', stepOrder: 1 }] });
+    const run = await postJson(`${srv.url}/v1/workflows/${wf.id}/run`, { input: 'x'.repeat(60) }, h);
+    assert.equal(run.status, 202, run.text);
+    await sleep(400);  // the step is streaming
+    fillDisk(filler);
+    // The step's execution ends storage_unavailable; the run's final write then fails and is retried.
+    await sleep(1500);
+    unlinkSync(filler);
+    let job;
+    for (const deadline = Date.now() + 20000; Date.now() < deadline; await sleep(100)) {
+      job = await getJson(`${srv.url}/v1/jobs/${run.json.jobId}`, h);
+      if (job.json?.status !== 'RUNNING' && job.json?.status !== 'QUEUED') break;
+    }
+    assert.equal(job.json.status, 'FAILED', job.text);
+    assert.match(JSON.stringify(job.json), /storage/);
   });
 });
