@@ -6,9 +6,11 @@ export NODE_PATH := /usr/share/nodejs
 JOBS ?= $(shell nproc)
 NATIVE := build/native-release
 WASM := build/wasm-release
+FUZZ := build/fuzz
+FUZZ_SECONDS ?= 120
 NODE_TEST := node --test --test-reporter=spec
 
-.PHONY: all deps native wasm sdk test test-native test-wasm test-web test-server test-sdk test-markdown test-bench demo bench clean help
+.PHONY: all deps native wasm sdk test test-native test-wasm test-web test-server test-sdk test-markdown test-bench demo bench fuzz fuzz-build fuzz-merge clean help
 
 all: native wasm
 
@@ -16,6 +18,7 @@ help:
 	@echo "make demo   install, build and start the demo server + page"
 	@echo "make test   install, build native and wasm, run every test"
 	@echo "make bench  run the benchmarks (not part of make test)"
+	@echo "make fuzz   run each libFuzzer harness for FUZZ_SECONDS (default 120); make fuzz-merge keeps new coverage"
 
 deps:
 	@./scripts/bootstrap.sh
@@ -68,6 +71,19 @@ test-bench:
 test-markdown:
 	@echo "==== Markdown renderer: CommonMark spec examples (node:test) ===="
 	CONFAB_MD_CLI=$(CURDIR)/$(NATIVE)/tests/markdown/md_cli $(NODE_TEST) tests/markdown/
+
+# Fuzzing (clang, libFuzzer, ASan + UBSan; not part of make test, which replays the corpus only).
+fuzz-build:
+	@./scripts/bootstrap.sh --fuzz
+	@[ -f $(FUZZ)/CMakeCache.txt ] || cmake --preset fuzz >/dev/null
+	cmake --build $(FUZZ) -j$(JOBS) --target confab_fuzzers
+
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./scripts/fuzz.sh run
+
+# Adds what the last `make fuzz` found that covers new code to tests/fuzz/corpus/ (then commit it).
+fuzz-merge: fuzz-build
+	./scripts/fuzz.sh merge
 
 demo: native wasm sdk
 	@./scripts/demo.sh
