@@ -7,9 +7,11 @@ JOBS ?= $(shell nproc)
 NATIVE := build/native-release
 WASM := build/wasm-release
 TSAN := build/native-tsan
+FUZZ := build/fuzz
+FUZZ_SECONDS ?= 120
 NODE_TEST := node --test --test-reporter=spec
 
-.PHONY: all deps native wasm sdk tsan test test-native test-wasm test-web test-server test-sdk test-markdown test-bench test-tsan demo bench clean help
+.PHONY: all deps native wasm sdk tsan test test-native test-wasm test-web test-server test-sdk test-markdown test-bench test-tsan demo bench fuzz fuzz-build fuzz-merge clean help
 
 all: native wasm
 
@@ -18,6 +20,7 @@ help:
 	@echo "make test   install, build native and wasm, run every test"
 	@echo "make bench  run the benchmarks (not part of make test)"
 	@echo "make test-tsan  native and server tests under ThreadSanitizer (not part of make test)"
+	@echo "make fuzz   run each libFuzzer harness for FUZZ_SECONDS (default 120); make fuzz-merge keeps new coverage"
 
 deps:
 	@./scripts/bootstrap.sh
@@ -90,6 +93,19 @@ test-tsan: tsan
 	TSAN_OPTIONS="$(TSAN_OPTIONS_ALL)" CONFAB_TEST_SLOWDOWN=3 CONFAB_SERVER_BIN=$(CURDIR)/$(TSAN)/confab-server \
 	  $(NODE_TEST) tests/server/ || status=1; \
 	exit $$status
+
+# Fuzzing (clang, libFuzzer, ASan + UBSan; not part of make test, which replays the corpus only).
+fuzz-build:
+	@./scripts/bootstrap.sh --fuzz
+	@[ -f $(FUZZ)/CMakeCache.txt ] || cmake --preset fuzz >/dev/null
+	cmake --build $(FUZZ) -j$(JOBS) --target confab_fuzzers
+
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./scripts/fuzz.sh run
+
+# Adds what the last `make fuzz` found that covers new code to tests/fuzz/corpus/ (then commit it).
+fuzz-merge: fuzz-build
+	./scripts/fuzz.sh merge
 
 demo: native wasm sdk
 	@./scripts/demo.sh

@@ -11,6 +11,12 @@ APT_PACKAGES=(
   python3 ruby golang-go  # examples/signing/ is tested in each language (tests/server/signing_examples)
 )
 
+# `bootstrap.sh --fuzz` (make fuzz): clang and its sanitizer/libFuzzer runtimes too. Large, and
+# needed by nothing else, so make test does not install them.
+if [ "${1:-}" = "--fuzz" ]; then
+  APT_PACKAGES+=(clang libclang-rt-14-dev llvm)
+fi
+
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -153,7 +153,7 @@ bool cpu_has_sha_ni() noexcept {
 // Four rounds. `m` is a ring of the last four message-schedule vectors; the schedule for quad
 // I+1 is finished here (msg2) and the one for quad I+3 started (msg1), as in Intel's reference.
 template <int I>
-CONFAB_SHA_NI_TARGET [[gnu::always_inline]] inline void sha_ni_quad(__m128i& abef, __m128i& cdgh,
+[[gnu::always_inline]] CONFAB_SHA_NI_TARGET inline void sha_ni_quad(__m128i& abef, __m128i& cdgh,
                                                                    __m128i (&m)[4],
                                                                    const std::uint8_t* block,
                                                                    __m128i byte_swap) noexcept {
@@ -178,7 +178,7 @@ CONFAB_SHA_NI_TARGET [[gnu::always_inline]] inline void sha_ni_quad(__m128i& abe
 }
 
 template <int... I>
-CONFAB_SHA_NI_TARGET [[gnu::always_inline]] inline void sha_ni_all_quads(
+[[gnu::always_inline]] CONFAB_SHA_NI_TARGET inline void sha_ni_all_quads(
     __m128i& abef, __m128i& cdgh, const std::uint8_t* block, __m128i byte_swap,
     std::integer_sequence<int, I...>) noexcept {
     __m128i m[4];

@@ -8,6 +8,7 @@
 
 #include <boost/asio/this_coro.hpp>
 
+#include "request_head.hpp"
 #include "responses.hpp"
 #include "util.hpp"
 #include "workflows.hpp"
@@ -92,19 +93,6 @@ Response sse_response(const std::string& execution_id) {
     r.headers.emplace_back("X-Accel-Buffering", "no");
     r.headers.emplace_back("X-Confab-Execution-Id", execution_id);
     return r;
-}
-
-std::vector<std::string_view> split_path(std::string_view path) {
-    std::vector<std::string_view> out;
-    if (path.empty() || path.front() != '/') return out;
-    path.remove_prefix(1);
-    for (;;) {
-        auto slash = path.find('/');
-        out.push_back(path.substr(0, slash));
-        if (slash == std::string_view::npos) break;
-        path.remove_prefix(slash + 1);
-    }
-    return out;
 }
 
 }  // namespace
@@ -674,11 +662,12 @@ asio::awaitable<Response> Api::execution_events(Request& req, const Caller& c, c
         source = "lastEventId";
     }
     if (last && !last->empty()) {
-        auto [p, ec] = std::from_chars(last->data(), last->data() + last->size(), after);
-        if (ec != std::errc() || p != last->data() + last->size()) {
+        auto parsed = parse_event_id(*last);
+        if (!parsed) {
             co_return error_response(400, "invalid_request",
-                                     std::string(source) + ": must be a non-negative integer event id");
+                                     std::string(source) + ": must be an event id, a decimal integer from 0 to 9223372036854775807");
         }
+        after = *parsed;
     }
     const std::string ws = c.workspace->id, user = c.user_id;
     auto rec = co_await db_.run([&](Store& s) { return s.get_execution(ws, user, id); });

@@ -23,6 +23,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "request_head.hpp"
 #include "util.hpp"
 
 namespace asio = boost::asio;
@@ -35,51 +36,6 @@ namespace confab::server {
 namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-std::string percent_decode(std::string_view s, bool plus_is_space) {
-    std::string out;
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        char c = s[i];
-        if (c == '%' && i + 2 < s.size()) {
-            int hi = hex_value(s[i + 1]);
-            int lo = hex_value(s[i + 2]);
-            if (hi >= 0 && lo >= 0) {
-                out.push_back(static_cast<char>(hi * 16 + lo));
-                i += 2;
-                continue;
-            }
-        }
-        out.push_back(plus_is_space && c == '+' ? ' ' : c);
-    }
-    return out;
-}
-
-void split_target(std::string_view target, Request& req) {
-    auto q = target.find('?');
-    req.path = percent_decode(target.substr(0, q), false);
-    if (q == std::string_view::npos) return;
-    std::string_view query = target.substr(q + 1);
-    while (!query.empty()) {
-        auto amp = query.find('&');
-        std::string_view pair = query.substr(0, amp);
-        if (!pair.empty()) {
-            auto eq = pair.find('=');
-            std::string key = percent_decode(pair.substr(0, eq), true);
-            std::string value = eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1), true);
-            req.query.emplace_back(std::move(key), std::move(value));
-        }
-        if (amp == std::string_view::npos) break;
-        query.remove_prefix(amp + 1);
-    }
-}
 
 std::string lower(std::string_view s) {
     std::string out(s);
@@ -293,9 +249,33 @@ asio::awaitable<void> HttpServer::Impl::session(tcp::socket socket, std::shared_
                            hec == asio::error::eof || hec == asio::error::operation_aborted ||
                            hec == asio::error::connection_reset) {
                     break;
+                } else if (hec == http::error::bad_transfer_encoding) {  // duplicate chunked, or after Content-Length
+                    early.status = 400;
+                    early.body = R"({"error":"Transfer-Encoding: not allowed with Content-Length or twice with chunked","code":"bad_request"})";
+                    have_early = true;
+                } else if (hec == http::error::bad_content_length || hec == http::error::multiple_content_length) {
+                    early.status = 400;
+                    early.body = R"({"error":"Content-Length: must be one non-negative decimal number, without Transfer-Encoding","code":"bad_request"})";
+                    have_early = true;
                 } else {
                     early.status = 400;
                     early.body = R"({"error":"malformed HTTP request","code":"bad_request"})";
+                    have_early = true;
+                }
+            }
+            if (!have_early) {
+                // Framing checks Beast does not make (request smuggling): before any body byte is read.
+                const auto& head_msg = parser.get();
+                RequestHead head;
+                head.method = head_msg.method_string();
+                head.target = head_msg.target();
+                head.version = head_msg.version();
+                head.fields.reserve(16);
+                for (const auto& f : head_msg) head.fields.push_back({f.name_string(), f.value()});
+                if (auto bad = check_request_head(head)) {
+                    early.status = bad->status;
+                    early.body = R"({"error":)" + json_string(bad->message) + R"(,"code":)" +
+                                 json_string(bad->code) + "}";
                     have_early = true;
                 }
             }
@@ -364,7 +344,9 @@ asio::awaitable<void> HttpServer::Impl::session(tcp::socket socket, std::shared_
             Request req;
             req.method = std::string(msg.method_string());
             req.target = std::string(msg.target());
-            split_target(req.target, req);
+            auto split = split_target(req.target);
+            req.path = std::move(split.path);
+            req.query = std::move(split.query);
             req.headers.reserve(16);
             for (const auto& f : msg) req.headers.emplace_back(lower(f.name_string()), std::string(f.value()));
             req.body = std::move(msg.body());
