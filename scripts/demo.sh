@@ -10,10 +10,41 @@ PAGE_PORT=${CONFAB_DEMO_PAGE_PORT:-8080}
 CORE_PORT=${CONFAB_DEMO_CORE_PORT:-8081}
 WIDGET_PORT=${CONFAB_DEMO_WIDGET_PORT:-8082}
 DATA_DIR=${CONFAB_DEMO_DATA_DIR:-build/demo-data}
+PID_FILE="$DATA_DIR/demo.pid"
 mkdir -p "$DATA_DIR"
 
+# A demo already running (its pid file names a live process and its API answers): say so and
+# leave it alone. Starting again would fail on the ports after truncating the running server's log.
+if [[ -f $PID_FILE ]]; then
+  running=$(cat "$PID_FILE")
+  if kill -0 "$running" 2>/dev/null && curl -fsS "http://127.0.0.1:$API_PORT/readyz" >/dev/null 2>&1; then
+    cat <<MSG
+The demo is already running (pid $running):
+  API server : http://127.0.0.1:$API_PORT   (log: $DATA_DIR/server.log)
+  Chat page  : http://127.0.0.1:$PAGE_PORT/
+  Widget page: http://127.0.0.1:$WIDGET_PORT/
+  Core page  : http://127.0.0.1:$CORE_PORT/
+Stop it with Ctrl-C in its terminal, or: kill $running
+MSG
+    exit 0
+  fi
+fi
+# Anything else on one of the ports: stop before starting half a demo.
+for port in "$API_PORT" "$PAGE_PORT" "$CORE_PORT" "$WIDGET_PORT"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "port $port is in use by another program: stop it, or choose other ports with" \
+      "CONFAB_DEMO_API_PORT / _PAGE_PORT / _CORE_PORT / _WIDGET_PORT" >&2
+    exit 1
+  fi
+done
+echo $$ > "$PID_FILE"
+
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [[ "$(cat "$PID_FILE" 2>/dev/null)" == "$$" ]]; then rm -f "$PID_FILE"; fi
+}
 trap cleanup EXIT INT TERM
 
 "$NATIVE/confab-server" serve --listen "127.0.0.1:$API_PORT" --config examples/config/demo.json \

@@ -48,6 +48,16 @@ void encode_event(std::string& out, std::uint64_t seq, std::string_view type, st
     sse::encode_to(out, sse::OutEvent{type, data, id, std::nullopt});
 }
 
+// The error text a failed turn keeps in the session's history, which a site's visitors read:
+// runner errors are written for that (upstream ones never name the upstream); an internal
+// failure's text (storage, exceptions) is not, and goes to the log only.
+std::string visitor_error_message(const std::string& code, const std::string& message) {
+    if (code == "internal" || code == "internal_error" || code == "storage_error" || code == "run_failed") {
+        return "the reply failed";
+    }
+    return message;
+}
+
 // The stored steps of a workflow (a workflow app's run reads the definition as edited through the API).
 asio::awaitable<Result<protocol::Json>> load_workflow_steps(DbExecutor& db, std::string ws_id, std::string wf_id) {
     auto doc = co_await db.run([&](Store& s) { return s.get_workflow(ws_id, wf_id); });
@@ -334,9 +344,17 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
         fin.output = output;
         fin.error = error;
         fin.chat_text = chat_text_for();
-        fin.message_pending = spec.chat && spec.session_id && !fin.chat_text.empty() &&
-                              (status == ExecutionStatus::success || status == ExecutionStatus::cancelled);
+        // Every turn leaves its reply in the history, a failed or stopped one too (with what was
+        // streamed, possibly nothing), so that a reload shows the turn as it ended.
+        fin.message_pending = spec.chat && spec.session_id.has_value();
         fin.session_id = spec.session_id.value_or("");
+        fin.turn_id = spec.turn_id;
+        fin.error_code.reset();
+        fin.error_message.reset();
+        if (status == ExecutionStatus::error) {
+            fin.error_code = code;
+            fin.error_message = visitor_error_message(code, *error);
+        }
         fin.finish_pending = true;
     };
     fill_final();
@@ -458,7 +476,11 @@ asio::awaitable<bool> ExecutionHub::store_final(FinalState& fin) {
                 m.role = protocol::Role::assistant;
                 m.content = fin.chat_text;
                 m.execution_id = fin.id;
+                m.turn_id = fin.turn_id;
                 m.created_at = now_ms();
+                m.status = protocol::to_string(fin.status);
+                m.error_code = fin.error_code;
+                m.error_message = fin.error_message;
                 Status st = s.append_message(m);
                 if (!st && st.error().code != "not_found") return st;  // a deleted session keeps no message
             }

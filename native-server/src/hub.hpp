@@ -85,6 +85,7 @@ struct StartSpec {
     protocol::Json inputs = protocol::Json::object();
     std::string message;                     // chat
     std::vector<protocol::Message> history;  // chat
+    std::optional<std::string> turn_id;      // chat: stored on the reply
 };
 
 struct HubOptions {
@@ -132,6 +133,8 @@ private:
         std::optional<std::string> error;
         std::string chat_text;
         std::string session_id;
+        std::optional<std::string> turn_id;  // the chat turn the reply belongs to
+        std::optional<std::string> error_code, error_message;  // of a failed reply, visitor-safe
         bool message_pending = false;
         bool finish_pending = true;
     };

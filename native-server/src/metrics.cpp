@@ -26,6 +26,8 @@ const char* route_label(Route r) noexcept {
         case Route::jobs: return "/v1/jobs";
         case Route::app_token: return "/v1/applications/token";
         case Route::identity_proxy: return "/v1/identity/proxy";
+        case Route::feedback: return "/v1/executions/{id}/feedback";
+        case Route::feedback_list: return "/v1/feedback";
         case Route::count_: break;
     }
     return "unmatched";
@@ -96,6 +98,10 @@ std::string Metrics::render(const std::map<std::string, std::int64_t>& execution
     out += "# HELP confab_storage_failed_runs_total Runs that storage refused to record; each ended as error storage_unavailable.\n";
     out += "# TYPE confab_storage_failed_runs_total counter\n";
     out += "confab_storage_failed_runs_total " + std::to_string(storage_failed_runs_.load(std::memory_order_relaxed)) + "\n";
+    out += "# HELP confab_feedback_total Feedback submissions (new ratings and changes) since the process started.\n";
+    out += "# TYPE confab_feedback_total counter\n";
+    out += "confab_feedback_total{rating=\"up\"} " + std::to_string(feedback_up_.load(std::memory_order_relaxed)) + "\n";
+    out += "confab_feedback_total{rating=\"down\"} " + std::to_string(feedback_down_.load(std::memory_order_relaxed)) + "\n";
     out += "# HELP confab_executions Stored executions by status.\n";
     out += "# TYPE confab_executions gauge\n";
     for (const char* s : {"queued", "running", "success", "error", "cancelled"}) {
