@@ -38,6 +38,12 @@ function optionalFunction(value, name) {
   return value || undefined;
 }
 
+function optionalBoolean(value, name) {
+  if (value === undefined || value === null) return false;
+  if (typeof value !== 'boolean') throw invalidArgument(`${name}: expected true or false, got ${describe(value)}`);
+  return value;
+}
+
 function optionalSignal(value, name = 'signal') {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'object' || typeof value.aborted !== 'boolean' || typeof value.addEventListener !== 'function') {
@@ -148,9 +154,9 @@ const path = {
 
 // Starts a streamed run in one request (POST with Accept: text/event-stream) while the wasm core
 // loads. Resolves to {res, attempt, core, executionId, sessionId}; on failure nothing stays open.
-async function startStream(client, { path: p, body, signal }) {
+async function startStream(client, { path: p, body, signal, headers: extra, onRetry }) {
   const url = client.url(p);
-  const headers = client.headers(true, 'text/event-stream');
+  const headers = { ...client.headers(true, 'text/event-stream'), ...extra };
   const payload = JSON.stringify(body);
   const corePromise = loadCore();
   const started = withRetries(client.retries, false, signal, async () => {
@@ -163,7 +169,7 @@ async function startStream(client, { path: p, body, signal }) {
       }
     }
     return r;
-  });
+  }, onRetry);
   const [s, c] = await Promise.allSettled([started, corePromise]);
   if (s.status === 'rejected' || c.status === 'rejected') {
     if (s.status === 'fulfilled') {
@@ -337,28 +343,41 @@ class Apps {
   async chatStream(args) {
     requireObject(args, 'chatStream(args)');
     const appId = requireString(args.appId, 'appId');
-    if (typeof args.message !== 'string' || args.message === '') {
+    const regenerate = optionalBoolean(args.regenerate, 'regenerate');
+    const editLast = optionalBoolean(args.editLast, 'editLast');
+    if (regenerate && editLast) throw invalidArgument('regenerate/editLast: pass one of them, not both');
+    if (!regenerate && (typeof args.message !== 'string' || args.message === '')) {
       throw invalidArgument(`message: expected a non-empty string, got ${args.message === '' ? 'an empty string' : describe(args.message)}`);
     }
     const sessionId = optionalString(args.sessionId, 'sessionId');
+    if ((regenerate || editLast) && !sessionId) {
+      throw invalidArgument(`sessionId: required with ${regenerate ? 'regenerate' : 'editLast'} (the session whose last turn is replaced)`);
+    }
+    const idempotencyKey = optionalString(args.idempotencyKey, 'idempotencyKey');
+    if (idempotencyKey !== undefined && !/^[\x21-\x7e]{1,200}$/.test(idempotencyKey)) {
+      throw invalidArgument('idempotencyKey: expected 1-200 printable ASCII characters without spaces');
+    }
     const inputs = args.inputs === undefined || args.inputs === null ? undefined : requireObject(args.inputs, 'inputs');
     const streamCallback = optionalFunction(args.streamCallback, 'streamCallback');
     const streamCompletedCallback = optionalFunction(args.streamCompletedCallback, 'streamCompletedCallback');
+    const onRetry = optionalFunction(args.onRetry, 'onRetry');
     const signal = optionalSignal(args.signal);
     if (signal && signal.aborted) throw abortErrorFrom(signal);
     const client = this._client;
-    const body = { message: args.message };
+    const body = regenerate ? { regenerate: true } : { message: args.message };
+    if (editLast) body.editLast = true;
     if (sessionId) body.sessionId = sessionId;
     if (inputs) body.inputs = inputs;
+    const headers = idempotencyKey ? { 'Idempotency-Key': idempotencyKey } : undefined;
 
-    const started = await startStream(client, { path: path.app(appId) + '/chat', body, signal });
+    const started = await startStream(client, { path: path.app(appId) + '/chat', body, signal, headers, onRetry });
     const { first, core, executionId } = started;
     const result = quiet(streamRun(client, core, {
       first, executionId, signal,
       setup(transcript) {
         const known = started.sessionId || sessionId;
         if (known) transcript.setSessionId(known);
-        transcript.beginTurn(args.message);
+        transcript.beginTurn(regenerate ? '' : args.message);
       },
       // seq (the event's SSE id) lets a caller persist how far it got and resume after a reload.
       onEvent(type, data, seq) {
@@ -420,6 +439,41 @@ class Sessions {
   }
 }
 
+const RATINGS = new Set(['up', 'down']);
+
+class Feedback {
+  constructor(client) {
+    this._client = client;
+  }
+
+  /**
+   * Rates one reply (an execution) for the current user: {executionId, rating: 'up'|'down', comment?}.
+   * One per user and execution; sending again replaces it. Resolves to {executionId, rating, comment, updatedAt}.
+   */
+  async send(args) {
+    requireObject(args, 'feedback.send(args)');
+    const executionId = requireString(args.executionId, 'executionId');
+    if (!RATINGS.has(args.rating)) throw invalidArgument(`rating: expected "up" or "down", got ${describe(args.rating)}`);
+    const body = { rating: args.rating };
+    if (args.comment !== undefined && args.comment !== null && args.comment !== '') {
+      if (typeof args.comment !== 'string') throw invalidArgument(`comment: expected a string, got ${describe(args.comment)}`);
+      if (args.comment.length > 2000) throw invalidArgument(`comment: at most 2000 characters, got ${args.comment.length}`);
+      body.comment = args.comment;
+    }
+    return requestJson(this._client, {
+      method: 'POST', path: path.execution(executionId) + '/feedback', body, signal: optionalSignal(args.signal), idempotent: true,
+    });
+  }
+
+  /** Removes the current user's rating of an execution. */
+  async delete(args) {
+    if (typeof args === 'string') args = { executionId: args };
+    requireObject(args, 'feedback.delete(args)');
+    const executionId = requireString(args.executionId, 'executionId');
+    await requestJson(this._client, { method: 'DELETE', path: path.execution(executionId) + '/feedback', signal: optionalSignal(args.signal) });
+  }
+}
+
 export default class Confab {
   /**
    * A client without a user: for public apps. `workspaceId` says whose apps they are.
@@ -432,6 +486,7 @@ export default class Confab {
     Object.defineProperty(this, '_client', { value: client });
     this.apps = new Apps(client);
     this.sessions = new Sessions(client);
+    this.feedback = new Feedback(client);
   }
 
   /** A client acting for one user, vouched for by the site's backend (hashedUserId). */
