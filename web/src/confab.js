@@ -1,24 +1,25 @@
 // The public API: Confab.identify / new Confab, apps.* and sessions.* (AirOps-compatible shape).
+// apps.execute / apps.getResults live in execute.js (the package entries add them; the chat widget
+// does not use them and does not ship them).
 import { ConfabError, ApiError, IdentityError, AbortError, TimeoutError, invalidArgument } from './errors.js';
 import { loadCore } from './core.js';
-import { abortErrorFrom, errorFromResponse, fetchOnce, requestJson, sleep, withRetries } from './http.js';
+import { abortErrorFrom, errorFromResponse, fetchOnce, requestJson, withRetries } from './http.js';
 import { consumeStream, isEventStream } from './stream.js';
 
 const DEFAULT_RETRIES = 3;
 const DEFAULT_TIMEOUT_MS = 30000;
-const TERMINAL = new Set(['success', 'error', 'cancelled']);
 
 // ---- argument checks: each message names the argument and says what was wrong ----
 
 const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
-const describe = (v) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? `"${v}"` : typeof v);
+export const describe = (v) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? `"${v}"` : typeof v);
 
-function requireObject(value, name) {
+export function requireObject(value, name) {
   if (!isObject(value)) throw invalidArgument(`${name}: expected an object, got ${describe(value)}`);
   return value;
 }
 
-function requireString(value, name) {
+export function requireString(value, name) {
   if (typeof value !== 'string' || value.trim() === '') {
     throw invalidArgument(`${name}: expected a non-empty string, got ${value === '' ? 'an empty string' : describe(value)}`);
   }
@@ -27,11 +28,11 @@ function requireString(value, name) {
   return value;
 }
 
-function optionalString(value, name) {
+export function optionalString(value, name) {
   return value === undefined || value === null ? undefined : requireString(value, name);
 }
 
-function optionalFunction(value, name) {
+export function optionalFunction(value, name) {
   if (value !== undefined && value !== null && typeof value !== 'function') {
     throw invalidArgument(`${name}: expected a function, got ${describe(value)}`);
   }
@@ -44,7 +45,7 @@ function optionalBoolean(value, name) {
   return value;
 }
 
-function optionalSignal(value, name = 'signal') {
+export function optionalSignal(value, name = 'signal') {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'object' || typeof value.aborted !== 'boolean' || typeof value.addEventListener !== 'function') {
     throw invalidArgument(`${name}: expected an AbortSignal, got ${describe(value)}`);
@@ -146,7 +147,7 @@ class Client {
   }
 }
 
-const path = {
+export const path = {
   app: (appId) => `/v1/apps/${encodeURIComponent(appId)}`,
   execution: (id) => `/v1/executions/${encodeURIComponent(id)}`,
   session: (id) => `/v1/sessions/${encodeURIComponent(id)}`,
@@ -154,7 +155,7 @@ const path = {
 
 // Starts a streamed run in one request (POST with Accept: text/event-stream) while the wasm core
 // loads. Resolves to {res, attempt, core, executionId, sessionId}; on failure nothing stays open.
-async function startStream(client, { path: p, body, signal, headers: extra, onRetry }) {
+export async function startStream(client, { path: p, body, signal, headers: extra, onRetry }) {
   const url = client.url(p);
   const headers = { ...client.headers(true, 'text/event-stream'), ...extra };
   const payload = JSON.stringify(body);
@@ -201,7 +202,7 @@ async function startStream(client, { path: p, body, signal, headers: extra, onRe
   return { first, core: c.value, executionId, sessionId };
 }
 
-async function cancelExecution(client, executionId) {
+export async function cancelExecution(client, executionId) {
   try {
     return await requestJson(client, { method: 'POST', path: path.execution(executionId) + '/cancel', idempotent: true });
   } catch (e) {
@@ -211,24 +212,15 @@ async function cancelExecution(client, executionId) {
   }
 }
 
-// Polls an execution until it is terminal, with backoff (no stream to wait on).
-async function pollExecution(client, executionId, signal) {
-  for (let attempt = 0; ; attempt++) {
-    const ex = await requestJson(client, { method: 'GET', path: path.execution(executionId), signal });
-    if (ex && TERMINAL.has(ex.status)) return { ...ex, executionId: ex.id };
-    await sleep(Math.min(2000, 100 * 1.6 ** attempt) * (0.5 + Math.random() / 2), signal);
-  }
-}
-
 // A promise the caller may ignore without an "unhandled rejection".
-function quiet(promise) {
+export function quiet(promise) {
   promise.catch(() => {});
   return promise;
 }
 
 // A failed run's message and code, as the transcript assembled them (the completed event's own,
 // else the "error" event's).
-function addError(out, transcript) {
+export function addError(out, transcript) {
   const error = transcript.error();
   if (error !== undefined) out.error = error;
   const code = transcript.errorCode();
@@ -237,7 +229,7 @@ function addError(out, transcript) {
 
 // Streams a run into a new wasm transcript (prepared by `setup`), then `finish(completed,
 // transcript)` builds the result. The transcript is freed on every path.
-async function streamRun(client, core, { first, executionId, signal, setup, onEvent, finish }) {
+export async function streamRun(client, core, { first, executionId, signal, setup, onEvent, finish }) {
   const transcript = core.transcript();
   try {
     if (setup) setup(transcript);
@@ -248,11 +240,11 @@ async function streamRun(client, core, { first, executionId, signal, setup, onEv
   }
 }
 
-function callSafely(fn, arg) {
+export function callSafely(fn, arg) {
   if (fn) fn(arg);
 }
 
-class Apps {
+export class Apps {
   constructor(client) {
     this._client = client;
   }
@@ -262,77 +254,6 @@ class Apps {
     if (isObject(appId)) ({ appId, ...options } = appId);
     requireString(appId, 'appId');
     return requestJson(this._client, { method: 'GET', path: path.app(appId), signal: optionalSignal(options.signal) });
-  }
-
-  /**
-   * Runs an app. Resolves once the run has started with {executionId, result(), cancel()}.
-   * With stream: true the same request streams the output: streamCallback({content}) per delta,
-   * streamCompletedCallback({content}) with the whole output at the end.
-   */
-  async execute(args) {
-    requireObject(args, 'execute(args)');
-    const appId = requireString(args.appId, 'appId');
-    let version = args.version;
-    if (typeof version === 'number' && Number.isFinite(version)) version = String(version);
-    version = optionalString(version, 'version');
-    const payload = args.payload === undefined ? {} : requireObject(args.payload, 'payload');
-    const inputs = payload.inputs === undefined ? {} : requireObject(payload.inputs, 'payload.inputs');
-    if (args.stream !== undefined && typeof args.stream !== 'boolean') {
-      throw invalidArgument(`stream: expected true or false, got ${describe(args.stream)}`);
-    }
-    const stream = args.stream === true;
-    const streamCallback = optionalFunction(args.streamCallback, 'streamCallback');
-    const streamCompletedCallback = optionalFunction(args.streamCompletedCallback, 'streamCompletedCallback');
-    if (!stream && (streamCallback || streamCompletedCallback)) {
-      throw invalidArgument('streamCallback/streamCompletedCallback: need stream: true');
-    }
-    const signal = optionalSignal(args.signal);
-    if (signal && signal.aborted) throw abortErrorFrom(signal);
-    const client = this._client;
-    const body = version === undefined ? { inputs } : { version, inputs };
-    const cancel = (executionId) => () => cancelExecution(client, executionId);
-
-    if (!stream) {
-      const created = await requestJson(client, { method: 'POST', path: path.app(appId) + '/executions', body, signal });
-      const executionId = created && created.executionId;
-      if (!executionId) throw new ConfabError('the server sent no executionId', { code: 'invalid_response' });
-      let done = null;
-      return {
-        executionId,
-        result: () => (done ??= pollExecution(client, executionId, signal)),
-        cancel: cancel(executionId),
-      };
-    }
-
-    const { first, core, executionId } = await startStream(client, { path: path.app(appId) + '/executions', body, signal });
-    const done = quiet(streamRun(client, core, {
-      first, executionId, signal,
-      onEvent(type, data) {
-        if (type === 'delta') callSafely(streamCallback, { content: data.content });
-      },
-      finish(completed, transcript) {
-        // The output may be any JSON (http apps); the streamed text is the string output or the deltas.
-        const output = completed.output === undefined ? null : completed.output;
-        callSafely(streamCompletedCallback, { content: transcript.result() });
-        const result = { id: executionId, executionId, appId, status: transcript.status(), output };
-        addError(result, transcript);
-        return result;
-      },
-    }));
-    return { executionId, result: () => done, cancel: cancel(executionId) };
-  }
-
-  /** GET /v1/executions/{executionId}: the execution (status, output, error...). */
-  async getResults(args) {
-    requireObject(args, 'getResults(args)');
-    const appId = requireString(args.appId, 'appId');
-    const executionId = requireString(args.executionId, 'executionId');
-    const ex = await requestJson(this._client, { method: 'GET', path: path.execution(executionId), signal: optionalSignal(args.signal) });
-    if (ex && ex.appId !== undefined && ex.appId !== appId) {
-      throw new ApiError(`execution ${executionId} does not belong to app ${appId}`,
-        { status: 404, code: 'execution_not_found' });
-    }
-    return { ...ex, executionId: ex.id };
   }
 
   /**

@@ -20,9 +20,9 @@ export function hostAllowed(url, hosts) {
   });
 }
 
-export const COPY_ICON = 'M16 1H4a2 2 0 0 0-2 2v14h2V3h12zm3 4H8a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h11a2 2 0 0 0 2-2V7a2 2 0 0 0-2-2zm0 16H8V7h11z';
+export const COPY_ICON = 'M15 1H4v15h2V3h9zm4 4H8v18h11zm-2 16h-7V7h7z';
 export const CHECK_ICON = 'M9 16.2 4.8 12l-1.4 1.4L9 19 21 7l-1.4-1.4z';
-const WRAP_ICON = 'M4 19h6v-2H4zM20 5H4v2h16zm-3 6H4v2h13.25c1.1 0 2 .9 2 2s-.9 2-2 2H15v-2l-3 3 3 3v-2h2c2.21 0 4-1.79 4-4s-1.79-4-4-4z';
+const WRAP_ICON = 'M4 19h6v-2H4zM20 5H4v2h16zm-3 6H4v2h13a2 2 0 0 1 0 4h-2v-2l-3 3 3 3v-2h2a4 4 0 0 0 0-8z';
 
 export class Enhancer {
   /** policy: the shell's Trusted Types policy; t: the translator; icon: the shell's icon(). */
@@ -70,6 +70,10 @@ export class Enhancer {
     for (const img of f.querySelectorAll('img')) {
       const src = img.getAttribute('src') || '';
       const alt = img.getAttribute('alt') || '';
+      if (!/^https?:/i.test(src)) {
+        img.replaceWith(alt);  // no URL the renderer let through: just the description
+        continue;
+      }
       if (live || this.failed.has(src) || !hostAllowed(src, this.hosts)) {
         img.replaceWith(this.link(src, alt ? `${this.t('image')}: ${alt}` : src));
         continue;

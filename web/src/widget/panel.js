@@ -27,13 +27,12 @@ const PANEL_SRC = document.currentScript && document.currentScript.src;
 const SEND_ICON = 'M3.4 20.4 21 12 3.4 3.6 3.4 10.1 15 12 3.4 13.9z';
 const STOP_ICON = 'M7 7h10v10H7z';
 const NEW_ICON = 'M19 13h-6v6h-2v-6H5v-2h6V5h2v6h6z';
-const HISTORY_ICON = 'M13 3a9 9 0 0 0-9 9H1l3.9 3.9L9 12H6a7 7 0 1 1 2.05 4.95l-1.42 1.42A9 9 0 1 0 13 3zm-1 5v5l4.28 2.54.72-1.21-3.5-2.08V8z';
-const BACK_ICON = 'M20 11H7.83l5.59-5.59L12 4l-8 8 8 8 1.41-1.41L7.83 13H20z';
-const UP_ICON = 'M1 21h4V9H1zm22-11a2 2 0 0 0-2-2h-6.31l.95-4.57.03-.32c0-.41-.17-.79-.44-1.06L14.17 1 7.59 7.59C7.22 7.95 7 8.45 7 9v10a2 2 0 0 0 2 2h9c.83 0 1.54-.5 1.84-1.22l3.02-7.05c.09-.23.14-.47.14-.73z';
-const DOWN_ICON = 'M15 3H6c-.83 0-1.54.5-1.84 1.22l-3.02 7.05c-.09.23-.14.47-.14.73v2a2 2 0 0 0 2 2h6.31l-.95 4.57-.03.32c0 .41.17.79.44 1.06L9.83 23l6.59-6.59c.36-.36.58-.86.58-1.41V5a2 2 0 0 0-2-2zm4 0v12h4V3z';
-const REGEN_ICON = 'M17.65 6.35A7.96 7.96 0 0 0 12 4a8 8 0 1 0 7.73 10h-2.08A6 6 0 1 1 12 6c1.66 0 3.14.69 4.22 1.78L13 11h7V4z';
-const EDIT_ICON = 'M3 17.25V21h3.75L17.81 9.94l-3.75-3.75zM20.71 7.04a1 1 0 0 0 0-1.41l-2.34-2.34a1 1 0 0 0-1.41 0l-1.83 1.83 3.75 3.75z';
-const JUMP_ICON = 'M20 12l-1.41-1.41L13 16.17V4h-2v12.17l-5.58-5.59L4 12l8 8z';
+const HISTORY_ICON = 'M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm0 2a8 8 0 1 1 0 16 8 8 0 0 1 0-16zm-1 3v6l5 3 1-1.7-4-2.3V7z';
+const BACK_ICON = 'M20 11H8l5-5-1.4-1.4L4 12l7.6 7.6L13 18l-5-5h12z';
+const UP_ICON = 'M2 21h4V9H2zm20-10a2 2 0 0 0-2-2h-6l1-5-1.5-1.5L7 9v12h11l4-9z';
+const REGEN_ICON = 'M17.7 6.3A8 8 0 1 0 20 12h-2a6 6 0 1 1-1.8-4.2L13 11h7V4z';
+const EDIT_ICON = 'M3 17v4h4L18 10l-4-4zM21 7l-4-4-2 2 4 4z';
+const JUMP_ICON = 'M11 4h2v12l5-5 1.4 1.4L12 20l-7.4-7.6L6 11l5 5z';
 const PERSIST_MS = 250;
 
 function h(tag, attrs = {}, ...children) {
@@ -377,21 +376,28 @@ class Panel {
   render(history) {
     this.log.replaceChildren();
     this.greet();
-    for (const m of history) {
+    let lastUser = '';
+    history.forEach((m, i) => {
       if (m.role === 'user') {
+        lastUser = m.content;
         this.addUser(m.content, m.createdAt);
       } else if (m.role === 'assistant') {
         const row = this.addAssistant(m.content ? renderMarkdown(this.core, m.content) : '', m);
         const st = m.status;
+        const text = lastUser;
         if (st === 'cancelled') this.note(row, this.t('stopped'));
         else if (st === 'interrupted') this.note(row, this.t('interrupted'));
         else if (st === 'error') {
-          // A failed turn: its reply stays visible as failed; the last one can be asked again.
+          // A failed turn stays visible as failed; the last one can be asked again (the server
+          // re-runs the session's last message and replaces the failed reply).
           row.msg.classList.add('failed');
-          this.note(row, this.t('failed'));
+          this.note(row, this.t('failed'), i === history.length - 1 ? () => {
+            row.el.remove();
+            this.runTurn(text, { regenerate: true });
+          } : undefined);
         }
       }
-    }
+    });
     if (!history.some((m) => m.role === 'user')) this.showStarters();
     this.refreshActions();
   }
@@ -476,7 +482,7 @@ class Panel {
     if (row.text) act('copy-msg', t('copyMessage'), COPY_ICON);
     if (row.executionId && row.text) {
       act('up', t('good'), UP_ICON).setAttribute('aria-pressed', 'false');
-      act('down', t('bad'), DOWN_ICON).setAttribute('aria-pressed', 'false');
+      act('down', t('bad'), UP_ICON).setAttribute('aria-pressed', 'false');
     }
     act('regen', t('regenerate'), REGEN_ICON).hidden = true;
     row.meta = meta;
@@ -1041,7 +1047,7 @@ class Panel {
     if (this.banner.classList.contains('wait') && !this.banner.classList.contains('queued')) this.hideBanner();
     if (r.status === 'cancelled') view.end(this.t('stopped'), null, r.executionId);
     else if (r.status === 'error') {
-      if (r.error) devWarn(`the reply failed on the server: ${r.error}${r.errorCode ? ` (${r.errorCode})` : ''}`);
+      devWarn(`the reply failed on the server${r.error ? `: ${r.error}` : ''}${r.errorCode ? ` (${r.errorCode})` : ''}`);
       view.end(this.t('failed'), retry, r.executionId);
     } else view.end(undefined, undefined, r.executionId);
     this.setBusy(false);

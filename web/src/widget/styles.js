@@ -125,6 +125,7 @@ h2 { all: unset; flex: 1; font-weight: 600; font-size: 16px; overflow: hidden; t
 .act:hover, .act[aria-pressed="true"] { color: var(--fg); background: color-mix(in srgb, var(--fg) 8%, transparent); }
 .act:focus-visible { outline: 2px solid var(--a); }
 .act svg { width: 16px; height: 16px; fill: currentColor; }
+[data-act="down"] svg { transform: rotate(180deg); }
 .retry, .link-btn { all: unset; cursor: pointer; font-size: 12px; font-weight: 600; text-decoration: underline; margin-inline-start: 6px; }
 .retry:focus-visible, .link-btn:focus-visible { outline: 2px solid var(--a); }
 .fb { display: flex; gap: 6px; margin-top: 4px; width: 88%; }
