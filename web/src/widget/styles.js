@@ -197,7 +197,8 @@ textarea::placeholder { color: var(--muted); }
 .md blockquote { border-inline-start: 3px solid var(--line); padding-inline-start: 10px; color: var(--muted); margin-inline: 0; }
 .md .scroll { overflow-x: auto; max-width: 100%; }
 .md table { border-collapse: collapse; margin: 0; }
-.md th, .md td { border: 1px solid var(--line); padding: 3px 7px; overflow-wrap: normal; word-break: normal; hyphens: none; min-width: 3em; }
+.md th, .md td { border: 1px solid var(--line); padding: 3px 7px; overflow-wrap: normal; word-break: normal; hyphens: none; min-width: 6em; vertical-align: top; }
+.md th { white-space: nowrap; }
 .md img { max-width: 100%; height: auto; border-radius: 6px; }
 .md hr { border: 0; border-top: 1px solid var(--line); }
 .hl-kw { color: #7a1c98; } .hl-str { color: #1a6530; } .hl-num { color: #8c4100; } .hl-com { color: #595e69; font-style: italic; }
