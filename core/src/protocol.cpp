@@ -544,6 +544,9 @@ Json encode(const AppInfo& a) {
     for (const auto& s : a.inputs) inputs.push_back(encode_input_spec(s));
     j["inputs"] = std::move(inputs);
     j["public"] = a.is_public;
+    j["starters"] = a.starters;
+    j["imageHosts"] = a.image_hosts;
+    if (!a.avatar_url.empty()) j["avatarUrl"] = a.avatar_url;
     return j;
 }
 
@@ -586,6 +589,18 @@ Result<AppInfo> decode_app_info(const Json& j) {
         }
     }
     a.is_public = r.opt_bool("public", false);
+    for (auto [key, out] : {std::pair{"starters", &a.starters}, std::pair{"imageHosts", &a.image_hosts}}) {
+        const Json* list = r.array(key, false);
+        for (std::size_t i = 0; list != nullptr && i < list->size() && !r.failed(); ++i) {
+            const auto* s = (*list)[i].get_ptr<const Json::string_t*>();
+            if (s == nullptr) {
+                r.fail(std::string(key) + "[" + std::to_string(i) + "] must be a string");
+            } else {
+                out->push_back(*s);
+            }
+        }
+    }
+    a.avatar_url = r.opt_string("avatarUrl", false, false).value_or(std::string());
     if (r.failed()) return r.take_error();
     return a;
 }
@@ -704,10 +719,21 @@ Result<ExecutionCreated> decode_execution_created(const Json& j) {
 Result<ChatRequest> decode_chat_request(const Json& j) {
     ObjectReader r(j, "");
     ChatRequest out;
-    out.message = r.req_string("message", true);
+    out.regenerate = r.opt_bool("regenerate", false);
+    out.edit_last = r.opt_bool("editLast", false);
+    if (out.regenerate) {
+        // The message to re-run is the session's; one sent along is ignored (but must be text).
+        out.message = r.opt_string("message", false, false).value_or(std::string());
+    } else {
+        out.message = r.req_string("message", true);
+    }
     out.session_id = r.opt_string("sessionId", false, true);
     out.inputs = r.object_or_empty("inputs");
     if (r.failed()) return r.take_error();
+    if (out.regenerate && out.edit_last) return invalid("regenerate and editLast cannot both be true");
+    if ((out.regenerate || out.edit_last) && !out.session_id) {
+        return invalid(std::string("sessionId is required with ") + (out.regenerate ? "regenerate" : "editLast"));
+    }
     return out;
 }
 
@@ -717,11 +743,20 @@ Json encode(const ChatRequest& r) {
     put_optional(j, "sessionId", r.session_id);
     // `inputs` is optional on the wire; an empty object says nothing.
     if (!(r.inputs.is_object() && r.inputs.empty())) j["inputs"] = r.inputs;
+    if (r.regenerate) j["regenerate"] = true;
+    if (r.edit_last) j["editLast"] = true;
     return j;
 }
 
 Json encode(const Message& m) {
-    return Json{{"role", to_string(m.role)}, {"content", m.content}, {"createdAt", m.created_at}};
+    Json j{{"role", to_string(m.role)}, {"content", m.content}, {"createdAt", m.created_at}};
+    put_optional(j, "turnId", m.turn_id);
+    put_optional(j, "executionId", m.execution_id);
+    put_optional(j, "status", m.status);
+    if (m.error_code || m.error_message) {
+        j["error"] = Json{{"code", m.error_code.value_or("")}, {"message", m.error_message.value_or("")}};
+    }
+    return j;
 }
 
 Json encode(const Session& s, bool with_messages) {
@@ -747,7 +782,20 @@ Result<Message> decode_message(const Json& j, std::string_view path) {
     m.content = r.req_string("content");
     m.created_at = r.opt_int("createdAt", false, 0, std::numeric_limits<std::int64_t>::max())
                        .value_or(0);
+    m.turn_id = r.opt_string("turnId", false, true);
+    m.execution_id = r.opt_string("executionId", false, true);
+    m.status = r.opt_string("status", false, true);
+    if (const Json* err = r.field("error", false); err != nullptr) {
+        ObjectReader er(*err, r.path("error"));
+        m.error_code = er.req_string("code");
+        m.error_message = er.req_string("message");
+        if (er.failed()) r.fail(er.take_error());
+    }
     if (r.failed()) return r.take_error();
+    if (m.status && *m.status != "success" && *m.status != "error" && *m.status != "cancelled" &&
+        *m.status != "interrupted") {
+        return invalid(r.path("status") + " must be one of success, error, cancelled, interrupted");
+    }
     return m;
 }
 

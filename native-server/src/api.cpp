@@ -22,8 +22,9 @@ namespace {
 
 constexpr const char* kAllowHeaders =
     "Content-Type, Authorization, Accept, Last-Event-ID, X-Confab-Workspace, X-Confab-User, "
-    "X-Confab-User-Hash";
-constexpr const char* kExposeHeaders = "X-Confab-Execution-Id, X-Confab-Session-Id, Retry-After";
+    "X-Confab-User-Hash, Idempotency-Key";
+constexpr const char* kExposeHeaders =
+    "X-Confab-Execution-Id, X-Confab-Session-Id, Retry-After, Idempotency-Replayed";
 
 // Maps a core/store error to an HTTP status.
 int status_for(const Error& e) {
@@ -98,6 +99,62 @@ std::vector<std::string_view> split_path(std::string_view path) {
         path.remove_prefix(slash + 1);
     }
     return out;
+}
+
+// Idempotency-Key: 1-200 printable ASCII characters (what a UUID or any client token fits in).
+bool valid_idempotency_key(std::string_view k) {
+    if (k.empty() || k.size() > 200) return false;
+    for (char c : k) {
+        if (c < 0x20 || c > 0x7e) return false;
+    }
+    return true;
+}
+
+protocol::Message to_wire(const MessageRecord& m) {
+    protocol::Message w;
+    w.role = m.role;
+    w.content = m.content;
+    w.created_at = m.created_at;
+    w.turn_id = m.turn_id;
+    w.execution_id = m.execution_id;
+    if (m.role == protocol::Role::assistant) {
+        w.status = m.status;
+        w.error_code = m.error_code;
+        w.error_message = m.error_message;
+    }
+    return w;
+}
+
+// What the model is shown of the session's first `end` messages: the turns as they were said,
+// without replies that said nothing (a turn that failed before its first token).
+std::vector<protocol::Message> model_history(const std::vector<MessageRecord>& msgs, std::size_t end) {
+    std::vector<protocol::Message> out;
+    for (std::size_t i = 0; i < end && i < msgs.size(); ++i) {
+        if (msgs[i].role == protocol::Role::assistant && msgs[i].content.empty()) continue;
+        protocol::Message m;
+        m.role = msgs[i].role;
+        m.content = msgs[i].content;
+        m.created_at = msgs[i].created_at;
+        out.push_back(std::move(m));
+    }
+    return out;
+}
+
+// Last-Event-ID of a replayed turn (header, else ?lastEventId): a stored seq, so 0..INT64_MAX.
+std::optional<Response> read_resume_point(const Request& req, std::uint64_t& after) {
+    std::optional<std::string_view> last = req.header("last-event-id");
+    const char* source = "Last-Event-ID";
+    if (!last || last->empty()) {
+        last = req.query_param("lastEventId");
+        source = "lastEventId";
+    }
+    after = 0;
+    if (!last || last->empty()) return std::nullopt;
+    auto [p, ec] = std::from_chars(last->data(), last->data() + last->size(), after);
+    if (ec != std::errc() || p != last->data() + last->size() || after > static_cast<std::uint64_t>(INT64_MAX)) {
+        return error_response(400, "invalid_request", std::string(source) + ": must be a non-negative integer event id");
+    }
+    return std::nullopt;
 }
 
 }  // namespace
@@ -283,14 +340,16 @@ asio::awaitable<Response> Api::handle(Request& req) {
             if (n == 3) set_route(m, Route::execution_get, seg(2), "GET", method);
             if (n == 4 && segs[3] == "events") set_route(m, Route::execution_events, seg(2), "GET", method);
             if (n == 4 && segs[3] == "cancel") set_route(m, Route::execution_cancel, seg(2), "POST", method);
+            if (n == 4 && segs[3] == "feedback") set_route(m, Route::feedback, seg(2), "POST, DELETE", method);
         }
         if (segs[1] == "sessions" && n == 3) set_route(m, Route::session, seg(2), "GET, DELETE", method);
         // Server-to-server routes: workflows.cpp routes within them (405s included).
         if (service_ && WorkflowService::owns(segs)) {
-            const Route r = segs[1] == "workflows" ? Route::workflows
-                            : segs[1] == "agents"  ? Route::agents
-                            : segs[1] == "jobs"    ? Route::jobs
-                                                   : Route::app_token;
+            const Route r = segs[1] == "workflows"  ? Route::workflows
+                            : segs[1] == "agents"   ? Route::agents
+                            : segs[1] == "jobs"     ? Route::jobs
+                            : segs[1] == "feedback" ? Route::feedback_list
+                                                    : Route::app_token;
             set_route(m, r, "", "GET, POST, PATCH, DELETE", method);
             m.method_ok = method != "OPTIONS";
         }
@@ -356,6 +415,7 @@ asio::awaitable<Response> Api::dispatch(Request& req, const Match& m) {
         case Route::workflows:
         case Route::agents:
         case Route::jobs:
+        case Route::feedback_list:
         case Route::app_token: {
             std::vector<std::string> segs;
             for (auto sv : split_path(req.path)) segs.emplace_back(sv);
@@ -400,6 +460,7 @@ asio::awaitable<Response> Api::dispatch(Request& req, const Match& m) {
         case Route::execution_events: res = co_await execution_events(req, caller, m.param); break;
         case Route::execution_cancel: res = co_await cancel_execution(caller, m.param); break;
         case Route::sessions_list: res = co_await list_sessions(req, caller); break;
+        case Route::feedback: res = co_await feedback(req, caller, m.param); break;
         case Route::session:
             if (req.method == "DELETE") {
                 res = co_await delete_session(caller, m.param);
@@ -545,38 +606,90 @@ asio::awaitable<Response> Api::chat(Request& req, const Caller& c, const std::st
         if (auto st = protocol::validate_inputs(version->inputs, merged, true); !st) co_return from_error(st.error());
     }
 
-    // Session lookup/creation, history and the user's message in one trip to the db thread.
+    std::optional<std::string> key;
+    if (auto k = req.header("idempotency-key")) {
+        if (!valid_idempotency_key(*k)) {
+            co_return error_response(400, "invalid_request", "Idempotency-Key: must be 1-200 printable ASCII characters");
+        }
+        key = std::string(*k);
+    }
+    // What this request asks, to tell a retry (same key, same ask) from a key reused for another.
+    const char* mode = cr->regenerate ? "regenerate" : cr->edit_last ? "editLast" : "message";
+    const std::string fingerprint = app_id + "\n" + mode + "\n" + (cr->regenerate ? std::string() : cr->message);
+
+    // The turn in one trip to the db thread: a replay of a known key, a re-run of a failed turn,
+    // a regenerate/edit of the last turn, or a new turn (session created on the first).
     struct Prepared {
         int status = 0;  // 0 ok, else an HTTP error
         std::string code, message;
-        std::string session_id;
+        std::string session_id, turn_id, text;
         std::vector<protocol::Message> history;
+        std::string exec_id;  // the execution to start, or with `replay` the one to stream
+        bool replay = false;
     };
-    const std::string exec_id = random_id("ex_");
+    const std::string new_exec_id = random_id("ex_");
     const std::string ws_id = c.workspace->id, user = c.user_id;
     const std::optional<std::string> want_session = cr->session_id;
+    const bool regenerate = cr->regenerate, edit_last = cr->edit_last;
     const std::string text = cr->message;
     Prepared p = co_await db_.run([&](Store& s) {
         Prepared out;
-        std::int64_t now = now_ms();
+        auto fail = [&](int status, std::string code, std::string message) {
+            out.status = status;
+            out.code = std::move(code);
+            out.message = std::move(message);
+            return out;
+        };
+        auto failed = [&](const Error& e) { return fail(500, e.code, e.message); };
+        const std::int64_t now = now_ms();
+        out.exec_id = new_exec_id;
+
+        if (key) {
+            if (auto prior = s.get_idempotency(ws_id, user, *key)) {
+                if (prior->fingerprint != fingerprint || (want_session && *want_session != prior->session_id)) {
+                    return fail(409, "idempotency_conflict",
+                                "Idempotency-Key: the key was used for another request (message, mode or session)");
+                }
+                auto msgs = s.messages(prior->session_id);
+                std::size_t i = 0;
+                while (i < msgs.size() && !(msgs[i].role == protocol::Role::user && msgs[i].turn_id == prior->turn_id)) ++i;
+                if (i == msgs.size()) {
+                    return fail(409, "idempotency_conflict",
+                                "Idempotency-Key: the turn of this key was replaced (edited) or deleted");
+                }
+                out.session_id = prior->session_id;
+                out.turn_id = prior->turn_id;
+                const MessageRecord& turn = msgs[i];
+                std::optional<ExecutionRecord> ex;
+                if (turn.execution_id) ex = s.get_execution_by_id(*turn.execution_id);
+                if (ex && (!protocol::is_terminal(ex->status) || ex->status == protocol::ExecutionStatus::success)) {
+                    out.replay = true;
+                    out.exec_id = ex->id;
+                    return out;
+                }
+                // It ended in error, was stopped or interrupted: the same turn runs again.
+                for (std::size_t j = i + 1; j < msgs.size(); ++j) {
+                    if (msgs[j].role == protocol::Role::user) {
+                        return fail(409, "conflict",
+                                    "the turn of this Idempotency-Key is no longer the session's last; send it as a new message");
+                    }
+                }
+                out.text = turn.content;
+                out.history = model_history(msgs, i);
+                if (auto st = s.replace_reply(out.session_id, turn.id, out.exec_id, out.turn_id); !st) return failed(st.error());
+                return out;
+            }
+        }
+
+        std::vector<MessageRecord> msgs;
         if (want_session) {
             auto sess = s.get_session(ws_id, user, *want_session);
-            if (!sess) {
-                out.status = 404;
-                out.code = "session_not_found";
-                out.message = "session '" + *want_session + "' not found";
-                return out;
-            }
+            if (!sess) return fail(404, "session_not_found", "session '" + *want_session + "' not found");
             if (sess->app_id != app_id) {
-                out.status = 400;
-                out.code = "invalid_request";
-                out.message = "sessionId: the session belongs to app '" + sess->app_id + "'";
-                return out;
+                return fail(400, "invalid_request", "sessionId: the session belongs to app '" + sess->app_id + "'");
             }
             out.session_id = sess->id;
-            for (auto& m : s.messages(sess->id)) {
-                out.history.push_back(protocol::Message{m.role, std::move(m.content), m.created_at});
-            }
+            msgs = s.messages(sess->id);
         } else {
             SessionRecord rec;
             rec.id = random_id("se_");
@@ -584,47 +697,148 @@ asio::awaitable<Response> Api::chat(Request& req, const Caller& c, const std::st
             rec.user_id = user;
             rec.app_id = app_id;
             rec.created_at = rec.updated_at = now;
-            if (auto st = s.insert_session(rec); !st) {
-                out.status = 500;
-                out.code = st.error().code;
-                out.message = st.error().message;
-                return out;
-            }
+            if (auto st = s.insert_session(rec); !st) return failed(st.error());
             out.session_id = rec.id;
         }
-        MessageRecord m;
-        m.session_id = out.session_id;
-        m.role = protocol::Role::user;
-        m.content = text;
-        m.execution_id = exec_id;
-        m.created_at = now;
-        if (auto st = s.append_message(m); !st) {
-            out.status = 500;
-            out.code = st.error().code;
-            out.message = st.error().message;
+
+        bool store_user_message = true;
+        if (regenerate || edit_last) {
+            std::size_t last = msgs.size();
+            for (std::size_t j = 0; j < msgs.size(); ++j) {
+                if (msgs[j].role == protocol::Role::user) last = j;
+            }
+            if (last == msgs.size()) {
+                return fail(400, "invalid_request",
+                            std::string("sessionId: the session has no message to ") + (regenerate ? "regenerate" : "edit"));
+            }
+            const MessageRecord& turn = msgs[last];
+            if (turn.execution_id) {
+                auto ex = s.get_execution_by_id(*turn.execution_id);
+                if (ex && !protocol::is_terminal(ex->status)) {
+                    return fail(409, "conflict", "a reply in this session is still running; stop it or wait for it first");
+                }
+            }
+            out.history = model_history(msgs, last);
+            if (regenerate) {
+                out.text = turn.content;
+                out.turn_id = turn.turn_id.value_or(random_id("tu_"));
+                if (auto st = s.replace_reply(out.session_id, turn.id, out.exec_id, out.turn_id); !st) return failed(st.error());
+                store_user_message = false;
+            } else if (auto st = s.delete_turn(out.session_id, turn.id); !st) {
+                return failed(st.error());
+            }
+        } else {
+            out.history = model_history(msgs, msgs.size());
+        }
+        if (store_user_message) {
+            out.text = text;
+            out.turn_id = random_id("tu_");
+            MessageRecord m;
+            m.session_id = out.session_id;
+            m.role = protocol::Role::user;
+            m.content = text;
+            m.execution_id = out.exec_id;
+            m.turn_id = out.turn_id;
+            m.created_at = now;
+            if (auto st = s.append_message(m); !st) return failed(st.error());
+        }
+        if (key) {
+            IdempotencyRecord k;
+            k.workspace_id = ws_id;
+            k.user_id = user;
+            k.key = *key;
+            k.app_id = app_id;
+            k.session_id = out.session_id;
+            k.fingerprint = fingerprint;
+            k.turn_id = out.turn_id;
+            k.created_at = now;
+            if (auto st = s.put_idempotency(k); !st) return failed(st.error());
         }
         return out;
     });
     if (p.status >= 500) co_return from_error(make_error(p.code, p.message));
     if (p.status != 0) co_return error_response(p.status, p.code, p.message);
 
+    if (p.replay) {
+        std::uint64_t after = 0;
+        if (auto bad = read_resume_point(req, after)) co_return *bad;
+        Response r = sse_response(p.exec_id);
+        r.headers.emplace_back("X-Confab-Session-Id", p.session_id);
+        r.headers.emplace_back("Idempotency-Replayed", "true");
+        const std::string id = p.exec_id;
+        r.stream = [this, id, after](EventSink& sink) { return hub_.stream(id, after, sink); };
+        co_return r;
+    }
+
     StartSpec spec;
-    spec.id = exec_id;
+    spec.id = p.exec_id;
     spec.workspace = c.workspace;
     spec.app = app;
     spec.version = version;
     spec.user_id = c.user_id;
     spec.chat = true;
     spec.session_id = p.session_id;
+    spec.turn_id = p.turn_id;
     spec.inputs = cr->inputs;
-    spec.message = text;
+    spec.message = p.text;
     spec.history = std::move(p.history);
     auto rec = co_await hub_.start(std::move(spec));
     if (!rec) co_return from_error(rec.error());
+    const std::string exec_id = p.exec_id;
     Response r = sse_response(exec_id);
     r.headers.emplace_back("X-Confab-Session-Id", p.session_id);
     r.stream = [this, exec_id](EventSink& sink) { return hub_.stream(exec_id, 0, sink); };
     co_return r;
+}
+
+// POST/DELETE /v1/executions/{id}/feedback: the caller's rating of an execution it can see.
+asio::awaitable<Response> Api::feedback(Request& req, const Caller& c, const std::string& id) {
+    const std::string ws = c.workspace->id, user = c.user_id;
+    auto rec = co_await db_.run([&](Store& s) { return s.get_execution(ws, user, id); });
+    if (!rec) co_return error_response(404, "execution_not_found", "execution '" + id + "' not found");
+    if (req.method == "DELETE") {
+        auto r = co_await db_.run([&](Store& s) { return s.delete_feedback(id, user); });
+        if (!r) co_return from_error(r.error());
+        Response res;
+        res.status = 204;
+        res.content_type.clear();
+        co_return res;
+    }
+    auto body = parse_body(req, false);
+    if (!body) co_return from_error(body.error());
+    if (!body->is_object()) co_return error_response(400, "invalid_request", "body must be a JSON object");
+    for (const auto& item : body->items()) {
+        if (item.key() != "rating" && item.key() != "comment") {
+            co_return error_response(400, "invalid_request", item.key() + " is not a known field (rating, comment)");
+        }
+    }
+    FeedbackRecord f;
+    auto rating = body->find("rating");
+    if (rating == body->end() || !rating->is_string() ||
+        (rating->get_ref<const std::string&>() != "up" && rating->get_ref<const std::string&>() != "down")) {
+        co_return error_response(400, "invalid_request", R"(rating: must be "up" or "down")");
+    }
+    f.rating = rating->get<std::string>();
+    if (auto comment = body->find("comment"); comment != body->end() && !comment->is_null()) {
+        if (!comment->is_string()) co_return error_response(400, "invalid_request", "comment: must be a string");
+        f.comment = comment->get<std::string>();
+        std::size_t chars = 0;
+        for (unsigned char ch : f.comment) chars += (ch & 0xC0) != 0x80;
+        if (chars > 2000) co_return error_response(400, "invalid_request", "comment: must be at most 2000 characters");
+    }
+    f.execution_id = id;
+    f.user_id = user;
+    f.workspace_id = ws;
+    f.app_id = rec->app_id;
+    f.created_at = f.updated_at = now_ms();
+    auto stored = co_await db_.run([&](Store& s) { return s.put_feedback(f); });
+    if (!stored) co_return from_error(stored.error());
+    metrics_.feedback_submitted(stored->rating == "up");
+    co_return json_response(200, Json{{"executionId", stored->execution_id},
+                                      {"rating", stored->rating},
+                                      {"comment", stored->comment},
+                                      {"createdAt", stored->created_at},
+                                      {"updatedAt", stored->updated_at}});
 }
 
 asio::awaitable<Response> Api::get_execution(const Caller& c, const std::string& id) {
@@ -712,7 +926,7 @@ asio::awaitable<Response> Api::get_session(const Caller& c, const std::string& i
     });
     if (!f.session) co_return error_response(404, "session_not_found", "session '" + id + "' not found");
     protocol::Session w = to_wire(*f.session);
-    for (auto& m : f.messages) w.messages.push_back(protocol::Message{m.role, std::move(m.content), m.created_at});
+    for (const auto& m : f.messages) w.messages.push_back(to_wire(m));
     co_return json_response(200, protocol::encode(w, true));
 }
 

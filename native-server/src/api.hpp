@@ -64,6 +64,7 @@ private:
     boost::asio::awaitable<Response> list_sessions(Request& req, const Caller& c);
     boost::asio::awaitable<Response> get_session(const Caller& c, const std::string& id);
     boost::asio::awaitable<Response> delete_session(const Caller& c, const std::string& id);
+    boost::asio::awaitable<Response> feedback(Request& req, const Caller& c, const std::string& id);
     boost::asio::awaitable<Response> metrics_text();
     // An agent chat turn of the server-to-server API, as the API user of `ws`.
     boost::asio::awaitable<Response> api_chat(Request& req, const WorkspaceConfig* ws, std::string app_id);

@@ -29,6 +29,9 @@ protocol::AppInfo AppConfig::info() const {
     a.name = name;
     a.type = type;
     a.is_public = is_public;
+    a.starters = starters;
+    a.image_hosts = image_hosts;
+    a.avatar_url = avatar_url;
     for (const auto& v : versions) a.versions.push_back(v.version);
     if (!versions.empty()) {
         a.version = versions.back().version;
@@ -310,6 +313,61 @@ void read_version_fields(Reader& r, protocol::AppType type, AppVersion& v, std::
     check_placeholders("prompt", v.prompt);
 }
 
+// A host name pattern of `imageHosts`: a DNS name (letters, digits, '-', '.'; an optional port
+// is not part of it) or "*." followed by one, meaning any subdomain of it.
+bool valid_host_pattern(std::string_view h) {
+    if (h.substr(0, 2) == "*.") h.remove_prefix(2);
+    if (h.empty() || h.size() > 253 || h.front() == '.' || h.back() == '.' || h.front() == '-') return false;
+    char prev = 0;
+    for (char c : h) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+        if (!ok || (c == '.' && prev == '.')) return false;
+        prev = c;
+    }
+    return true;
+}
+
+void read_widget_fields(Reader& r, AppConfig& app) {
+    constexpr std::size_t kMaxStarters = 6, kMaxStarterBytes = 500;
+    if (const Json* list = r.get("starters")) {
+        if (!list->is_array() || list->size() > kMaxStarters) {
+            r.fail("starters", "must be an array of at most 6 strings");
+            return;
+        }
+        for (std::size_t i = 0; i < list->size(); ++i) {
+            const auto* s = (*list)[i].get_ptr<const Json::string_t*>();
+            const std::string key = "starters[" + std::to_string(i) + "]";
+            if (s == nullptr || s->empty() || s->size() > kMaxStarterBytes) {
+                r.fail(key, "must be a non-empty string of at most 500 bytes");
+                return;
+            }
+            app.starters.push_back(*s);
+        }
+    }
+    if (const Json* list = r.get("imageHosts")) {
+        if (!list->is_array()) {
+            r.fail("imageHosts", "must be an array of host names");
+            return;
+        }
+        for (std::size_t i = 0; i < list->size(); ++i) {
+            const auto* s = (*list)[i].get_ptr<const Json::string_t*>();
+            if (s == nullptr || !valid_host_pattern(*s)) {
+                r.fail("imageHosts[" + std::to_string(i) + "]",
+                       "must be a lowercase host name (\"img.example.com\") or \"*.\" and one (\"*.example.com\")");
+                return;
+            }
+            app.image_hosts.push_back(*s);
+        }
+    }
+    if (auto s = r.str("avatarUrl", false, true)) {
+        if (s->rfind("https://", 0) != 0 && s->rfind("http://", 0) != 0 && s->rfind("/", 0) != 0) {
+            r.fail("avatarUrl", "must be an http(s) URL or a path starting with /");
+            return;
+        }
+        app.avatar_url = *s;
+    }
+}
+
 void read_app(const Json& j, const std::string& path, AppConfig& app, std::string* error) {
     Reader r(j, path, error);
     if (auto s = r.id("id")) app.id = *s;
@@ -325,6 +383,7 @@ void read_app(const Json& j, const std::string& path, AppConfig& app, std::strin
         }
     }
     if (auto b = r.boolean("public")) app.is_public = *b;
+    read_widget_fields(r, app);
     if (r.failed()) return;
 
     if (const Json* versions = r.get("versions")) {

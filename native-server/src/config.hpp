@@ -50,6 +50,11 @@ struct AppConfig {
     protocol::AppType type = protocol::AppType::template_;
     bool is_public = false;                // anonymous calls allowed
     std::vector<AppVersion> versions;      // non-empty; the last is the latest
+    // For the chat widget, served by GET /v1/apps/{appId}: up to 6 suggested first prompts, the
+    // hosts whose images replies may show ("img.example.com" or "*.example.com"), the bot's avatar.
+    std::vector<std::string> starters;
+    std::vector<std::string> image_hosts;
+    std::string avatar_url;
 
     const AppVersion* find_version(std::string_view label) const;  // empty label: latest
     protocol::AppInfo info() const;

@@ -41,6 +41,16 @@ void encode_event(std::string& out, std::uint64_t seq, std::string_view type, st
     sse::encode_to(out, sse::OutEvent{type, data, id, std::nullopt});
 }
 
+// The error text a failed turn keeps in the session's history, which a site's visitors read:
+// runner errors are written for that (upstream ones never name the upstream); an internal
+// failure's text (storage, exceptions) is not, and goes to the log only.
+std::string visitor_error_message(const std::string& code, const std::string& message) {
+    if (code == "internal" || code == "internal_error" || code == "storage_error" || code == "run_failed") {
+        return "the reply failed";
+    }
+    return message;
+}
+
 // The stored steps of a workflow (a workflow app's run reads the definition as edited through the API).
 asio::awaitable<Result<protocol::Json>> load_workflow_steps(DbExecutor& db, std::string ws_id, std::string wf_id) {
     auto doc = co_await db.run([&](Store& s) { return s.get_workflow(ws_id, wf_id); });
@@ -275,14 +285,21 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
     try {
         // The assistant message and the terminal status are stored before the "completed" event,
         // so a client that saw "completed" finds both when it asks.
-        if (spec.chat && spec.session_id && !chat_text.empty() &&
-            (status == ExecutionStatus::success || status == ExecutionStatus::cancelled)) {
+        // Every turn leaves its reply in the history, a failed or stopped one too (with what was
+        // streamed, possibly nothing), so that a reload shows the turn as it ended.
+        if (spec.chat && spec.session_id) {
             MessageRecord m;
             m.session_id = *spec.session_id;
             m.role = protocol::Role::assistant;
             m.content = chat_text;
             m.execution_id = id;
+            m.turn_id = spec.turn_id;
             m.created_at = now_ms();
+            m.status = protocol::to_string(status);
+            if (status == ExecutionStatus::error) {
+                m.error_code = code;
+                m.error_message = visitor_error_message(code, *error);
+            }
             Status st = co_await db_.run([&](Store& s) { return s.append_message(m); });
             if (!st) log_line(R"({"level":"error","msg":"storing the assistant message failed","execution":")" + id + "\"}");
         }

@@ -83,6 +83,7 @@ struct StartSpec {
     protocol::Json inputs = protocol::Json::object();
     std::string message;                     // chat
     std::vector<protocol::Message> history;  // chat
+    std::optional<std::string> turn_id;      // chat: stored on the reply
 };
 
 struct HubOptions {

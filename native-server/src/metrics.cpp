@@ -26,6 +26,8 @@ const char* route_label(Route r) noexcept {
         case Route::jobs: return "/v1/jobs";
         case Route::app_token: return "/v1/applications/token";
         case Route::identity_proxy: return "/v1/identity/proxy";
+        case Route::feedback: return "/v1/executions/{id}/feedback";
+        case Route::feedback_list: return "/v1/feedback";
         case Route::count_: break;
     }
     return "unmatched";
@@ -93,6 +95,10 @@ std::string Metrics::render(const std::map<std::string, std::int64_t>& execution
     out += "# HELP confab_stream_catchups_total Times a stream fell behind its live queue and re-read storage.\n";
     out += "# TYPE confab_stream_catchups_total counter\n";
     out += "confab_stream_catchups_total " + std::to_string(catchups_.load(std::memory_order_relaxed)) + "\n";
+    out += "# HELP confab_feedback_total Feedback submissions (new ratings and changes) since the process started.\n";
+    out += "# TYPE confab_feedback_total counter\n";
+    out += "confab_feedback_total{rating=\"up\"} " + std::to_string(feedback_up_.load(std::memory_order_relaxed)) + "\n";
+    out += "confab_feedback_total{rating=\"down\"} " + std::to_string(feedback_down_.load(std::memory_order_relaxed)) + "\n";
     out += "# HELP confab_executions Stored executions by status.\n";
     out += "# TYPE confab_executions gauge\n";
     for (const char* s : {"queued", "running", "success", "error", "cancelled"}) {

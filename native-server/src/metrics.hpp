@@ -15,6 +15,7 @@ enum class Route : int {
     execution_events, execution_cancel, sessions_list, session, preflight,
     workflows, agents, jobs, app_token,  // server-to-server API (workflows.cpp)
     identity_proxy,                      // GET /v1/identity/proxy (proxy_identity.cpp)
+    feedback, feedback_list,             // /v1/executions/{id}/feedback, GET /v1/feedback (s2s)
     count_
 };
 const char* route_label(Route r) noexcept;
@@ -26,6 +27,8 @@ public:
     void stream_closed() noexcept { open_streams_.fetch_sub(1, std::memory_order_relaxed); }
     void stream_caught_up() noexcept { catchups_.fetch_add(1, std::memory_order_relaxed); }
     std::int64_t open_streams() const noexcept { return open_streams_.load(std::memory_order_relaxed); }
+    // A stored feedback submission (a new rating or a change of one); `up` false = "down".
+    void feedback_submitted(bool up) noexcept { (up ? feedback_up_ : feedback_down_).fetch_add(1, std::memory_order_relaxed); }
 
     // Prometheus text exposition format 0.0.4; executions by status come from the store.
     std::string render(const std::map<std::string, std::int64_t>& executions_by_status) const;
@@ -44,6 +47,7 @@ private:
     std::array<RouteStats, kRoutes> routes_{};
     std::atomic<std::int64_t> open_streams_{0};
     std::atomic<std::uint64_t> catchups_{0};
+    std::atomic<std::uint64_t> feedback_up_{0}, feedback_down_{0};
 };
 
 }  // namespace confab::server

@@ -13,6 +13,7 @@
 
 #include "confab/sse.hpp"
 #include "upstream.hpp"
+#include "util.hpp"
 
 namespace confab::server {
 
@@ -155,7 +156,9 @@ Result<std::string> token_of(const Json& j, bool& finished) {
         std::string msg = err->is_object() && err->contains("message") && (*err)["message"].is_string()
                               ? (*err)["message"].get<std::string>()
                               : dump(*err);
-        return make_error("upstream_error", "the LLM upstream reported an error: " + msg);
+        // The provider's text may name internal hosts or models: it goes to the log, not to clients.
+        log_line(R"({"level":"warn","msg":"the LLM upstream reported an error","detail":)" + dump(Json(msg)) + "}");
+        return make_error("upstream_error", "the LLM upstream reported an error");
     }
     auto choices = j.find("choices");
     if (choices == j.end() || !choices->is_array()) return malformed("an event has no \"choices\" array").error();

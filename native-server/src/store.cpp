@@ -90,6 +90,39 @@ const char* const kMigrations[] = {
     CREATE INDEX workflow_runs_scope ON workflow_runs (workspace_id, workflow_id, created_at);
     CREATE INDEX workflow_runs_status ON workflow_runs (status);
     )sql",
+    // 3: chat turns a widget can retry and replace (issue 15). Messages say how a reply ended
+    // (NULL on rows of before: a stored reply was a success) and which turn they belong to;
+    // Idempotency-Key values map to the turn they created; per-user feedback on executions.
+    R"sql(
+    ALTER TABLE messages ADD COLUMN status TEXT;
+    ALTER TABLE messages ADD COLUMN error_code TEXT;
+    ALTER TABLE messages ADD COLUMN error_message TEXT;
+    ALTER TABLE messages ADD COLUMN turn_id TEXT;
+    CREATE TABLE idempotency_keys (
+        workspace_id TEXT NOT NULL,
+        user_id      TEXT NOT NULL,
+        key          TEXT NOT NULL,
+        app_id       TEXT NOT NULL,
+        session_id   TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        fingerprint  TEXT NOT NULL,
+        turn_id      TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        PRIMARY KEY (workspace_id, user_id, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX idempotency_session ON idempotency_keys (session_id);
+    CREATE TABLE feedback (
+        execution_id TEXT NOT NULL,
+        user_id      TEXT NOT NULL,
+        workspace_id TEXT NOT NULL,
+        app_id       TEXT NOT NULL,
+        rating       TEXT NOT NULL,
+        comment      TEXT NOT NULL DEFAULT '',
+        created_at   INTEGER NOT NULL,
+        updated_at   INTEGER NOT NULL,
+        PRIMARY KEY (execution_id, user_id)
+    );
+    CREATE INDEX feedback_scope ON feedback (workspace_id, updated_at);
+    )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
 
@@ -533,8 +566,40 @@ Result<std::size_t> Store::fail_interrupted(std::int64_t now) {
         std::vector<std::pair<std::string, std::string>> events;
         events.emplace_back("error", protocol::dump(protocol::encode(protocol::ApiError{kInterrupted, "interrupted"})));
         if (p.kind == "chat") {
+            // The reply streamed so far is what the visitor saw: it becomes the turn's assistant
+            // message, marked interrupted, so the session's history keeps it (issue 12).
+            std::string partial;
+            {
+                Use ev(prepare("SELECT type, data FROM events WHERE execution_id = ?1 AND "
+                               "type IN ('delta', 'agent-response') ORDER BY seq"));
+                if (!ev) return fail(db_error("fail_interrupted"));
+                bind(ev.get(), 1, std::string_view(p.id));
+                int rc;
+                while ((rc = sqlite3_step(ev.get())) == SQLITE_ROW) {
+                    const std::string type = column_text(ev.get(), 0);
+                    Json data = load_json(sqlite3_column_text(ev.get(), 1), sqlite3_column_bytes(ev.get(), 1));
+                    const char* key = type == "delta" ? "content" : "token";
+                    if (data.is_object() && data.contains(key) && data[key].is_string()) {
+                        partial += data[key].get_ref<const std::string&>();
+                    }
+                }
+                if (rc != SQLITE_DONE) return fail(db_error("fail_interrupted"));
+            }
+            if (p.session_id) {
+                MessageRecord m;
+                m.session_id = *p.session_id;
+                m.role = protocol::Role::assistant;
+                m.content = partial;
+                m.execution_id = p.id;
+                m.created_at = now;
+                m.status = "interrupted";
+                m.error_code = "interrupted";
+                m.error_message = kInterrupted;
+                // The session may be gone (deleted mid-run): then there is no history to keep.
+                if (auto st = insert_message(m); !st && st.error().code != "not_found") return fail(st.error());
+            }
             protocol::ChatCompleted c;
-            c.result = "";
+            c.result = partial;
             c.session_id = p.session_id.value_or("");
             c.status = ExecutionStatus::error;
             events.emplace_back("completed", protocol::dump(protocol::encode(c)));
@@ -649,41 +714,53 @@ Result<bool> Store::delete_session(const std::string& workspace_id, const std::s
 
 Status Store::append_message(const MessageRecord& m) {
     if (auto st = tx_begin(); !st) return st;
-    auto fail = [&](Error err) -> Status {
+    if (auto st = insert_message(m); !st) {
         tx_rollback();
-        return err;
-    };
+        return st;
+    }
+    if (auto st = tx_commit(); !st) {
+        tx_rollback();
+        return st;
+    }
+    return Ok{};
+}
+
+// append_message's work inside the caller's transaction (fail_interrupted has one open).
+Status Store::insert_message(const MessageRecord& m) {
     {
         Use q(prepare(
             "UPDATE sessions SET updated_at = MAX(updated_at, ?1), message_count = message_count + 1, "
             "title = CASE WHEN title = '' AND ?2 = 'user' THEN ?3 ELSE title END WHERE id = ?4"));
-        if (!q) return fail(db_error("append_message"));
+        if (!q) return db_error("append_message");
         bind(q.get(), 1, m.created_at);
         bind(q.get(), 2, std::string_view(protocol::to_string(m.role)));
         bind(q.get(), 3, std::string_view(make_title(m.content)));
         bind(q.get(), 4, std::string_view(m.session_id));
-        if (sqlite3_step(q.get()) != SQLITE_DONE) return fail(db_error("append_message"));
+        if (sqlite3_step(q.get()) != SQLITE_DONE) return db_error("append_message");
     }
-    if (sqlite3_changes(db_) != 1) return fail(make_error("not_found", "no session " + m.session_id));
-    {
-        Use q(prepare(
-            "INSERT INTO messages (session_id, role, content, execution_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"));
-        if (!q) return fail(db_error("append_message"));
-        bind(q.get(), 1, std::string_view(m.session_id));
-        bind(q.get(), 2, std::string_view(protocol::to_string(m.role)));
-        bind(q.get(), 3, std::string_view(m.content));
-        bind(q.get(), 4, m.execution_id);
-        bind(q.get(), 5, m.created_at);
-        if (sqlite3_step(q.get()) != SQLITE_DONE) return fail(db_error("append_message"));
-    }
-    if (auto st = tx_commit(); !st) return fail(st.error());
+    if (sqlite3_changes(db_) != 1) return make_error("not_found", "no session " + m.session_id);
+    Use q(prepare(
+        "INSERT INTO messages (session_id, role, content, execution_id, created_at, status, error_code, "
+        "error_message, turn_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
+    if (!q) return db_error("append_message");
+    bind(q.get(), 1, std::string_view(m.session_id));
+    bind(q.get(), 2, std::string_view(protocol::to_string(m.role)));
+    bind(q.get(), 3, std::string_view(m.content));
+    bind(q.get(), 4, m.execution_id);
+    bind(q.get(), 5, m.created_at);
+    bind(q.get(), 6, m.status);
+    bind(q.get(), 7, m.error_code);
+    bind(q.get(), 8, m.error_message);
+    bind(q.get(), 9, m.turn_id);
+    if (sqlite3_step(q.get()) != SQLITE_DONE) return db_error("append_message");
     return Ok{};
 }
 
 std::vector<MessageRecord> Store::messages(const std::string& session_id) {
     std::vector<MessageRecord> out;
     Use q(prepare(
-        "SELECT session_id, role, content, execution_id, created_at FROM messages WHERE session_id = ?1 ORDER BY id"));
+        "SELECT session_id, role, content, execution_id, created_at, id, status, error_code, error_message, "
+        "turn_id FROM messages WHERE session_id = ?1 ORDER BY id"));
     if (!q) return out;
     bind(q.get(), 1, std::string_view(session_id));
     int rc;
@@ -694,10 +771,205 @@ std::vector<MessageRecord> Store::messages(const std::string& session_id) {
         m.content = column_text(q.get(), 2);
         m.execution_id = column_opt_text(q.get(), 3);
         m.created_at = sqlite3_column_int64(q.get(), 4);
+        m.id = sqlite3_column_int64(q.get(), 5);
+        m.status = column_opt_text(q.get(), 6);
+        m.error_code = column_opt_text(q.get(), 7);
+        m.error_message = column_opt_text(q.get(), 8);
+        m.turn_id = column_opt_text(q.get(), 9);
+        // A reply stored before schema 3 was stored only when it succeeded.
+        if (m.role == protocol::Role::assistant && !m.status) m.status = "success";
         out.push_back(std::move(m));
     }
     if (rc != SQLITE_DONE) std::fprintf(stderr, "confab-server: messages: %s\n", sqlite3_errmsg(db_));
     return out;
+}
+
+// The turn of user message `user_message_id` runs again as `execution_id`: its replies (the
+// assistant messages after it, up to the next user message) go, the user message stays.
+Status Store::replace_reply(const std::string& session_id, std::int64_t user_message_id,
+                            const std::string& execution_id, const std::string& turn_id) {
+    if (auto st = tx_begin(); !st) return st;
+    auto fail = [&](Error err) -> Status {
+        tx_rollback();
+        return err;
+    };
+    {
+        Use q(prepare(
+            "UPDATE messages SET execution_id = ?1, turn_id = COALESCE(turn_id, ?2) "
+            "WHERE id = ?3 AND session_id = ?4 AND role = 'user'"));
+        if (!q) return fail(db_error("replace_reply"));
+        bind(q.get(), 1, std::string_view(execution_id));
+        bind(q.get(), 2, std::string_view(turn_id));
+        bind(q.get(), 3, user_message_id);
+        bind(q.get(), 4, std::string_view(session_id));
+        if (sqlite3_step(q.get()) != SQLITE_DONE) return fail(db_error("replace_reply"));
+        if (sqlite3_changes(db_) != 1) return fail(make_error("not_found", "no such user message"));
+    }
+    if (auto st = delete_replies(session_id, user_message_id, false); !st) return fail(st.error());
+    if (auto st = tx_commit(); !st) return fail(st.error());
+    return Ok{};
+}
+
+Status Store::delete_turn(const std::string& session_id, std::int64_t user_message_id) {
+    if (auto st = tx_begin(); !st) return st;
+    if (auto st = delete_replies(session_id, user_message_id, true); !st) {
+        tx_rollback();
+        return st;
+    }
+    if (auto st = tx_commit(); !st) {
+        tx_rollback();
+        return st;
+    }
+    return Ok{};
+}
+
+// Deletes the replies of a turn (and its user message too with `with_user`), then recounts the
+// session's messages; a session left with no user message gets its title from the next one.
+Status Store::delete_replies(const std::string& session_id, std::int64_t user_message_id, bool with_user) {
+    {
+        Use q(prepare(
+            "DELETE FROM messages WHERE session_id = ?1 AND ((id > ?2 AND role <> 'user' AND id < "
+            "COALESCE((SELECT MIN(id) FROM messages WHERE session_id = ?1 AND id > ?2 AND role = 'user'), "
+            "9223372036854775807)) OR (?3 AND id = ?2))"));
+        if (!q) return db_error("delete_turn");
+        bind(q.get(), 1, std::string_view(session_id));
+        bind(q.get(), 2, user_message_id);
+        bind(q.get(), 3, static_cast<std::int64_t>(with_user ? 1 : 0));
+        if (sqlite3_step(q.get()) != SQLITE_DONE) return db_error("delete_turn");
+    }
+    Use q(prepare(
+        "UPDATE sessions SET message_count = (SELECT COUNT(*) FROM messages WHERE session_id = ?1), "
+        "title = CASE WHEN EXISTS (SELECT 1 FROM messages WHERE session_id = ?1 AND role = 'user') "
+        "THEN title ELSE '' END WHERE id = ?1"));
+    if (!q) return db_error("delete_turn");
+    bind(q.get(), 1, std::string_view(session_id));
+    if (sqlite3_step(q.get()) != SQLITE_DONE) return db_error("delete_turn");
+    return Ok{};
+}
+
+std::optional<IdempotencyRecord> Store::get_idempotency(const std::string& workspace_id, const std::string& user_id,
+                                                        const std::string& key) {
+    Use q(prepare(
+        "SELECT app_id, session_id, fingerprint, turn_id, created_at FROM idempotency_keys "
+        "WHERE workspace_id = ?1 AND user_id = ?2 AND key = ?3"));
+    if (!q) return std::nullopt;
+    bind(q.get(), 1, std::string_view(workspace_id));
+    bind(q.get(), 2, std::string_view(user_id));
+    bind(q.get(), 3, std::string_view(key));
+    if (sqlite3_step(q.get()) != SQLITE_ROW) return std::nullopt;
+    IdempotencyRecord r;
+    r.workspace_id = workspace_id;
+    r.user_id = user_id;
+    r.key = key;
+    r.app_id = column_text(q.get(), 0);
+    r.session_id = column_text(q.get(), 1);
+    r.fingerprint = column_text(q.get(), 2);
+    r.turn_id = column_text(q.get(), 3);
+    r.created_at = sqlite3_column_int64(q.get(), 4);
+    return r;
+}
+
+Status Store::put_idempotency(const IdempotencyRecord& r) {
+    Use q(prepare(
+        "INSERT INTO idempotency_keys (workspace_id, user_id, key, app_id, session_id, fingerprint, turn_id, "
+        "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
+    if (!q) return db_error("put_idempotency");
+    bind(q.get(), 1, std::string_view(r.workspace_id));
+    bind(q.get(), 2, std::string_view(r.user_id));
+    bind(q.get(), 3, std::string_view(r.key));
+    bind(q.get(), 4, std::string_view(r.app_id));
+    bind(q.get(), 5, std::string_view(r.session_id));
+    bind(q.get(), 6, std::string_view(r.fingerprint));
+    bind(q.get(), 7, std::string_view(r.turn_id));
+    bind(q.get(), 8, r.created_at);
+    const int rc = sqlite3_step(q.get());
+    if (rc == SQLITE_DONE) return Ok{};
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) return make_error("conflict", "the idempotency key is taken");
+    return db_error("put_idempotency");
+}
+
+namespace {
+constexpr const char* kFeedbackColumns =
+    "execution_id, user_id, workspace_id, app_id, rating, comment, created_at, updated_at";
+
+FeedbackRecord read_feedback(sqlite3_stmt* st) {
+    FeedbackRecord f;
+    f.execution_id = column_text(st, 0);
+    f.user_id = column_text(st, 1);
+    f.workspace_id = column_text(st, 2);
+    f.app_id = column_text(st, 3);
+    f.rating = column_text(st, 4);
+    f.comment = column_text(st, 5);
+    f.created_at = sqlite3_column_int64(st, 6);
+    f.updated_at = sqlite3_column_int64(st, 7);
+    return f;
+}
+}  // namespace
+
+Result<FeedbackRecord> Store::put_feedback(const FeedbackRecord& f) {
+    {
+        Use q(prepare(
+            "INSERT INTO feedback (execution_id, user_id, workspace_id, app_id, rating, comment, created_at, "
+            "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) ON CONFLICT (execution_id, user_id) DO UPDATE SET "
+            "rating = excluded.rating, comment = excluded.comment, updated_at = excluded.updated_at"));
+        if (!q) return db_error("put_feedback");
+        bind(q.get(), 1, std::string_view(f.execution_id));
+        bind(q.get(), 2, std::string_view(f.user_id));
+        bind(q.get(), 3, std::string_view(f.workspace_id));
+        bind(q.get(), 4, std::string_view(f.app_id));
+        bind(q.get(), 5, std::string_view(f.rating));
+        bind(q.get(), 6, std::string_view(f.comment));
+        bind(q.get(), 7, f.updated_at);
+        if (sqlite3_step(q.get()) != SQLITE_DONE) return db_error("put_feedback");
+    }
+    static const std::string sql = std::string("SELECT ") + kFeedbackColumns +
+        " FROM feedback WHERE execution_id = ?1 AND user_id = ?2";
+    Use q(prepare(sql));
+    if (!q) return db_error("put_feedback");
+    bind(q.get(), 1, std::string_view(f.execution_id));
+    bind(q.get(), 2, std::string_view(f.user_id));
+    if (sqlite3_step(q.get()) != SQLITE_ROW) return db_error("put_feedback");
+    return read_feedback(q.get());
+}
+
+Result<bool> Store::delete_feedback(const std::string& execution_id, const std::string& user_id) {
+    Use q(prepare("DELETE FROM feedback WHERE execution_id = ?1 AND user_id = ?2"));
+    if (!q) return db_error("delete_feedback");
+    bind(q.get(), 1, std::string_view(execution_id));
+    bind(q.get(), 2, std::string_view(user_id));
+    if (sqlite3_step(q.get()) != SQLITE_DONE) return db_error("delete_feedback");
+    return sqlite3_changes(db_) > 0;
+}
+
+FeedbackPage Store::list_feedback(const FeedbackQuery& f, std::int64_t offset, std::int64_t limit) {
+    FeedbackPage page;
+    // One filter for both queries: "" / 0 means no condition.
+    static const std::string where =
+        " FROM feedback WHERE workspace_id = ?1 AND (?2 = '' OR app_id = ?2) AND (?3 = '' OR rating = ?3) "
+        "AND (?4 = 0 OR updated_at >= ?4) AND (?5 = 0 OR updated_at <= ?5)";
+    auto bind_filter = [&](sqlite3_stmt* st) {
+        bind(st, 1, std::string_view(f.workspace_id));
+        bind(st, 2, std::string_view(f.app_id));
+        bind(st, 3, std::string_view(f.rating));
+        bind(st, 4, f.from);
+        bind(st, 5, f.to);
+    };
+    {
+        static const std::string sql = "SELECT COUNT(*)" + where;
+        Use c(prepare(sql));
+        if (!c) return page;
+        bind_filter(c.get());
+        if (sqlite3_step(c.get()) == SQLITE_ROW) page.total = sqlite3_column_int64(c.get(), 0);
+    }
+    static const std::string sql = std::string("SELECT ") + kFeedbackColumns + where +
+        " ORDER BY updated_at DESC, rowid DESC LIMIT ?6 OFFSET ?7";
+    Use q(prepare(sql));
+    if (!q) return page;
+    bind_filter(q.get());
+    bind(q.get(), 6, limit);
+    bind(q.get(), 7, offset);
+    while (sqlite3_step(q.get()) == SQLITE_ROW) page.items.push_back(read_feedback(q.get()));
+    return page;
 }
 
 std::map<std::string, std::int64_t> Store::count_executions_by_status() {

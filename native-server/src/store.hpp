@@ -50,8 +50,38 @@ struct MessageRecord {
     std::string session_id;
     protocol::Role role = protocol::Role::user;
     std::string content;
-    std::optional<std::string> execution_id;
+    std::optional<std::string> execution_id;  // user: the turn's current execution; assistant: its own
     std::int64_t created_at = 0;
+    std::int64_t id = 0;                      // row id, set when read (orders the session)
+    std::optional<std::string> turn_id{};     // the turn's id, on its user and assistant messages
+    // Assistant messages: "success" | "error" | "cancelled" | "interrupted" (read as "success" on
+    // rows stored before schema 3), with a visitor-safe error when it is not a success.
+    std::optional<std::string> status{};
+    std::optional<std::string> error_code{}, error_message{};
+};
+
+// An Idempotency-Key of a chat turn: the same key from the same user names the same turn.
+struct IdempotencyRecord {
+    std::string workspace_id, user_id, key;
+    std::string app_id, session_id;
+    std::string fingerprint;  // what the request asked (mode + message): another ask is a conflict
+    std::string turn_id;
+    std::int64_t created_at = 0;
+};
+
+// One user's rating of one execution ("up" | "down"), changeable.
+struct FeedbackRecord {
+    std::string execution_id, user_id, workspace_id, app_id, rating, comment;
+    std::int64_t created_at = 0, updated_at = 0;
+};
+struct FeedbackQuery {
+    std::string workspace_id;
+    std::string app_id, rating;     // "" = any
+    std::int64_t from = 0, to = 0;  // updated_at bounds (Unix ms, inclusive); 0 = open
+};
+struct FeedbackPage {
+    std::vector<FeedbackRecord> items;
+    std::int64_t total = 0;
 };
 
 // A JSON document row of the server-to-server API: a workflow definition (label = name, its steps
@@ -105,7 +135,9 @@ public:
     // At startup: every queued/running execution becomes error "interrupted: the server restarted
     // before this run finished", with terminal events appended so streams end ("error"
     // {error, code:"interrupted"} then "completed" {status:"error", output:null, error} for
-    // executions; for chat "completed" {result:"", sessionId, status:"error"}). Returns how many.
+    // executions; for chat "completed" {result: the partial reply, sessionId, status:"error"}, and
+    // the partial reply (possibly "") is stored as the session's assistant message with status
+    // "interrupted"). Returns how many.
     Result<std::size_t> fail_interrupted(std::int64_t now);
 
     Status insert_session(const SessionRecord&);  // "conflict" if the id exists
@@ -124,6 +156,23 @@ public:
     // "not_found" if the session does not exist.
     Status append_message(const MessageRecord&);
     std::vector<MessageRecord> messages(const std::string& session_id);  // oldest first
+    // The turn whose user message is row `user_message_id` runs again as `execution_id`: its
+    // replies are deleted, the user message points at the new execution (and gets `turn_id` if it
+    // had none). "not_found" if that user message is not in the session.
+    Status replace_reply(const std::string& session_id, std::int64_t user_message_id,
+                         const std::string& execution_id, const std::string& turn_id);
+    // Deletes a turn: the user message `user_message_id` and its replies (message_count and an
+    // emptied session's title follow).
+    Status delete_turn(const std::string& session_id, std::int64_t user_message_id);
+    // Idempotency keys of chat turns, scoped by workspace and user. put: "conflict" if taken.
+    std::optional<IdempotencyRecord> get_idempotency(const std::string& workspace_id,
+                                                     const std::string& user_id, const std::string& key);
+    Status put_idempotency(const IdempotencyRecord&);
+    // Feedback: put inserts or replaces the (execution, user) rating, keeping created_at, and
+    // returns the stored row; delete says whether there was one; list is newest (updated_at) first.
+    Result<FeedbackRecord> put_feedback(const FeedbackRecord&);
+    Result<bool> delete_feedback(const std::string& execution_id, const std::string& user_id);
+    FeedbackPage list_feedback(const FeedbackQuery&, std::int64_t offset, std::int64_t limit);
     std::map<std::string, std::int64_t> count_executions_by_status();    // for /metrics
     // Newest first, every user of the workspace (server-to-server job listing).
     std::vector<ExecutionRecord> list_executions(const std::string& workspace_id, std::size_t limit);
@@ -160,6 +209,8 @@ private:
     Status migrate();
     sqlite3_stmt* prepare(std::string_view sql);  // cached; nullptr on error (logged)
     Status exec(const char* sql);
+    Status insert_message(const MessageRecord&);  // inside the caller's transaction
+    Status delete_replies(const std::string& session_id, std::int64_t user_message_id, bool with_user);
     std::optional<DocRecord> get_doc(const std::string& sql, const std::string& workspace_id, const std::string& id);
     Status tx_begin();
     Status tx_commit();

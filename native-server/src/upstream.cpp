@@ -21,6 +21,9 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "confab/protocol.hpp"
+#include "util.hpp"
+
 namespace confab::server {
 
 namespace asio = boost::asio;
@@ -30,7 +33,7 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-constexpr std::size_t kErrorBodyShown = 512;    // bytes of a non-2xx body quoted in the error
+constexpr std::size_t kErrorBodyShown = 512;    // bytes of a non-2xx body quoted in the log
 constexpr std::size_t kErrorBodyRead = 64 << 10;  // bytes of a non-2xx body read at most
 
 std::string lower(std::string_view s) {
@@ -49,7 +52,15 @@ std::string truncate_utf8(std::string_view s, std::size_t max) {
     return std::string(s.substr(0, end)) + "...";
 }
 
-Error upstream_error(std::string message) { return make_error("upstream_error", std::move(message)); }
+// An upstream failure as clients see it: `code` and a message that never names the upstream (its
+// URL, host, port or what it answered could reveal internal addresses to a site's visitors). The
+// details go to the server log, where the operator looks.
+Error upstream_failure(const char* code, std::string shown, std::string_view where, std::string_view detail) {
+    log_line(std::string(R"({"level":"warn","msg":"upstream request failed","code":")") + code +
+             R"(","upstream":)" + protocol::dump(protocol::Json(std::string(where))) + R"(,"detail":)" +
+             protocol::dump(protocol::Json(std::string(detail))) + "}");
+    return make_error(code, std::move(shown));
+}
 
 // With as_tuple, a cancelled operation completes with operation_aborted instead of throwing.
 Error cancelled_error() { return make_error("cancelled", "the upstream request was cancelled"); }
@@ -114,8 +125,14 @@ Result<HttpUrl> parse_http_url(std::string_view url) {
 
 asio::awaitable<Result<UpstreamResponse>> http_request(UpstreamRequest req, ChunkHandler on_chunk) {
     auto url = parse_http_url(req.url);
-    if (!url) co_return url.error();
+    if (!url) co_return upstream_failure("upstream_error", "the upstream URL is not valid", "", url.error().message);
     const std::string where = url->host + ":" + std::to_string(url->port);
+    const auto unavailable = [&](std::string_view detail) {
+        return upstream_failure("upstream_unavailable", "the upstream is unavailable", where, detail);
+    };
+    const auto upstream_error = [&](std::string shown, std::string_view detail) {
+        return upstream_failure("upstream_error", std::move(shown), where, detail);
+    };
 
     // After the caller cancels, asio makes every further co_await throw operation_aborted; one
     // try/catch turns that (and any other socket exception) into a Result. No co_await in catch.
@@ -143,12 +160,12 @@ asio::awaitable<Result<UpstreamResponse>> http_request(UpstreamRequest req, Chun
             auto expire = timer.async_wait(asio::as_tuple(asio::use_awaitable));
             auto raced = co_await (std::move(resolve) || std::move(expire));
             if (raced.index() == 1) {
-                co_return make_error("upstream_timeout", "resolving " + url->host + " took longer than " +
-                                                             std::to_string(req.connect_timeout_ms) + " ms");
+                co_return unavailable("resolving the name took longer than " +
+                                      std::to_string(req.connect_timeout_ms) + " ms");
             }
             auto [ec, results] = std::get<0>(std::move(raced));
             if (ec == asio::error::operation_aborted) co_return cancelled_error();
-            if (ec) co_return upstream_error("cannot resolve " + url->host + ": " + ec.message());
+            if (ec) co_return unavailable("cannot resolve the name: " + ec.message());
             for (const auto& r : results) endpoints.push_back(r.endpoint());
         }
 
@@ -159,15 +176,16 @@ asio::awaitable<Result<UpstreamResponse>> http_request(UpstreamRequest req, Chun
             (void)ep;
             if (ec == asio::error::operation_aborted) co_return cancelled_error();
             if (ec == beast::error::timeout) {
-                co_return make_error("upstream_timeout", "connecting to " + where + " took longer than " +
-                                                             std::to_string(req.connect_timeout_ms) + " ms");
+                co_return unavailable("connecting took longer than " + std::to_string(req.connect_timeout_ms) + " ms");
             }
-            if (ec) co_return upstream_error("cannot connect to " + where + ": " + ec.message());
+            if (ec) co_return unavailable("cannot connect: " + ec.message());
         }
 
         http::request<http::string_body> request;
         request.method(http::string_to_verb(req.method));
-        if (request.method() == http::verb::unknown) co_return upstream_error("unknown HTTP method " + req.method);
+        if (request.method() == http::verb::unknown) {
+            co_return upstream_error("the upstream request is not valid", "unknown HTTP method " + req.method);
+        }
         request.target(url->target);
         request.version(11);
         request.set(http::field::host, url->port == 80 ? url->host : where);
@@ -186,17 +204,18 @@ asio::awaitable<Result<UpstreamResponse>> http_request(UpstreamRequest req, Chun
             (void)n;
             if (ec == asio::error::operation_aborted) co_return cancelled_error();
             if (ec == beast::error::timeout) {
-                co_return make_error("upstream_timeout", "sending the request to " + where + " timed out");
+                co_return unavailable("sending the request timed out");
             }
-            if (ec) co_return upstream_error("sending the request to " + where + " failed: " + ec.message());
+            if (ec) co_return unavailable("sending the request failed: " + ec.message());
         }
 
         beast::flat_buffer buffer;
         http::response_parser<http::buffer_body> parser;
         parser.body_limit(boost::none);  // limits are enforced below, per mode
         auto idle = [&](const char* what) {
-            return make_error("upstream_timeout", std::string("the upstream ") + where + " sent nothing for " +
-                                                      std::to_string(req.idle_timeout_ms) + " ms (" + what + ")");
+            const std::string shown = "the upstream sent nothing for " + std::to_string(req.idle_timeout_ms) +
+                                      " ms (" + what + ")";
+            return upstream_failure("upstream_timeout", shown, where, shown);
         };
         stream.expires_after(idle_timeout);
         {
@@ -204,7 +223,7 @@ asio::awaitable<Result<UpstreamResponse>> http_request(UpstreamRequest req, Chun
             (void)n;
             if (ec == asio::error::operation_aborted) co_return cancelled_error();
             if (ec == beast::error::timeout) co_return idle("waiting for the response");
-            if (ec) co_return upstream_error("reading the response of " + where + " failed: " + ec.message());
+            if (ec) co_return upstream_error("reading the upstream's response failed", "reading the head: " + ec.message());
         }
         response.status = parser.get().result_int();
         response.content_type = std::string(parser.get()[http::field::content_type]);
@@ -222,7 +241,7 @@ asio::awaitable<Result<UpstreamResponse>> http_request(UpstreamRequest req, Chun
             if (ec == http::error::need_buffer) ec = {};
             if (ec == asio::error::operation_aborted) co_return cancelled_error();
             if (ec == beast::error::timeout) co_return idle("reading the body");
-            if (ec) co_return upstream_error("reading the response of " + where + " failed: " + ec.message());
+            if (ec) co_return upstream_error("reading the upstream's response failed", "reading the body: " + ec.message());
             const std::size_t got = sizeof chunk - parser.get().body().size;
             if (got == 0) continue;
             const std::string_view piece(chunk, got);
@@ -239,8 +258,9 @@ asio::awaitable<Result<UpstreamResponse>> http_request(UpstreamRequest req, Chun
                 }
             } else {
                 if (response.body.size() + got > req.max_body_bytes) {
-                    co_return upstream_error("the response of " + where + " is larger than " +
-                                             std::to_string(req.max_body_bytes) + " bytes");
+                    const std::string shown = "the upstream's response is larger than " +
+                                              std::to_string(req.max_body_bytes) + " bytes";
+                    co_return upstream_error(shown, shown);
                 }
                 response.body.append(piece);
             }
@@ -249,16 +269,15 @@ asio::awaitable<Result<UpstreamResponse>> http_request(UpstreamRequest req, Chun
         stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
         if (failure) co_return *failure;
         if (!success) {
-            std::string msg = "the upstream " + where + " answered HTTP " + std::to_string(response.status);
-            if (!error_body.empty()) msg += ": " + truncate_utf8(error_body, kErrorBodyShown);
-            co_return upstream_error(std::move(msg));
+            const std::string shown = "the upstream answered HTTP " + std::to_string(response.status);
+            co_return upstream_error(shown, shown + (error_body.empty() ? "" : ": " + truncate_utf8(error_body, kErrorBodyShown)));
         }
         co_return response;
     } catch (const boost::system::system_error& e) {
         if (e.code() == asio::error::operation_aborted) {
             failure = cancelled_error();
         } else {
-            failure = upstream_error("the upstream request to " + where + " failed: " + e.what());
+            failure = upstream_error("the upstream request failed", e.what());
         }
     }
     // Reached only from the catch block: a cancellation (or socket error) thrown by asio.

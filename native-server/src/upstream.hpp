@@ -50,11 +50,12 @@ using ChunkHandler = std::function<boost::asio::awaitable<Status>(std::string_vi
 
 // Sends the request and reads the response. With `on_chunk`, 2xx body bytes go to it and
 // UpstreamResponse::body stays empty; without, the body is collected.
-// Errors:
-//   "invalid_url"       the URL is not a plain http:// URL
-//   "upstream_error"    cannot resolve/connect, connection broken, bad HTTP, or a non-2xx
-//                       status: the message carries the status and the body (truncated to 512 bytes)
-//   "upstream_timeout"  connect_timeout_ms or idle_timeout_ms elapsed
+// Errors (their messages never name the upstream: clients see them; each failure is logged with
+// the upstream's host:port and the details, e.g. a non-2xx body truncated to 512 bytes):
+//   "upstream_unavailable"  cannot resolve/connect/send the request, or connect_timeout_ms elapsed
+//   "upstream_error"    the URL is not a plain http:// URL, connection broken, bad HTTP, or a
+//                       non-2xx status ("the upstream answered HTTP 500")
+//   "upstream_timeout"  idle_timeout_ms elapsed with no response bytes
 //   "cancelled"         the awaiting coroutine's cancellation slot fired (with the default
 //                       filter of asio coroutines: terminal cancellation)
 boost::asio::awaitable<Result<UpstreamResponse>> http_request(UpstreamRequest req,

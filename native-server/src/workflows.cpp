@@ -261,7 +261,8 @@ WorkflowService::WorkflowService(asio::io_context& ioc, const ServerConfig& conf
 
 bool WorkflowService::owns(const std::vector<std::string_view>& segs) {
     if (segs.size() < 2 || segs[0] != "v1") return false;
-    return segs[1] == "workflows" || segs[1] == "agents" || segs[1] == "jobs" || segs[1] == "applications";
+    return segs[1] == "workflows" || segs[1] == "agents" || segs[1] == "jobs" || segs[1] == "applications" ||
+           (segs[1] == "feedback" && segs.size() == 2);
 }
 
 void WorkflowService::prepare_store() {
@@ -427,6 +428,9 @@ asio::awaitable<Response> WorkflowService::route(Request& req, const ServiceCall
             if (m == "GET") co_return co_await get_job(c, s[2]);
             co_return co_await cancel_job(c, s[2]);
         }
+    } else if (s[1] == "feedback" && n == 2) {
+        if (!allow("GET")) co_return method_not_allowed(req, "GET");
+        co_return co_await list_feedback(req, c);
     }
     co_return error_response(404, "not_found", "no route for " + req.method + " " + req.path);
 }
@@ -1275,6 +1279,37 @@ asio::awaitable<Response> WorkflowService::cancel_execution(const ServiceCaller&
                                                       protocol::to_string(after->status) + ")");
     }
     co_return json_response(200, execution_wire(*after));
+}
+
+// GET /v1/feedback?appId=&rating=up|down&from=&to=&page=&size=: the end users' ratings of the
+// workspace's executions, newest (last changed) first.
+asio::awaitable<Response> WorkflowService::list_feedback(Request& req, const ServiceCaller& c) {
+    PageParams p;
+    if (auto bad = read_paging(req, p)) co_return *bad;
+    FeedbackQuery q;
+    q.workspace_id = c.workspace->id;
+    if (auto a = req.query_param("appId")) q.app_id = std::string(*a);
+    if (auto r = req.query_param("rating")) {
+        if (*r != "up" && *r != "down") co_return bad_request(R"(rating: must be "up" or "down")");
+        q.rating = std::string(*r);
+    }
+    for (auto [name, out] : {std::pair{"from", &q.from}, std::pair{"to", &q.to}}) {
+        auto v = req.query_param(name);
+        if (!v) continue;
+        auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), *out);
+        if (v->empty() || ec != std::errc() || ptr != v->data() + v->size() || *out < 0) {
+            co_return bad_request(std::string(name) + ": must be a time in Unix milliseconds (a non-negative integer)");
+        }
+    }
+    const std::int64_t offset = p.page * p.size, limit = p.size;
+    FeedbackPage page = co_await db_.run([&](Store& s) { return s.list_feedback(q, offset, limit); });
+    Json content = Json::array();
+    for (const auto& f : page.items) {
+        content.push_back(Json{{"executionId", f.execution_id}, {"appId", f.app_id}, {"userId", f.user_id},
+                               {"rating", f.rating}, {"comment", f.comment}, {"createdAt", f.created_at},
+                               {"updatedAt", f.updated_at}});
+    }
+    co_return json_response(200, page_json(std::move(content), page.total, p));
 }
 
 }  // namespace confab::server

@@ -82,6 +82,7 @@ private:
     boost::asio::awaitable<Response> execute_agent(Request& req, const ServiceCaller& c, std::string app_id);
     boost::asio::awaitable<Response> chat_agent(Request& req, const ServiceCaller& c, std::string app_id);
     boost::asio::awaitable<Response> list_jobs(Request& req, const ServiceCaller& c);
+    boost::asio::awaitable<Response> list_feedback(Request& req, const ServiceCaller& c);
     boost::asio::awaitable<Response> get_job(const ServiceCaller& c, std::string id);
     boost::asio::awaitable<Response> cancel_job(const ServiceCaller& c, std::string id);
     boost::asio::awaitable<Response> cancel_run(const ServiceCaller& c, std::string run_id);

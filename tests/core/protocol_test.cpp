@@ -387,9 +387,9 @@ AppInfo sample_app() {
 
 TEST(ProtocolApps, AppInfoEncodeExactText) {
     EXPECT_EQ(dump(encode(sample_app())),
-              R"({"id":"blog-writer","inputs":[{"description":"What to write about","name":"topic",)"
+              R"({"id":"blog-writer","imageHosts":[],"inputs":[{"description":"What to write about","name":"topic",)"
               R"("required":true,"type":"string"},{"name":"count","required":false,"type":"integer"}],)"
-              R"("name":"Blog writer","public":true,"type":"llm","version":"v2","versions":["v1","v2"]})");
+              R"("name":"Blog writer","public":true,"starters":[],"type":"llm","version":"v2","versions":["v1","v2"]})");
 }
 
 TEST(ProtocolApps, AppInfoRoundTrip) {
@@ -840,6 +840,72 @@ TEST(ProtocolEvents, DecodeErrors) {
                  "sessionId is required");
     expect_error(decode_chat_completed(J(R"({"result":"r","sessionId":"s","status":"queued"})")),
                  "invalid_request", terminal);
+}
+
+// ---------------------------------------------------------------------------------------------
+// the chat widget's fields (issue 15)
+
+TEST(ProtocolWidget, AppInfoCarriesStartersImageHostsAndAvatar) {
+    AppInfo a = sample_app();
+    a.starters = {"Hi", "Help"};
+    a.image_hosts = {"img.example.com", "*.cdn.example.org"};
+    a.avatar_url = "https://example.com/a.png";
+    const AppInfo b = through_text(a, decode_app_info);
+    EXPECT_EQ(b.starters, a.starters);
+    EXPECT_EQ(b.image_hosts, a.image_hosts);
+    EXPECT_EQ(b.avatar_url, a.avatar_url);
+    Json j = encode(a);
+    j["starters"][1] = 3;
+    expect_error(decode_app_info(j), "invalid_request", "starters[1] must be a string");
+}
+
+TEST(ProtocolWidget, RegenerateAndEditLastChatRequests) {
+    auto r = decode_chat_request(J(R"({"sessionId":"s_1","regenerate":true})"));
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_TRUE(r->regenerate);
+    EXPECT_EQ(r->message, "");
+    EXPECT_EQ(dump(encode(*r)), R"({"message":"","regenerate":true,"sessionId":"s_1"})");
+    auto e = decode_chat_request(J(R"({"sessionId":"s_1","message":"fixed","editLast":true})"));
+    ASSERT_TRUE(e.ok());
+    EXPECT_TRUE(e->edit_last);
+    EXPECT_TRUE(through_text(*e, decode_chat_request).edit_last);
+
+    expect_error(decode_chat_request(J(R"({"regenerate":true})")), "invalid_request",
+                 "sessionId is required with regenerate");
+    expect_error(decode_chat_request(J(R"({"message":"x","editLast":true})")), "invalid_request",
+                 "sessionId is required with editLast");
+    expect_error(decode_chat_request(J(R"({"sessionId":"s","editLast":true})")), "invalid_request",
+                 "message is required");
+    expect_error(decode_chat_request(J(R"({"sessionId":"s","message":"x","editLast":true,"regenerate":true})")),
+                 "invalid_request", "regenerate and editLast cannot both be true");
+    expect_error(decode_chat_request(J(R"({"sessionId":"s","regenerate":1})")), "invalid_request",
+                 "regenerate must be a boolean");
+}
+
+TEST(ProtocolWidget, HistoryMessagesSayHowTheirTurnEnded) {
+    Message m;
+    m.role = Role::assistant;
+    m.content = "";
+    m.created_at = 5;
+    m.turn_id = "tu_1";
+    m.execution_id = "ex_1";
+    m.status = "error";
+    m.error_code = "upstream_unavailable";
+    m.error_message = "the upstream is unavailable";
+    EXPECT_EQ(dump(encode(m)),
+              R"({"content":"","createdAt":5,"error":{"code":"upstream_unavailable","message":"the upstream is unavailable"},)"
+              R"("executionId":"ex_1","role":"assistant","status":"error","turnId":"tu_1"})");
+    const Message back = through_text(m, [](const Json& j) { return decode_message(j); });
+    EXPECT_EQ(back.status, "error");
+    EXPECT_EQ(back.error_code, "upstream_unavailable");
+    EXPECT_EQ(back.turn_id, "tu_1");
+    Message plain;
+    plain.content = "hi";
+    EXPECT_EQ(dump(encode(plain)), R"({"content":"hi","createdAt":0,"role":"user"})");  // as before
+    expect_error(decode_message(J(R"({"role":"assistant","content":"","status":"lost"})")), "invalid_request",
+                 "message.status must be one of success, error, cancelled, interrupted");
+    expect_error(decode_message(J(R"({"role":"assistant","content":"","error":{"code":"x"}})")), "invalid_request",
+                 "message.error.message is required");
 }
 
 }  // namespace

@@ -276,4 +276,47 @@ TEST(ConfigTest, EnvironmentOverridesTheLlmSection) {
     EXPECT_NE(bad.error().message.find("CONFAB_LLM_BASE_URL"), std::string::npos) << bad.error().message;
 }
 
+TEST(ConfigTest, WidgetFieldsOfAnAppAreReadAndChecked) {
+    Json j = base_config();
+    app(j, 2)["starters"] = Json::array({"What can you do?", "Tell me a joke"});
+    app(j, 2)["imageHosts"] = Json::array({"img.example.com", "*.cdn.example.org"});
+    app(j, 2)["avatarUrl"] = "https://example.com/bot.png";
+    auto cfg = parse_config(j.dump(), "cfg.json");
+    ASSERT_TRUE(cfg.ok()) << cfg.error().message;
+    const auto info = cfg->workspaces[0].apps[2].info();
+    EXPECT_EQ(info.starters, (std::vector<std::string>{"What can you do?", "Tell me a joke"}));
+    EXPECT_EQ(info.image_hosts, (std::vector<std::string>{"img.example.com", "*.cdn.example.org"}));
+    EXPECT_EQ(info.avatar_url, "https://example.com/bot.png");
+    EXPECT_TRUE(cfg->workspaces[0].apps[0].info().starters.empty());  // default: none
+
+    struct Bad {
+        const char* key;
+        Json value;
+        const char* path;
+        const char* reason;
+    };
+    const std::vector<Bad> cases = {
+        {"starters", Json::array({"a", "b", "c", "d", "e", "f", "g"}), "starters", "at most 6"},
+        {"starters", "hi", "starters", "array"},
+        {"starters", Json::array({"ok", ""}), "starters[1]", "non-empty"},
+        {"starters", Json::array({std::string(501, 'x')}), "starters[0]", "500 bytes"},
+        {"imageHosts", "img.example.com", "imageHosts", "array"},
+        {"imageHosts", Json::array({"https://img.example.com"}), "imageHosts[0]", "host name"},
+        {"imageHosts", Json::array({"Img.Example.com"}), "imageHosts[0]", "lowercase"},
+        {"imageHosts", Json::array({"*"}), "imageHosts[0]", "host name"},
+        {"imageHosts", Json::array({"a..b"}), "imageHosts[0]", "host name"},
+        {"avatarUrl", "javascript:alert(1)", "avatarUrl", "http(s) URL"},
+        {"avatarUrl", "", "avatarUrl", "empty"},
+    };
+    for (const auto& c : cases) {
+        Json bad = base_config();
+        app(bad, 2)[c.key] = c.value;
+        auto r = parse_config(bad.dump(), "cfg.json");
+        ASSERT_FALSE(r.ok()) << c.key << " " << c.value.dump() << ": accepted";
+        const std::string& msg = r.error().message;
+        EXPECT_NE(msg.find(std::string("workspaces[0].apps[2].") + c.path + ":"), std::string::npos) << msg;
+        EXPECT_NE(msg.find(c.reason), std::string::npos) << msg;
+    }
+}
+
 }  // namespace

@@ -412,7 +412,9 @@ TEST(RunAppTest, LlmUpstreamErrorsBecomeUpstreamError) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code, "upstream_error");
     EXPECT_NE(r.error().message.find("500"), std::string::npos) << r.error().message;
-    EXPECT_NE(r.error().message.find("model overloaded"), std::string::npos) << r.error().message;
+    // Clients see the error: what the upstream said and where it lives go to the log only.
+    EXPECT_EQ(r.error().message.find("model overloaded"), std::string::npos) << r.error().message;
+    EXPECT_EQ(r.error().message.find("127.0.0.1"), std::string::npos) << r.error().message;
     // Without a prompt template, the inputs go as JSON.
     EXPECT_EQ(Json::parse(up.request_body())["messages"][0]["content"], "{\"q\":1}");
 }
@@ -539,7 +541,7 @@ TEST(UpstreamTest, ParsesHttpUrls) {
     }
 }
 
-TEST(UpstreamTest, RefusedConnectionIsAnUpstreamError) {
+TEST(UpstreamTest, RefusedConnectionIsUnavailableAndDoesNotNameTheUpstream) {
     asio::io_context io;
     std::uint16_t port;
     {
@@ -550,7 +552,9 @@ TEST(UpstreamTest, RefusedConnectionIsAnUpstreamError) {
     req.url = "http://127.0.0.1:" + std::to_string(port) + "/";
     auto r = run_to_end(io, http_request(req));
     ASSERT_FALSE(r.ok());
-    EXPECT_EQ(r.error().code, "upstream_error");
+    EXPECT_EQ(r.error().code, "upstream_unavailable");
+    EXPECT_EQ(r.error().message.find("127.0.0.1"), std::string::npos) << r.error().message;
+    EXPECT_EQ(r.error().message.find(std::to_string(port)), std::string::npos) << r.error().message;
 }
 
 TEST(UpstreamTest, ChunkHandlerErrorStopsTheRequest) {

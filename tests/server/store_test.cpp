@@ -93,7 +93,7 @@ protected:
 
 TEST_F(StoreTest, OpenCreatesTheDatabaseWithTheCurrentSchema) {
     EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(dir.path()) / "confab.db"));
-    EXPECT_EQ(store->schema_version(), 2);
+    EXPECT_EQ(store->schema_version(), 3);
 }
 
 TEST_F(StoreTest, OpenCreatesAMissingDataDirectory) {
@@ -355,7 +355,7 @@ TEST_F(StoreTest, DataSurvivesCloseAndReopenAndMigrationIsIdempotent) {
     for (int round = 0; round < 2; ++round) {
         auto s = open_store(dir.path());
         ASSERT_NE(s, nullptr);
-        EXPECT_EQ(s->schema_version(), 2);
+        EXPECT_EQ(s->schema_version(), 3);
         auto got = s->get_execution("w1", "u1", "ex_1");
         ASSERT_TRUE(got.has_value());
         EXPECT_EQ(got->last_seq, 1u);
@@ -516,6 +516,130 @@ TEST(DbExecutorTest, JobsQueuedTogetherShareOneCommitAndFailAlone) {
     ASSERT_EQ(events.size(), 40u);
     for (std::size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].seq, i + 1);
     EXPECT_EQ(reopened->get_execution_by_id("ex_1")->last_seq, 40u);
+}
+
+// ---- chat turns of the widget (schema 3) ----
+
+TEST_F(StoreTest, FailInterruptedStoresAChatTurnsPartialReplyAsInterrupted) {
+    ASSERT_TRUE(store->insert_session(make_session("se_1", "w1", "u1", "assistant", 1)).ok());
+    MessageRecord user{"se_1", Role::user, "tell me", std::string("ex_chat"), 2};
+    user.turn_id = "tu_1";
+    ASSERT_TRUE(store->append_message(user).ok());
+    auto chat = make_exec("ex_chat");
+    chat.kind = "chat";
+    chat.session_id = "se_1";
+    ASSERT_TRUE(store->insert_execution(chat).ok());
+    ASSERT_TRUE(store->append_event("ex_chat", ev(1, "agent-response", R"({"token":"Once "})")).ok());
+    ASSERT_TRUE(store->append_event("ex_chat", ev(2, "agent-action", R"({"tool":"x"})")).ok());
+    ASSERT_TRUE(store->append_event("ex_chat", ev(3, "agent-response", R"({"token":"upon"})")).ok());
+
+    ASSERT_TRUE(store->fail_interrupted(9000).ok());
+    auto msgs = store->messages("se_1");
+    ASSERT_EQ(msgs.size(), 2u);
+    EXPECT_EQ(msgs[1].role, Role::assistant);
+    EXPECT_EQ(msgs[1].content, "Once upon");
+    EXPECT_EQ(msgs[1].status, "interrupted");
+    EXPECT_EQ(msgs[1].error_code, "interrupted");
+    EXPECT_EQ(msgs[1].execution_id, "ex_chat");
+    EXPECT_EQ(store->get_session("w1", "u1", "se_1")->message_count, 2);
+    auto events = store->events_after("ex_chat", 3, 10);
+    ASSERT_EQ(events.size(), 2u);
+    EXPECT_EQ(Json::parse(events[1].data)["result"], "Once upon");
+}
+
+TEST_F(StoreTest, ReplaceReplyAndDeleteTurnKeepTheSessionConsistent) {
+    ASSERT_TRUE(store->insert_session(make_session("se_1", "w1", "u1", "assistant", 1)).ok());
+    ASSERT_TRUE(store->append_message({"se_1", Role::user, "first", std::string("ex_1"), 2}).ok());
+    ASSERT_TRUE(store->append_message({"se_1", Role::assistant, "one", std::string("ex_1"), 3}).ok());
+    ASSERT_TRUE(store->append_message({"se_1", Role::user, "second", std::string("ex_2"), 4}).ok());
+    MessageRecord failed{"se_1", Role::assistant, "", std::string("ex_2"), 5};
+    failed.status = "error";
+    failed.error_code = "upstream_unavailable";
+    failed.error_message = "the upstream is unavailable";
+    ASSERT_TRUE(store->append_message(failed).ok());
+    auto msgs = store->messages("se_1");
+    ASSERT_EQ(msgs.size(), 4u);
+    EXPECT_EQ(msgs[1].status, "success");  // a reply without a status (as before schema 3)
+    EXPECT_EQ(msgs[3].status, "error");
+    EXPECT_EQ(msgs[3].error_message, "the upstream is unavailable");
+
+    // The second turn runs again: its failed reply goes, the user message points at the new run.
+    ASSERT_TRUE(store->replace_reply("se_1", msgs[2].id, "ex_3", "tu_2").ok());
+    auto after = store->messages("se_1");
+    ASSERT_EQ(after.size(), 3u);
+    EXPECT_EQ(after[2].execution_id, "ex_3");
+    EXPECT_EQ(after[2].turn_id, "tu_2");
+    EXPECT_EQ(store->get_session("w1", "u1", "se_1")->message_count, 3);
+    EXPECT_EQ(store->replace_reply("se_1", after[1].id, "ex_4", "tu_x").error().code, "not_found");  // not a user message
+
+    // Deleting the first turn leaves the second; deleting that one too empties the title.
+    ASSERT_TRUE(store->delete_turn("se_1", after[0].id).ok());
+    EXPECT_EQ(store->messages("se_1").size(), 1u);
+    EXPECT_EQ(store->get_session("w1", "u1", "se_1")->title, "first");
+    ASSERT_TRUE(store->delete_turn("se_1", after[2].id).ok());
+    auto empty = store->get_session("w1", "u1", "se_1");
+    EXPECT_EQ(empty->message_count, 0);
+    EXPECT_EQ(empty->title, "");
+    ASSERT_TRUE(store->append_message({"se_1", Role::user, "fresh start", std::nullopt, 9}).ok());
+    EXPECT_EQ(store->get_session("w1", "u1", "se_1")->title, "fresh start");
+}
+
+TEST_F(StoreTest, IdempotencyKeysAreScopedByWorkspaceAndUserAndGoWithTheirSession) {
+    ASSERT_TRUE(store->insert_session(make_session("se_1", "w1", "u1", "assistant", 1)).ok());
+    confab::server::IdempotencyRecord k{"w1", "u1", "key-1", "assistant", "se_1", "fp", "tu_1", 5};
+    ASSERT_TRUE(store->put_idempotency(k).ok());
+    EXPECT_EQ(store->put_idempotency(k).error().code, "conflict");
+    auto got = store->get_idempotency("w1", "u1", "key-1");
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(got->turn_id, "tu_1");
+    EXPECT_EQ(got->fingerprint, "fp");
+    EXPECT_FALSE(store->get_idempotency("w1", "u2", "key-1").has_value());
+    EXPECT_FALSE(store->get_idempotency("w2", "u1", "key-1").has_value());
+    ASSERT_TRUE(store->delete_session("w1", "u1", "se_1").ok());
+    EXPECT_FALSE(store->get_idempotency("w1", "u1", "key-1").has_value());
+}
+
+TEST_F(StoreTest, FeedbackIsOnePerUserAndExecutionAndListsNewestFirst) {
+    confab::server::FeedbackRecord f{"ex_1", "u1", "w1", "assistant", "up", "", 100, 100};
+    auto a = store->put_feedback(f);
+    ASSERT_TRUE(a.ok());
+    f.rating = "down";
+    f.comment = "meh";
+    f.updated_at = 200;
+    auto b = store->put_feedback(f);
+    ASSERT_TRUE(b.ok());
+    EXPECT_EQ(b->created_at, 100);  // a change keeps the first time
+    EXPECT_EQ(b->updated_at, 200);
+    EXPECT_EQ(b->rating, "down");
+    ASSERT_TRUE(store->put_feedback({"ex_1", "u2", "w1", "assistant", "up", "", 150, 150}).ok());
+    ASSERT_TRUE(store->put_feedback({"ex_2", "u1", "w1", "other", "up", "", 300, 300}).ok());
+    ASSERT_TRUE(store->put_feedback({"ex_9", "u1", "w2", "assistant", "up", "", 400, 400}).ok());
+
+    confab::server::FeedbackQuery q;
+    q.workspace_id = "w1";
+    auto all = store->list_feedback(q, 0, 10);
+    EXPECT_EQ(all.total, 3);
+    ASSERT_EQ(all.items.size(), 3u);
+    EXPECT_EQ(all.items[0].execution_id, "ex_2");
+    EXPECT_EQ(all.items[1].execution_id, "ex_1");
+    EXPECT_EQ(all.items[1].user_id, "u1");
+    q.rating = "up";
+    EXPECT_EQ(store->list_feedback(q, 0, 10).total, 2);
+    q.app_id = "assistant";
+    EXPECT_EQ(store->list_feedback(q, 0, 10).total, 1);
+    q = {};
+    q.workspace_id = "w1";
+    q.from = 150;
+    q.to = 250;
+    EXPECT_EQ(store->list_feedback(q, 0, 10).total, 2);
+    q.from = q.to = 0;
+    auto page = store->list_feedback(q, 2, 2);
+    ASSERT_EQ(page.items.size(), 1u);
+    EXPECT_EQ(page.total, 3);
+
+    EXPECT_TRUE(*store->delete_feedback("ex_1", "u1"));
+    EXPECT_FALSE(*store->delete_feedback("ex_1", "u1"));
+    EXPECT_EQ(store->list_feedback(q, 0, 10).total, 2);
 }
 
 }  // namespace

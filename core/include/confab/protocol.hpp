@@ -89,6 +89,11 @@ struct AppInfo {  // GET /v1/apps/{appId}
     std::vector<std::string> versions;
     std::vector<InputSpec> inputs;
     bool is_public = false;  // "public"
+    // For the chat widget (issue 15): suggested first prompts, the hosts whose images a reply may
+    // show (exact "img.example.com" or "*.example.com"), the bot's avatar. Empty: none.
+    std::vector<std::string> starters;
+    std::vector<std::string> image_hosts;  // "imageHosts"
+    std::string avatar_url;                // "avatarUrl", omitted when empty
 };
 Json encode(const AppInfo& a);
 Result<AppInfo> decode_app_info(const Json& j);
@@ -132,9 +137,11 @@ Result<ExecutionCreated> decode_execution_created(const Json& j);
 
 // ---- chat ----
 struct ChatRequest {  // POST /v1/apps/{appId}/chat
-    std::string message;  // non-empty
+    std::string message;  // non-empty, except with `regenerate` (then ignored, may be absent)
     std::optional<std::string> session_id;
     Json inputs = Json::object();
+    bool regenerate = false;  // re-run the session's last user message, replacing its reply
+    bool edit_last = false;   // "editLast": replace the session's last user message and its reply
 };
 Result<ChatRequest> decode_chat_request(const Json& j);
 Json encode(const ChatRequest& r);
@@ -147,6 +154,15 @@ struct Message {
     Role role = Role::user;
     std::string content;
     std::int64_t created_at = 0;
+    // Session history only (never sent to a model): the turn a message belongs to, the execution
+    // that produced (assistant) or answers (user) it, and on assistant messages how it ended:
+    // "success" | "error" | "cancelled" | "interrupted" (the server restarted mid-reply), with
+    // `error_code`/`error_message` (a short text a visitor may see) when it did not succeed.
+    std::optional<std::string> turn_id{};       // "turnId"
+    std::optional<std::string> execution_id{};  // "executionId"
+    std::optional<std::string> status{};
+    std::optional<std::string> error_code{};    // "error": {"code", "message"}
+    std::optional<std::string> error_message{};
 };
 struct Session {  // GET /v1/sessions/{id}; list entries omit messages
     std::string id;
