@@ -34,6 +34,7 @@ const REGEN_ICON = 'M17.7 6.3A8 8 0 1 0 20 12h-2a6 6 0 1 1-1.8-4.2L13 11h7V4z';
 const EDIT_ICON = 'M3 17v4h4L18 10l-4-4zM21 7l-4-4-2 2 4 4z';
 const JUMP_ICON = 'M11 4h2v12l5-5 1.4 1.4L12 20l-7.4-7.6L6 11l5 5z';
 const PERSIST_MS = 250;
+const IDENTITY_SHAPE = 'it must answer JSON {userId, workspaceId, hashedUserId} (check data-identity-url)';
 
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -294,15 +295,14 @@ class Panel {
     try {
       res = await fetch(c.identityUrl, { credentials: 'same-origin', headers: { Accept: 'application/json' }, cache: 'no-store' });
     } catch (e) {
-      throw new ConfabError(`the identity URL ${c.identityUrl} could not be fetched: ${e.message}`, { code: 'identity_unavailable' });
+      throw new ConfabError(`identity URL ${c.identityUrl} failed: ${e.message}`, { code: 'identity_unavailable' });
     }
     if (!res.ok) {
-      throw new ConfabError(`the identity URL ${c.identityUrl} answered HTTP ${res.status}: it must answer ` +
-        'JSON {userId, workspaceId, hashedUserId} for the signed-in visitor (check data-identity-url)', { code: 'identity_unavailable' });
+      throw new ConfabError(`the identity URL ${c.identityUrl} answered HTTP ${res.status}: ${IDENTITY_SHAPE}`, { code: 'identity_unavailable' });
     }
     const id = await res.json().catch(() => null);
     if (!id || typeof id.userId !== 'string' || typeof id.hashedUserId !== 'string') {
-      throw new ConfabError(`the identity URL ${c.identityUrl} must answer JSON {userId, workspaceId, hashedUserId}`, { code: 'identity_unavailable' });
+      throw new ConfabError(`the identity URL ${c.identityUrl}: ${IDENTITY_SHAPE}`, { code: 'identity_unavailable' });
     }
     return id;
   }
@@ -811,17 +811,15 @@ class Panel {
     } else if (code === 'identity_unavailable') {
       devWarn(e.message);
     } else if (e instanceof IdentityError || /^identity_/.test(code || '')) {
-      devWarn(`the server refused the visitor's identity (${code}): the identity must be {userId, workspaceId, hashedUserId} ` +
-        `with hashedUserId = hex HMAC-SHA256(workspace secret, userId) or a valid v1 token (${e.message})`);
+      devWarn(`the server refused the identity (${e.message}): hashedUserId must be hex HMAC-SHA256(workspace secret, userId) or a v1 token`);
     } else if (code === 'network_error' || code === 'timeout') {
       this.probe(host);
       return navigator.onLine === false ? t('connectionLost') : t('unavailable');
     } else if (e instanceof ApiError && e.status >= 500) {
-      devWarn(`the server answered ${e.status} ${code}: ${e.message}` +
-        (/upstream/.test(code) ? ' (its model upstream is down or failing: see the server log)' : ''));
+      devWarn(`${e.message} (the server log has the details)`);
       return t('busy');
     } else if (e instanceof ApiError && e.status === 404) {
-      devWarn(`${e.message}: check app-id "${this.cfg.appId}" and the workspace "${this.workspaceId}"`);
+      devWarn(`${e.message}: check app-id and the workspace`);
     } else {
       devWarn(e && e.message ? e.message : String(e));
     }
@@ -837,8 +835,8 @@ class Panel {
     if (!host || this.probing) return;
     this.probing = fetch(`${host}/healthz`, { mode: 'no-cors', cache: 'no-store' }).then(
       () => devWarn(`the server ${host} is up, but the browser blocked its answer: this page's origin ${location.origin} ` +
-        `is most likely missing from allowedOrigins of workspace "${this.workspaceId}" in the server's config (or a proxy drops the CORS headers)`),
-      () => devWarn(`the server ${host} cannot be reached: it is down, data-host is wrong, or the page's CSP connect-src does not list it`),
+        `is most likely missing from allowedOrigins of workspace "${this.workspaceId}" in the server's config`),
+      () => devWarn(`the server ${host} cannot be reached (down, wrong data-host, or not in the CSP connect-src)`),
     ).finally(() => { this.probing = null; });
   }
 

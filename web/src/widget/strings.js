@@ -5,7 +5,7 @@
 const en = {
   open: 'Open chat: {title}', close: 'Close chat', newChat: 'New conversation', history: 'Conversations',
   back: 'Back to the conversation', message: 'Message', send: 'Send message', stop: 'Stop the reply',
-  conversation: 'Conversation', typing: 'Assistant is typing', greetingLabel: 'Greeting', you: 'You',
+  conversation: 'Conversation', typing: 'Assistant is typing',
   stopped: 'Stopped', retry: 'Retry', cancel: 'Cancel', failed: 'The reply failed.', notSent: 'Not sent.',
   offline: 'You are offline. Messages will send when the connection is back.', connectionLost: 'Connection lost.',
   unavailable: 'Chat is unavailable right now. Please try again later.',
@@ -14,8 +14,7 @@ const en = {
   noHistory: 'No earlier conversations.', untitled: 'Conversation', messages: '{n} messages',
   suggestions: 'Suggestions', copy: 'Copy', copied: 'Copied', copyMessage: 'Copy message', wrap: 'Wrap lines',
   code: 'Code', table: 'Table', good: 'Good reply', bad: 'Bad reply', comment: 'What could be better? (optional)',
-  sendFeedback: 'Send', thanks: 'Thanks for the feedback.', regenerate: 'Regenerate reply', edit: 'Edit message',
-  save: 'Send edit', newMessages: 'New messages', toBottom: 'Scroll to the latest message',
+  sendFeedback: 'Send', thanks: 'Thanks for the feedback.', regenerate: 'Regenerate reply', edit: 'Edit message',  newMessages: 'New messages', toBottom: 'Scroll to the latest message',
   image: 'Image', unread: '{n} unread', interrupted: 'The reply was interrupted.',
 };
 
