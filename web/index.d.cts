@@ -22,6 +22,7 @@ declare namespace Confab {
   type AppInfo = Sdk.AppInfo;
   type Message = Sdk.Message;
   type Session = Sdk.Session;
+  type Feedback = Sdk.Feedback;
   type CallOptions = Sdk.CallOptions;
   type ConfabError = Sdk.ConfabError;
   type ApiError = Sdk.ApiError;

@@ -66,7 +66,21 @@ export type ChatStreamEvent =
 
 export interface ChatStreamOptions {
   appId: string;
-  message: string;
+  /** The user's message (not needed with `regenerate`). */
+  message?: string;
+  /**
+   * One key per turn (1-200 printable ASCII characters, e.g. crypto.randomUUID()): sent as the
+   * Idempotency-Key header. Sending the same turn again with the same key (a retry) gives the same
+   * turn on the server: the running or finished reply is streamed again, a failed one is re-run,
+   * and the user message is stored once.
+   */
+  idempotencyKey?: string;
+  /** Re-runs the session's last user message and replaces its reply (needs `sessionId`). */
+  regenerate?: boolean;
+  /** Replaces the session's last user message (and its reply) with `message` (needs `sessionId`). */
+  editLast?: boolean;
+  /** Called before the SDK waits to try again (a 429's Retry-After, or a backoff); abort `signal` to give up. */
+  onRetry?: (info: { attempt: number; delayMs: number; error: ConfabError }) => void;
   /** Continue this session; omitted: a new session is created. */
   sessionId?: string;
   inputs?: Record<string, unknown>;
@@ -113,6 +127,19 @@ export interface Message {
   role: 'user' | 'assistant' | 'system';
   content: string;
   createdAt: number;
+  /** The run of this message's turn (assistant messages; user messages of servers that say it). */
+  executionId?: string;
+  turnId?: string;
+  /** Assistant messages: how the reply ended (a failed turn has content "" and `error`). */
+  status?: 'success' | 'error' | 'cancelled' | 'interrupted';
+  error?: { code: string; message: string };
+}
+
+export interface Feedback {
+  executionId: string;
+  rating: 'up' | 'down';
+  comment?: string;
+  updatedAt: number;
 }
 
 export interface Session {
@@ -154,6 +181,12 @@ export declare class Confab {
     list(options?: { appId?: string; limit?: number; signal?: AbortSignal }): Promise<Session[]>;
     get(sessionId: string, options?: CallOptions): Promise<Session>;
     delete(sessionId: string, options?: CallOptions): Promise<void>;
+  };
+
+  /** The current user's rating of a reply: one per user and execution, changeable. */
+  readonly feedback: {
+    send(options: { executionId: string; rating: 'up' | 'down'; comment?: string; signal?: AbortSignal }): Promise<Feedback>;
+    delete(options: string | { executionId: string; signal?: AbortSignal }): Promise<void>;
   };
 }
 

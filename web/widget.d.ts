@@ -20,7 +20,7 @@ export interface WidgetOptions {
   identityUrl?: string;
   /** The identity itself, or an async function returning it (called again when it expires). */
   identity?: WidgetIdentity | (() => WidgetIdentity | Promise<WidgetIdentity>);
-  /** The panel's heading (default "Chat"). */
+  /** The panel's heading (default: the app's name, else "Chat"). Attribute `chat-title` (`data-title` on the script tag; also accepted on the element). */
   title?: string;
   /** The first message shown in a new conversation. */
   greeting?: string;
@@ -36,11 +36,22 @@ export interface WidgetOptions {
   open?: boolean;
   /** Where to add the element (default document.body). */
   target?: Element;
+  /** Colours: "auto" (default) follows the host page (its color-scheme, else its background), then the OS. */
+  theme?: 'light' | 'dark' | 'auto';
+  /** UI language: "en" (built in), "de", "fr", "es", "ar" (right to left), fetched next to the panel; default: the page's <html lang>, then the browser's. */
+  lang?: string;
+  /** Your own UI strings, by key (see web/README.md for the keys), e.g. { newChat: 'Start over' }. */
+  strings?: Record<string, string>;
+  /** Hosts whose images a reply may show ("img.example.com", "*.example.com"), added to the app's `imageHosts`; other images become links. */
+  imageHosts?: string[];
+  /** The bot's avatar image URL (default: the app's `avatarUrl`). */
+  avatar?: string;
 }
 
 /** The <confab-chat> element. */
 export interface ConfabChatElement extends HTMLElement {
   identity?: WidgetOptions['identity'];
+  strings?: WidgetOptions['strings'];
   /** Opens the panel (loading it first); resolves when it is interactive. */
   open(options?: { focus?: boolean }): Promise<void>;
   close(): void;

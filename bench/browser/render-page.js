@@ -12,6 +12,7 @@
 // panel's .root > .panel > .log > .msg.assistant > .md structure, so layout costs what it costs there.
 import { loadCore } from '../../web/src/core.js';
 import { MarkdownStream, MarkdownView } from '../../web/src/widget/markdown.js';
+import { Enhancer } from '../../web/src/widget/enhance.js';
 import { shellCss, panelCss } from '../../web/src/widget/styles.js';
 import { marked } from 'marked';
 import DOMPurify from 'dompurify';
@@ -64,7 +65,7 @@ function scroll(l) {
 function makeStep(engine, c) {
   if (engine === 'confab') {
     const renderer = new MarkdownStream(core);
-    const view = new MarkdownView(c.msg, policy);  // the panel's own DOM code
+    const view = new MarkdownView(c.msg, new Enhancer(policy, (k) => k, () => document.createElement('i')));  // the panel's own DOM code
     c.md = view.md;  // what the run's checks read
     // Where the time goes, per token: the wasm renderer (incl. the copy of its output into JS
     // strings), the DOM update (HTML parsing + insertion), the forced layout.

@@ -1,24 +1,25 @@
 // The public API: Confab.identify / new Confab, apps.* and sessions.* (AirOps-compatible shape).
+// apps.execute / apps.getResults live in execute.js (the package entries add them; the chat widget
+// does not use them and does not ship them).
 import { ConfabError, ApiError, IdentityError, AbortError, TimeoutError, invalidArgument } from './errors.js';
 import { loadCore } from './core.js';
-import { abortErrorFrom, errorFromResponse, fetchOnce, requestJson, sleep, withRetries } from './http.js';
+import { abortErrorFrom, errorFromResponse, fetchOnce, requestJson, withRetries } from './http.js';
 import { consumeStream, isEventStream } from './stream.js';
 
 const DEFAULT_RETRIES = 3;
 const DEFAULT_TIMEOUT_MS = 30000;
-const TERMINAL = new Set(['success', 'error', 'cancelled']);
 
 // ---- argument checks: each message names the argument and says what was wrong ----
 
 const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
-const describe = (v) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? `"${v}"` : typeof v);
+export const describe = (v) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? `"${v}"` : typeof v);
 
-function requireObject(value, name) {
+export function requireObject(value, name) {
   if (!isObject(value)) throw invalidArgument(`${name}: expected an object, got ${describe(value)}`);
   return value;
 }
 
-function requireString(value, name) {
+export function requireString(value, name) {
   if (typeof value !== 'string' || value.trim() === '') {
     throw invalidArgument(`${name}: expected a non-empty string, got ${value === '' ? 'an empty string' : describe(value)}`);
   }
@@ -27,18 +28,24 @@ function requireString(value, name) {
   return value;
 }
 
-function optionalString(value, name) {
+export function optionalString(value, name) {
   return value === undefined || value === null ? undefined : requireString(value, name);
 }
 
-function optionalFunction(value, name) {
+export function optionalFunction(value, name) {
   if (value !== undefined && value !== null && typeof value !== 'function') {
     throw invalidArgument(`${name}: expected a function, got ${describe(value)}`);
   }
   return value || undefined;
 }
 
-function optionalSignal(value, name = 'signal') {
+function optionalBoolean(value, name) {
+  if (value === undefined || value === null) return false;
+  if (typeof value !== 'boolean') throw invalidArgument(`${name}: expected true or false, got ${describe(value)}`);
+  return value;
+}
+
+export function optionalSignal(value, name = 'signal') {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'object' || typeof value.aborted !== 'boolean' || typeof value.addEventListener !== 'function') {
     throw invalidArgument(`${name}: expected an AbortSignal, got ${describe(value)}`);
@@ -140,7 +147,7 @@ class Client {
   }
 }
 
-const path = {
+export const path = {
   app: (appId) => `/v1/apps/${encodeURIComponent(appId)}`,
   execution: (id) => `/v1/executions/${encodeURIComponent(id)}`,
   session: (id) => `/v1/sessions/${encodeURIComponent(id)}`,
@@ -148,9 +155,9 @@ const path = {
 
 // Starts a streamed run in one request (POST with Accept: text/event-stream) while the wasm core
 // loads. Resolves to {res, attempt, core, executionId, sessionId}; on failure nothing stays open.
-async function startStream(client, { path: p, body, signal }) {
+export async function startStream(client, { path: p, body, signal, headers: extra, onRetry }) {
   const url = client.url(p);
-  const headers = client.headers(true, 'text/event-stream');
+  const headers = { ...client.headers(true, 'text/event-stream'), ...extra };
   const payload = JSON.stringify(body);
   const corePromise = loadCore();
   const started = withRetries(client.retries, false, signal, async () => {
@@ -163,7 +170,7 @@ async function startStream(client, { path: p, body, signal }) {
       }
     }
     return r;
-  });
+  }, onRetry);
   const [s, c] = await Promise.allSettled([started, corePromise]);
   if (s.status === 'rejected' || c.status === 'rejected') {
     if (s.status === 'fulfilled') {
@@ -195,7 +202,7 @@ async function startStream(client, { path: p, body, signal }) {
   return { first, core: c.value, executionId, sessionId };
 }
 
-async function cancelExecution(client, executionId) {
+export async function cancelExecution(client, executionId) {
   try {
     return await requestJson(client, { method: 'POST', path: path.execution(executionId) + '/cancel', idempotent: true });
   } catch (e) {
@@ -205,24 +212,15 @@ async function cancelExecution(client, executionId) {
   }
 }
 
-// Polls an execution until it is terminal, with backoff (no stream to wait on).
-async function pollExecution(client, executionId, signal) {
-  for (let attempt = 0; ; attempt++) {
-    const ex = await requestJson(client, { method: 'GET', path: path.execution(executionId), signal });
-    if (ex && TERMINAL.has(ex.status)) return { ...ex, executionId: ex.id };
-    await sleep(Math.min(2000, 100 * 1.6 ** attempt) * (0.5 + Math.random() / 2), signal);
-  }
-}
-
 // A promise the caller may ignore without an "unhandled rejection".
-function quiet(promise) {
+export function quiet(promise) {
   promise.catch(() => {});
   return promise;
 }
 
 // A failed run's message and code, as the transcript assembled them (the completed event's own,
 // else the "error" event's).
-function addError(out, transcript) {
+export function addError(out, transcript) {
   const error = transcript.error();
   if (error !== undefined) out.error = error;
   const code = transcript.errorCode();
@@ -231,7 +229,7 @@ function addError(out, transcript) {
 
 // Streams a run into a new wasm transcript (prepared by `setup`), then `finish(completed,
 // transcript)` builds the result. The transcript is freed on every path.
-async function streamRun(client, core, { first, executionId, signal, setup, onEvent, finish }) {
+export async function streamRun(client, core, { first, executionId, signal, setup, onEvent, finish }) {
   const transcript = core.transcript();
   try {
     if (setup) setup(transcript);
@@ -242,11 +240,11 @@ async function streamRun(client, core, { first, executionId, signal, setup, onEv
   }
 }
 
-function callSafely(fn, arg) {
+export function callSafely(fn, arg) {
   if (fn) fn(arg);
 }
 
-class Apps {
+export class Apps {
   constructor(client) {
     this._client = client;
   }
@@ -259,77 +257,6 @@ class Apps {
   }
 
   /**
-   * Runs an app. Resolves once the run has started with {executionId, result(), cancel()}.
-   * With stream: true the same request streams the output: streamCallback({content}) per delta,
-   * streamCompletedCallback({content}) with the whole output at the end.
-   */
-  async execute(args) {
-    requireObject(args, 'execute(args)');
-    const appId = requireString(args.appId, 'appId');
-    let version = args.version;
-    if (typeof version === 'number' && Number.isFinite(version)) version = String(version);
-    version = optionalString(version, 'version');
-    const payload = args.payload === undefined ? {} : requireObject(args.payload, 'payload');
-    const inputs = payload.inputs === undefined ? {} : requireObject(payload.inputs, 'payload.inputs');
-    if (args.stream !== undefined && typeof args.stream !== 'boolean') {
-      throw invalidArgument(`stream: expected true or false, got ${describe(args.stream)}`);
-    }
-    const stream = args.stream === true;
-    const streamCallback = optionalFunction(args.streamCallback, 'streamCallback');
-    const streamCompletedCallback = optionalFunction(args.streamCompletedCallback, 'streamCompletedCallback');
-    if (!stream && (streamCallback || streamCompletedCallback)) {
-      throw invalidArgument('streamCallback/streamCompletedCallback: need stream: true');
-    }
-    const signal = optionalSignal(args.signal);
-    if (signal && signal.aborted) throw abortErrorFrom(signal);
-    const client = this._client;
-    const body = version === undefined ? { inputs } : { version, inputs };
-    const cancel = (executionId) => () => cancelExecution(client, executionId);
-
-    if (!stream) {
-      const created = await requestJson(client, { method: 'POST', path: path.app(appId) + '/executions', body, signal });
-      const executionId = created && created.executionId;
-      if (!executionId) throw new ConfabError('the server sent no executionId', { code: 'invalid_response' });
-      let done = null;
-      return {
-        executionId,
-        result: () => (done ??= pollExecution(client, executionId, signal)),
-        cancel: cancel(executionId),
-      };
-    }
-
-    const { first, core, executionId } = await startStream(client, { path: path.app(appId) + '/executions', body, signal });
-    const done = quiet(streamRun(client, core, {
-      first, executionId, signal,
-      onEvent(type, data) {
-        if (type === 'delta') callSafely(streamCallback, { content: data.content });
-      },
-      finish(completed, transcript) {
-        // The output may be any JSON (http apps); the streamed text is the string output or the deltas.
-        const output = completed.output === undefined ? null : completed.output;
-        callSafely(streamCompletedCallback, { content: transcript.result() });
-        const result = { id: executionId, executionId, appId, status: transcript.status(), output };
-        addError(result, transcript);
-        return result;
-      },
-    }));
-    return { executionId, result: () => done, cancel: cancel(executionId) };
-  }
-
-  /** GET /v1/executions/{executionId}: the execution (status, output, error...). */
-  async getResults(args) {
-    requireObject(args, 'getResults(args)');
-    const appId = requireString(args.appId, 'appId');
-    const executionId = requireString(args.executionId, 'executionId');
-    const ex = await requestJson(this._client, { method: 'GET', path: path.execution(executionId), signal: optionalSignal(args.signal) });
-    if (ex && ex.appId !== undefined && ex.appId !== appId) {
-      throw new ApiError(`execution ${executionId} does not belong to app ${appId}`,
-        { status: 404, code: 'execution_not_found' });
-    }
-    return { ...ex, executionId: ex.id };
-  }
-
-  /**
    * One chat turn, streamed. Resolves once the turn has started with
    * {sessionId, executionId, result: Promise<{result, sessionId, status, executionId}>, cancel()}.
    * streamCallback({action, token, tool, tool_input}) per event; streamCompletedCallback({result}).
@@ -337,28 +264,41 @@ class Apps {
   async chatStream(args) {
     requireObject(args, 'chatStream(args)');
     const appId = requireString(args.appId, 'appId');
-    if (typeof args.message !== 'string' || args.message === '') {
+    const regenerate = optionalBoolean(args.regenerate, 'regenerate');
+    const editLast = optionalBoolean(args.editLast, 'editLast');
+    if (regenerate && editLast) throw invalidArgument('regenerate/editLast: pass one of them, not both');
+    if (!regenerate && (typeof args.message !== 'string' || args.message === '')) {
       throw invalidArgument(`message: expected a non-empty string, got ${args.message === '' ? 'an empty string' : describe(args.message)}`);
     }
     const sessionId = optionalString(args.sessionId, 'sessionId');
+    if ((regenerate || editLast) && !sessionId) {
+      throw invalidArgument(`sessionId: required with ${regenerate ? 'regenerate' : 'editLast'} (the session whose last turn is replaced)`);
+    }
+    const idempotencyKey = optionalString(args.idempotencyKey, 'idempotencyKey');
+    if (idempotencyKey !== undefined && !/^[\x21-\x7e]{1,200}$/.test(idempotencyKey)) {
+      throw invalidArgument('idempotencyKey: expected 1-200 printable ASCII characters without spaces');
+    }
     const inputs = args.inputs === undefined || args.inputs === null ? undefined : requireObject(args.inputs, 'inputs');
     const streamCallback = optionalFunction(args.streamCallback, 'streamCallback');
     const streamCompletedCallback = optionalFunction(args.streamCompletedCallback, 'streamCompletedCallback');
+    const onRetry = optionalFunction(args.onRetry, 'onRetry');
     const signal = optionalSignal(args.signal);
     if (signal && signal.aborted) throw abortErrorFrom(signal);
     const client = this._client;
-    const body = { message: args.message };
+    const body = regenerate ? { regenerate: true } : { message: args.message };
+    if (editLast) body.editLast = true;
     if (sessionId) body.sessionId = sessionId;
     if (inputs) body.inputs = inputs;
+    const headers = idempotencyKey ? { 'Idempotency-Key': idempotencyKey } : undefined;
 
-    const started = await startStream(client, { path: path.app(appId) + '/chat', body, signal });
+    const started = await startStream(client, { path: path.app(appId) + '/chat', body, signal, headers, onRetry });
     const { first, core, executionId } = started;
     const result = quiet(streamRun(client, core, {
       first, executionId, signal,
       setup(transcript) {
         const known = started.sessionId || sessionId;
         if (known) transcript.setSessionId(known);
-        transcript.beginTurn(args.message);
+        transcript.beginTurn(regenerate ? '' : args.message);
       },
       // seq (the event's SSE id) lets a caller persist how far it got and resume after a reload.
       onEvent(type, data, seq) {
@@ -420,6 +360,41 @@ class Sessions {
   }
 }
 
+const RATINGS = new Set(['up', 'down']);
+
+class Feedback {
+  constructor(client) {
+    this._client = client;
+  }
+
+  /**
+   * Rates one reply (an execution) for the current user: {executionId, rating: 'up'|'down', comment?}.
+   * One per user and execution; sending again replaces it. Resolves to {executionId, rating, comment, updatedAt}.
+   */
+  async send(args) {
+    requireObject(args, 'feedback.send(args)');
+    const executionId = requireString(args.executionId, 'executionId');
+    if (!RATINGS.has(args.rating)) throw invalidArgument(`rating: expected "up" or "down", got ${describe(args.rating)}`);
+    const body = { rating: args.rating };
+    if (args.comment !== undefined && args.comment !== null && args.comment !== '') {
+      if (typeof args.comment !== 'string') throw invalidArgument(`comment: expected a string, got ${describe(args.comment)}`);
+      if (args.comment.length > 2000) throw invalidArgument(`comment: at most 2000 characters, got ${args.comment.length}`);
+      body.comment = args.comment;
+    }
+    return requestJson(this._client, {
+      method: 'POST', path: path.execution(executionId) + '/feedback', body, signal: optionalSignal(args.signal), idempotent: true,
+    });
+  }
+
+  /** Removes the current user's rating of an execution. */
+  async delete(args) {
+    if (typeof args === 'string') args = { executionId: args };
+    requireObject(args, 'feedback.delete(args)');
+    const executionId = requireString(args.executionId, 'executionId');
+    await requestJson(this._client, { method: 'DELETE', path: path.execution(executionId) + '/feedback', signal: optionalSignal(args.signal) });
+  }
+}
+
 export default class Confab {
   /**
    * A client without a user: for public apps. `workspaceId` says whose apps they are.
@@ -432,6 +407,7 @@ export default class Confab {
     Object.defineProperty(this, '_client', { value: client });
     this.apps = new Apps(client);
     this.sessions = new Sessions(client);
+    this.feedback = new Feedback(client);
   }
 
   /** A client acting for one user, vouched for by the site's backend (hashedUserId). */

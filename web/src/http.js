@@ -132,13 +132,15 @@ export function translateFetchError(e, attempt, signal, what, timeoutMs) {
  * Runs `once(attemptNumber)` until it succeeds, retrying what isRetryable allows up to
  * `retries` more times. 429 waits Retry-After when given, others wait a full-jitter backoff.
  */
-export async function withRetries(retries, idempotent, signal, once) {
+export async function withRetries(retries, idempotent, signal, once, onRetry) {
   for (let attempt = 0; ; attempt++) {
     try {
       return await once(attempt);
     } catch (e) {
       if (attempt >= retries || !isRetryable(e, idempotent) || (signal && signal.aborted)) throw e;
       const wait = e instanceof ApiError && e.retryAfterMs !== undefined ? e.retryAfterMs : backoffMs(attempt);
+      // The caller may show the wait (a 429's Retry-After) and abort it through its signal.
+      if (onRetry) onRetry({ attempt: attempt + 1, delayMs: wait, error: e });
       await sleep(wait, signal);
     }
   }

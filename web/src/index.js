@@ -1,5 +1,6 @@
 // ESM entry: `import Confab, { ApiError, ... } from '@confab/sdk'`.
 import Confab from './confab.js';
+import './execute.js';
 
 export default Confab;
 export { Confab };

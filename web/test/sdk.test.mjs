@@ -261,6 +261,50 @@ describe('apps.chatStream and sessions', () => {
   });
 });
 
+describe('chat turns: idempotency keys, regenerate, editLast, feedback', () => {
+  it('the same Idempotency-Key is the same turn (stored once); regenerate and editLast replace the last turn', async () => {
+    const sent = [];
+    const c = Confab.identify({ userId: 'ida', workspaceId: 'sdk', hashedUserId: hmacHex(SECRET, 'ida'), host: server.url,
+      fetch: (url, init) => { sent.push(init.headers); return fetch(url, init); } });
+    const first = await c.apps.chatStream({ appId: 'assistant', message: 'once', idempotencyKey: 'turn-0001' });
+    const r1 = await first.result;
+    assert.equal(sent[0]['Idempotency-Key'], 'turn-0001');
+    const again = await c.apps.chatStream({ appId: 'assistant', message: 'once', sessionId: first.sessionId, idempotencyKey: 'turn-0001' });
+    assert.equal(again.executionId, first.executionId, 'the same turn, not a new one');
+    assert.equal((await again.result).result, r1.result);
+    let s = await c.sessions.get(first.sessionId);
+    assert.deepEqual(s.messages.map((m) => [m.role, m.role === 'user' ? m.content : m.status]), [['user', 'once'], ['assistant', 'success']]);
+
+    const regen = await c.apps.chatStream({ appId: 'assistant', sessionId: first.sessionId, regenerate: true, idempotencyKey: 'turn-0002' });
+    assert.equal((await regen.result).status, 'success');
+    const edited = await c.apps.chatStream({ appId: 'assistant', sessionId: first.sessionId, message: 'twice', editLast: true });
+    assert.match((await edited.result).result, /twice/);
+    s = await c.sessions.get(first.sessionId);
+    assert.deepEqual(s.messages.map((m) => m.role), ['user', 'assistant']);
+    assert.equal(s.messages[0].content, 'twice');
+
+    // Feedback on the reply: one per user and execution, changeable, removable.
+    const fb = await c.feedback.send({ executionId: edited.executionId, rating: 'down', comment: 'meh' });
+    assert.deepEqual([fb.executionId, fb.rating, fb.comment], [edited.executionId, 'down', 'meh']);
+    assert.equal((await c.feedback.send({ executionId: edited.executionId, rating: 'up' })).rating, 'up');
+    await c.feedback.delete({ executionId: edited.executionId });
+    await assert.rejects(identify('mallory').feedback.send({ executionId: edited.executionId, rating: 'up' }),
+      (e) => e instanceof sdk.ApiError && e.status === 404);
+  });
+
+  it('bad arguments name the argument', async () => {
+    const c = identify('ida');
+    const bad = (p, re) => assert.rejects(p, (e) => e.code === 'invalid_argument' && re.test(e.message));
+    await bad(c.apps.chatStream({ appId: 'assistant', message: 'x', idempotencyKey: 'has space' }), /^idempotencyKey: /);
+    await bad(c.apps.chatStream({ appId: 'assistant', regenerate: true }), /^sessionId: required with regenerate/);
+    await bad(c.apps.chatStream({ appId: 'assistant', message: 'x', sessionId: 's', regenerate: true, editLast: true }), /^regenerate\/editLast/);
+    await bad(c.apps.chatStream({ appId: 'assistant', message: 'x', regenerate: 'yes' }), /^regenerate: expected true or false/);
+    await bad(c.feedback.send({ executionId: 'ex_1', rating: 'meh' }), /^rating: expected "up" or "down"/);
+    await bad(c.feedback.send({ executionId: 'ex_1', rating: 'up', comment: 'x'.repeat(2001) }), /^comment: at most 2000/);
+    await bad(c.feedback.delete({}), /^executionId: /);
+  });
+});
+
 describe('bad arguments', () => {
   const base = () => ({ workspaceId: 'sdk', hashedUserId: 'h', host: 'http://127.0.0.1:1' });
   const invalid = (re) => (e) => e instanceof sdk.ConfabError && e.code === 'invalid_argument' && re.test(e.message);
@@ -346,6 +390,19 @@ describe('429: Retry-After is honoured', () => {
     const run = await withRetry.apps.execute({ appId: 'hi', stream: true });
     assert.equal((await run.result()).output, 'hi');
     assert.equal(statuses[0], 429, 'the first POST was limited, then retried');
+    // chatStream tells the caller before it waits (a widget shows the countdown).
+    for (let i = 0; i < 10; i++) {
+      try { await drain.apps.get('hi'); } catch { break; }
+    }
+    const waits = [];
+    const tightChat = Confab.identify({ userId: 'frank', workspaceId: 'tight', hashedUserId: hmacHex(TIGHT_SECRET, 'frank'),
+      host: server.url, retries: 3 });
+    await assert.rejects(tightChat.apps.chatStream({ appId: 'hi', message: 'x', onRetry: (w) => waits.push(w) }),
+      (e) => e instanceof sdk.ApiError);  // "hi" is not a chat app: after the wait, the server says so
+    assert.ok(waits.length >= 1, 'onRetry was called');
+    assert.equal(waits[0].attempt, 1);
+    assert.equal(waits[0].error.status, 429);
+    assert.ok(waits[0].delayMs >= 1000, `it says how long: ${waits[0].delayMs} ms`);
   });
 });
 

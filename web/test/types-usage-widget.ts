@@ -11,6 +11,11 @@ export async function widgetUsage(): Promise<void> {
   await chat.open({ focus: false });
   chat.close();
   mount({ appId: 'assistant', identity: async () => ({ userId: 'u', hashedUserId: 'h' }) });
+  const themed = mount({ appId: 'assistant', theme: 'dark', lang: 'ar', strings: { newChat: 'Start over' },
+    imageHosts: ['img.example.com', '*.cdn.example.com'], avatar: '/bot.png' });
+  themed.strings = { send: 'Go' };
+  // @ts-expect-error theme is light, dark or auto
+  mount({ appId: 'a', theme: 'blue' });
   // @ts-expect-error appId is required
   mount({ host: 'http://x' });
   // @ts-expect-error position is left or right

@@ -37,10 +37,18 @@ async function main(): Promise<void> {
   const sid: string = chat.sessionId;
   const r: ChatResult = await chat.result;
   console.log(r.result, r.sessionId, sid);
+  await confab.apps.chatStream({ appId: 'assistant', sessionId: sid, regenerate: true, idempotencyKey: 'k-1',
+    onRetry: ({ attempt, delayMs, error }) => console.log(attempt, delayMs, error.code) });
+  await confab.apps.chatStream({ appId: 'assistant', sessionId: sid, message: 'edited', editLast: true });
+  const fb = await confab.feedback.send({ executionId: chat.executionId, rating: 'up' });
+  console.log(fb.rating === 'up', fb.updatedAt);
+  await confab.feedback.delete(chat.executionId);
+  // @ts-expect-error rating is up or down
+  await confab.feedback.send({ executionId: chat.executionId, rating: 'meh' });
 
   const sessions: Session[] = await confab.sessions.list({ appId: 'assistant' });
   const s: Session = await confab.sessions.get(sessions[0].id);
-  console.log(s.messages?.[0]?.role);
+  console.log(s.messages?.[0]?.role, s.messages?.[0]?.status, s.messages?.[0]?.error?.code);
   await confab.sessions.delete(s.id);
 
   try {

@@ -19,7 +19,7 @@ if (script && script.dataset.appId) {
   const go = () => mount({
     host: d.host, appId: d.appId, workspaceId: d.workspaceId, identityUrl: d.identityUrl, title: d.title,
     greeting: d.greeting, placeholder: d.placeholder, color: d.color, position: d.position, preload: d.preload,
-    panelUrl: d.panelUrl,
+    panelUrl: d.panelUrl, theme: d.theme, lang: d.lang, imageHosts: d.imageHosts, avatar: d.avatar,
   });
   if (document.body) go();
   else document.addEventListener('DOMContentLoaded', go, { once: true });

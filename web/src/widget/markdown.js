@@ -91,12 +91,13 @@ export function renderMarkdown(core, text) {
  * not inside `md`, so a token dirties only the tail: the browser's layout of the finished blocks
  * stays cached, and a token costs the same at the end of a long reply as at its start (with the
  * tail inside `md`, every token re-laid out all of md's children: quadratic over a reply).
- * All HTML goes through `policy` (the widget's one Trusted Types policy).
+ * All HTML goes through `enhancer` (enhance.js: the widget's Trusted Types policy, then links,
+ * images, tables and code blocks made fit for the panel).
  */
 export class MarkdownView {
-  constructor(parent, policy) {
+  constructor(parent, enhancer) {
     const doc = parent.ownerDocument;
-    this.policy = policy;
+    this.enhancer = enhancer;
     this.md = doc.createElement('div');
     this.md.className = 'md';
     this.tail = doc.createElement('div');
@@ -106,8 +107,8 @@ export class MarkdownView {
 
   /** Shows one renderer result: {stable: new finished HTML, tail: the open block's HTML}. */
   show({ stable, tail }) {
-    if (stable) this.md.insertAdjacentHTML('beforeend', this.policy.createHTML(stable));
-    this.tail.innerHTML = this.policy.createHTML(tail);
+    if (stable) this.md.append(this.enhancer.fragment(stable, false));
+    this.tail.replaceChildren(this.enhancer.fragment(tail, true));
   }
 
   /** The reply ended (after showing the renderer's finish()): the tail goes. */

@@ -84,8 +84,33 @@ const sheet = (css) => {
 let shellSheet = null;
 
 // Attributes a page may set on the element (mount() and the script tag's data-* map to them).
-const ATTRS = ['host', 'app-id', 'workspace-id', 'identity-url', 'chat-title', 'greeting', 'placeholder',
-  'color', 'position', 'preload', 'panel-url'];
+const ATTRS = ['host', 'app-id', 'workspace-id', 'identity-url', 'chat-title', 'data-title', 'greeting', 'placeholder',
+  'color', 'position', 'preload', 'panel-url', 'theme', 'lang', 'image-hosts', 'avatar'];
+
+// Relative luminance (WCAG) of a computed rgb()/rgba() colour; null when transparent.
+function luminance(css) {
+  const m = /rgba?\(([\d.]+),\s*([\d.]+),\s*([\d.]+)(?:,\s*([\d.]+))?/.exec(css || '');
+  if (!m || (m[4] !== undefined && Number(m[4]) < 0.5)) return null;
+  const lin = (c) => { c /= 255; return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+  return 0.2126 * lin(+m[1]) + 0.7152 * lin(+m[2]) + 0.0722 * lin(+m[3]);
+}
+
+const darkQuery = globalThis.matchMedia ? matchMedia('(prefers-color-scheme: dark)') : null;
+/**
+ * theme="auto" (the default): the host page decides (its color-scheme if it declares only dark or
+ * only light, else the luminance of its background), and the OS only when the page says nothing.
+ */
+function pageIsDark() {
+  const de = document.documentElement;
+  const scheme = getComputedStyle(de).colorScheme || '';
+  if (/\bdark\b/.test(scheme) && !/\blight\b/.test(scheme)) return true;
+  if (/\blight\b/.test(scheme) && !/\bdark\b/.test(scheme)) return false;
+  for (const el of [document.body, de]) {
+    const l = el && luminance(getComputedStyle(el).backgroundColor);
+    if (l !== null && l !== undefined) return l < 0.2;
+  }
+  return !!(darkQuery && darkQuery.matches);
+}
 
 class ConfabChat extends HTMLElement {
   static get observedAttributes() { return ATTRS; }
@@ -97,6 +122,8 @@ class ConfabChat extends HTMLElement {
     this._panel = null;      // the panel's controller once loaded
     this._opening = null;
     this.identity = undefined;  // optional: {userId, workspaceId, hashedUserId} or an async function returning it
+    this.strings = undefined;   // optional: {key: text} overriding the UI strings (see strings.js)
+    this._unread = 0;
   }
 
   connectedCallback() {
@@ -112,6 +139,10 @@ class ConfabChat extends HTMLElement {
     b.setAttribute('aria-expanded', 'false');
     b.append(icon(CHAT_ICON, 'i-chat'), icon(CLOSE_ICON, 'i-close'));
     b.addEventListener('click', () => (this._panel && this._panel.isOpen() ? this.close() : this.open()));
+    this._badge = document.createElement('span');
+    this._badge.className = 'badge';
+    this._badge.hidden = true;
+    b.appendChild(this._badge);
     // Intent to open: start fetching before the click lands (unless preload="open").
     const intent = () => { if (this.getAttribute('preload') !== 'open') this.preload(); };
     b.addEventListener('pointerenter', intent, { once: true });
@@ -121,6 +152,11 @@ class ConfabChat extends HTMLElement {
     this._box = box;
     this._launcher = b;
     this._applyAttrs();
+    if (darkQuery && darkQuery.addEventListener) darkQuery.addEventListener('change', () => this._applyLook());
+    // The page may set its theme or direction after the widget ran (a theme switch, a framework's render).
+    addEventListener('load', () => this._applyLook(), { once: true });
+    new MutationObserver(() => this._applyLook()).observe(document.documentElement,
+      { attributes: true, attributeFilter: ['class', 'dir', 'style', 'data-theme', 'lang'] });
     mark('launcher-ready');
     // Open before a reload in this tab: open again (without taking focus), so a reply that was
     // streaming carries on in view.
@@ -152,9 +188,39 @@ class ConfabChat extends HTMLElement {
     if (this._box) this._applyAttrs();
   }
 
+  /** Unread replies (finished while the panel was closed): a count on the launcher. */
+  _setUnread(n) {
+    this._unread = n;
+    this._badge.hidden = !n;
+    this._badge.textContent = n ? String(n) : '';
+    this._labelLauncher();
+  }
+
+  _labelLauncher() {
+    if (this._panel && this._panel.isOpen()) return;
+    const label = (this._panel && this._panel.launcherLabel()) || `Open chat: ${this._title()}`;
+    this._launcher.setAttribute('aria-label', label);
+  }
+
+  _title() {
+    return this.getAttribute('chat-title') || this.getAttribute('data-title') || 'Chat';
+  }
+
+  /** Theme and direction, on the root box: the panel's colours and layout follow them. */
+  _applyLook() {
+    if (!this._box) return;
+    const theme = this.getAttribute('theme');
+    const dark = theme === 'dark' || (theme !== 'light' && pageIsDark());
+    this._box.classList.toggle('dark', dark);
+    const lang = this._panel && this._panel.t;
+    const rtl = (lang && lang.rtl) || getComputedStyle(this).direction === 'rtl' ||
+      document.documentElement.dir === 'rtl';
+    this._box.setAttribute('dir', rtl ? 'rtl' : 'ltr');
+  }
+
   _applyAttrs() {
-    const title = this.getAttribute('chat-title') || 'Chat';
-    this._launcher.setAttribute('aria-label', `Open chat: ${title}`);
+    this._labelLauncher();
+    this._applyLook();
     const color = this.getAttribute('color');
     // A per-element sheet, not a style= attribute (CSP style-src 'self'); CSS.supports keeps the
     // value a colour, so an attribute cannot inject other rules.
@@ -178,8 +244,10 @@ class ConfabChat extends HTMLElement {
     const a = (n) => this.getAttribute(n) || undefined;
     return {
       host: a('host'), appId: a('app-id'), workspaceId: a('workspace-id'), identityUrl: a('identity-url'),
-      title: a('chat-title') || 'Chat', greeting: a('greeting'), placeholder: a('placeholder') || 'Type a message…',
-      identity: this.identity,
+      title: this._title(), greeting: a('greeting'), placeholder: a('placeholder'),
+      theme: a('theme'), lang: a('lang'), avatar: a('avatar'),
+      imageHosts: (a('image-hosts') || '').split(/[\s,]+/).filter(Boolean),
+      identity: this.identity, strings: this.strings,
     };
   }
 
@@ -246,13 +314,14 @@ export function define() {
 const OPTION_ATTRS = {
   host: 'host', appId: 'app-id', workspaceId: 'workspace-id', identityUrl: 'identity-url', title: 'chat-title',
   greeting: 'greeting', placeholder: 'placeholder', color: 'color', position: 'position', preload: 'preload',
-  panelUrl: 'panel-url',
+  panelUrl: 'panel-url', theme: 'theme', lang: 'lang', imageHosts: 'image-hosts', avatar: 'avatar',
 };
 
 /**
  * Adds a <confab-chat> to the page (or to `target`) and returns it.
  * Options: {host, appId, workspaceId?, identityUrl? | identity?, title?, greeting?, placeholder?,
- * color?, position?: 'right'|'left', preload?: 'idle'|'intent'|'open', panelUrl?, open?: boolean, target?}
+ * color?, position?: 'right'|'left', preload?: 'idle'|'intent'|'open', panelUrl?, open?: boolean, target?,
+ * theme?: 'light'|'dark'|'auto', lang?, strings?, imageHosts?: string[], avatar?}
  */
 export function mount(options = {}) {
   define();
@@ -262,7 +331,9 @@ export function mount(options = {}) {
   for (const [k, attr] of Object.entries(OPTION_ATTRS)) {
     if (options[k] !== undefined && options[k] !== null) el.setAttribute(attr, String(options[k]));
   }
+  if (Array.isArray(options.imageHosts)) el.setAttribute('image-hosts', options.imageHosts.join(' '));
   if (options.identity !== undefined) el.identity = options.identity;
+  if (options.strings !== undefined) el.strings = options.strings;
   (options.target || document.body).appendChild(el);
   if (options.open) el.open().catch(() => {});
   return el;
