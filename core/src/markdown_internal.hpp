@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -22,6 +23,7 @@ enum class BlockKind : std::uint8_t {
     list,
     list_item,
     table,
+    footnote_definition,  // `[^label]: ...`: a container (label in `info`) rendered in the footnotes section
 };
 
 struct Block {
@@ -129,11 +131,45 @@ private:
 std::size_t parse_reference(std::string_view text, std::string& label, LinkReference& ref);
 std::string normalize_label(std::string_view label);
 
+// Footnote definitions met while rendering: normalised label -> the HTML of its content (the first
+// definition of a label wins, as for link references).
+using FootnoteDefs = std::map<std::string, std::string, std::less<>>;
+
+// What block rendering needs besides the block.
+struct RenderContext {
+    const ReferenceMap& refs;
+    const RenderOptions& options;
+    FootnoteDefs* footnotes;  // where footnote definitions go
+};
+
+// A footnote reference `[^label]` renders as a placeholder until its definition is known:
+// NUL + label + '\x01' + the HTML it falls back to (the bracketed text) + NUL. NUL never occurs in
+// rendered HTML (the input's NULs became U+FFFD) and a label holds no control character.
+// resolve_footnotes() turns placeholders into references or their fallback.
+constexpr char footnote_mark = '\0';
+constexpr char footnote_split = '\x01';
+
+// Whether every footnote placeholder in `html` names a label in `defs` or `more` (may be null).
+bool footnotes_defined(std::string_view html, const FootnoteDefs& defs, const FootnoteDefs* more);
+// Copies `html` to `out`, replacing each placeholder by a reference (label in `defs` or `more`) or
+// its fallback, numbering references in `numbers`.
+void resolve_footnotes(std::string_view html, const FootnoteDefs& defs, const FootnoteDefs* more,
+                       FootnoteNumbers& numbers, std::string& out);
+// Appends the footnotes section for the references numbered in `numbers` (nothing if none): each
+// definition's HTML (its own references resolved too) with back links to its references.
+void render_footnote_section(const FootnoteDefs& defs, const FootnoteDefs* more, FootnoteNumbers& numbers,
+                             std::string& out);
+
 // Renders inline Markdown (a paragraph's, heading's or table cell's text) to safe HTML.
 void render_inlines(std::string_view text, const ReferenceMap& refs, std::string& out);
 
 // Renders a block and its children.
-void render_block(const Block& block, const ReferenceMap& refs, std::string& out, bool tight);
+void render_block(const Block& block, RenderContext& ctx, std::string& out, bool tight);
+
+// Syntax highlighting of code in `language` (an info string's first word, as written): appends the
+// escaped code with hl-* spans and returns true, or returns false (nothing appended) for a
+// language it does not know.
+bool highlight_code(std::string_view language, std::string_view code, std::string& out);
 
 // HTML helpers.
 void escape_into(std::string_view text, std::string& out);
