@@ -486,6 +486,7 @@ void StreamRenderer::advance(bool at_end) {
 }
 
 void StreamRenderer::finish_block(std::string html) {
+    if (html.empty()) return;  // a footnote definition: shown in the section, nothing in place
     if (held_.empty() && detail::footnotes_defined(html, footnote_defs_, nullptr)) {
         detail::resolve_footnotes(html, footnote_defs_, nullptr, footnote_numbers_, stable_html_);
         return;

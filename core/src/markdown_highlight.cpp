@@ -75,7 +75,7 @@ const Lang c_cpp{
     {"true", "false", "nullptr", "NULL"},
     {"void", "bool", "char", "short", "int", "long", "float", "double", "signed", "unsigned", "size_t",
      "int8_t", "int16_t", "int32_t", "int64_t", "uint8_t", "uint16_t", "uint32_t", "uint64_t", "wchar_t",
-     "char8_t", "char16_t", "char32_t", "std", "string", "string_view", "vector", "map"},
+     "char8_t", "char16_t", "char32_t"},
     "//", true, false, true, false, false, true, true, false, false};
 const Lang go{
     Mode::code,
@@ -183,7 +183,8 @@ private:
         std::size_t j = i + 1;
         while (j < s_.size()) {
             char c = s_[j];
-            if (c == '\\' && lang_.mode != Mode::css && j + 1 < s_.size()) {
+            // No escapes in CSS strings' sense here, nor in shell single quotes.
+            if (c == '\\' && lang_.mode != Mode::css && !(lang_.dollar_vars && q == '\'') && j + 1 < s_.size()) {
                 j += 2;
                 continue;
             }
@@ -219,7 +220,8 @@ private:
             std::size_t end = 0;
             const char* cls = nullptr;
             if (!lang_.line_comment.empty() && starts(i, lang_.line_comment) &&
-                (lang_.line_comment != "#" || i == 0 || !is_ident(s_[i - 1])) &&
+                // A shell comment starts a word (`${x}#y` is not one).
+                (!lang_.dollar_vars || i == 0 || s_[i - 1] == ' ' || s_[i - 1] == '\t' || s_[i - 1] == '\n') &&
                 !(lang_.preprocessor && line_start && c == '#')) {
                 end = s_.find('\n', i);
                 if (end == std::string_view::npos) end = s_.size();
