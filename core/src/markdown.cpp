@@ -3,6 +3,7 @@
 
 #include "markdown_internal.hpp"
 
+#include <algorithm>
 #include <vector>
 
 namespace confab::markdown {
@@ -82,7 +83,8 @@ void render_block(const Block& block, RenderContext& ctx, std::string& out, bool
                 out += '"';
             }
             out += '>';
-            if (!(ctx.options.highlight && word_end > 0 && highlight_code(info.substr(0, word_end), block.content, out)))
+            if (!(ctx.options.highlight && word_end > 0 &&
+                  highlight_code(info.substr(0, word_end), block.content, out, ctx.highlight_cache)))
                 escape_into(block.content, out);
             out += "</code></pre>";
             cr(out);
@@ -131,10 +133,12 @@ void render_block(const Block& block, RenderContext& ctx, std::string& out, bool
         }
         case BlockKind::footnote_definition: {
             // Rendered now, shown in the footnotes section at the end; nothing in place.
-            if (ctx.footnotes && ctx.footnotes->find(block.info) == ctx.footnotes->end()) {
-                std::string html;
-                render_children(block, ctx, html, false);
-                ctx.footnotes->emplace(block.info, std::move(html));
+            if (ctx.footnotes && ctx.footnotes->size() < max_footnotes &&
+                std::none_of(ctx.footnotes->begin(), ctx.footnotes->end(),
+                             [&](const FootnoteDef& d) { return d.label == block.info; })) {
+                FootnoteDef def{block.info, {}};
+                render_children(block, ctx, def.html, false);
+                ctx.footnotes->push_back(std::move(def));
             }
             break;
         }
@@ -172,70 +176,60 @@ void render_block(const Block& block, RenderContext& ctx, std::string& out, bool
 namespace {
 
 const std::string* find_def(std::string_view label, const FootnoteDefs& defs, const FootnoteDefs* more) {
-    if (auto it = defs.find(label); it != defs.end()) return &it->second;
+    for (const FootnoteDef& d : defs)
+        if (d.label == label) return &d.html;
     if (more) {
-        if (auto it = more->find(label); it != more->end()) return &it->second;
+        for (const FootnoteDef& d : *more)
+            if (d.label == label) return &d.html;
     }
     return nullptr;
 }
 
-// Calls fn(label, fallback) for each placeholder and copy(text) for the HTML between them.
-template <typename Text, typename Mark>
-void scan_placeholders(std::string_view html, Text&& copy, Mark&& mark) {
+// One pass over the placeholders of `html` for both jobs: with `out`, copy `html` resolving each
+// (numbering references in `numbers`); without, only report whether every label is defined.
+bool resolve_or_check(std::string_view html, const FootnoteDefs& defs, const FootnoteDefs* more,
+                      FootnoteNumbers* numbers, std::string* out) {
+    bool all = true;
     std::size_t pos = 0;
     while (pos < html.size()) {
         std::size_t at = html.find(footnote_mark, pos);
-        if (at == std::string_view::npos) {
-            copy(html.substr(pos));
-            return;
-        }
-        copy(html.substr(pos, at - pos));
-        std::size_t split = html.find(footnote_split, at + 1);
-        std::size_t end = html.find(footnote_mark, split + 1);
-        mark(html.substr(at + 1, split - at - 1), html.substr(split + 1, end - split - 1));
+        if (out) out->append(html.substr(pos, at == std::string_view::npos ? std::string_view::npos : at - pos));
+        if (at == std::string_view::npos) break;
+        const std::size_t split = html.find(footnote_split, at + 1);
+        const std::size_t end = html.find(footnote_mark, split + 1);
         pos = end + 1;
+        const std::string_view label = html.substr(at + 1, split - at - 1);
+        const bool defined = find_def(label, defs, more) != nullptr;
+        all = all && defined;
+        if (!out) continue;
+        if (!defined) {
+            out->append(html.substr(split + 1, end - split - 1));  // no such footnote: the text as written
+            continue;
+        }
+        std::size_t index = 0;
+        while (index < numbers->order.size() && numbers->order[index] != label) ++index;
+        if (index == numbers->order.size()) {
+            numbers->order.emplace_back(label);
+            numbers->references.push_back(0);
+        }
+        const std::string n = std::to_string(index + 1);
+        const int k = ++numbers->references[index];
+        out->append("<sup class=\"footnote-ref\"><a href=\"#fn").append(n).append("\" id=\"fnref").append(n);
+        if (k > 1) out->append("-").append(std::to_string(k));
+        out->append("\">").append(n).append("</a></sup>");
     }
+    return all;
 }
 
 }  // namespace
 
 bool footnotes_defined(std::string_view html, const FootnoteDefs& defs, const FootnoteDefs* more) {
-    bool all = true;
-    scan_placeholders(
-        html, [](std::string_view) {},
-        [&](std::string_view label, std::string_view) { all = all && find_def(label, defs, more) != nullptr; });
-    return all;
+    return resolve_or_check(html, defs, more, nullptr, nullptr);
 }
 
 void resolve_footnotes(std::string_view html, const FootnoteDefs& defs, const FootnoteDefs* more,
                        FootnoteNumbers& numbers, std::string& out) {
-    scan_placeholders(
-        html, [&](std::string_view text) { out.append(text); },
-        [&](std::string_view label, std::string_view fallback) {
-            if (!find_def(label, defs, more)) {
-                out.append(fallback);  // no such footnote: the text as written
-                return;
-            }
-            auto it = numbers.number.find(label);
-            if (it == numbers.number.end()) {
-                it = numbers.number.emplace(std::string(label), static_cast<int>(numbers.order.size()) + 1).first;
-                numbers.order.emplace_back(label);
-                numbers.references.push_back(0);
-            }
-            const std::string n = std::to_string(it->second);
-            const int k = ++numbers.references[static_cast<std::size_t>(it->second - 1)];
-            out += "<sup class=\"footnote-ref\"><a href=\"#fn";
-            out += n;
-            out += "\" id=\"fnref";
-            out += n;
-            if (k > 1) {
-                out += '-';
-                out += std::to_string(k);
-            }
-            out += "\">";
-            out += n;
-            out += "</a></sup>";
-        });
+    resolve_or_check(html, defs, more, &numbers, &out);
 }
 
 void render_footnote_section(const FootnoteDefs& defs, const FootnoteDefs* more, FootnoteNumbers& numbers,
@@ -383,7 +377,7 @@ void StreamRenderer::advance(bool at_end) {
             if (absolute_start(block) < pass_start) ++finished_block_rerenders_;
             merge_refs_through(i, references_);
             std::string html;
-            detail::RenderContext ctx{references_, options_, &footnote_defs_};
+            detail::RenderContext ctx{references_, options_, &footnote_defs_, &highlight_cache_};
             detail::render_block(block, ctx, html, false);
             finish_block(std::move(html));
             ++finished_blocks_;
@@ -409,7 +403,7 @@ void StreamRenderer::advance(bool at_end) {
             ReferenceMap tail_refs = references_;
             std::size_t tail_ref = first_ref;
             detail::FootnoteDefs tail_defs;
-            detail::RenderContext ctx{tail_refs, options_, &tail_defs};
+            detail::RenderContext ctx{tail_refs, options_, &tail_defs, &highlight_cache_};
             std::string raw;
             Block& tail_doc = p.document();
             for (std::size_t i = first_block; i < tail_doc.children.size(); ++i) {
@@ -473,7 +467,7 @@ void StreamRenderer::advance(bool at_end) {
         if (absolute_start(block) < pass_start) ++finished_block_rerenders_;
         merge_refs_through(i, references_);
         std::string html;
-        detail::RenderContext ctx{references_, options_, &footnote_defs_};
+        detail::RenderContext ctx{references_, options_, &footnote_defs_, &highlight_cache_};
         detail::render_block(block, ctx, html, false);
         finish_block(std::move(html));
         ++finished_blocks_;

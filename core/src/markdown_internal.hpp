@@ -5,7 +5,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -131,15 +130,18 @@ private:
 std::size_t parse_reference(std::string_view text, std::string& label, LinkReference& ref);
 std::string normalize_label(std::string_view label);
 
-// Footnote definitions met while rendering: normalised label -> the HTML of its content (the first
-// definition of a label wins, as for link references).
-using FootnoteDefs = std::map<std::string, std::string, std::less<>>;
+// Footnote definitions met while rendering, in order (the first definition of a label wins, as for
+// link references). Looked up linearly: at most max_footnotes are kept (a reply has a handful;
+// later definitions are ignored, so a hostile reply cannot make lookups quadratic in its length).
+using FootnoteDefs = std::vector<FootnoteDef>;
+constexpr std::size_t max_footnotes = 1000;
 
 // What block rendering needs besides the block.
 struct RenderContext {
     const ReferenceMap& refs;
     const RenderOptions& options;
     FootnoteDefs* footnotes;  // where footnote definitions go
+    HighlightCache* highlight_cache = nullptr;  // the stream's: its open code block grows
 };
 
 // A footnote reference `[^label]` renders as a placeholder until its definition is known:
@@ -168,8 +170,10 @@ void render_block(const Block& block, RenderContext& ctx, std::string& out, bool
 
 // Syntax highlighting of code in `language` (an info string's first word, as written): appends the
 // escaped code with hl-* spans and returns true, or returns false (nothing appended) for a
-// language it does not know.
-bool highlight_code(std::string_view language, std::string_view code, std::string& out);
+// language it does not know. With a cache, code that extends the cached code is highlighted only
+// from the cached prefix's end (the output is the same).
+bool highlight_code(std::string_view language, std::string_view code, std::string& out,
+                    HighlightCache* cache = nullptr);
 
 // HTML helpers.
 void escape_into(std::string_view text, std::string& out);

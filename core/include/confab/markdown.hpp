@@ -58,9 +58,20 @@ namespace detail {
 // Footnote numbering across a reply (internal; declared here because StreamRenderer holds one):
 // numbers in order of first reference, and the references made to each.
 struct FootnoteNumbers {
-    std::map<std::string, int, std::less<>> number;
     std::vector<std::string> order;  // labels by number - 1
     std::vector<int> references;     // references made, by number - 1
+};
+// A footnote definition: its normalised label and its content's HTML.
+struct FootnoteDef {
+    std::string label;
+    std::string html;
+};
+// The highlighted HTML of a code block's first complete lines, so a growing block is not
+// highlighted again from its start on every append.
+struct HighlightCache {
+    std::string language;
+    std::string code;
+    std::string html;
 };
 }  // namespace detail
 
@@ -137,9 +148,10 @@ private:
     std::string tail_html_;
     ReferenceMap references_;  // from finished blocks
     RenderOptions options_;
-    std::map<std::string, std::string, std::less<>> footnote_defs_;  // from finished blocks: label -> HTML
+    std::vector<detail::FootnoteDef> footnote_defs_;  // from finished blocks
     detail::FootnoteNumbers footnote_numbers_;  // of the references in the stable part
     std::vector<std::string> held_;  // finished blocks' HTML waiting for a footnote definition
+    detail::HighlightCache highlight_cache_;
     std::uint64_t footnote_held_blocks_ = 0;
     bool pending_cr_ = false;  // the last delta ended in CR: a following LF belongs to it
     bool finished_ = false;
