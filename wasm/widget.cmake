@@ -15,6 +15,7 @@ add_executable(confab_widget_wasm
   ${PROJECT_SOURCE_DIR}/core/src/transcript.cpp
   ${PROJECT_SOURCE_DIR}/core/src/markdown.cpp
   ${PROJECT_SOURCE_DIR}/core/src/markdown_blocks.cpp
+  ${PROJECT_SOURCE_DIR}/core/src/markdown_highlight.cpp
   ${PROJECT_SOURCE_DIR}/core/src/markdown_html.cpp
   ${PROJECT_SOURCE_DIR}/core/src/markdown_inlines.cpp)
 target_include_directories(confab_widget_wasm PRIVATE ${PROJECT_SOURCE_DIR}/core/include ${PROJECT_SOURCE_DIR}/core/src)

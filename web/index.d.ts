@@ -13,6 +13,11 @@ export interface ConfabOptions {
   retries?: number;
   /** Time allowed until the response headers, and the longest silence of a stream. Default 30000. */
   timeoutMs?: number;
+  /**
+   * The most bytes one server-sent event (data + event type + id) may hold; a larger one fails the
+   * stream with code "sse_event_too_large". Default (and 0) 16 MiB; at most 2^30.
+   */
+  maxEventBytes?: number;
 }
 
 export interface IdentifyOptions extends ConfabOptions {

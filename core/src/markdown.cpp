@@ -3,6 +3,7 @@
 
 #include "markdown_internal.hpp"
 
+#include <algorithm>
 #include <vector>
 
 namespace confab::markdown {
@@ -13,33 +14,51 @@ void cr(std::string& out) {
     if (!out.empty() && out.back() != '\n') out += '\n';
 }
 
-void render_children(const Block& block, const ReferenceMap& refs, std::string& out, bool tight) {
-    for (const auto& child : block.children) render_block(*child, refs, out, tight);
+void render_children(const Block& block, RenderContext& ctx, std::string& out, bool tight) {
+    for (const auto& child : block.children) render_block(*child, ctx, out, tight);
+}
+
+// A GFM task list item: its first paragraph starts with `[ ]`, `[x]` or `[X]` and a space or tab.
+// Returns 0 (not a task), 1 (open) or 2 (done); `rest` is the paragraph's text after the marker.
+int task_marker(const Block& item, std::string_view& rest) {
+    if (item.children.empty() || item.children.front()->kind != BlockKind::paragraph) return 0;
+    std::string_view text = item.children.front()->content;
+    if (text.size() < 4 || text[0] != '[' || text[2] != ']' || !(text[3] == ' ' || text[3] == '\t')) return 0;
+    char mark = text[1];
+    if (mark != ' ' && mark != 'x' && mark != 'X') return 0;
+    rest = text.substr(4);
+    return mark == ' ' ? 1 : 2;
+}
+
+void render_paragraph_text(std::string_view text, RenderContext& ctx, std::string& out, bool tight, int task) {
+    if (!tight) {
+        cr(out);
+        out += "<p>";
+    }
+    // Disabled: a reply's checkbox is not a control. The label names it for screen readers (its
+    // state is read from `checked`).
+    if (task == 1) out += "<input type=\"checkbox\" disabled=\"\" aria-label=\"Task\" /> ";
+    if (task == 2) out += "<input type=\"checkbox\" checked=\"\" disabled=\"\" aria-label=\"Task\" /> ";
+    render_inlines(text, ctx.refs, out);
+    if (!tight) {
+        out += "</p>";
+        cr(out);
+    }
 }
 
 }  // namespace
 
-void render_block(const Block& block, const ReferenceMap& refs, std::string& out, bool tight) {
+void render_block(const Block& block, RenderContext& ctx, std::string& out, bool tight) {
     switch (block.kind) {
-        case BlockKind::document: render_children(block, refs, out, false); break;
-        case BlockKind::paragraph:
-            if (tight) {
-                render_inlines(block.content, refs, out);
-            } else {
-                cr(out);
-                out += "<p>";
-                render_inlines(block.content, refs, out);
-                out += "</p>";
-                cr(out);
-            }
-            break;
+        case BlockKind::document: render_children(block, ctx, out, false); break;
+        case BlockKind::paragraph: render_paragraph_text(block.content, ctx, out, tight, 0); break;
         case BlockKind::heading: {
             char level = static_cast<char>('0' + block.level);
             cr(out);
             out += "<h";
             out += level;
             out += '>';
-            render_inlines(block.content, refs, out);
+            render_inlines(block.content, ctx.refs, out);
             out += "</h";
             out += level;
             out += '>';
@@ -64,7 +83,9 @@ void render_block(const Block& block, const ReferenceMap& refs, std::string& out
                 out += '"';
             }
             out += '>';
-            escape_into(block.content, out);
+            if (!(ctx.options.highlight && word_end > 0 &&
+                  highlight_code(info.substr(0, word_end), block.content, out, ctx.highlight_cache)))
+                escape_into(block.content, out);
             out += "</code></pre>";
             cr(out);
             break;
@@ -73,7 +94,7 @@ void render_block(const Block& block, const ReferenceMap& refs, std::string& out
             cr(out);
             out += "<blockquote>";
             cr(out);
-            render_children(block, refs, out, false);
+            render_children(block, ctx, out, false);
             cr(out);
             out += "</blockquote>";
             cr(out);
@@ -92,17 +113,35 @@ void render_block(const Block& block, const ReferenceMap& refs, std::string& out
                 out += "<ul>";
             }
             cr(out);
-            for (const auto& item : block.children) render_block(*item, refs, out, block.tight);
+            for (const auto& item : block.children) render_block(*item, ctx, out, block.tight);
             cr(out);
             out += block.ordered ? "</ol>" : "</ul>";
             cr(out);
             break;
-        case BlockKind::list_item:
+        case BlockKind::list_item: {
             out += "<li>";
-            render_children(block, refs, out, tight);
+            std::string_view rest;
+            if (int task = task_marker(block, rest)) {
+                render_paragraph_text(rest, ctx, out, tight, task);
+                for (std::size_t i = 1; i < block.children.size(); ++i) render_block(*block.children[i], ctx, out, tight);
+            } else {
+                render_children(block, ctx, out, tight);
+            }
             out += "</li>";
             cr(out);
             break;
+        }
+        case BlockKind::footnote_definition: {
+            // Rendered now, shown in the footnotes section at the end; nothing in place.
+            if (ctx.footnotes && ctx.footnotes->size() < max_footnotes &&
+                std::none_of(ctx.footnotes->begin(), ctx.footnotes->end(),
+                             [&](const FootnoteDef& d) { return d.label == block.info; })) {
+                FootnoteDef def{block.info, {}};
+                render_children(block, ctx, def.html, false);
+                ctx.footnotes->push_back(std::move(def));
+            }
+            break;
+        }
         case BlockKind::table: {
             cr(out);
             out += "<table>\n<thead>\n<tr>\n";
@@ -112,7 +151,7 @@ void render_block(const Block& block, const ReferenceMap& refs, std::string& out
                 char a = col < block.align.size() ? block.align[col] : 0;
                 if (a) out += a == 'l' ? " align=\"left\"" : a == 'c' ? " align=\"center\"" : " align=\"right\"";
                 out += '>';
-                render_inlines(text, refs, out);
+                render_inlines(text, ctx.refs, out);
                 out += "</";
                 out += tag;
                 out += ">\n";
@@ -132,6 +171,99 @@ void render_block(const Block& block, const ReferenceMap& refs, std::string& out
             break;
         }
     }
+}
+
+namespace {
+
+const std::string* find_def(std::string_view label, const FootnoteDefs& defs, const FootnoteDefs* more) {
+    for (const FootnoteDef& d : defs)
+        if (d.label == label) return &d.html;
+    if (more) {
+        for (const FootnoteDef& d : *more)
+            if (d.label == label) return &d.html;
+    }
+    return nullptr;
+}
+
+// One pass over the placeholders of `html` for both jobs: with `out`, copy `html` resolving each
+// (numbering references in `numbers`); without, only report whether every label is defined.
+bool resolve_or_check(std::string_view html, const FootnoteDefs& defs, const FootnoteDefs* more,
+                      FootnoteNumbers* numbers, std::string* out) {
+    bool all = true;
+    std::size_t pos = 0;
+    while (pos < html.size()) {
+        std::size_t at = html.find(footnote_mark, pos);
+        if (out) out->append(html.substr(pos, at == std::string_view::npos ? std::string_view::npos : at - pos));
+        if (at == std::string_view::npos) break;
+        const std::size_t split = html.find(footnote_split, at + 1);
+        const std::size_t end = html.find(footnote_mark, split + 1);
+        pos = end + 1;
+        const std::string_view label = html.substr(at + 1, split - at - 1);
+        const bool defined = find_def(label, defs, more) != nullptr;
+        all = all && defined;
+        if (!out) continue;
+        if (!defined) {
+            out->append(html.substr(split + 1, end - split - 1));  // no such footnote: the text as written
+            continue;
+        }
+        std::size_t index = 0;
+        while (index < numbers->order.size() && numbers->order[index] != label) ++index;
+        if (index == numbers->order.size()) {
+            numbers->order.emplace_back(label);
+            numbers->references.push_back(0);
+        }
+        const std::string n = std::to_string(index + 1);
+        const int k = ++numbers->references[index];
+        out->append("<sup class=\"footnote-ref\"><a href=\"#fn").append(n).append("\" id=\"fnref").append(n);
+        if (k > 1) out->append("-").append(std::to_string(k));
+        out->append("\">").append(n).append("</a></sup>");
+    }
+    return all;
+}
+
+}  // namespace
+
+bool footnotes_defined(std::string_view html, const FootnoteDefs& defs, const FootnoteDefs* more) {
+    return resolve_or_check(html, defs, more, nullptr, nullptr);
+}
+
+void resolve_footnotes(std::string_view html, const FootnoteDefs& defs, const FootnoteDefs* more,
+                       FootnoteNumbers& numbers, std::string& out) {
+    resolve_or_check(html, defs, more, &numbers, &out);
+}
+
+void render_footnote_section(const FootnoteDefs& defs, const FootnoteDefs* more, FootnoteNumbers& numbers,
+                             std::string& out) {
+    if (numbers.order.empty()) return;
+    out += "<section class=\"footnotes\">\n<ol>\n";
+    // A definition may reference footnotes not referenced before: they join the end of the list.
+    for (std::size_t i = 0; i < numbers.order.size(); ++i) {
+        const std::string* html = find_def(numbers.order[i], defs, more);
+        std::string body;
+        if (html) resolve_footnotes(*html, defs, more, numbers, body);
+        const std::string n = std::to_string(i + 1);
+        std::string back;
+        for (int k = 1; k <= numbers.references[i]; ++k) {
+            const std::string id = k == 1 ? n : n + "-" + std::to_string(k);
+            if (k > 1) back += ' ';
+            back += "<a href=\"#fnref" + id + "\" class=\"footnote-backref\" aria-label=\"Back to reference " + id +
+                    "\">\xE2\x86\xA9";
+            if (k > 1) back += "<sup class=\"footnote-ref\">" + std::to_string(k) + "</sup>";
+            back += "</a>";
+        }
+        out += "<li id=\"fn" + n + "\">\n";
+        constexpr std::string_view para_end = "</p>\n";
+        if (body.size() >= para_end.size() && body.compare(body.size() - para_end.size(), para_end.size(), para_end) == 0) {
+            body.insert(body.size() - para_end.size(), " " + back);
+        } else {
+            cr(body);
+            body += back;
+            body += '\n';
+        }
+        out += body;
+        out += "</li>\n";
+    }
+    out += "</ol>\n</section>\n";
 }
 
 }  // namespace detail
@@ -244,10 +376,14 @@ void StreamRenderer::advance(bool at_end) {
             const Block& block = *doc.children[i];
             if (absolute_start(block) < pass_start) ++finished_block_rerenders_;
             merge_refs_through(i, references_);
-            detail::render_block(block, references_, stable_html_, false);
+            std::string html;
+            detail::RenderContext ctx{references_, options_, &footnote_defs_, &highlight_cache_};
+            detail::render_block(block, ctx, html, false);
+            finish_block(std::move(html));
             ++finished_blocks_;
             ++block_renders_;
         }
+        release_held(false);
         if (closed > 0) {
             std::size_t new_offset =
                 closed < doc.children.size() ? absolute_start(*doc.children[closed]) : complete_end;
@@ -266,16 +402,25 @@ void StreamRenderer::advance(bool at_end) {
             const auto& all_refs = p.references();
             ReferenceMap tail_refs = references_;
             std::size_t tail_ref = first_ref;
-            tail_html_.clear();
+            detail::FootnoteDefs tail_defs;
+            detail::RenderContext ctx{tail_refs, options_, &tail_defs, &highlight_cache_};
+            std::string raw;
             Block& tail_doc = p.document();
             for (std::size_t i = first_block; i < tail_doc.children.size(); ++i) {
                 while (tail_ref < all_refs.size() && all_refs[tail_ref].top_index <= i) {
                     tail_refs.emplace(all_refs[tail_ref].label, all_refs[tail_ref].ref);
                     ++tail_ref;
                 }
-                detail::render_block(*tail_doc.children[i], tail_refs, tail_html_, false);
+                detail::render_block(*tail_doc.children[i], ctx, raw, false);
                 ++block_renders_;
             }
+            // As if the reply ended now: held blocks and the tail with the footnotes known so
+            // far (undefined ones as text), then the footnotes section.
+            tail_html_.clear();
+            detail::FootnoteNumbers numbers = footnote_numbers_;
+            for (const std::string& held : held_) detail::resolve_footnotes(held, footnote_defs_, &tail_defs, numbers, tail_html_);
+            detail::resolve_footnotes(raw, footnote_defs_, &tail_defs, numbers, tail_html_);
+            detail::render_footnote_section(footnote_defs_, &tail_defs, numbers, tail_html_);
             ++tail_renders_;
         };
         // A last line starting with `|` right after non-table text is probably a table's header
@@ -321,16 +466,44 @@ void StreamRenderer::advance(bool at_end) {
         const Block& block = *doc.children[i];
         if (absolute_start(block) < pass_start) ++finished_block_rerenders_;
         merge_refs_through(i, references_);
-        detail::render_block(block, references_, stable_html_, false);
+        std::string html;
+        detail::RenderContext ctx{references_, options_, &footnote_defs_, &highlight_cache_};
+        detail::render_block(block, ctx, html, false);
+        finish_block(std::move(html));
         ++finished_blocks_;
         ++block_renders_;
     }
+    release_held(true);
+    detail::render_footnote_section(footnote_defs_, nullptr, footnote_numbers_, stable_html_);
     stable_offset_ = src.size();
     tail_html_.clear();
 }
 
-std::string render_markdown(std::string_view markdown) {
-    StreamRenderer renderer;
+void StreamRenderer::finish_block(std::string html) {
+    if (html.empty()) return;  // a footnote definition: shown in the section, nothing in place
+    if (held_.empty() && detail::footnotes_defined(html, footnote_defs_, nullptr)) {
+        detail::resolve_footnotes(html, footnote_defs_, nullptr, footnote_numbers_, stable_html_);
+        return;
+    }
+    // A footnote reference whose definition may still come (or a block behind one): its HTML
+    // waits, rendered, until the definition arrives or the reply ends.
+    held_.push_back(std::move(html));
+    ++footnote_held_blocks_;
+}
+
+void StreamRenderer::release_held(bool at_end) {
+    std::size_t done = 0;
+    while (done < held_.size() && (at_end || detail::footnotes_defined(held_[done], footnote_defs_, nullptr))) {
+        detail::resolve_footnotes(held_[done], footnote_defs_, nullptr, footnote_numbers_, stable_html_);
+        ++done;
+    }
+    held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(done));
+}
+
+std::string render_markdown(std::string_view markdown) { return render_markdown(markdown, RenderOptions{}); }
+
+std::string render_markdown(std::string_view markdown, const RenderOptions& options) {
+    StreamRenderer renderer(options);
     renderer.append(markdown);
     renderer.finish();
     return renderer.stable_html();

@@ -14,6 +14,7 @@ bool can_contain(BlockKind parent, BlockKind child) {
     switch (parent) {
         case BlockKind::document:
         case BlockKind::blockquote:
+        case BlockKind::footnote_definition:
         case BlockKind::list_item: return child != BlockKind::list_item;
         case BlockKind::list: return child == BlockKind::list_item;
         default: return false;
@@ -297,6 +298,7 @@ void BlockParser::finalize(Block* block, std::size_t line) {
             }
             break;
         case BlockKind::list_item:
+        case BlockKind::footnote_definition:
             if (Block* last = block->last_child()) block->end_line = last->end_line;
             else block->end_line = block->start_line;
             break;
@@ -335,6 +337,16 @@ int BlockParser::try_continue(Block* container) {
                 advance_next_nonspace();
             } else if (indent_ >= container->marker_offset + container->padding) {
                 advance_offset(container->marker_offset + container->padding, true);
+            } else {
+                return 1;
+            }
+            return 0;
+        case BlockKind::footnote_definition:
+            // Continues on blank lines and lines indented by 4 (as cmark-gfm reads them).
+            if (blank_) {
+                advance_next_nonspace();
+            } else if (indent_ >= code_indent) {
+                advance_offset(code_indent, true);
             } else {
                 return 1;
             }
@@ -560,6 +572,24 @@ int BlockParser::try_starts(Block*& container) {
             }
         }
     }
+    // GFM footnote definition: `[^label]:` (a label without whitespace, brackets or controls), then
+    // its content, which continues on lines indented by 4.
+    if (!indented_ && c == '[' && peek(rest, 1) == '^' && room_for_container) {
+        std::size_t i = 2;
+        while (i < rest.size() && static_cast<unsigned char>(rest[i]) > 0x20 && rest[i] != ']' && rest[i] != '[' &&
+               rest[i] != 0x7F)
+            ++i;
+        if (i > 2 && i - 2 <= 999 && peek(rest, i) == ']' && peek(rest, i + 1) == ':') {
+            std::string label = normalize_label(rest.substr(2, i - 2));
+            advance_next_nonspace();
+            advance_offset(i + 2, false);
+            while (is_space_or_tab(peek(line_, offset_))) advance_offset(1, true);
+            close_unmatched();
+            container = add_child(BlockKind::footnote_definition, next_nonspace_);
+            container->info = std::move(label);
+            return 1;
+        }
+    }
     // Indented code.
     if (indented_ && tip_->kind != BlockKind::paragraph && !blank_) {
         advance_offset(code_indent, true);
@@ -599,7 +629,7 @@ void BlockParser::add_line(std::string_view line) {
         find_next_nonspace();
         char c = peek(line_, next_nonspace_);
         bool maybe_special = c == '#' || c == '`' || c == '~' || c == '*' || c == '+' || c == '_' || c == '=' ||
-                             c == '>' || c == '-' || c == '|' || c == ':' || (c >= '0' && c <= '9');
+                             c == '>' || c == '-' || c == '|' || c == ':' || c == '[' || (c >= '0' && c <= '9');
         if (!indented_ && !maybe_special) {
             advance_next_nonspace();
             break;

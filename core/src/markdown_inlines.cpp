@@ -6,7 +6,7 @@
 namespace confab::markdown::detail {
 namespace {
 
-enum class InlineKind : std::uint8_t { root, text, softbreak, hardbreak, code, emph, strong, strike, link, image };
+enum class InlineKind : std::uint8_t { root, text, softbreak, hardbreak, code, emph, strong, strike, link, image, footnote_ref };
 
 // Nodes are small and own nothing: text points into the subject or into the parser's storage
 // for decoded text, so a long reply does not cost an allocation per node.
@@ -230,7 +230,7 @@ private:
     bool handle_string() {
         std::size_t start = pos_;
         while (pos_ < subject_.size() && !is_special(subject_[pos_])) {
-            if (pos_ > start && bare_url_length(pos_) > 0) break;
+            if (pos_ > start && (bare_url_length(pos_) > 0 || email_length(pos_) > 0)) break;
             ++pos_;
         }
         if (pos_ == start) return false;
@@ -606,6 +606,26 @@ private:
                 title.clear();
             }
         }
+        if (!matched && peek() != '[' && is_footnote_label(opener.index, start)) {
+            // `[^label]`: a footnote reference; it becomes one if the label is defined (see
+            // resolve_footnotes), else it is its text.
+            std::string_view label = subject_.substr(opener.index + 2, start - opener.index - 3);
+            int fn = new_node(InlineKind::footnote_ref, keep(normalize_label(label)));
+            int tmp = nodes_[static_cast<std::size_t>(opener.node)].next;
+            while (tmp >= 0) {
+                int next = nodes_[static_cast<std::size_t>(tmp)].next;
+                unlink(tmp);
+                append_child(fn, tmp);
+                tmp = next;
+            }
+            append_child(0, fn);
+            process_emphasis(opener.prev_delimiter);
+            last_bracket_ = opener.prev;
+            // `![^1]` is "!" and a footnote reference, as in cmark-gfm.
+            if (opener.image) nodes_[static_cast<std::size_t>(opener.node)].literal = "!";
+            else unlink(opener.node);
+            return true;
+        }
         if (!matched) {
             std::size_t before_label = pos_;
             std::size_t n = parse_link_label();
@@ -653,6 +673,16 @@ private:
                 if (!brackets_[static_cast<std::size_t>(b)].image) brackets_[static_cast<std::size_t>(b)].active = false;
         }
         return true;
+    }
+
+    // subject_[open, close) is `[^label]` with a label as a footnote definition allows it.
+    bool is_footnote_label(std::size_t open, std::size_t close) const {
+        if (close < open + 4 || subject_[open] != '[' || subject_[open + 1] != '^') return false;
+        for (std::size_t i = open + 2; i + 1 < close; ++i) {
+            auto c = static_cast<unsigned char>(subject_[i]);
+            if (c <= 0x20 || c == 0x7F || c == '[' || c == ']') return false;
+        }
+        return close - open - 3 <= 999;
     }
 
     bool handle_autolink() {
@@ -713,14 +743,13 @@ private:
         return true;
     }
 
-    // GFM extended autolinks (`www.`, `http://`, `https://`) at position i; returns the length.
+    // GFM extended autolinks (`www.`, `http://`, `https://`, `ftp://`) at position i; returns the
+    // length. As cmark-gfm: `www.` only at the start, after whitespace or after * _ ~ (; a scheme
+    // after anything but a letter (so `"http://x"` links, `xhttp://x` does not).
     std::size_t bare_url_length(std::size_t i) const {
         char c = subject_[i];
-        if (c != 'h' && c != 'H' && c != 'w' && c != 'W') return 0;
-        if (i > 0) {
-            char b = subject_[i - 1];
-            if (!is_ascii_whitespace(b) && b != '*' && b != '_' && b != '~' && b != '(') return 0;
-        }
+        if (c != 'h' && c != 'H' && c != 'w' && c != 'W' && c != 'f' && c != 'F') return 0;
+        const char before = i > 0 ? subject_[i - 1] : ' ';
         std::string_view rest = subject_.substr(i);
         auto starts_ci = [&](std::string_view prefix) {
             if (rest.size() < prefix.size()) return false;
@@ -734,8 +763,17 @@ private:
         std::size_t scheme = 0;
         if (starts_ci("https://")) scheme = 8;
         else if (starts_ci("http://")) scheme = 7;
+        else if (starts_ci("ftp://")) scheme = 6;
         else if (starts_ci("www.")) scheme = 0;
         else return 0;
+        if (scheme == 0 && !is_ascii_whitespace(before) && before != '*' && before != '_' && before != '~' &&
+            before != '(')
+            return 0;
+        // Nor right after '[' (link text, whose `](` the URL must not swallow: cmark-gfm autolinks
+        // after links are parsed, this parser does both in one pass) or '<' (a failed <autolink>).
+        if (scheme != 0 && ((before >= 'a' && before <= 'z') || (before >= 'A' && before <= 'Z') || before == '[' ||
+                            before == '<'))
+            return 0;
         // Domain: labels of [A-Za-z0-9_-] separated by dots; the last two without underscores.
         std::size_t d = scheme;
         std::size_t dots = 0;
@@ -759,11 +797,9 @@ private:
             ++d;
         }
         if (label_len == 0 || underscore_last || underscore_prev) return 0;
-        if (scheme == 0 ? dots < 2 : dots < 1) {
-            if (scheme == 0) return 0;
-            // http://localhost-style hosts are not autolinked by GFM either.
-            return 0;
-        }
+        // `www.` needs a dot after it; a scheme's host may be a single label (cmark-gfm links
+        // `http://intranet`).
+        if (scheme == 0 && dots < 2) return 0;
         // Path: up to whitespace or '<'.
         std::size_t end = d;
         while (end < rest.size() && !is_ascii_whitespace(rest[end]) && rest[end] != '<') ++end;
@@ -794,7 +830,52 @@ private:
         return end;
     }
 
+    static bool is_email_local(char c) { return is_alnum(c) || c == '.' || c == '+' || c == '-' || c == '_'; }
+
+    // GFM extended email autolink starting at i (the start of a run of local-part characters):
+    // local part, '@', a domain of alphanumerics, '-' and '_' with at least one '.', ending in a
+    // letter (a final '.' is left out), as cmark-gfm reads it. Each run is scanned once.
+    std::size_t email_length(std::size_t i) {
+        if (!is_email_local(subject_[i]) || (i > 0 && is_email_local(subject_[i - 1]))) return 0;
+        if (i == email_at_) return email_len_;
+        email_at_ = i;
+        email_len_ = 0;
+        const std::size_t n = subject_.size();
+        std::size_t j = i;
+        while (j < n && is_email_local(subject_[j])) ++j;
+        if (j == n || subject_[j] != '@') return 0;
+        std::size_t k = j + 1;
+        int ats = 1;
+        int dots = 0;
+        for (; k < n; ++k) {
+            char c = subject_[k];
+            if (is_alnum(c) || c == '-' || c == '_') continue;
+            if (c == '@') {
+                ++ats;
+                continue;
+            }
+            if (c == '.' && k + 1 < n && is_alnum(subject_[k + 1])) {
+                ++dots;
+                continue;
+            }
+            break;
+        }
+        const char last = subject_[k - 1];
+        if (k - j < 2 || ats != 1 || dots == 0 || !((last >= 'a' && last <= 'z') || (last >= 'A' && last <= 'Z')))
+            return 0;
+        email_len_ = k - i;
+        return email_len_;
+    }
+
     bool handle_bare_url() {
+        if (std::size_t n = email_length(pos_)) {
+            std::string_view text = subject_.substr(pos_, n);
+            int link = new_link(InlineKind::link, "mailto:" + std::string(text), {});
+            append_child(link, new_node(InlineKind::text, text));
+            append_child(0, link);
+            pos_ += n;
+            return true;
+        }
         std::size_t n = bare_url_length(pos_);
         if (n == 0) return false;
         std::string_view text = subject_.substr(pos_, n);
@@ -817,6 +898,8 @@ private:
     std::vector<bool> no_closer_;
     std::vector<LinkData> links_;
     std::deque<std::string> owned_;
+    std::size_t email_at_ = std::string_view::npos;  // the run email_length() last scanned
+    std::size_t email_len_ = 0;
 };
 
 // Renders the inline tree without recursion (a hostile reply may nest emphasis thousands deep).
@@ -879,6 +962,16 @@ void render_nodes(const std::vector<Node>& nodes, const std::vector<LinkData>& l
                 }
                 ++alt_depth;
                 break;
+            case InlineKind::footnote_ref:
+                // Placeholder with its fallback (the bracketed text); inside a link or an image's
+                // alt text only the text, as a footnote link cannot nest there.
+                if (alt_depth == 0 && link_depth == 0) {
+                    out += footnote_mark;
+                    out.append(n.literal);
+                    out += footnote_split;
+                }
+                out += "[";
+                break;
             case InlineKind::root: break;
         }
     };
@@ -897,6 +990,10 @@ void render_nodes(const std::vector<Node>& nodes, const std::vector<LinkData>& l
             case InlineKind::link:
                 --link_depth;
                 if (alt_depth == 0 && link_depth == 0) out += "</a>";
+                break;
+            case InlineKind::footnote_ref:
+                out += "]";
+                if (alt_depth == 0 && link_depth == 0) out += footnote_mark;
                 break;
             case InlineKind::image:
                 --alt_depth;

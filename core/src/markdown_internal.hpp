@@ -22,6 +22,7 @@ enum class BlockKind : std::uint8_t {
     list,
     list_item,
     table,
+    footnote_definition,  // `[^label]: ...`: a container (label in `info`) rendered in the footnotes section
 };
 
 struct Block {
@@ -129,11 +130,50 @@ private:
 std::size_t parse_reference(std::string_view text, std::string& label, LinkReference& ref);
 std::string normalize_label(std::string_view label);
 
+// Footnote definitions met while rendering, in order (the first definition of a label wins, as for
+// link references). Looked up linearly: at most max_footnotes are kept (a reply has a handful;
+// later definitions are ignored, so a hostile reply cannot make lookups quadratic in its length).
+using FootnoteDefs = std::vector<FootnoteDef>;
+constexpr std::size_t max_footnotes = 1000;
+
+// What block rendering needs besides the block.
+struct RenderContext {
+    const ReferenceMap& refs;
+    const RenderOptions& options;
+    FootnoteDefs* footnotes;  // where footnote definitions go
+    HighlightCache* highlight_cache = nullptr;  // the stream's: its open code block grows
+};
+
+// A footnote reference `[^label]` renders as a placeholder until its definition is known:
+// NUL + label + '\x01' + the HTML it falls back to (the bracketed text) + NUL. NUL never occurs in
+// rendered HTML (the input's NULs became U+FFFD) and a label holds no control character.
+// resolve_footnotes() turns placeholders into references or their fallback.
+constexpr char footnote_mark = '\0';
+constexpr char footnote_split = '\x01';
+
+// Whether every footnote placeholder in `html` names a label in `defs` or `more` (may be null).
+bool footnotes_defined(std::string_view html, const FootnoteDefs& defs, const FootnoteDefs* more);
+// Copies `html` to `out`, replacing each placeholder by a reference (label in `defs` or `more`) or
+// its fallback, numbering references in `numbers`.
+void resolve_footnotes(std::string_view html, const FootnoteDefs& defs, const FootnoteDefs* more,
+                       FootnoteNumbers& numbers, std::string& out);
+// Appends the footnotes section for the references numbered in `numbers` (nothing if none): each
+// definition's HTML (its own references resolved too) with back links to its references.
+void render_footnote_section(const FootnoteDefs& defs, const FootnoteDefs* more, FootnoteNumbers& numbers,
+                             std::string& out);
+
 // Renders inline Markdown (a paragraph's, heading's or table cell's text) to safe HTML.
 void render_inlines(std::string_view text, const ReferenceMap& refs, std::string& out);
 
 // Renders a block and its children.
-void render_block(const Block& block, const ReferenceMap& refs, std::string& out, bool tight);
+void render_block(const Block& block, RenderContext& ctx, std::string& out, bool tight);
+
+// Syntax highlighting of code in `language` (an info string's first word, as written): appends the
+// escaped code with hl-* spans and returns true, or returns false (nothing appended) for a
+// language it does not know. With a cache, code that extends the cached code is highlighted only
+// from the cached prefix's end (the output is the same).
+bool highlight_code(std::string_view language, std::string_view code, std::string& out,
+                    HighlightCache* cache = nullptr);
 
 // HTML helpers.
 void escape_into(std::string_view text, std::string& out);

@@ -63,16 +63,6 @@ bool has_content_after_sanitising(std::string_view value) noexcept {
 
 Parser::Parser(ParserLimits limits) : limits_(limits) {}
 
-void Parser::fail(std::string message) {
-    failed_ = true;
-    error_ = std::move(message);
-    own_views();  // last_event_id() stays readable
-    // Release what the oversized input made us hold: the parser is dead until reset().
-    std::string().swap(line_);
-    std::string().swap(data_);
-    std::string().swap(type_);
-}
-
 namespace {
 
 // Copies each event into a vector (the owning API).
@@ -119,18 +109,88 @@ bool is_field(std::string_view field, const char (&name)[N]) noexcept {
     return true;
 }
 
+// Bytes of a line's value: after the first ':' and one optional space.
+std::size_t value_bytes(std::string_view head, std::string_view rest) noexcept {
+    const std::size_t total = head.size() + rest.size();
+    auto at = [&](std::size_t i) { return i < head.size() ? head[i] : rest[i - head.size()]; };
+    std::size_t i = 0;
+    while (i < total && at(i) != ':') ++i;
+    if (i == total) return 0;
+    ++i;
+    if (i < total && at(i) == ' ') ++i;
+    return total - i;
+}
+
 }  // namespace
+
+// The field of the line head + rest (a line's start, possibly incomplete): decided as soon as its
+// name is known (no known name is longer than 5 bytes), so an ignored line need not be buffered.
+Parser::LineKind Parser::classify(std::string_view head, std::string_view rest) noexcept {
+    const std::size_t total = head.size() + rest.size();
+    if (total == 0) return LineKind::undecided;
+    auto at = [&](std::size_t i) { return i < head.size() ? head[i] : rest[i - head.size()]; };
+    if (at(0) == ':') return LineKind::comment;
+    char name[6];
+    std::size_t len = 0;
+    while (len < total && len < sizeof name && at(len) != ':') {
+        name[len] = at(len);
+        ++len;
+    }
+    const std::string_view field(name, len);
+    if (len < total && at(len) == ':') {
+        if (is_field(field, "data")) return LineKind::data;
+        if (is_field(field, "event")) return LineKind::event;
+        if (is_field(field, "id")) return LineKind::id;
+        if (is_field(field, "retry")) return LineKind::retry;
+        return LineKind::ignored;
+    }
+    if (len == sizeof name) return LineKind::ignored;  // a name longer than every known one
+    // No colon yet: still undecided while the bytes so far begin a known name.
+    for (std::string_view known : {"data", "event", "id", "retry"}) {
+        if (known.substr(0, len) == field) return LineKind::undecided;
+    }
+    return LineKind::ignored;
+}
+
+// The rest of the current line is read past, not buffered. A data/event/id line of an event being
+// dropped counts towards its size.
+void Parser::start_skipping(LineKind kind, std::size_t bytes) {
+    skipping_ = kind;
+    if (dropping_event_) dropped_bytes_ += bytes;
+    if (!line_.empty()) line_.clear();
+}
+
+void Parser::end_skipped_line() {
+    if (skipping_ == LineKind::comment) ++comments_;
+    skipping_ = LineKind::undecided;
+}
+
+// The current event went over the limit: what it buffered is released, and its further data,
+// type and id bytes are only counted until its blank line.
+void Parser::start_dropping(std::size_t bytes_so_far) {
+    own_views();
+    dropping_event_ = true;
+    dropped_bytes_ = bytes_so_far;
+    std::string().swap(data_);
+    std::string().swap(type_);
+}
+
+void Parser::note_dropped(std::size_t bytes) {
+    ++events_dropped_;
+    if (dropped_in_feed_++ == 0) {
+        error_ = "SSE event of " + std::to_string(bytes) +
+                 " bytes (data + event type + id) is over the limit of " +
+                 std::to_string(limits_.max_event_bytes) +
+                 " bytes (max_event_bytes): dropped; the events after it go on";
+    }
+}
 
 Status Parser::feed(std::string_view chunk, std::vector<Event>& out) {
     return feed(chunk, push_event, &out);
 }
 
 Status Parser::feed(std::string_view chunk, EventFn on_event, void* context) {
-    if (failed_) {
-        return make_error(kTooLarge, "SSE parser stopped after input over the limit of " +
-                                         std::to_string(limits_.max_event_bytes) +
-                                         " bytes; call reset() before feeding it again");
-    }
+    dropped_in_feed_ = 0;
     const char* d = chunk.data();
     const std::size_t n = chunk.size();
     std::size_t pos = 0;
@@ -155,36 +215,63 @@ Status Parser::feed(std::string_view chunk, EventFn on_event, void* context) {
         pending_cr_ = false;
     }
 
-    // Per line only a bool: building a Status (a variant holding strings) per line cost more
-    // than the parsing in wasm.
     const std::size_t max = limits_.max_event_bytes;
-    bool ok = true;
+    // Whether the line line_ + rest (of `kind`) may still be buffered: its value must fit in the
+    // event beside what the event holds, as process_line judges a complete line, so the outcome
+    // does not depend on where chunks split. A data/event line of an event being dropped is
+    // never buffered, only counted.
+    auto fits = [&](LineKind kind, std::string_view rest) {
+        const std::size_t value = value_bytes(line_, rest);
+        switch (kind) {
+            case LineKind::data: return !dropping_event_ && data_size() + value + 1 + type_size() + id_size() <= max;
+            case LineKind::event: return !dropping_event_ && data_size() + value + id_size() <= max;
+            case LineKind::id:
+            case LineKind::retry: return value <= max;
+            default: return line_.size() + rest.size() <= max;
+        }
+    };
+    // A line that may not be buffered: a data/event line drops its event (its bytes are counted
+    // as they stream by); an id or retry over the limit on its own is ignored, as is anything else.
+    auto skip_line = [&](LineKind kind, std::string_view rest) {
+        std::size_t bytes = 0;
+        if (kind == LineKind::data || kind == LineKind::event) {
+            bytes = value_bytes(line_, rest) + (kind == LineKind::data ? 1 : 0);
+            if (!dropping_event_) start_dropping(data_size() + type_size() + id_size());
+        } else if (kind == LineKind::undecided) {
+            kind = LineKind::ignored;
+        }
+        start_skipping(kind, bytes);
+    };
     while (pos < n) {
         const std::size_t eol = find_eol(d, pos, n);
-        if (eol == n) {
-            // No line end: keep the tail, but never more than a line may hold.
-            if (line_.size() + (n - pos) > max) {
-                fail("SSE line longer than the limit of " + std::to_string(max) + " bytes");
-                ok = false;
-                break;
-            }
-            line_.append(d + pos, n - pos);
-            break;
-        }
         const std::string_view piece(d + pos, eol - pos);
-        if (line_.size() + piece.size() > max) {
-            fail("SSE line longer than the limit of " + std::to_string(max) + " bytes");
-            ok = false;
+        if (skipping_ != LineKind::undecided) {
+            if (dropping_event_ && (skipping_ == LineKind::data || skipping_ == LineKind::event)) {
+                dropped_bytes_ += piece.size();
+            }
+            if (eol == n) break;
+            end_skipped_line();
+        } else if (eol == n) {
+            // No line end: keep the tail, unless it is a line the spec ignores (skipped as it
+            // streams, whatever its length) or more than an event may hold.
+            const LineKind kind = classify(line_, piece);
+            if (kind == LineKind::comment || kind == LineKind::ignored || !fits(kind, piece)) {
+                skip_line(kind, piece);
+            } else {
+                line_.append(piece);
+            }
             break;
-        }
-        if (line_.empty()) {
-            ok = process_line(piece, true, on_event, context);  // the common case: the line lies within the chunk
+        } else if (line_.empty()) {
+            process_line(piece, true, on_event, context);  // the common case: the line lies within the chunk
+        } else if (const LineKind kind = classify(line_, piece);
+                   kind != LineKind::comment && kind != LineKind::ignored && !fits(kind, piece)) {
+            skip_line(kind, piece);
+            end_skipped_line();
         } else {
             line_.append(piece);
-            ok = process_line(line_, false, on_event, context);
+            process_line(line_, false, on_event, context);
             line_.clear();
         }
-        if (!ok) break;
         pos = eol + 1;
         if (d[eol] == '\r') {
             if (pos < n) {
@@ -194,9 +281,11 @@ Status Parser::feed(std::string_view chunk, EventFn on_event, void* context) {
             }
         }
     }
-    if (!ok) return make_error(kTooLarge, error_);
     own_views();
-    return Ok{};
+    if (dropped_in_feed_ == 0) return Ok{};
+    std::string message = error_;
+    if (dropped_in_feed_ > 1) message += " (" + std::to_string(dropped_in_feed_) + " events dropped in this chunk)";
+    return make_error(kTooLarge, std::move(message));
 }
 
 void Parser::own_views() {
@@ -222,7 +311,6 @@ void Parser::own_views() {
 }
 
 // `stable`: `line` stays valid until feed returns, so data and type may be kept as views of it.
-// Returns false after fail().
 bool Parser::process_line(std::string_view line, bool stable, EventFn on_event, void* context) {
     if (line.empty()) {
         dispatch(on_event, context);
@@ -245,16 +333,12 @@ bool Parser::process_line(std::string_view line, bool stable, EventFn on_event, 
         value = std::string_view(p + v, n - v);
     }
     const std::size_t max = limits_.max_event_bytes;
-    auto too_large = [&] {
-        fail("SSE event larger than the limit of " + std::to_string(max) +
-             " bytes (data + event type + id)");
-        return false;
-    };
     if (is_field(field, "data")) {
-        if (data_size() + value.size() + 1 + type_size() + id_size() > max) {
-            return too_large();
-        }
-        if (stable && data_.empty() && !data_in_view_) {
+        if (dropping_event_) {
+            dropped_bytes_ += value.size() + 1;
+        } else if (data_size() + value.size() + 1 + type_size() + id_size() > max) {
+            start_dropping(data_size() + value.size() + 1 + type_size() + id_size());
+        } else if (stable && data_.empty() && !data_in_view_) {
             data_view_ = value;
             data_in_view_ = true;
         } else {
@@ -263,8 +347,11 @@ bool Parser::process_line(std::string_view line, bool stable, EventFn on_event, 
             data_.push_back('\n');
         }
     } else if (is_field(field, "event")) {
-        if (data_size() + value.size() + id_size() > max) return too_large();
-        if (stable) {
+        if (dropping_event_) {
+            dropped_bytes_ += value.size();
+        } else if (data_size() + value.size() + id_size() > max) {
+            start_dropping(data_size() + type_size() + id_size() + value.size());
+        } else if (stable) {
             type_view_ = value;
             type_in_view_ = true;
         } else {
@@ -274,8 +361,12 @@ bool Parser::process_line(std::string_view line, bool stable, EventFn on_event, 
     } else if (is_field(field, "id")) {
         bool nul = false;
         for (const char c : value) nul |= c == '\0';
-        if (!nul) {
-            if (data_size() + type_size() + value.size() > max) return too_large();
+        // The id keeps its meaning for reconnection even when its event is dropped; only an id
+        // over the limit on its own is ignored.
+        if (!nul && value.size() <= max) {
+            if (!dropping_event_ && data_size() + type_size() + value.size() > max) {
+                start_dropping(data_size() + type_size() + id_size() + value.size());
+            }
             if (stable) {
                 id_view_ = value;
                 id_in_view_ = true;
@@ -285,7 +376,7 @@ bool Parser::process_line(std::string_view line, bool stable, EventFn on_event, 
             }
         }
     } else if (is_field(field, "retry")) {
-        const bool digits = !value.empty() && std::all_of(value.begin(), value.end(), [](char c) {
+        const bool digits = !value.empty() && value.size() <= max && std::all_of(value.begin(), value.end(), [](char c) {
             return c >= '0' && c <= '9';
         });
         if (digits) {
@@ -308,9 +399,14 @@ void Parser::dispatch(EventFn on_event, void* context) {
         last_event_id_ = id_buffer_;
         last_id_in_view_ = false;
     }
-    const std::string_view id = last_id_in_view_ ? last_id_view_ : std::string_view(last_event_id_);
-    const std::string_view type = type_in_view_ ? type_view_ : std::string_view(type_);
-    if (data_in_view_ || !data_.empty()) {
+    if (dropping_event_) {
+        // The event over the limit ends here: reported, not dispatched. The stream goes on.
+        note_dropped(dropped_bytes_);
+        dropping_event_ = false;
+        dropped_bytes_ = 0;
+    } else if (data_in_view_ || !data_.empty()) {
+        const std::string_view id = last_id_in_view_ ? last_id_view_ : std::string_view(last_event_id_);
+        const std::string_view type = type_in_view_ ? type_view_ : std::string_view(type_);
         // Every data line appended a '\n' (a view stands for one line and its '\n'): the last one
         // is not part of the data. The buffers keep their capacity, so a stream of events
         // allocates nothing per event.
@@ -334,6 +430,9 @@ void Parser::finish() noexcept {
     pending_cr_ = false;
     bom_checked_ = false;
     bom_bytes_seen_ = 0;
+    skipping_ = LineKind::undecided;  // an incomplete line or event is discarded, as the spec says
+    dropping_event_ = false;
+    dropped_bytes_ = 0;
 }
 
 void Parser::reset() noexcept {
@@ -348,8 +447,12 @@ void Parser::reset() noexcept {
     comments_ = 0;
     bom_checked_ = false;
     pending_cr_ = false;
-    failed_ = false;
     bom_bytes_seen_ = 0;
+    skipping_ = LineKind::undecided;
+    dropping_event_ = false;
+    dropped_bytes_ = 0;
+    events_dropped_ = 0;
+    dropped_in_feed_ = 0;
 }
 
 void encode_to(std::string& out, const OutEvent& ev) {

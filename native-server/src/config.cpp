@@ -551,6 +551,7 @@ void read_llm(const Json& j, LlmUpstream& llm, std::string* error) {
     if (auto s = r.str("model", false, true)) llm.model = *s;
     if (auto n = r.integer("connectTimeoutMs", 1, 600000)) llm.connect_timeout_ms = static_cast<int>(*n);
     if (auto n = r.integer("idleTimeoutMs", 1, 3600000)) llm.idle_timeout_ms = static_cast<int>(*n);
+    if (auto n = r.integer("maxEventBytes", 1, std::int64_t{1} << 30)) llm.max_event_bytes = static_cast<std::size_t>(*n);
     r.reject_unknown();
 }
 

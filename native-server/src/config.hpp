@@ -12,6 +12,8 @@
 // Errors have code "invalid_config".
 #pragma once
 
+#include "confab/sse.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -108,6 +110,8 @@ struct LlmUpstream {
     std::string model = "gpt-4o-mini";
     int connect_timeout_ms = 5000;
     int idle_timeout_ms = 30000;  // no upstream bytes for this long -> failed execution
+    // Config `llm.maxEventBytes`: the most one upstream SSE event may hold (the SDK's default too).
+    std::size_t max_event_bytes = sse::default_max_event_bytes;
     bool configured() const { return !base_url.empty(); }
 };
 

@@ -219,11 +219,16 @@ asio::awaitable<Result<Json>> run_llm(RunContext& ctx) {
     req.connect_timeout_ms = llm.connect_timeout_ms;
     req.idle_timeout_ms = llm.idle_timeout_ms;
 
-    LlmStream s;
+    LlmStream s{sse::Parser(sse::ParserLimits{llm.max_event_bytes})};
     ChunkHandler on_chunk = [&ctx, &s](std::string_view chunk) -> asio::awaitable<Status> {
         if (!s.saw_event && s.raw.size() < (1u << 20)) s.raw.append(chunk);
         s.events.clear();
-        if (auto st = s.parser.feed(chunk, s.events); !st) co_return malformed(st.error().message);
+        // An event over the limit is dropped by the parser; the reply would miss text, so the run
+        // fails, saying which limit and how to raise it.
+        if (auto st = s.parser.feed(chunk, s.events); !st) {
+            co_return make_error("upstream_error", "the LLM upstream sent an event too large to relay: " +
+                                                       st.error().message + " (config llm.maxEventBytes)");
+        }
         for (const auto& ev : s.events) {
             s.saw_event = true;
             if (ev.data == "[DONE]") {

@@ -13,9 +13,13 @@
 namespace {
 
 using confab::markdown::render_markdown;
+using confab::markdown::RenderOptions;
 using confab::markdown::StreamRenderer;
 
 std::string md(std::string_view text) { return render_markdown(text); }
+// Without syntax highlighting: the HTML CommonMark specifies for code blocks.
+constexpr RenderOptions plain_code{false};
+std::string md_plain(std::string_view text) { return render_markdown(text, plain_code); }
 std::string check_safe_html(std::string_view html);  // below, with the XSS corpus
 
 // ---------------------------------------------------------------------------------------------
@@ -39,14 +43,16 @@ TEST(MarkdownBlocks, ThematicBreaks) {
 }
 
 TEST(MarkdownBlocks, FencedCodeWithLanguageClass) {
-    EXPECT_EQ(md("```python\nprint(1 < 2)\n```"),
+    EXPECT_EQ(md_plain("```python\nprint(1 < 2)\n```"),
               "<pre><code class=\"language-python\">print(1 &lt; 2)\n</code></pre>\n");
     EXPECT_EQ(md("~~~\n<b>&amp;\n~~~"), "<pre><code>&lt;b&gt;&amp;amp;\n</code></pre>\n");
     // The language is one word and is escaped inside the attribute.
     EXPECT_EQ(md("```\"onmouseover=\"x extra\ncode\n```"),
               "<pre><code class=\"language-&quot;onmouseover=&quot;x\">code\n</code></pre>\n");
     // An unclosed fence runs to the end.
-    EXPECT_EQ(md("```js\nlet a;\n"), "<pre><code class=\"language-js\">let a;\n</code></pre>\n");
+    EXPECT_EQ(md_plain("```js\nlet a;\n"), "<pre><code class=\"language-js\">let a;\n</code></pre>\n");
+    // Highlighted (the default): the same text, tokens in spans.
+    EXPECT_EQ(md("```js\nlet a;\n"), "<pre><code class=\"language-js\"><span class=\"hl-kw\">let</span> a;\n</code></pre>\n");
 }
 
 TEST(MarkdownBlocks, IndentedCode) {
@@ -314,7 +320,7 @@ TEST(MarkdownStreaming, RandomDocumentsStreamLikeOneShot) {
 
 TEST(MarkdownStreaming, IncompleteSyntaxRendersSensibly) {
     {
-        StreamRenderer r;
+        StreamRenderer r(plain_code);
         r.append("```py\nx = 1\n");
         EXPECT_EQ(r.html(), "<pre><code class=\"language-py\">x = 1\n</code></pre>\n");
         r.append("``");  // maybe the closing fence: held back, not shown as code
@@ -445,9 +451,13 @@ bool url_is_script_capable(std::string_view raw, bool image) {
 std::string check_safe_html(std::string_view html) {
     static const std::vector<std::string_view> tags = {
         "p", "em", "strong", "del", "code", "pre", "a", "img", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li",
-        "blockquote", "hr", "br", "table", "thead", "tbody", "tr", "th", "td"};
+        "blockquote", "hr", "br", "table", "thead", "tbody", "tr", "th", "td", "span", "input", "sup", "section"};
     auto allowed_attribute = [](std::string_view tag, std::string_view attr) {
-        if (tag == "a") return attr == "href" || attr == "title" || attr == "rel";
+        if (tag == "a") return attr == "href" || attr == "title" || attr == "rel" || attr == "id" || attr == "class" ||
+                               attr == "aria-label";
+        if (tag == "span" || tag == "sup" || tag == "section") return attr == "class";
+        if (tag == "input") return attr == "type" || attr == "checked" || attr == "disabled" || attr == "aria-label";
+        if (tag == "li") return attr == "id";
         if (tag == "img") return attr == "src" || attr == "alt" || attr == "title";
         if (tag == "code") return attr == "class";
         if (tag == "ol") return attr == "start";
@@ -485,6 +495,11 @@ std::string check_safe_html(std::string_view html) {
                 return "unexpected attribute " + std::string(attr) + " on <" + std::string(name) + ">";
             if ((attr == "href" || attr == "src") && url_is_script_capable(value, name == "img"))
                 return "script-capable URL " + std::string(value);
+            if (name == "span" && !(value == "hl-kw" || value == "hl-str" || value == "hl-num" || value == "hl-com" ||
+                                    value == "hl-lit" || value == "hl-type" || value == "hl-tag" || value == "hl-attr" ||
+                                    value == "hl-fn"))
+                return "unexpected span class " + std::string(value);
+            if (name == "input" && attr == "type" && value != "checkbox") return "input that is not a checkbox";
             rest.remove_prefix(close + 1);
         }
         i = end;
@@ -560,6 +575,14 @@ const std::vector<std::string>& xss_corpus() {
         "[[a](javascript:1)](javascript:2)",
         "![[a](javascript:1)](javascript:2)",
         "*[a](javascript:alert(1))*",
+        "```js\n\"<script>alert(1)</script>\" // <img src=x onerror=alert(1)>\n```",
+        "```html\n<a href=\"javascript:alert(1)\" onclick='x'>\"</a> <!-- <script> -->\n```",
+        "```css\na { background: url(\"javascript:alert(1)\") } /* </style><script> */\n```",
+        "```sql\nSELECT '<b>' -- </pre><script>\n```",
+        "- [ ] <img src=x onerror=alert(1)>\n- [x] [a](javascript:alert(1))",
+        "x[^a]\n\n[^a]: <script>alert(1)</script> [b](javascript:alert(1))",
+        "[^\"><script>]: x\n\ny[^\"><script>]",
+        "javascript:alert(1)@example.com and ftp://x.example/\"onmouseover=\"alert(1)",
     };
     return corpus;
 }
@@ -613,6 +636,212 @@ TEST(MarkdownSafety, DroppedAndKeptUrls) {
 
 // ---------------------------------------------------------------------------------------------
 // Cost: a long reply streamed token by token renders each finished block exactly once.
+
+// ---------------------------------------------------------------------------------------------
+// GFM extensions: task lists, extended autolinks, footnotes
+
+TEST(MarkdownGfm, TaskListItemsAreDisabledLabelledCheckboxes) {
+    EXPECT_EQ(md("- [ ] open\n- [x] done\n- [X] also\n- [@] not a task\n- [ ]\n"),
+              "<ul>\n<li><input type=\"checkbox\" disabled=\"\" aria-label=\"Task\" /> open</li>\n"
+              "<li><input type=\"checkbox\" checked=\"\" disabled=\"\" aria-label=\"Task\" /> done</li>\n"
+              "<li><input type=\"checkbox\" checked=\"\" disabled=\"\" aria-label=\"Task\" /> also</li>\n"
+              "<li>[@] not a task</li>\n<li>[ ]</li>\n</ul>\n");
+    // Loose list: the checkbox sits in the paragraph; nested and ordered lists work the same.
+    EXPECT_EQ(md("1. [x] a\n\n2. b\n   - [ ] c\n"),
+              "<ol>\n<li>\n<p><input type=\"checkbox\" checked=\"\" disabled=\"\" aria-label=\"Task\" /> a</p>\n</li>\n"
+              "<li>\n<p>b</p>\n<ul>\n<li><input type=\"checkbox\" disabled=\"\" aria-label=\"Task\" /> c</li>\n</ul>\n"
+              "</li>\n</ol>\n");
+    // Only in list items.
+    EXPECT_EQ(md("[ ] not a list\n"), "<p>[ ] not a list</p>\n");
+}
+
+TEST(MarkdownGfm, ExtendedAutolinks) {
+    const std::string rel = " rel=\"nofollow noopener noreferrer\"";
+    EXPECT_EQ(md("Mail me at jane.doe+chat@mail.example.com."),
+              "<p>Mail me at <a href=\"mailto:jane.doe+chat@mail.example.com\"" + rel +
+                  ">jane.doe+chat@mail.example.com</a>.</p>\n");
+    EXPECT_EQ(md("a.b-c_d@a.b- and x@y_ and @a.b and n@. b"), "<p>a.b-c_d@a.b- and x@y_ and @a.b and n@. b</p>\n");
+    EXPECT_EQ(md("ftp://files.example.com/a.txt, then \"https://q.example/x\" or 'www.w.example.org'."),
+              "<p><a href=\"ftp://files.example.com/a.txt\"" + rel + ">ftp://files.example.com/a.txt</a>, then &quot;" +
+                  "<a href=\"https://q.example/x\"" + rel + ">https://q.example/x</a>&quot; or 'www.w.example.org'.</p>\n");
+    // Trailing punctuation and an unbalanced ')' stay outside; balanced parentheses stay inside.
+    EXPECT_EQ(md("(see https://en.example.org/wiki/A_(b)).\n"),
+              "<p>(see <a href=\"https://en.example.org/wiki/A_(b)\"" + rel + ">https://en.example.org/wiki/A_(b)</a>).</p>\n");
+    // Not after a letter, '<' or '[' (a link's text).
+    EXPECT_EQ(md("xhttps://a.example <https://a.example b>"),
+              "<p>xhttps://a.example &lt;https://a.example b&gt;</p>\n");
+    // Not inside code.
+    EXPECT_EQ(md("`me@x.example`"), "<p><code>me@x.example</code></p>\n");
+}
+
+TEST(MarkdownGfm, FootnotesAsCmarkGfmRendersThem) {
+    const std::string doc = "Claim[^1] and another[^note], again[^1].\n\nNo such[^nope].\n\n"
+                            "[^note]: The *note*.\n\n[^1]: First.\n    More text.\n\n[^unused]: never shown\n";
+    EXPECT_EQ(md(doc),
+              "<p>Claim<sup class=\"footnote-ref\"><a href=\"#fn1\" id=\"fnref1\">1</a></sup> and another"
+              "<sup class=\"footnote-ref\"><a href=\"#fn2\" id=\"fnref2\">2</a></sup>, again"
+              "<sup class=\"footnote-ref\"><a href=\"#fn1\" id=\"fnref1-2\">1</a></sup>.</p>\n"
+              "<p>No such[^nope].</p>\n"
+              "<section class=\"footnotes\">\n<ol>\n"
+              "<li id=\"fn1\">\n<p>First.\nMore text. <a href=\"#fnref1\" class=\"footnote-backref\" "
+              "aria-label=\"Back to reference 1\">\xE2\x86\xA9</a> <a href=\"#fnref1-2\" class=\"footnote-backref\" "
+              "aria-label=\"Back to reference 1-2\">\xE2\x86\xA9<sup class=\"footnote-ref\">2</sup></a></p>\n</li>\n"
+              "<li id=\"fn2\">\n<p>The <em>note</em>. <a href=\"#fnref2\" class=\"footnote-backref\" "
+              "aria-label=\"Back to reference 2\">\xE2\x86\xA9</a></p>\n</li>\n"
+              "</ol>\n</section>\n");
+    // No definition anywhere: the reference is its text, and there is no section.
+    EXPECT_EQ(md("Only[^x] text.\n"), "<p>Only[^x] text.</p>\n");
+    // A definition before its reference works the same; labels ignore case.
+    EXPECT_EQ(md("[^A]: def\n\nuse[^a]\n"),
+              "<p>use<sup class=\"footnote-ref\"><a href=\"#fn1\" id=\"fnref1\">1</a></sup></p>\n"
+              "<section class=\"footnotes\">\n<ol>\n<li id=\"fn1\">\n<p>def <a href=\"#fnref1\" "
+              "class=\"footnote-backref\" aria-label=\"Back to reference 1\">\xE2\x86\xA9</a></p>\n</li>\n</ol>\n"
+              "</section>\n");
+    // An inline link or a full reference wins over a footnote; a label with spaces is no footnote.
+    EXPECT_EQ(md("[^1](/u) [^a b]\n\n[^1]: x\n"),
+              "<p><a href=\"/u\" rel=\"nofollow noopener noreferrer\">^1</a> [^a b]</p>\n");
+}
+
+TEST(MarkdownGfm, LateFootnoteDefinitionHoldsOnlyWhatItMustAndRendersBlocksOnce) {
+    // The common chat shape: references in the body, definitions at the end.
+    std::string doc = "Intro without notes.\n\n";
+    for (int i = 0; i < 20; ++i) doc += "Paragraph " + std::to_string(i) + " cites a source[^src].\n\n";
+    doc += "| t | u |\n|---|---|\n| 1 | 2 |\n\n```js\nlet x = 1;\n```\n\n[^src]: The source.\n\nAfter the notes.\n";
+    const std::string expected = render_markdown(doc);
+    StreamRenderer r;
+    std::string previous_stable;
+    std::size_t stable_before_definition = 0;
+    for (std::size_t i = 0; i < doc.size(); ++i) {
+        r.append(std::string_view(doc).substr(i, 1));
+        const std::string& stable = r.stable_html();
+        ASSERT_EQ(stable.compare(0, previous_stable.size(), previous_stable), 0) << "stable part changed at " << i;
+        ASSERT_EQ(expected.compare(0, stable.size(), stable), 0) << "stable part is not final at " << i;
+        ASSERT_EQ(check_safe_html(r.html()), "") << r.html();
+        previous_stable = stable;
+        if (doc.compare(i + 1, 6, "[^src]") == 0 && doc[i] == '\n' && doc[i - 1] == '\n') stable_before_definition = stable.size();
+    }
+    r.finish();
+    EXPECT_EQ(r.html(), expected);
+    // Before the definition arrived only the paragraph without a reference was stable: the rest
+    // waited in the tail (it cannot be final: with no definition the references are plain text).
+    EXPECT_EQ(std::string_view(expected).substr(0, stable_before_definition), "<p>Intro without notes.</p>\n");
+    // Each finished block was rendered exactly once; the held ones were only filled in.
+    EXPECT_EQ(r.finished_block_rerenders(), 0u);
+    EXPECT_EQ(r.block_renders() - r.finished_blocks(), r.block_renders() - r.finished_blocks());
+    // 20 paragraphs + table + code block waited; the first paragraph, the definition and the
+    // last paragraph did not.
+    EXPECT_EQ(r.footnote_held_blocks(), 22u);
+    EXPECT_EQ(r.finished_blocks(), 25u);
+    EXPECT_NE(expected.find("<li id=\"fn1\">\n<p>The source. <a href=\"#fnref1\""), std::string::npos);
+    EXPECT_NE(expected.find("id=\"fnref1-20\""), std::string::npos);
+}
+
+TEST(MarkdownGfm, GfmRepliesStreamLikeOneShotAtEverySplit) {
+    expect_every_split_matches("Tasks:\n- [ ] write[^1]\n- [x] test www.example.com/a.\n\n"
+                               "Contact ops@example.org (or ftp://f.example/x).\n\n[^1]: with `code` and *care*.\n");
+    expect_every_split_matches("a[^x] b[^y]\n\n[^y]: why\n\nmid\n\n[^x]: ex\n    > quoted\n");
+    expect_every_split_matches("```python\ndef f(x):  # note\n    return \"s\\\"q\" + 'x' * 0x1F\n```\n\nafter\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Syntax highlighting (fenced code with a known language)
+
+std::string hl(std::string_view lang, std::string_view code) {
+    std::string html = md("```" + std::string(lang) + "\n" + std::string(code) + "\n```\n");
+    const std::string open = "<pre><code class=\"language-" + std::string(lang) + "\">";
+    EXPECT_EQ(html.substr(0, open.size()), open) << html;
+    EXPECT_EQ(check_safe_html(html), "") << html;
+    return html.substr(open.size(), html.size() - open.size() - std::string_view("\n</code></pre>\n").size());
+}
+
+TEST(MarkdownHighlight, JavaScriptAndTypeScript) {
+    EXPECT_EQ(hl("js", "const s = \"a\\\"b\"; // x < y\nreturn f(0x1F, null);"),
+              "<span class=\"hl-kw\">const</span> s = <span class=\"hl-str\">&quot;a\\&quot;b&quot;</span>; "
+              "<span class=\"hl-com\">// x &lt; y</span>\n<span class=\"hl-kw\">return</span> "
+              "<span class=\"hl-fn\">f</span>(<span class=\"hl-num\">0x1F</span>, <span class=\"hl-lit\">null</span>);");
+    EXPECT_EQ(hl("ts", "let n: number = `t ${x}`; /* a */ new Map()"),
+              "<span class=\"hl-kw\">let</span> n: <span class=\"hl-type\">number</span> = "
+              "<span class=\"hl-str\">`t ${x}`</span>; <span class=\"hl-com\">/* a */</span> "
+              "<span class=\"hl-kw\">new</span> <span class=\"hl-fn\">Map</span>()");
+    EXPECT_EQ(hl("tsx", "x.if = true"), "x.if = <span class=\"hl-lit\">true</span>");  // a member is no keyword
+}
+
+TEST(MarkdownHighlight, Python) {
+    EXPECT_EQ(hl("python", "def f(a):  # c<d\n    return 'it\\'s' if a else None, 3.5e-2"),
+              "<span class=\"hl-kw\">def</span> <span class=\"hl-fn\">f</span>(a):  <span class=\"hl-com\"># c&lt;d</span>\n"
+              "    <span class=\"hl-kw\">return</span> <span class=\"hl-str\">'it\\'s'</span> <span class=\"hl-kw\">if</span> a "
+              "<span class=\"hl-kw\">else</span> <span class=\"hl-lit\">None</span>, <span class=\"hl-num\">3.5e-2</span>");
+    EXPECT_EQ(hl("py", "\"\"\"doc\n\"line\"\"\"\nclass Foo: pass"),
+              "<span class=\"hl-str\">&quot;&quot;&quot;doc\n&quot;line&quot;&quot;&quot;</span>\n"
+              "<span class=\"hl-kw\">class</span> <span class=\"hl-type\">Foo</span>: <span class=\"hl-kw\">pass</span>");
+}
+
+TEST(MarkdownHighlight, JsonBashSql) {
+    EXPECT_EQ(hl("json", "{\"k\\\"\": [1, -2.5, true, null, \"<v>\"]}"),
+              "{<span class=\"hl-attr\">&quot;k\\&quot;&quot;</span>: [<span class=\"hl-num\">1</span>, "
+              "<span class=\"hl-num\">-2.5</span>, <span class=\"hl-lit\">true</span>, <span class=\"hl-lit\">null</span>, "
+              "<span class=\"hl-str\">&quot;&lt;v&gt;&quot;</span>]}");
+    EXPECT_EQ(hl("bash", "if [ -f \"$f\" ]; then echo 'a\\' $HOME # done\nfi"),
+              "<span class=\"hl-kw\">if</span> [ -f <span class=\"hl-str\">&quot;$f&quot;</span> ]; "
+              "<span class=\"hl-kw\">then</span> <span class=\"hl-kw\">echo</span> <span class=\"hl-str\">'a\\'</span> "
+              "<span class=\"hl-attr\">$HOME</span> <span class=\"hl-com\"># done</span>\n<span class=\"hl-kw\">fi</span>");
+    EXPECT_EQ(hl("sh", "x=1 # c\necho ${x}#no"),
+              "x=<span class=\"hl-num\">1</span> <span class=\"hl-com\"># c</span>\n<span class=\"hl-kw\">echo</span> "
+              "<span class=\"hl-attr\">${x}</span>#no");
+    EXPECT_EQ(hl("sql", "SELECT name FROM t WHERE n > 10 AND s = 'it''s' -- <c>"),
+              "<span class=\"hl-kw\">SELECT</span> name <span class=\"hl-kw\">FROM</span> t <span class=\"hl-kw\">WHERE</span> "
+              "n &gt; <span class=\"hl-num\">10</span> <span class=\"hl-kw\">AND</span> s = <span class=\"hl-str\">'it'</span>"
+              "<span class=\"hl-str\">'s'</span> <span class=\"hl-com\">-- &lt;c&gt;</span>");
+}
+
+TEST(MarkdownHighlight, HtmlAndCss) {
+    EXPECT_EQ(hl("html", "<a href=\"x?a=1&b\" data-x='y'>t &amp; <b>u</b></a><!-- c -->"),
+              "&lt;<span class=\"hl-tag\">a</span> <span class=\"hl-attr\">href</span>=<span class=\"hl-str\">&quot;x?a=1&amp;b&quot;</span> "
+              "<span class=\"hl-attr\">data-x</span>=<span class=\"hl-str\">'y'</span>&gt;t &amp;amp; &lt;<span class=\"hl-tag\">b</span>&gt;u"
+              "&lt;/<span class=\"hl-tag\">b</span>&gt;&lt;/<span class=\"hl-tag\">a</span>&gt;<span class=\"hl-com\">&lt;!-- c --&gt;</span>");
+    EXPECT_EQ(hl("css", "a.b > p { color: #fff; margin: 0 1.5em; } /* x */"),
+              "<span class=\"hl-tag\">a</span>.b &gt; <span class=\"hl-tag\">p</span> { <span class=\"hl-attr\">color</span>: "
+              "<span class=\"hl-num\">#fff</span>; <span class=\"hl-attr\">margin</span>: <span class=\"hl-num\">0</span> "
+              "<span class=\"hl-num\">1.5em</span>; } <span class=\"hl-com\">/* x */</span>");
+}
+
+TEST(MarkdownHighlight, CGoRust) {
+    EXPECT_EQ(hl("cpp", "#include <vector>\nint main() { return 0; } // \"x\""),
+              "<span class=\"hl-kw\">#include</span> &lt;vector&gt;\n<span class=\"hl-type\">int</span> "
+              "<span class=\"hl-fn\">main</span>() { <span class=\"hl-kw\">return</span> <span class=\"hl-num\">0</span>; } "
+              "<span class=\"hl-com\">// &quot;x&quot;</span>");
+    EXPECT_EQ(hl("go", "func f() string { return `raw` + \"s\\\"\" }"),
+              "<span class=\"hl-kw\">func</span> <span class=\"hl-fn\">f</span>() <span class=\"hl-type\">string</span> { "
+              "<span class=\"hl-kw\">return</span> <span class=\"hl-str\">`raw`</span> + <span class=\"hl-str\">&quot;s\\&quot;&quot;</span> }");
+    EXPECT_EQ(hl("rust", "fn f<'a>(s: &'a str) -> u8 { println!(\"{}\", 'c'); 1 }"),
+              "<span class=\"hl-kw\">fn</span> f&lt;'a&gt;(s: &amp;'a <span class=\"hl-type\">str</span>) -&gt; "
+              "<span class=\"hl-type\">u8</span> { <span class=\"hl-fn\">println!</span>(<span class=\"hl-str\">&quot;{}&quot;</span>, "
+              "<span class=\"hl-str\">'c'</span>); <span class=\"hl-num\">1</span> }");
+}
+
+TEST(MarkdownHighlight, UnknownLanguageAndOptionOffArePlainText) {
+    EXPECT_EQ(md("```brainfuck\n+[<>]\n```"), "<pre><code class=\"language-brainfuck\">+[&lt;&gt;]\n</code></pre>\n");
+    EXPECT_EQ(md_plain("```js\nlet x\n```"), "<pre><code class=\"language-js\">let x\n</code></pre>\n");
+    // An open (streaming) code block is highlighted too, and ends as the finished one.
+    StreamRenderer r;
+    r.append("```py\nx = 'a");
+    EXPECT_EQ(r.html(), "<pre><code class=\"language-py\">x = <span class=\"hl-str\">'a</span>\n</code></pre>\n");
+    r.append("'\n```\n");
+    r.finish();
+    EXPECT_EQ(r.html(), md("```py\nx = 'a'\n```\n"));
+}
+
+TEST(MarkdownHighlight, LinearOnHostileInput) {
+    // Unclosed comments, strings and tags, long runs: each byte is looked at a bounded number of
+    // times (this would take minutes if a token rescanned the rest of the block).
+    for (std::string_view lang : {"js", "py", "json", "bash", "html", "css", "cpp", "go", "rust", "sql"}) {
+        std::string code;
+        for (int i = 0; i < 20000; ++i) code += "/*\"'`<a $x 0x 'a #";
+        const std::string html = md("```" + std::string(lang) + "\n" + code + "\n```\n");
+        EXPECT_EQ(check_safe_html(html), "") << lang;
+        EXPECT_GT(html.size(), code.size()) << lang;
+    }
+}
 
 TEST(MarkdownCost, TwoThousandTokenReplyRendersFinishedBlocksOnce) {
     // A reply of varied blocks, about 2,200 word-sized tokens.

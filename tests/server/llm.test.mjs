@@ -204,3 +204,37 @@ describe('llm apps without an upstream', () => {
     }
   });
 });
+
+describe('llm.maxEventBytes: the per-event limit on upstream streams', () => {
+  test('an upstream event over the configured limit fails the run, naming the limit and the setting', T, async () => {
+    const up = await startFakeUpstream({ apiKey: API_KEY });
+    // Each of the fake's token events is ~150 bytes of JSON: over a 100-byte limit.
+    const srv = await startServer({
+      config: llmConfig({ baseUrl: up.url, apiKey: API_KEY, model: 'fake-stream', maxEventBytes: 100 }),
+      env: NO_LLM_ENV,
+    });
+    try {
+      const s = await readSse(`${srv.url}/v1/apps/writer/executions`, {
+        method: 'POST', headers: alice(), body: { inputs: { topic: 'size' } },
+      });
+      const err = s.events.find((e) => e.type === 'error');
+      assert.ok(err, JSON.stringify(s.events));
+      assert.equal(err.json.code, 'upstream_error');
+      assert.match(err.json.error, /event of \d+ bytes .*over the limit of 100 bytes.*llm\.maxEventBytes/);
+      assert.equal(s.events.at(-1).json.status, 'error');
+    } finally {
+      await up.close();
+      await srv.stop();
+      srv.cleanup();
+    }
+  });
+
+  test('a limit that is not an integer from 1 to 2^30 is a config error naming the field', T, async () => {
+    for (const maxEventBytes of [0, 2 ** 31, '1000']) {
+      await assert.rejects(
+        startServer({ config: llmConfig({ baseUrl: 'http://127.0.0.1:9', maxEventBytes }), env: NO_LLM_ENV }),
+        (e) => /llm\.maxEventBytes/.test(e.message),
+      );
+    }
+  });
+});

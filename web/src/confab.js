@@ -88,13 +88,17 @@ function normaliseHeaders(headers) {
 
 function checkOptions(options) {
   requireObject(options, 'options');
-  const { fetch: f, retries = DEFAULT_RETRIES, timeoutMs = DEFAULT_TIMEOUT_MS } = options;
+  const { fetch: f, retries = DEFAULT_RETRIES, timeoutMs = DEFAULT_TIMEOUT_MS, maxEventBytes = 0 } = options;
   if (f !== undefined && typeof f !== 'function') throw invalidArgument(`fetch: expected a function, got ${describe(f)}`);
   if (!Number.isInteger(retries) || retries < 0 || retries > 20) {
     throw invalidArgument(`retries: expected an integer from 0 to 20, got ${describe(retries) === 'number' ? retries : describe(retries)}`);
   }
   if (typeof timeoutMs !== 'number' || !(timeoutMs > 0)) {
     throw invalidArgument(`timeoutMs: expected a positive number of milliseconds (Infinity for none), got ${typeof timeoutMs === 'number' ? timeoutMs : describe(timeoutMs)}`);
+  }
+  // 0: the core's default (16 MiB). The wasm parser takes up to 1 GiB.
+  if (!Number.isInteger(maxEventBytes) || maxEventBytes < 0 || maxEventBytes > 2 ** 30) {
+    throw invalidArgument(`maxEventBytes: expected an integer number of bytes from 1 to ${2 ** 30} (0 for the default, 16 MiB), got ${typeof maxEventBytes === 'number' ? maxEventBytes : describe(maxEventBytes)}`);
   }
   const fetchImpl = f || globalThis.fetch;
   if (typeof fetchImpl !== 'function') throw invalidArgument('fetch: this environment has no global fetch; pass options.fetch');
@@ -104,6 +108,7 @@ function checkOptions(options) {
     headers: normaliseHeaders(options.headers),
     retries,
     timeoutMs,
+    maxEventBytes,
   };
 }
 
@@ -116,6 +121,7 @@ class Client {
     this.extraHeaders = opts.headers;
     this.retries = opts.retries;
     this.timeoutMs = opts.timeoutMs;
+    this.maxEventBytes = opts.maxEventBytes;
     this.identity = identity;  // {workspaceId, userId?, hashedUserId?}
   }
 
@@ -398,7 +404,7 @@ class Feedback {
 export default class Confab {
   /**
    * A client without a user: for public apps. `workspaceId` says whose apps they are.
-   * Options: {host, workspaceId, fetch, headers, retries, timeoutMs}.
+   * Options: {host, workspaceId, fetch, headers, retries, timeoutMs, maxEventBytes}.
    */
   constructor(options = {}) {
     const opts = checkOptions(options);

@@ -95,9 +95,12 @@ class Core {
     return out;
   }
 
-  /** A new incremental SSE parser. Call delete() when done with it. */
-  sseParser() {
-    return new SseParser(this);
+  /**
+   * A new incremental SSE parser. Call delete() when done with it. `maxEventBytes` (optional): the
+   * most one event (data + type + id) may hold; 0 or absent: the core's default, 16 MiB.
+   */
+  sseParser(maxEventBytes = 0) {
+    return new SseParser(this, maxEventBytes);
   }
 
   /** A new transcript (a session's messages and the reply being streamed). Call delete() when done. */
@@ -112,15 +115,17 @@ class Core {
 }
 
 class SseParser extends Handle {
-  constructor(core) {
-    super(core, core.m._confab_sse_new(0), '_confab_sse_delete');
+  constructor(core, maxEventBytes) {
+    super(core, core.m._confab_sse_new(maxEventBytes >>> 0), '_confab_sse_delete');
+    this.maxEventBytes = maxEventBytes;
     this.view = core.m._confab_sse_view(this.ptr);
   }
 
   /**
    * Parses one chunk of the body (a Uint8Array, split anywhere). Returns the events it completed
-   * ({type, data, id}) in order. Throws a ConfabError (code sse_event_too_large) on input over the
-   * parser's limit; `error.events` then holds the events completed before it.
+   * ({type, data, id}) in order. Throws a ConfabError (code sse_event_too_large) when an event of
+   * this chunk was over the parser's limit and dropped; `error.events` then holds the chunk's other
+   * events (before and after it), and the parser goes on with the next chunk.
    */
   feed(chunk) {
     const { m } = this.core;
@@ -157,7 +162,8 @@ class SseParser extends Handle {
       }
     }
     if (failed) {
-      const err = new ConfabError(this.core.readCString(m._confab_sse_error(p)), { code: 'sse_event_too_large' });
+      const err = new ConfabError(`${this.core.readCString(m._confab_sse_error(p))} (raise the maxEventBytes option ` +
+        'to accept larger events)', { code: 'sse_event_too_large' });
       err.events = events;
       throw err;
     }

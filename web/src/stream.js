@@ -48,7 +48,7 @@ async function openEvents(client, executionId, lastSeq, signal) {
  * delivered new events resets the count.
  */
 export async function consumeStream(client, core, { first, executionId, transcript, signal, onEvent }) {
-  const parser = core.sseParser();
+  const parser = core.sseParser(client.maxEventBytes);
   let failures = 0;
   let pending = first;
   let lastError = null;

@@ -236,8 +236,8 @@ it('the SSE parser facade gives what the spec gives, at every split, non-ASCII a
     'the reference decodes as TextDecoder does');
 });
 
-it('the SSE parser facade hands back a batch of many events, and the events before an error', () => {
-  const p = core.sseParser();
+it('the SSE parser facade hands back a batch of many events, and the events around a dropped one', () => {
+  const p = core.sseParser(1 << 20);
   try {
     const enc = new TextEncoder();
     let body = '';
@@ -246,11 +246,33 @@ it('the SSE parser facade hands back a batch of many events, and the events befo
     assert.equal(events.length, 2000);
     assert.deepEqual(events[1999], { type: 'agent-response', data: '{"token":"t2000 é🐉"}', id: '2000' });
     assert.equal(JSON.parse(events[41].data).token, 't42 é🐉');
-    assert.throws(() => p.feed(enc.encode('data: before\n\nid: 9\ndata: ' + 'x'.repeat((1 << 20) + 1) + '\n\n')), (e) => {
+    assert.throws(() => p.feed(enc.encode('data: before\n\nid: 9\ndata: ' + 'x'.repeat((1 << 20) + 1) + '\n\ndata: after\n\n')), (e) => {
       assert.equal(e.code, 'sse_event_too_large');
-      assert.deepEqual(e.events, [{ type: 'message', data: 'before', id: '2000' }]);
+      assert.match(e.message, /event of 1048578 bytes .* limit of 1048576 bytes .*maxEventBytes/);
+      // Only the oversized event is dropped: its id took effect, the next event came through.
+      assert.deepEqual(e.events, [{ type: 'message', data: 'before', id: '2000' }, { type: 'message', data: 'after', id: '9' }]);
       return true;
     });
+    // No sticky error: the parser goes on.
+    assert.deepEqual(p.feed(enc.encode('data: next\n\n')), [{ type: 'message', data: 'next', id: '9' }]);
+  } finally {
+    p.delete();
+  }
+});
+
+it('the default SSE limit is 16 MiB: a 2 MiB event passes, a comment of any length is skipped', () => {
+  const p = core.sseParser();
+  try {
+    const enc = new TextEncoder();
+    const big = 'y'.repeat(2 << 20);
+    assert.deepEqual(p.feed(enc.encode(`data: ${big}\n\n`)).map((e) => e.data.length), [2 << 20]);
+    const small = core.sseParser(64);
+    try {
+      assert.deepEqual(small.feed(enc.encode(`:${'c'.repeat(1 << 16)}\nx-extra: ${'z'.repeat(1 << 16)}\ndata: ok\n\n`)),
+        [{ type: 'message', data: 'ok', id: '' }]);
+    } finally {
+      small.delete();
+    }
   } finally {
     p.delete();
   }

@@ -112,6 +112,16 @@ describe('apps.execute', () => {
     assert.equal(stored.output, want);
   });
 
+  it('maxEventBytes: an event over the caller\'s limit fails the stream, naming the limit and the option', async () => {
+    const run = await identify('alice', { maxEventBytes: 40 }).apps.execute({
+      appId: 'story', payload: { inputs: { hero: 'Grace', topic: 'streams' } }, stream: true });
+    await assert.rejects(run.result(), (e) => {
+      assert.equal(e.code, 'sse_event_too_large');
+      assert.match(e.message, /over the limit of 40 bytes .*maxEventBytes/);
+      return true;
+    });
+  });
+
   it('picks the requested version (string or number)', async () => {
     const c = identify();
     const v1 = await (await c.apps.execute({ appId: 'versioned', version: 1 })).result();
@@ -319,6 +329,9 @@ describe('bad arguments', () => {
     assert.throws(() => Confab.identify({ ...base(), userId: 'u', host: 'not a url' }), invalid(/^host: not a URL/));
     assert.throws(() => Confab.identify({ ...base(), userId: 'u' , retries: -1 }), invalid(/^retries:/));
     assert.throws(() => Confab.identify({ ...base(), userId: 'u', timeoutMs: 0 }), invalid(/^timeoutMs:/));
+    for (const maxEventBytes of [-1, 1.5, '1000', 2 ** 31]) {
+      assert.throws(() => Confab.identify({ ...base(), userId: 'u', maxEventBytes }), invalid(/^maxEventBytes: expected an integer/));
+    }
     assert.throws(() => Confab.identify({ ...base(), userId: 'u', fetch: 'no' }), invalid(/^fetch:/));
     assert.throws(() => Confab.identify({ ...base(), userId: 'u', headers: { a: 1 } }), invalid(/^headers\["a"\]/));
     assert.throws(() => Confab.identify(null), invalid(/^identify\(args\): expected an object, got null/));

@@ -1,5 +1,6 @@
-// Streaming Markdown -> safe HTML for chat replies (CommonMark blocks and inlines plus GFM tables,
-// strikethrough and bare-URL autolinks), rendering each finished block exactly once.
+// Streaming Markdown -> safe HTML for chat replies (CommonMark blocks and inlines plus GitHub
+// Flavored Markdown: tables, strikethrough, task lists, extended autolinks, footnotes), with syntax
+// highlighting of fenced code, rendering each finished block exactly once.
 #pragma once
 
 #include <cstddef>
@@ -7,6 +8,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace confab::markdown {
 
@@ -16,6 +18,14 @@ struct LinkReference {
     std::string title;
 };
 using ReferenceMap = std::map<std::string, LinkReference, std::less<>>;
+
+struct RenderOptions {
+    // Fenced code whose info string names a known language (js/javascript/jsx/ts/typescript/tsx,
+    // py/python, json, bash/sh/shell/zsh, html/xml/svg, css, c/h/cpp/c++/hpp/cc, go, rs/rust, sql)
+    // gets its tokens wrapped in <span class="hl-kw|hl-str|hl-num|hl-com|hl-lit|hl-type|hl-tag|
+    // hl-attr|hl-fn">; only escaped code text is inside the spans. Other code is plain escaped text.
+    bool highlight = true;
+};
 
 // Safety is not optional and has no switches: every text and attribute value is escaped
 // (& < > "), attributes are always double-quoted, raw HTML is shown as text, and link/image URLs
@@ -30,9 +40,40 @@ using ReferenceMap = std::map<std::string, LinkReference, std::less<>>;
 // and inline raw HTML are escaped text; only a common subset of named entities is decoded (numeric
 // references always are), others stay literal text.
 
+// GFM extensions: task list items (`- [ ]`, `- [x]`) render as disabled checkboxes with
+// aria-label="Task"; extended autolinks (www., http://, https://, ftp://, bare emails) stop before
+// trailing punctuation, quotes and unbalanced ')' as GFM specifies; footnotes (`text[^1]` and
+// `[^1]: note`) render as cmark-gfm does: numbered superscript links in order of first reference and
+// a <section class="footnotes"> at the end with back links. A reference whose definition has not
+// arrived yet holds its block (and those after it) in the tail until the definition arrives or the
+// reply ends (then it stays literal text, as GFM renders an undefined reference); held blocks are
+// not rendered again, only their footnote references are filled in.
+
 // Renders a whole document at once. Identical to a StreamRenderer fed the same text in any
 // chunking and then finished.
 std::string render_markdown(std::string_view markdown);
+std::string render_markdown(std::string_view markdown, const RenderOptions& options);
+
+namespace detail {
+// Footnote numbering across a reply (internal; declared here because StreamRenderer holds one):
+// numbers in order of first reference, and the references made to each.
+struct FootnoteNumbers {
+    std::vector<std::string> order;  // labels by number - 1
+    std::vector<int> references;     // references made, by number - 1
+};
+// A footnote definition: its normalised label and its content's HTML.
+struct FootnoteDef {
+    std::string label;
+    std::string html;
+};
+// The highlighted HTML of a code block's first complete lines, so a growing block is not
+// highlighted again from its start on every append.
+struct HighlightCache {
+    std::string language;
+    std::string code;
+    std::string html;
+};
+}  // namespace detail
 
 // Feed a reply as it streams in; read the HTML to show after each append.
 //
@@ -48,6 +89,7 @@ std::string render_markdown(std::string_view markdown);
 class StreamRenderer {
 public:
     StreamRenderer() = default;
+    explicit StreamRenderer(RenderOptions options) : options_(options) {}
 
     // Appends a chunk of Markdown (split anywhere, including inside a UTF-8 sequence or a CRLF).
     // Ignored after finish().
@@ -81,6 +123,9 @@ public:
     // Tail render passes, and source bytes the block parser read in total.
     std::uint64_t tail_renders() const noexcept { return tail_renders_; }
     std::uint64_t bytes_parsed() const noexcept { return bytes_parsed_; }
+    // Finished blocks that waited (in the tail, rendered once) for a footnote definition, and the
+    // footnote references filled in when they became stable.
+    std::uint64_t footnote_held_blocks() const noexcept { return footnote_held_blocks_; }
 
     // How many source bytes the stable part covers (they are never parsed again).
     std::size_t stable_source_size() const noexcept { return stable_offset_; }
@@ -91,6 +136,10 @@ private:
     // Parses source_ from stable_offset_, moves closed top-level blocks to stable_html_ and
     // re-renders the rest as the tail.
     void advance(bool at_end);
+    // A finished block's HTML (with footnote placeholders): to the stable part, or held.
+    void finish_block(std::string html);
+    // Moves held blocks whose footnotes are all defined (all of them at the end) to the stable part.
+    void release_held(bool at_end);
 
     std::string source_;
     std::size_t stable_offset_ = 0;  // start of the first block not yet finished
@@ -98,6 +147,12 @@ private:
     std::size_t stable_taken_ = 0;  // how much of stable_html_ take_new_stable_html() handed out
     std::string tail_html_;
     ReferenceMap references_;  // from finished blocks
+    RenderOptions options_;
+    std::vector<detail::FootnoteDef> footnote_defs_;  // from finished blocks
+    detail::FootnoteNumbers footnote_numbers_;  // of the references in the stable part
+    std::vector<std::string> held_;  // finished blocks' HTML waiting for a footnote definition
+    detail::HighlightCache highlight_cache_;
+    std::uint64_t footnote_held_blocks_ = 0;
     bool pending_cr_ = false;  // the last delta ended in CR: a following LF belongs to it
     bool finished_ = false;
     std::uint64_t finished_blocks_ = 0;

@@ -26,8 +26,14 @@ struct Event {
 // RTTI support code (~1.3 KB).
 using EventFn = void (*)(void* context, std::string_view type, std::string_view data, std::string_view id);
 
+// The default per-event limit: far above any reasonable reply (a browser's EventSource has none),
+// low enough that a runaway or hostile stream cannot take all memory.
+inline constexpr std::size_t default_max_event_bytes = std::size_t{16} << 20;  // 16 MiB
+
 struct ParserLimits {
-    std::size_t max_event_bytes = 1 << 20;  // data + type + id buffered for one event, and one line
+    // Bytes one event may buffer: its data (with a '\n' per data line) + event type + id. Lines the
+    // spec ignores (comments, unknown fields) are skipped unbuffered whatever their length.
+    std::size_t max_event_bytes = default_max_event_bytes;
 };
 
 // Feed bytes in chunks split anywhere (even inside a UTF-8 sequence or a CRLF pair); complete
@@ -35,14 +41,18 @@ struct ParserLimits {
 // UTF-8 BOM is skipped, lines end at CR, LF or CRLF, ':' lines are comments, an empty `data`
 // buffer dispatches nothing, `id` containing NUL is ignored, `retry` takes only ASCII digits.
 // The parser works on bytes: UTF-8 (valid or not) passes through unchanged, where a browser would
-// turn invalid sequences into U+FFFD. Memory is bounded by limits.max_event_bytes whatever the input.
+// turn invalid sequences into U+FFFD. Memory is bounded by limits.max_event_bytes whatever the input:
+// comment and unknown-field lines are skipped as they stream by, never buffered, and an event over
+// the limit is dropped (its bytes counted, not kept) while the events around it are delivered.
 class Parser {
 public:
     explicit Parser(ParserLimits limits = {});
 
-    // Appends the events completed by this chunk to `out`. An error (code "sse_event_too_large":
-    // a line, or one event's data + type + id, over limits.max_event_bytes) is sticky: the parser
-    // then refuses more input until reset(). Events completed before the offending line are kept.
+    // Appends the events completed by this chunk to `out`. The whole chunk is always consumed.
+    // An error (code "sse_event_too_large") means an event whose data + type + id came to more
+    // than limits.max_event_bytes ended in this chunk and was dropped; the message names the limit
+    // and the event's size. It concerns that event only: the events before and after it are
+    // delivered, and the next feed starts clean (no sticky state).
     Status feed(std::string_view chunk, std::vector<Event>& out);
     // The same, handing each completed event to on_event(context, ...) as it is dispatched.
     Status feed(std::string_view chunk, EventFn on_event, void* context);
@@ -52,7 +62,7 @@ public:
     // next stream of the same source (a reconnection): a BOM is skipped again, last_event_id(),
     // retry_ms() and comments_seen() are kept.
     void finish() noexcept;
-    // Back to a new parser's state (same limits); clears a sticky error.
+    // Back to a new parser's state (same limits).
     void reset() noexcept;
 
     // The source's "last event ID string": set when an event boundary (blank line) is reached, even
@@ -62,15 +72,23 @@ public:
     std::optional<std::uint32_t> retry_ms() const noexcept { return retry_ms_; }
     // Number of comment lines seen (heartbeats), useful for liveness tracking.
     std::uint64_t comments_seen() const noexcept { return comments_; }
+    // Events dropped for exceeding limits.max_event_bytes, since construction or reset().
+    std::uint64_t events_dropped() const noexcept { return events_dropped_; }
 
 private:
+    // What a line is, judged from its first bytes (a partial line may be skipped before its end).
+    enum class LineKind : std::uint8_t { undecided, comment, ignored, data, event, id, retry };
+    static LineKind classify(std::string_view head, std::string_view rest) noexcept;
+    void start_skipping(LineKind kind, std::size_t value_bytes);
+    void end_skipped_line();
+    void start_dropping(std::size_t bytes_so_far);
     bool process_line(std::string_view line, bool stable, EventFn on_event, void* context);
     void own_views();
     std::size_t data_size() const noexcept { return data_in_view_ ? data_view_.size() + 1 : data_.size(); }
     std::size_t type_size() const noexcept { return type_in_view_ ? type_view_.size() : type_.size(); }
     std::size_t id_size() const noexcept { return id_in_view_ ? id_view_.size() : id_buffer_.size(); }
     void dispatch(EventFn on_event, void* context);
-    void fail(std::string message);
+    void note_dropped(std::size_t bytes);
 
     ParserLimits limits_;
     std::string line_;           // the unterminated tail of the previous chunk(s)
@@ -78,7 +96,8 @@ private:
     std::string type_;           // event type buffer
     std::string id_buffer_;      // last event ID buffer
     std::string last_event_id_;  // last event ID string (id_buffer_ as of the last blank line)
-    std::string error_;          // the message of the failure that stopped the parser
+    std::string error_;          // what the current feed dropped (empty: nothing)
+    std::size_t dropped_in_feed_ = 0;  // events dropped in the current feed
     // Within one feed, a one-line data buffer, the type, the id buffer and the last event ID may
     // stay views into the chunk instead of copies (most events are event + id + one data line +
     // blank line, all in one chunk); own_views() copies them into the strings above before feed
@@ -95,7 +114,12 @@ private:
     std::uint64_t comments_ = 0;
     bool bom_checked_ = false;
     bool pending_cr_ = false;  // last chunk ended in CR: a following LF belongs to it
-    bool failed_ = false;
+    // A line being skipped as it streams (not buffered): its kind, and for a data/event/id line of
+    // an event being dropped, its value bytes count towards the dropped event's size.
+    LineKind skipping_ = LineKind::undecided;  // undecided: not skipping
+    bool dropping_event_ = false;               // the current event went over the limit
+    std::size_t dropped_bytes_ = 0;             // its size so far (data + '\n' per line + type + id)
+    std::uint64_t events_dropped_ = 0;
     std::size_t bom_bytes_seen_ = 0;  // BOM prefix bytes held back while a chunk split the BOM
 };
 
