@@ -92,7 +92,7 @@ const char* const kMigrations[] = {
     )sql",
     // 3: chat turns a widget can retry and replace (issue 15). Messages say how a reply ended
     // (NULL on rows of before: a stored reply was a success) and which turn they belong to;
-    // Idempotency-Key values map to the turn they created; per-user feedback on executions.
+    // Idempotency-Key values map to the turn (chat) or execution they created; per-user feedback.
     R"sql(
     ALTER TABLE messages ADD COLUMN status TEXT;
     ALTER TABLE messages ADD COLUMN error_code TEXT;
@@ -110,6 +110,15 @@ const char* const kMigrations[] = {
         PRIMARY KEY (workspace_id, user_id, key)
     ) WITHOUT ROWID;
     CREATE INDEX idempotency_session ON idempotency_keys (session_id);
+    CREATE TABLE execution_keys (
+        workspace_id TEXT NOT NULL,
+        user_id      TEXT NOT NULL,
+        key          TEXT NOT NULL,
+        fingerprint  TEXT NOT NULL,
+        execution_id TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        PRIMARY KEY (workspace_id, user_id, key)
+    ) WITHOUT ROWID;
     CREATE TABLE feedback (
         execution_id TEXT NOT NULL,
         user_id      TEXT NOT NULL,
@@ -886,6 +895,44 @@ Status Store::put_idempotency(const IdempotencyRecord& r) {
     if (rc == SQLITE_DONE) return Ok{};
     if ((rc & 0xff) == SQLITE_CONSTRAINT) return make_error("conflict", "the idempotency key is taken");
     return db_error("put_idempotency");
+}
+
+Result<Store::ExecutionKeyClaim> Store::claim_execution_key(const std::string& workspace_id,
+                                                           const std::string& user_id, const std::string& key,
+                                                           const std::string& fingerprint,
+                                                           const std::string& execution_id, std::int64_t now) {
+    ExecutionKeyClaim claim;
+    {
+        Use q(prepare("SELECT fingerprint, execution_id FROM execution_keys "
+                      "WHERE workspace_id = ?1 AND user_id = ?2 AND key = ?3"));
+        if (!q) return db_error("claim_execution_key");
+        bind(q.get(), 1, std::string_view(workspace_id));
+        bind(q.get(), 2, std::string_view(user_id));
+        bind(q.get(), 3, std::string_view(key));
+        if (sqlite3_step(q.get()) == SQLITE_ROW) {
+            claim.known = true;
+            claim.fingerprint = column_text(q.get(), 0);
+            claim.execution_id = column_text(q.get(), 1);
+        }
+    }
+    if (claim.known && claim.fingerprint != fingerprint) return claim;  // the caller answers 409
+    // A key whose execution was never stored (its start failed) is claimed again.
+    if (claim.known && get_execution_by_id(claim.execution_id)) return claim;
+    Use q(prepare("INSERT INTO execution_keys (workspace_id, user_id, key, fingerprint, execution_id, created_at) "
+                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (workspace_id, user_id, key) DO UPDATE SET "
+                  "execution_id = excluded.execution_id, created_at = excluded.created_at"));
+    if (!q) return db_error("claim_execution_key");
+    bind(q.get(), 1, std::string_view(workspace_id));
+    bind(q.get(), 2, std::string_view(user_id));
+    bind(q.get(), 3, std::string_view(key));
+    bind(q.get(), 4, std::string_view(fingerprint));
+    bind(q.get(), 5, std::string_view(execution_id));
+    bind(q.get(), 6, now);
+    if (sqlite3_step(q.get()) != SQLITE_DONE) return db_error("claim_execution_key");
+    claim.known = false;
+    claim.fingerprint = fingerprint;
+    claim.execution_id = execution_id;
+    return claim;
 }
 
 namespace {
