@@ -92,7 +92,7 @@ const char* const kMigrations[] = {
     )sql",
     // 3: chat turns a widget can retry and replace (issue 15). Messages say how a reply ended
     // (NULL on rows of before: a stored reply was a success) and which turn they belong to;
-    // Idempotency-Key values map to the turn (chat) or execution they created; per-user feedback.
+    // Idempotency-Key values map to the turn they created; per-user feedback on executions.
     R"sql(
     ALTER TABLE messages ADD COLUMN status TEXT;
     ALTER TABLE messages ADD COLUMN error_code TEXT;
@@ -110,15 +110,6 @@ const char* const kMigrations[] = {
         PRIMARY KEY (workspace_id, user_id, key)
     ) WITHOUT ROWID;
     CREATE INDEX idempotency_session ON idempotency_keys (session_id);
-    CREATE TABLE execution_keys (
-        workspace_id TEXT NOT NULL,
-        user_id      TEXT NOT NULL,
-        key          TEXT NOT NULL,
-        fingerprint  TEXT NOT NULL,
-        execution_id TEXT NOT NULL,
-        created_at   INTEGER NOT NULL,
-        PRIMARY KEY (workspace_id, user_id, key)
-    ) WITHOUT ROWID;
     CREATE TABLE feedback (
         execution_id TEXT NOT NULL,
         user_id      TEXT NOT NULL,
@@ -131,6 +122,18 @@ const char* const kMigrations[] = {
         PRIMARY KEY (execution_id, user_id)
     );
     CREATE INDEX feedback_scope ON feedback (workspace_id, updated_at);
+    )sql",
+    // 4: Idempotency-Key values of POST .../executions, mapped to the execution they started.
+    R"sql(
+    CREATE TABLE execution_keys (
+        workspace_id TEXT NOT NULL,
+        user_id      TEXT NOT NULL,
+        key          TEXT NOT NULL,
+        fingerprint  TEXT NOT NULL,
+        execution_id TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        PRIMARY KEY (workspace_id, user_id, key)
+    ) WITHOUT ROWID;
     )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
