@@ -566,40 +566,76 @@ asio::awaitable<Response> Api::execute(Request& req, const Caller& c, const std:
     }
     if (auto st = protocol::validate_inputs(version->inputs, er->inputs); !st) co_return from_error(st.error());
 
-    StartSpec spec;
-    spec.workspace = c.workspace;
-    spec.app = app;
-    spec.version = version;
-    spec.user_id = c.user_id;
-    spec.inputs = er->inputs;
-    if (app->type == protocol::AppType::agent) {
-        if (auto it = er->inputs.find("message"); it != er->inputs.end() && it->is_string()) {
-            spec.message = it->get<std::string>();
+    // Idempotency-Key: a retried POST is the execution the first one started, never a second run.
+    std::string id = random_id("ex_");
+    bool replayed = false;
+    protocol::ExecutionStatus status = protocol::ExecutionStatus::queued;
+    if (auto k = req.header("idempotency-key")) {
+        if (!valid_idempotency_key(*k)) {
+            co_return error_response(400, "invalid_request", "Idempotency-Key: must be 1-200 printable ASCII characters");
         }
+        const std::string key(*k), ws_id = c.workspace->id, user = c.user_id;
+        const std::string fingerprint = app_id + "\n" + version->version + "\n" + protocol::dump(er->inputs);
+        auto claim = co_await db_.run([&](Store& s) {
+            return s.claim_execution_key(ws_id, user, key, fingerprint, id, now_ms());
+        });
+        if (!claim) co_return from_error(claim.error());
+        if (claim->fingerprint != fingerprint) {
+            co_return error_response(409, "idempotency_conflict",
+                                     "Idempotency-Key: the key was used for another request (app, version or inputs)");
+        }
+        replayed = claim->known;
+        id = claim->execution_id;
     }
-    auto rec = co_await hub_.start(std::move(spec));
-    if (!rec) co_return from_error(rec.error());
-    const std::string id = rec->id;
+    if (!replayed) {
+        StartSpec spec;
+        spec.id = id;
+        spec.workspace = c.workspace;
+        spec.app = app;
+        spec.version = version;
+        spec.user_id = c.user_id;
+        spec.inputs = er->inputs;
+        if (app->type == protocol::AppType::agent) {
+            if (auto it = er->inputs.find("message"); it != er->inputs.end() && it->is_string()) {
+                spec.message = it->get<std::string>();
+            }
+        }
+        auto rec = co_await hub_.start(std::move(spec));
+        if (!rec) co_return from_error(rec.error());
+        status = rec->status;
+    }
 
     if (wants_event_stream(req)) {
+        std::uint64_t after = 0;
+        if (replayed) {
+            if (auto bad = read_resume_point(req, after)) co_return *bad;
+        }
         Response r = sse_response(id);
-        r.stream = [this, id](EventSink& sink) { return hub_.stream(id, 0, sink); };
+        if (replayed) r.headers.emplace_back("Idempotency-Replayed", "true");
+        r.stream = [this, id, after](EventSink& sink) { return hub_.stream(id, after, sink); };
         co_return r;
     }
     auto wait = req.query_param("wait");
+    const std::string ws = c.workspace->id, user = c.user_id;
     if (wait && (*wait == "true" || *wait == "1")) {
         // Synchronous mode: answer with the finished execution (or 202 with it still running).
         bool finished = co_await hub_.wait_finished(id, std::chrono::milliseconds(options_.sync_wait_ms));
-        const std::string ws = c.workspace->id, user = c.user_id;
         auto now = co_await db_.run([&](Store& s) { return s.get_execution(ws, user, id); });
         if (!now) co_return error_response(500, "internal", "the execution disappeared");
         Response r = json_response(finished ? 200 : 202, protocol::encode(to_wire(*now)));
         r.headers.emplace_back("X-Confab-Execution-Id", id);
+        if (replayed) r.headers.emplace_back("Idempotency-Replayed", "true");
         co_return r;
     }
-    Response r = json_response(202, protocol::encode(protocol::ExecutionCreated{id, rec->status}));
+    if (replayed) {
+        auto now = co_await db_.run([&](Store& s) { return s.get_execution(ws, user, id); });
+        if (!now) co_return error_response(500, "internal", "the execution disappeared");
+        status = now->status;
+    }
+    Response r = json_response(202, protocol::encode(protocol::ExecutionCreated{id, status}));
     r.headers.emplace_back("X-Confab-Execution-Id", id);
     r.headers.emplace_back("Location", "/v1/executions/" + id);
+    if (replayed) r.headers.emplace_back("Idempotency-Replayed", "true");
     co_return r;
 }
 

@@ -123,6 +123,18 @@ const char* const kMigrations[] = {
     );
     CREATE INDEX feedback_scope ON feedback (workspace_id, updated_at);
     )sql",
+    // 4: Idempotency-Key values of POST .../executions, mapped to the execution they started.
+    R"sql(
+    CREATE TABLE execution_keys (
+        workspace_id TEXT NOT NULL,
+        user_id      TEXT NOT NULL,
+        key          TEXT NOT NULL,
+        fingerprint  TEXT NOT NULL,
+        execution_id TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        PRIMARY KEY (workspace_id, user_id, key)
+    ) WITHOUT ROWID;
+    )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
 
@@ -928,6 +940,44 @@ Status Store::put_idempotency(const IdempotencyRecord& r) {
     if (rc == SQLITE_DONE) return Ok{};
     if ((rc & 0xff) == SQLITE_CONSTRAINT) return make_error("conflict", "the idempotency key is taken");
     return db_error("put_idempotency");
+}
+
+Result<Store::ExecutionKeyClaim> Store::claim_execution_key(const std::string& workspace_id,
+                                                           const std::string& user_id, const std::string& key,
+                                                           const std::string& fingerprint,
+                                                           const std::string& execution_id, std::int64_t now) {
+    ExecutionKeyClaim claim;
+    {
+        Use q(prepare("SELECT fingerprint, execution_id FROM execution_keys "
+                      "WHERE workspace_id = ?1 AND user_id = ?2 AND key = ?3"));
+        if (!q) return db_error("claim_execution_key");
+        bind(q.get(), 1, std::string_view(workspace_id));
+        bind(q.get(), 2, std::string_view(user_id));
+        bind(q.get(), 3, std::string_view(key));
+        if (sqlite3_step(q.get()) == SQLITE_ROW) {
+            claim.known = true;
+            claim.fingerprint = column_text(q.get(), 0);
+            claim.execution_id = column_text(q.get(), 1);
+        }
+    }
+    if (claim.known && claim.fingerprint != fingerprint) return claim;  // the caller answers 409
+    // A key whose execution was never stored (its start failed) is claimed again.
+    if (claim.known && get_execution_by_id(claim.execution_id)) return claim;
+    Use q(prepare("INSERT INTO execution_keys (workspace_id, user_id, key, fingerprint, execution_id, created_at) "
+                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (workspace_id, user_id, key) DO UPDATE SET "
+                  "execution_id = excluded.execution_id, created_at = excluded.created_at"));
+    if (!q) return db_error("claim_execution_key");
+    bind(q.get(), 1, std::string_view(workspace_id));
+    bind(q.get(), 2, std::string_view(user_id));
+    bind(q.get(), 3, std::string_view(key));
+    bind(q.get(), 4, std::string_view(fingerprint));
+    bind(q.get(), 5, std::string_view(execution_id));
+    bind(q.get(), 6, now);
+    if (sqlite3_step(q.get()) != SQLITE_DONE) return db_error("claim_execution_key");
+    claim.known = false;
+    claim.fingerprint = fingerprint;
+    claim.execution_id = execution_id;
+    return claim;
 }
 
 namespace {

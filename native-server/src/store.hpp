@@ -169,6 +169,16 @@ public:
     std::optional<IdempotencyRecord> get_idempotency(const std::string& workspace_id,
                                                      const std::string& user_id, const std::string& key);
     Status put_idempotency(const IdempotencyRecord&);
+    // Idempotency-Key of POST .../executions: the first claim stores key -> `execution_id` and
+    // returns it with known = false; a later one returns the stored execution (known = true), or
+    // its other fingerprint (the caller's 409). A key whose execution was never stored is re-claimed.
+    struct ExecutionKeyClaim {
+        bool known = false;
+        std::string fingerprint, execution_id;
+    };
+    Result<ExecutionKeyClaim> claim_execution_key(const std::string& workspace_id, const std::string& user_id,
+                                                  const std::string& key, const std::string& fingerprint,
+                                                  const std::string& execution_id, std::int64_t now);
     // Feedback: put inserts or replaces the (execution, user) rating, keeping created_at, and
     // returns the stored row; delete says whether there was one; list is newest (updated_at) first.
     Result<FeedbackRecord> put_feedback(const FeedbackRecord&);

@@ -11,6 +11,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <sqlite3.h>
+
 #include "db_executor.hpp"
 #include "store.hpp"
 
@@ -93,7 +95,7 @@ protected:
 
 TEST_F(StoreTest, OpenCreatesTheDatabaseWithTheCurrentSchema) {
     EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(dir.path()) / "confab.db"));
-    EXPECT_EQ(store->schema_version(), 3);
+    EXPECT_EQ(store->schema_version(), 4);
 }
 
 TEST_F(StoreTest, OpenCreatesAMissingDataDirectory) {
@@ -355,7 +357,7 @@ TEST_F(StoreTest, DataSurvivesCloseAndReopenAndMigrationIsIdempotent) {
     for (int round = 0; round < 2; ++round) {
         auto s = open_store(dir.path());
         ASSERT_NE(s, nullptr);
-        EXPECT_EQ(s->schema_version(), 3);
+        EXPECT_EQ(s->schema_version(), 4);
         auto got = s->get_execution("w1", "u1", "ex_1");
         ASSERT_TRUE(got.has_value());
         EXPECT_EQ(got->last_seq, 1u);
@@ -640,6 +642,37 @@ TEST_F(StoreTest, FeedbackIsOnePerUserAndExecutionAndListsNewestFirst) {
     EXPECT_TRUE(*store->delete_feedback("ex_1", "u1"));
     EXPECT_FALSE(*store->delete_feedback("ex_1", "u1"));
     EXPECT_EQ(store->list_feedback(q, 0, 10).total, 2);
+}
+
+TEST_F(StoreTest, ExecutionKeysClaimOnceAndADatabaseOfSchema3GetsThem) {
+    // A database of schema 3 (shipped without execution_keys) is migrated to 4 at open.
+    store.reset();
+    {
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open((dir.path() + "/confab.db").c_str(), &db), SQLITE_OK);
+        ASSERT_EQ(sqlite3_exec(db, "DROP TABLE execution_keys; PRAGMA user_version = 3;", nullptr, nullptr, nullptr), SQLITE_OK);
+        sqlite3_close(db);
+    }
+    store = open_store(dir.path());
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(store->schema_version(), 4);
+
+    auto first = store->claim_execution_key("w1", "u1", "k", "fp", "ex_1", 10);
+    ASSERT_TRUE(first.ok()) << first.error().message;
+    EXPECT_FALSE(first->known);
+    EXPECT_EQ(first->execution_id, "ex_1");
+    // Its execution was never stored (the start failed): the key is claimed again.
+    auto again = store->claim_execution_key("w1", "u1", "k", "fp", "ex_2", 11);
+    EXPECT_FALSE(again->known);
+    EXPECT_EQ(again->execution_id, "ex_2");
+    ASSERT_TRUE(store->insert_execution(make_exec("ex_2")).ok());
+    auto replay = store->claim_execution_key("w1", "u1", "k", "fp", "ex_3", 12);
+    EXPECT_TRUE(replay->known);
+    EXPECT_EQ(replay->execution_id, "ex_2");
+    auto other = store->claim_execution_key("w1", "u1", "k", "another", "ex_4", 13);
+    EXPECT_EQ(other->fingerprint, "fp");  // the caller's 409
+    auto bob = store->claim_execution_key("w1", "u2", "k", "another", "ex_5", 14);
+    EXPECT_FALSE(bob->known);
 }
 
 }  // namespace

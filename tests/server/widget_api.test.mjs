@@ -291,6 +291,35 @@ describe('chat turns for the widget', () => {
     assert.equal(list[0].id, soloId, 'newest first');
   });
 
+  test('POST .../executions with an Idempotency-Key: a retry is the same execution, another request with it a 409', T, async () => {
+    const url = `${srv.url}/v1/apps/plain/executions`;
+    const key = { 'Idempotency-Key': 'exec-key-1' };
+    const a = await postJson(url, { inputs: {} }, alice(key));
+    assert.equal(a.status, 202);
+    assert.equal(a.headers.get('idempotency-replayed'), null);
+    const b = await postJson(url, { inputs: {} }, alice(key));
+    assert.equal(b.status, 202);
+    assert.equal(b.json.executionId, a.json.executionId);
+    assert.equal(b.headers.get('idempotency-replayed'), 'true');
+    const waited = await postJson(`${url}?wait=true`, { inputs: {} }, alice(key));
+    assert.equal(waited.status, 200);
+    assert.equal(waited.json.id, a.json.executionId);
+    assert.equal(waited.json.status, 'success');
+    const streamed = await readSse(url, { method: 'POST', headers: alice(key), body: { inputs: {} } });
+    assert.equal(streamed.headers.get('x-confab-execution-id'), a.json.executionId);
+    assert.equal(streamText(streamed.events), 'hi');
+    const conflict = await postJson(url, { inputs: { extra: 1 } }, alice(key));
+    assert.equal(conflict.status, 400, 'unknown inputs are checked first');
+    const other = await postJson(`${srv.url}/v1/apps/talker/executions`, { inputs: {} }, alice(key));
+    assert.equal(other.status, 409);
+    assert.equal(other.json.code, 'idempotency_conflict');
+    const bobs = await postJson(url, { inputs: {} }, bob(key));
+    assert.notEqual(bobs.json.executionId, a.json.executionId, 'keys are per user');
+    const bad = await postJson(url, { inputs: {} }, alice({ 'Idempotency-Key': 'x'.repeat(201) }));
+    assert.equal(bad.status, 400);
+    assert.match(bad.json.error, /^Idempotency-Key: /);
+  });
+
   test('feedback: one per user and execution, changeable, deletable; listed server-to-server; counted', T, async () => {
     const t1 = await chat(srv, { message: 'rate me' });
     const ex1 = t1.headers.get('x-confab-execution-id');
