@@ -81,7 +81,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check_error(spec);
     if (spec.ok()) {
         // Aggregate-initialised: assigning "1" to a member trips g++ 12's -Wrestrict false positive.
-        const p::AppInfo app{"app", "app", p::AppType::template_, "1", {"1"}, {*spec}, false};
+        const p::AppInfo app{"app", "app", p::AppType::template_, "1", {"1"}, {*spec}, false, {"Hi?"}, {"*.example.com"}, "/a.png"};
         round_trip(p::encode(app), p::decode_app_info, enc<p::AppInfo>());
         // The value under "inputs" (or the whole value) checked against that spec.
         const Json& inputs = j.is_object() && j.contains("inputs") ? j["inputs"] : j;
