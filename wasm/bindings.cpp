@@ -130,7 +130,7 @@ StatusResult verify_identity(const std::string& workspace_id, const val& secrets
 // Owns a core parser and the vector its events are collected in, reused across feeds.
 class SseParser {
 public:
-    SseParser() = default;  // the core's default limit (1 MiB per event)
+    SseParser() = default;  // the core's default limit (16 MiB per event)
     explicit SseParser(double max_event_bytes) : parser_(limits(max_event_bytes)) {}
 
     // `chunk` is a string (sent as UTF-8) or a Uint8Array/ArrayBuffer (sent as raw bytes).

@@ -212,10 +212,10 @@ bool resolve_or_check(std::string_view html, const FootnoteDefs& defs, const Foo
             numbers->order.emplace_back(label);
             numbers->references.push_back(0);
         }
-        const std::string n = std::to_string(index + 1);
+        const std::string n = std::to_string(static_cast<std::uint32_t>(index + 1));
         const int k = ++numbers->references[index];
         out->append("<sup class=\"footnote-ref\"><a href=\"#fn").append(n).append("\" id=\"fnref").append(n);
-        if (k > 1) out->append("-").append(std::to_string(k));
+        if (k > 1) out->append("-").append(std::to_string(static_cast<std::uint32_t>(k)));
         out->append("\">").append(n).append("</a></sup>");
     }
     return all;
@@ -241,26 +241,25 @@ void render_footnote_section(const FootnoteDefs& defs, const FootnoteDefs* more,
         const std::string* html = find_def(numbers.order[i], defs, more);
         std::string body;
         if (html) resolve_footnotes(*html, defs, more, numbers, body);
-        const std::string n = std::to_string(i + 1);
+        const std::string n = std::to_string(static_cast<std::uint32_t>(i + 1));
         std::string back;
         for (int k = 1; k <= numbers.references[i]; ++k) {
-            const std::string id = k == 1 ? n : n + "-" + std::to_string(k);
+            const std::string id = k == 1 ? n : n + "-" + std::to_string(static_cast<std::uint32_t>(k));
             if (k > 1) back += ' ';
             back += "<a href=\"#fnref" + id + "\" class=\"footnote-backref\" aria-label=\"Back to reference " + id +
                     "\">\xE2\x86\xA9";
-            if (k > 1) back += "<sup class=\"footnote-ref\">" + std::to_string(k) + "</sup>";
+            if (k > 1) back += "<sup class=\"footnote-ref\">" + std::to_string(static_cast<std::uint32_t>(k)) + "</sup>";
             back += "</a>";
         }
         out += "<li id=\"fn" + n + "\">\n";
         constexpr std::string_view para_end = "</p>\n";
+        // The back links end the last paragraph, or follow the content on a line of their own.
         if (body.size() >= para_end.size() && body.compare(body.size() - para_end.size(), para_end.size(), para_end) == 0) {
-            body.insert(body.size() - para_end.size(), " " + back);
+            out.append(body, 0, body.size() - para_end.size()).append(" ").append(back).append(para_end);
         } else {
             cr(body);
-            body += back;
-            body += '\n';
+            out.append(body).append(back).append("\n");
         }
-        out += body;
         out += "</li>\n";
     }
     out += "</ol>\n</section>\n";

@@ -219,7 +219,8 @@ asio::awaitable<Result<Json>> run_llm(RunContext& ctx) {
     req.connect_timeout_ms = llm.connect_timeout_ms;
     req.idle_timeout_ms = llm.idle_timeout_ms;
 
-    LlmStream s{sse::Parser(sse::ParserLimits{llm.max_event_bytes}), {}, {}, {}};
+    LlmStream s;
+    s.parser = sse::Parser(sse::ParserLimits{llm.max_event_bytes});
     ChunkHandler on_chunk = [&ctx, &s](std::string_view chunk) -> asio::awaitable<Status> {
         if (!s.saw_event && s.raw.size() < (1u << 20)) s.raw.append(chunk);
         s.events.clear();

@@ -248,7 +248,7 @@ it('the SSE parser facade hands back a batch of many events, and the events arou
     assert.equal(JSON.parse(events[41].data).token, 't42 é🐉');
     assert.throws(() => p.feed(enc.encode('data: before\n\nid: 9\ndata: ' + 'x'.repeat((1 << 20) + 1) + '\n\ndata: after\n\n')), (e) => {
       assert.equal(e.code, 'sse_event_too_large');
-      assert.match(e.message, /event of 1048578 bytes .* limit of 1048576 bytes .*maxEventBytes/);
+      assert.match(e.message, /event of 1048579 bytes .* limit of 1048576 bytes .*maxEventBytes/);
       // Only the oversized event is dropped: its id took effect, the next event came through.
       assert.deepEqual(e.events, [{ type: 'message', data: 'before', id: '2000' }, { type: 'message', data: 'after', id: '9' }]);
       return true;
