@@ -731,8 +731,8 @@ class Panel {
     this.persistTimer = null;
     if (!this.key) return;
     const t = this.turn;
-    const inflight = t ? { key: t.key, message: t.message, executionId: t.executionId || undefined, sessionId: t.sessionId,
-      seq: t.seq, text: t.text } : undefined;
+    const inflight = t ? { key: t.key, message: t.message, session: t.session, regenerate: t.regenerate, editLast: t.editLast,
+      executionId: t.executionId || undefined, sessionId: t.sessionId, seq: t.seq, text: t.text } : undefined;
     store.set(this.key, { sessionId: this.sessionId, inflight });
   }
 
@@ -926,11 +926,12 @@ class Panel {
     };
   }
 
-  async runTurn(message, { key, regenerate = false, editLast = false } = {}) {
+  // A retry passes the first attempt's key and session: the same request, so the server knows the turn.
+  async runTurn(message, { key, regenerate = false, editLast = false, session = this.sessionId } = {}) {
     const gen = this.gen;
     this.setBusy(true);
     const view = this.replyView();
-    const turn = { key: key || newKey(), executionId: null, sessionId: null, seq: 0, text: '', message, regenerate, editLast };
+    const turn = { key: key || newKey(), executionId: null, sessionId: null, seq: 0, text: '', message, regenerate, editLast, session };
     this.turn = turn;
     this.persist();  // the key and message first: a reload before the answer can still retry this turn
     const ac = new AbortController();
@@ -940,7 +941,7 @@ class Panel {
       const handle = await this.withIdentity(() => this.client.apps.chatStream({
         appId: this.cfg.appId,
         message,
-        sessionId: this.sessionId,
+        sessionId: session,
         idempotencyKey: turn.key,
         regenerate: regenerate || undefined,
         editLast: editLast || undefined,
@@ -974,7 +975,7 @@ class Panel {
   /** Retry: the same turn (same idempotency key): the server re-runs a failed one and stores the message once. */
   retryTurn(view, turn) {
     view.el.remove();
-    return this.runTurn(turn.message, { key: turn.key, regenerate: turn.regenerate, editLast: turn.editLast });
+    return this.runTurn(turn.message, { key: turn.key, regenerate: turn.regenerate, editLast: turn.editLast, session: turn.session });
   }
 
   /** 429: the SDK waits Retry-After; the visitor sees the countdown and may cancel. */
@@ -1001,7 +1002,7 @@ class Panel {
     this.note(row, this.t('notSent'), () => {
       row.msg.classList.remove('failed');
       row.msg.querySelector('.note').remove();
-      this.runTurn(turn.message, { key: turn.key, regenerate: turn.regenerate, editLast: turn.editLast });
+      this.runTurn(turn.message, { key: turn.key, regenerate: turn.regenerate, editLast: turn.editLast, session: turn.session });
     });
     this.persist();
   }
