@@ -927,6 +927,7 @@ it('starters in the empty state; feedback up/down with a comment reaches the ser
   const p = await open({ user: 'starter' });
   try {
     await openPanel(p.tab);
+    await p.tab.locator('.starter').first().waitFor({ timeout: 5000 });
     assert.deepEqual(await p.tab.locator('.starter').allTextContents(), ['What can you do?', 'Show me a table']);
     await p.tab.locator('.starter').first().click();
     const [reply] = await waitReplies(p.tab, 1);

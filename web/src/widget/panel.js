@@ -335,12 +335,15 @@ class Panel {
     const [core] = await Promise.all([loadCore(), this.identify(), this.loadStrings()]);
     this.core = core;
     const saved = store.get(this.key);
-    const [app, session] = await Promise.all([
-      this.withIdentity(() => this.client.apps.get(this.cfg.appId)),
-      saved.sessionId ? this.loadSession(saved.sessionId) : null,
-    ]);
-    this.app = app || {};
-    this.update();
+    // The app's name, avatar, starters and image hosts: not worth a wait before a new conversation
+    // (the starters appear when they arrive), but a stored one renders with them (its images).
+    const info = this.loadInfo();
+    const session = saved.sessionId ? (await Promise.all([this.loadSession(saved.sessionId), info]))[0] : null;
+    if (!session) {
+      info.then(() => {
+        if (!this.rows().length && !this.log.querySelector('.starters')) this.showStarters();
+      });
+    }
     this.sessionId = session ? saved.sessionId : undefined;
     const history = (session && session.messages) || [];
     this.render(history);
@@ -359,6 +362,21 @@ class Panel {
       this.persist();
     }
     this.scroll(true);
+  }
+
+  /**
+   * The app's info; never rejects. A failure the visitor would also meet when sending (server
+   * unreachable, origin or identity refused) shows now, with Retry; other ones only warn.
+   */
+  loadInfo() {
+    this.info = this.withIdentity(() => this.client.apps.get(this.cfg.appId)).then((app) => {
+      this.app = app || {};
+      this.update();
+    }, (e) => {
+      if (e instanceof ApiError && e.status === 404) devWarn(`${e.message}: check app-id and the workspace`);
+      else this.showError(e, () => this.loadInfo());
+    });
+    return this.info;
   }
 
   async loadSession(id) {
@@ -865,6 +883,7 @@ class Panel {
       this.showError(e, () => this.send());
       return;
     }
+    await this.info;  // a reply's images need the app's image hosts (never rejects)
     if (this.busy) return;
     this.input.value = '';
     this.grow();
