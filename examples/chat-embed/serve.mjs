@@ -58,6 +58,10 @@ const files = {
   '/confab-widget.js': ['confab-widget.js', 'text/javascript; charset=utf-8', dist],
   '/confab-widget-panel.js': ['confab-widget-panel.js', 'text/javascript; charset=utf-8', dist],
 };
+// The widget's bundled locales (fetched by visitors whose language is one of them).
+for (const lang of ['de', 'fr', 'es', 'ar']) {
+  files[`/confab-widget-lang-${lang}.json`] = [`confab-widget-lang-${lang}.json`, 'application/json; charset=utf-8', dist];
+}
 
 function cookies(req) {
   return Object.fromEntries((req.headers.cookie || '').split(';').map((c) => c.trim().split('=')).filter((p) => p.length === 2));

@@ -622,6 +622,11 @@ it('a failed reply offers Retry; offline blocks sending until back; New conversa
     const [ok] = await waitReplies(p.tab, 1);
     assert.equal(ok.html, '<p>Recovered <strong>fine</strong>.</p>\n');
     assert.equal(ok.note, '');
+    // Retry was the same turn on the server: after a reload, one message and its reply.
+    await p.go();
+    await openPanel(p.tab);
+    assert.deepEqual(await inWidget(p.tab, (root) => [...root.querySelectorAll('.msg.user')].map((m) => m.textContent)), ['try me']);
+    assert.deepEqual((await replies(p.tab)).map((r) => r.html), ['<p>Recovered <strong>fine</strong>.</p>\n']);
 
     await p.ctx.setOffline(true);
     await p.tab.locator('.banner.offline').waitFor({ timeout: 5000 });
@@ -922,6 +927,7 @@ it('starters in the empty state; feedback up/down with a comment reaches the ser
   const p = await open({ user: 'starter' });
   try {
     await openPanel(p.tab);
+    await p.tab.locator('.starter').first().waitFor({ timeout: 5000 });
     assert.deepEqual(await p.tab.locator('.starter').allTextContents(), ['What can you do?', 'Show me a table']);
     await p.tab.locator('.starter').first().click();
     const [reply] = await waitReplies(p.tab, 1);

@@ -335,12 +335,15 @@ class Panel {
     const [core] = await Promise.all([loadCore(), this.identify(), this.loadStrings()]);
     this.core = core;
     const saved = store.get(this.key);
-    const [app, session] = await Promise.all([
-      this.withIdentity(() => this.client.apps.get(this.cfg.appId)),
-      saved.sessionId ? this.loadSession(saved.sessionId) : null,
-    ]);
-    this.app = app || {};
-    this.update();
+    // The app's name, avatar, starters and image hosts: not worth a wait before a new conversation
+    // (the starters appear when they arrive), but a stored one renders with them (its images).
+    const info = this.loadInfo();
+    const session = saved.sessionId ? (await Promise.all([this.loadSession(saved.sessionId), info]))[0] : null;
+    if (!session) {
+      info.then(() => {
+        if (!this.rows().length && !this.log.querySelector('.starters')) this.showStarters();
+      });
+    }
     this.sessionId = session ? saved.sessionId : undefined;
     const history = (session && session.messages) || [];
     this.render(history);
@@ -359,6 +362,21 @@ class Panel {
       this.persist();
     }
     this.scroll(true);
+  }
+
+  /**
+   * The app's info; never rejects. A failure the visitor would also meet when sending (server
+   * unreachable, origin or identity refused) shows now, with Retry; other ones only warn.
+   */
+  loadInfo() {
+    this.info = this.withIdentity(() => this.client.apps.get(this.cfg.appId)).then((app) => {
+      this.app = app || {};
+      this.update();
+    }, (e) => {
+      if (e instanceof ApiError && e.status === 404) devWarn(`${e.message}: check app-id and the workspace`);
+      else this.showError(e, () => this.loadInfo());
+    });
+    return this.info;
   }
 
   async loadSession(id) {
@@ -731,8 +749,8 @@ class Panel {
     this.persistTimer = null;
     if (!this.key) return;
     const t = this.turn;
-    const inflight = t ? { key: t.key, message: t.message, executionId: t.executionId || undefined, sessionId: t.sessionId,
-      seq: t.seq, text: t.text } : undefined;
+    const inflight = t ? { key: t.key, message: t.message, session: t.session, regenerate: t.regenerate, editLast: t.editLast,
+      executionId: t.executionId || undefined, sessionId: t.sessionId, seq: t.seq, text: t.text } : undefined;
     store.set(this.key, { sessionId: this.sessionId, inflight });
   }
 
@@ -865,6 +883,7 @@ class Panel {
       this.showError(e, () => this.send());
       return;
     }
+    await this.info;  // a reply's images need the app's image hosts (never rejects)
     if (this.busy) return;
     this.input.value = '';
     this.grow();
@@ -926,11 +945,12 @@ class Panel {
     };
   }
 
-  async runTurn(message, { key, regenerate = false, editLast = false } = {}) {
+  // A retry passes the first attempt's key and session: the same request, so the server knows the turn.
+  async runTurn(message, { key, regenerate = false, editLast = false, session = this.sessionId } = {}) {
     const gen = this.gen;
     this.setBusy(true);
     const view = this.replyView();
-    const turn = { key: key || newKey(), executionId: null, sessionId: null, seq: 0, text: '', message, regenerate, editLast };
+    const turn = { key: key || newKey(), executionId: null, sessionId: null, seq: 0, text: '', message, regenerate, editLast, session };
     this.turn = turn;
     this.persist();  // the key and message first: a reload before the answer can still retry this turn
     const ac = new AbortController();
@@ -940,7 +960,7 @@ class Panel {
       const handle = await this.withIdentity(() => this.client.apps.chatStream({
         appId: this.cfg.appId,
         message,
-        sessionId: this.sessionId,
+        sessionId: session,
         idempotencyKey: turn.key,
         regenerate: regenerate || undefined,
         editLast: editLast || undefined,
@@ -974,7 +994,7 @@ class Panel {
   /** Retry: the same turn (same idempotency key): the server re-runs a failed one and stores the message once. */
   retryTurn(view, turn) {
     view.el.remove();
-    return this.runTurn(turn.message, { key: turn.key, regenerate: turn.regenerate, editLast: turn.editLast });
+    return this.runTurn(turn.message, { key: turn.key, regenerate: turn.regenerate, editLast: turn.editLast, session: turn.session });
   }
 
   /** 429: the SDK waits Retry-After; the visitor sees the countdown and may cancel. */
@@ -1001,7 +1021,7 @@ class Panel {
     this.note(row, this.t('notSent'), () => {
       row.msg.classList.remove('failed');
       row.msg.querySelector('.note').remove();
-      this.runTurn(turn.message, { key: turn.key, regenerate: turn.regenerate, editLast: turn.editLast });
+      this.runTurn(turn.message, { key: turn.key, regenerate: turn.regenerate, editLast: turn.editLast, session: turn.session });
     });
     this.persist();
   }

@@ -145,9 +145,12 @@ h2 { all: unset; flex: 1; font-weight: 600; font-size: 16px; overflow: hidden; t
 @keyframes blink { 0%, 80%, 100% { opacity: .25; } 40% { opacity: 1; } }
 @media (prefers-reduced-motion: reduce) { .typing i { animation: none; opacity: .6; } .launcher { transition: none; } }
 .jump { all: unset; box-sizing: border-box; cursor: pointer; position: absolute; bottom: 10px; left: 50%; transform: translateX(-50%);
+  display: flex; align-items: center; gap: 6px;
   padding: 6px 12px; border-radius: 16px; background: var(--bg); color: var(--fg); border: 1px solid var(--line);
   box-shadow: 0 4px 14px rgba(0, 0, 0, .18); font-size: 13px; }
 .jump:focus-visible { outline: 2px solid var(--a); }
+.jump svg { width: 16px; height: 16px; fill: currentColor; }
+.jump span:empty { display: none; }
 .history { flex: 1; overflow-y: auto; padding: 8px; margin: 0; list-style: none; }
 .history li { margin: 0; }
 .history button { all: unset; box-sizing: border-box; cursor: pointer; display: block; width: 100%; padding: 10px 12px; border-radius: 10px; }
