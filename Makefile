@@ -84,13 +84,14 @@ test-markdown:
 # report ends the process (halt_on_error, exit code 66), so no test passes over a race; the node
 # helpers print a server's report and fail the test file that started it. Sanitized code runs
 # several times slower: CONFAB_TEST_SLOWDOWN widens the liveness bounds of tests/server/threads.
+# Every test server runs 8 I/O threads (2 in make test) for more interleavings.
 TSAN_OPTIONS_ALL := halt_on_error=1 exitcode=66 second_deadlock_stack=1
 test-tsan: tsan
 	@status=0; \
 	echo "==== ThreadSanitizer: core and server tests (ctest) ===="; \
 	TSAN_OPTIONS="$(TSAN_OPTIONS_ALL)" ctest --test-dir $(TSAN) --output-on-failure --no-tests=error -j$(JOBS) || status=1; \
 	echo "==== ThreadSanitizer: confab-server over real HTTP (node:test) ===="; \
-	TSAN_OPTIONS="$(TSAN_OPTIONS_ALL)" CONFAB_TEST_SLOWDOWN=3 CONFAB_SERVER_BIN=$(CURDIR)/$(TSAN)/confab-server \
+	TSAN_OPTIONS="$(TSAN_OPTIONS_ALL)" CONFAB_TEST_SLOWDOWN=3 CONFAB_TEST_THREADS=8 CONFAB_SERVER_BIN=$(CURDIR)/$(TSAN)/confab-server \
 	  $(NODE_TEST) tests/server/ || status=1; \
 	exit $$status
 

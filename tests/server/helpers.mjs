@@ -123,7 +123,7 @@ export function makeDataDir() {
 }
 
 // Starts the server on a free port (--listen 127.0.0.1:0; the URL is read from its stdout) and
-// waits for /readyz. Options: config (object; null = the embedded demo config), dataDir (reused across restarts), args (extra flags).
+// waits for /readyz. I/O threads: 2, or CONFAB_TEST_THREADS (make test-tsan: 8). Options: config (object; null = the embedded demo config), dataDir (reused across restarts), args (extra flags).
 export async function startServer({ config = testConfig(), dataDir, args = [], env = {}, readyTimeoutMs = 10000 } = {}) {
   const ownDir = !dataDir;
   dataDir ??= makeDataDir();
@@ -135,7 +135,7 @@ export async function startServer({ config = testConfig(), dataDir, args = [], e
     configArgs.push('--config', configPath);
   }
   const proc = spawn(SERVER_BIN, ['serve', '--listen', '127.0.0.1:0', ...configArgs,
-    '--data-dir', path.join(dataDir, 'db'), '--threads', '2', ...args], {
+    '--data-dir', path.join(dataDir, 'db'), '--threads', process.env.CONFAB_TEST_THREADS ?? '2', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
