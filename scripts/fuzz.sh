@@ -34,6 +34,7 @@ fi
 for h in "${HARNESSES[@]}"; do
   bin="$BUILD/tests/fuzz/${h}_fuzz"
   work="$BUILD/work/$h"
+  rm -rf "$BUILD/artifacts/$h"  # this run's findings only
   mkdir -p "$work" "$BUILD/artifacts/$h"
   echo "==== fuzz $h for ${SECONDS_EACH}s ===="
   # New inputs go to the first directory ($work); the checked-in corpus is only read.

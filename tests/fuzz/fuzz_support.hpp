@@ -35,15 +35,16 @@ public:
     }
     std::string_view rest() const { return bytes_; }
 
-    // Cut points (sorted, within 0..size) for splitting a payload of `size` bytes into chunks:
-    // up to 15 of them, chosen by the control bytes.
-    std::vector<std::size_t> cuts(std::size_t size) {
+    // Cut points (sorted, within 0..size of what is left after them) for splitting the payload
+    // into chunks: up to 15 of them, chosen by the control bytes.
+    std::vector<std::size_t> cuts() {
         std::vector<std::size_t> out;
         const int n = byte() % 16;
         for (int i = 0; i < n; ++i) {
             std::size_t hi = byte(), lo = byte();
-            out.push_back(size == 0 ? 0 : ((hi << 8) | lo) % (size + 1));
+            out.push_back((hi << 8) | lo);
         }
+        for (auto& c : out) c %= bytes_.size() + 1;  // the payload is what is left now
         std::sort(out.begin(), out.end());
         return out;
     }
