@@ -79,8 +79,17 @@ void check_safe(std::string_view html) {
         const std::string_view name = html.substr(j, name_end - j);
         FUZZ_CHECK(one_of(name, {"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "blockquote",
                                  "pre", "code", "em", "strong", "del", "a", "img", "br", "hr", "table",
-                                 "thead", "tbody", "tr", "th", "td"}),
+                                 "thead", "tbody", "tr", "th", "td",
+                                 // GFM task lists, footnotes, and the highlighter's token spans
+                                 "input", "sup", "section", "span"}),
                    "only the renderer's own tags");
+        if (name == "input" && !closing) {
+            // A task list box, never a form control a visitor could use.
+            const std::string_view tag = html.substr(i, html.find('>', i) - i);
+            FUZZ_CHECK(tag.find(" type=\"checkbox\"") != std::string_view::npos &&
+                           tag.find(" disabled=\"\"") != std::string_view::npos,
+                       "an input is a disabled checkbox");
+        }
         // Attributes: name="value", values without '"' or '<'.
         std::size_t k = name_end;
         for (;;) {
@@ -95,7 +104,8 @@ void check_safe(std::string_view html) {
             const std::size_t eq = html.find("=\"", an);
             FUZZ_CHECK(eq != std::string_view::npos, "attribute has a quoted value");
             const std::string_view attr = html.substr(an, eq - an);
-            FUZZ_CHECK(one_of(attr, {"href", "src", "alt", "title", "rel", "class", "start", "align"}),
+            FUZZ_CHECK(one_of(attr, {"href", "src", "alt", "title", "rel", "class", "start", "align", "type",
+                                     "checked", "disabled", "aria-label", "id"}),
                        "only known attributes (no on...= handler, no style)");
             const std::size_t close = html.find('"', eq + 2);
             FUZZ_CHECK(close != std::string_view::npos, "attribute value is closed");
