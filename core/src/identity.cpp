@@ -469,8 +469,9 @@ HmacSha256Key derived_hmac_key(std::string_view secret, KeyPurpose purpose) {
     return HmacSha256Key(std::string_view(reinterpret_cast<const char*>(k.data()), k.size()));
 }
 
-// C0 controls, DEL and C1 controls (U+0080..U+009F, UTF-8 C2 80..C2 9F).
-bool has_control_char(std::string_view s) noexcept {
+}  // namespace
+
+bool has_control_chars(std::string_view s) noexcept {
     for (std::size_t i = 0; i < s.size(); ++i) {
         const auto c = static_cast<unsigned char>(s[i]);
         if (c < 0x20 || c == 0x7f) return true;
@@ -482,13 +483,11 @@ bool has_control_char(std::string_view s) noexcept {
     return false;
 }
 
-}  // namespace
-
 Status check_user_id(std::string_view user_id) {
     if (user_id.empty()) {
         return make_error("user_id_invalid", "user id must not be empty (an empty user is anonymous)");
     }
-    if (has_control_char(user_id)) {
+    if (has_control_chars(user_id)) {
         return make_error("user_id_invalid",
                           "user id must not contain control characters (U+0000-U+001F, U+007F-U+009F)");
     }
@@ -534,7 +533,7 @@ Status IdentityVerifier::verify(std::string_view user_id, std::string_view prese
                               "workspace '" + workspace_id_ + "' has no active identity secret");
     }
     // No signer signs such an id (check_user_id), so no genuine hash or token can name one.
-    if (has_control_char(user_id)) {
+    if (has_control_chars(user_id)) {
         return identity_error(IdentityFailure::malformed,
                               "user id must not contain control characters (U+0000-U+001F, U+007F-U+009F)");
     }

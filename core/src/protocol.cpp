@@ -139,18 +139,6 @@ bool is_valid_utf8(std::string_view s) {
     return true;
 }
 
-// C0 controls, DEL and C1 controls (U+0080..U+009F, encoded C2 80..C2 9F).
-bool has_control_chars(std::string_view s) {
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        const auto b = static_cast<unsigned char>(s[i]);
-        if (b < 0x20 || b == 0x7F) return true;
-        if (b == 0xC2 && i + 1 < s.size()) {
-            const auto n = static_cast<unsigned char>(s[i + 1]);
-            if (n >= 0x80 && n <= 0x9F) return true;
-        }
-    }
-    return false;
-}
 
 // Reads the fields of one JSON object. The first error sticks; later reads return defaults, so a
 // decoder reads every field and checks `failed()` once. Optional fields that are absent or null

@@ -84,6 +84,9 @@ std::string_view key_purpose_label(KeyPurpose purpose) noexcept;
 // HMAC-SHA256(key = secret, message = key_purpose_label(purpose)): the raw 32 bytes are the key.
 Sha256Digest derive_key(std::string_view secret, KeyPurpose purpose) noexcept;
 
+// True when `s` holds a C0 control, DEL or a C1 control (U+0080..U+009F, UTF-8 C2 80..C2 9F).
+bool has_control_chars(std::string_view s) noexcept;
+
 // A user id every signer accepts: not empty and no control character (U+0000..U+001F, U+007F..U+009F).
 // Error code "user_id_invalid", with the same message for every signer (CLI, POST /v1/identity,
 // the wasm userHash, the signing snippets).
