@@ -43,7 +43,8 @@ const richReply = () => [
   '```js\nconst longLine = ["' + 'abcdefghij'.repeat(12) + '"].map((x) => x.toUpperCase());\n```\n\n',
   'See [the docs](https://example.com/docs) and https://example.org/auto.\n\n',
   `![logo](${siteOrigin}/img/ok.png) ![leak](http://localhost:${siteOrigin.split(':')[2]}/img/leak.png?q=secret)\n\n`,
-  `![broken](${siteOrigin}/img/missing.png)\n\nOnce more: ![broken again](${siteOrigin}/img/missing.png)\n`,
+  `![broken](${siteOrigin}/img/missing.png)\n\nOnce more: ![broken again](${siteOrigin}/img/missing.png)\n\n`,
+  'A claim with a source.[^1]\n\n[^1]: The source of the claim.\n',
 ].join('');
 const LONG_REPLY = Array.from({ length: 40 }, (_, i) => `Paragraph ${i + 1}: some text to scroll through.`).join('\n\n');
 // A 1x1 PNG.
@@ -758,9 +759,16 @@ it('a rich reply on a phone: tables keep words whole and scroll in their own box
     assert.equal(r.preScrolls, true, 'the long code line scrolls');
     assert.equal(r.lang, 'js', 'the code block is labelled with its language');
     for (const [href, target, rel] of r.links) {
+      if (href.startsWith('#')) continue;  // footnotes: below
       assert.equal(target, '_blank', `${href} opens in a new tab`);
       assert.equal(rel, 'noopener noreferrer');
     }
+    // Footnote links stay in the reply: no new tab, and the host page's URL never changes.
+    const notes = r.links.filter(([h]) => h.startsWith('#'));
+    assert.ok(notes.length >= 2, `a footnote reference and its back link: ${JSON.stringify(r.links)}`);
+    for (const [href, target] of notes) assert.equal(target, '', `${href} stays in the reply`);
+    await p.tab.locator('.md sup a[href^="#fn"]').first().click();
+    assert.equal(await p.tab.evaluate(() => location.hash), '', 'the host page\'s URL is unchanged');
     assert.ok(r.links.some(([h]) => h === 'https://example.com/docs'));
     assert.ok(r.links.some(([h]) => h.startsWith('http://localhost:') && h.includes('leak.png')), 'the image of a host not allowed is a link');
     assert.deepEqual(r.imgs.map(([src]) => src), [`${siteOrigin}/img/ok.png`], 'only the allowed, working image is an <img>');

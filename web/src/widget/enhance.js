@@ -64,6 +64,24 @@ export class Enhancer {
     tpl.innerHTML = this.policy.createHTML(html);
     const f = tpl.content;
     for (const a of f.querySelectorAll('a[href]')) {
+      const href = a.getAttribute('href');
+      if (href.startsWith('#')) {
+        // A footnote reference or back link moves within its own reply, never the host page's
+        // URL (a new tab of the page, or its hash, would be wrong), and the same ids repeat in
+        // every reply: look in the nearest ancestor that holds the id.
+        a.addEventListener('click', (e) => {
+          e.preventDefault();
+          const sel = `[id="${CSS.escape(href.slice(1))}"]`;
+          for (let n = a.parentElement; n; n = n.parentElement) {
+            const el = n.querySelector(sel);
+            if (el) {
+              el.scrollIntoView({ block: 'nearest' });
+              break;
+            }
+          }
+        });
+        continue;
+      }
       a.target = '_blank';
       a.rel = 'noopener noreferrer';
     }
