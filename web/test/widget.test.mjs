@@ -57,6 +57,8 @@ let siteOrigin;
 let deadHost;  // a port nothing listens on: "the server is down"
 let browser;
 const panelRequests = [];
+const wasmRequests = [];
+let wasmType = 'application/wasm';  // what the site serves the widget's .wasm as
 
 // The fake LLM upstream: model "flaky" fails its first request (HTTP 500) and then answers; any
 // other model streams XSS_REPLY in 7-byte chunks.
@@ -163,6 +165,11 @@ before(async () => {
       imageRequests.push(url.pathname);
       if (url.pathname === '/img/ok.png') return send('image/png', PNG);
       return res.writeHead(404).end();
+    }
+    if (url.pathname === '/confab-widget-core.wasm') {
+      wasmRequests.push(url.search);
+      // ?type=octet: a server that does not know .wasm (the panel compiles from the bytes then).
+      return send(wasmType, readFileSync(join(distDir, 'confab-widget-core.wasm')));
     }
     if (url.pathname.startsWith('/confab-widget-lang-')) return send('application/json', readFileSync(join(distDir, url.pathname.slice(1))));
     if (url.pathname === '/axe.js') return send('text/javascript', readFileSync(join(webDir, 'node_modules/axe-core/axe.min.js')));
