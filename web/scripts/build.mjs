@@ -68,6 +68,66 @@ function wasmLiteral(bytes) {
   return best;
 }
 
+// For a wasm the bundle fetches (the widget's), a few lines in place of emscripten's glue (3.3 KB
+// gzip of runtime the facade in src/core.js never uses): the same factory contract for core.js
+// (opts.instantiateWasm(imports, ready) -> a promise of {HEAPU8, HEAPU32, _confab_*}), wired with
+// the import, memory, constructor and export names read from this build's glue. A wasm that needs
+// a JS import other than abort and heap growth fails the build here, not a visitor's page.
+function minimalLoader(file) {
+  const src = readFileSync(file, 'utf8');
+  const one = (re, what) => {
+    const m = src.match(re);
+    if (!m) throw new Error(`build: cannot find ${what} in ${file} (emscripten's glue changed: update minimalLoader)`);
+    return m;
+  };
+  const mod = one(/var info=\{"(\w+)":asmLibraryArg\}/, 'the import module')[1];
+  const lib = one(/var asmLibraryArg=\{([^}]*)\}/, 'the imports')[1];
+  const known = { _abort: 'abort', _emscripten_resize_heap: 'resize' };
+  const imports = [];
+  for (const [, key, fn] of lib.matchAll(/"(\w+)":(\w+)/g)) {
+    if (!known[fn]) throw new Error(`build: the widget's wasm imports ${fn}, which minimalLoader does not provide`);
+    imports.push(`${JSON.stringify(key)}: ${known[fn]}`);
+  }
+  const memory = one(/wasmMemory=Module\["asm"\]\["(\w+)"\]/, 'the memory export')[1];
+  const ctors = one(/addOnInit\(Module\["asm"\]\["(\w+)"\]\)/, 'the constructors export')[1];
+  const exports = [...src.matchAll(/Module\["(_confab_\w+)"\]=Module\["asm"\]\["(\w+)"\]/g)].map(([, name, key]) => [name, key]);
+  if (!exports.length) throw new Error(`build: no _confab_ exports in ${file}`);
+  return `
+const EXPORTS = ${JSON.stringify(exports)};
+export default function create(opts) {
+  return new Promise((resolve, reject) => {
+    const m = {};
+    let memory;
+    const views = () => { m.HEAPU8 = new Uint8Array(memory.buffer); m.HEAPU32 = new Uint32Array(memory.buffer); };
+    const abort = () => { throw new WebAssembly.RuntimeError('the wasm core aborted (out of memory?)'); };
+    // As emscripten grows the heap: 20% more than asked (capped at +96 MiB), else exactly what is asked.
+    const resize = (size) => {
+      size >>>= 0;
+      const max = 2147483648;
+      const old = memory.buffer.byteLength;
+      for (const want of [Math.min(max, Math.max(size, Math.min(old * 1.2, size + 100663296))), size]) {
+        if (want > max) return 0;
+        try { memory.grow(Math.ceil((want - old) / 65536)); views(); return 1; } catch (e) {}
+      }
+      return 0;
+    };
+    opts.instantiateWasm({ ${JSON.stringify(mod)}: { ${imports.join(', ')} } }, (instance) => {
+      try {
+        const e = instance.exports;
+        memory = e[${JSON.stringify(memory)}];
+        views();
+        e[${JSON.stringify(ctors)}]();
+        for (const [name, key] of EXPORTS) m[name] = e[key];
+        resolve(m);
+      } catch (err) {
+        reject(err);
+      }
+    });
+  });
+}
+`;
+}
+
 const PLACEHOLDER = '__CONFAB_WASM_TEXT__';
 
 // `confab:wasm-glue` and `confab:wasm-bytes` (imported by src/core.js) resolve to the SDK's module,
@@ -83,7 +143,9 @@ function wasmVariant(glue, exportName, wasmPath, fileName = null) {
     setup(b) {
       b.onResolve({ filter: /^confab:/ }, (args) => ({ path: args.path, namespace: 'confab' }));
       b.onLoad({ filter: /.*/, namespace: 'confab' }, (args) => {
-        if (args.path === 'confab:wasm-glue') return { contents: glueModule(glue, exportName), loader: 'js', resolveDir: web };
+        if (args.path === 'confab:wasm-glue') {
+          return { contents: fileName ? minimalLoader(glue) : glueModule(glue, exportName), loader: 'js', resolveDir: web };
+        }
         if (args.path === 'confab:wasm-bytes' && fileName) {
           return {
             contents: `const s = typeof document !== 'undefined' && document.currentScript; ` +

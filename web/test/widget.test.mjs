@@ -167,8 +167,7 @@ before(async () => {
       return res.writeHead(404).end();
     }
     if (url.pathname === '/confab-widget-core.wasm') {
-      wasmRequests.push(url.search);
-      // ?type=octet: a server that does not know .wasm (the panel compiles from the bytes then).
+      wasmRequests.push(Date.now());
       return send(wasmType, readFileSync(join(distDir, 'confab-widget-core.wasm')));
     }
     if (url.pathname.startsWith('/confab-widget-lang-')) return send('application/json', readFileSync(join(distDir, url.pathname.slice(1))));
@@ -401,6 +400,32 @@ it('sends a message, streams the Markdown reply (stable blocks appended once), a
     await p.check();
   } finally {
     await p.close();
+  }
+});
+
+// The panel fetches the widget's wasm core as its own file (confab-widget-core.wasm, next to the panel
+// script): compiled while it downloads when served as application/wasm, compiled from the bytes when
+// a server sends another type. Either way the reply is rendered by the wasm Markdown renderer.
+it('the wasm core is a separate same-origin file, fetched once; a server that does not know .wasm still works', T, async () => {
+  for (const type of ['application/wasm', 'application/octet-stream']) {
+    wasmType = type;
+    const before = wasmRequests.length;
+    const p = await open({ user: `wasm-${type.length}` });
+    try {
+      await openPanel(p.tab);
+      await p.tab.locator('textarea').fill('wasm **served** as ' + type);
+      await p.tab.locator('textarea').press('Enter');
+      const [reply] = await waitReplies(p.tab, 1);
+      assert.match(reply.html, /^<h2>Echo<\/h2>/, `rendered by the wasm core served as ${type}`);
+      assert.equal(wasmRequests.length, before + 1, `the .wasm is fetched once (served as ${type})`);
+      const wasm = await p.tab.evaluate(() => performance.getEntriesByType('resource')
+        .filter((e) => e.name.includes('/confab-widget-core.wasm')).map((e) => e.name));
+      assert.deepEqual(wasm, [`${siteOrigin}/confab-widget-core.wasm`], 'fetched from next to the panel script');
+      await p.check();
+    } finally {
+      wasmType = 'application/wasm';
+      await p.close();
+    }
   }
 });
 
