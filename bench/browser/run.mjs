@@ -75,7 +75,7 @@ const server = createServer((req, res) => {
     res.writeHead(404).end();
     return;
   }
-  const headers = { 'Content-Type': `${r.type}; charset=utf-8`, 'Cache-Control': 'no-store' };
+  const headers = { 'Content-Type': r.type === 'application/wasm' ? r.type : `${r.type}; charset=utf-8`, 'Cache-Control': 'no-store' };
   // Cross-origin isolation gives performance.now() 5 us resolution (100 us without it).
   if (r.isolated) Object.assign(headers, { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' });
   res.writeHead(200, headers).end(r.body);

@@ -32,13 +32,14 @@ let wasmResponse = WASM_URL ? fetch(WASM_URL) : null;
 if (wasmResponse) wasmResponse.catch(() => {});  // reported by loadCore(), not as unhandled
 
 // Compiles while downloading when served as application/wasm; any other type (a server that does
-// not know .wasm) is compiled from the bytes.
+// not know .wasm, or adds a charset) is compiled from the bytes.
 function fetchedModule(imports) {
   const response = wasmResponse || fetch(WASM_URL);
   wasmResponse = null;
   return response.then((res) => {
     if (!res.ok) throw new ConfabError(`could not fetch the wasm core ${WASM_URL}: HTTP ${res.status}`, { code: 'wasm_load_failed' });
-    return /^application\/wasm\b/i.test(res.headers.get('Content-Type') || '') && WebAssembly.instantiateStreaming
+    // Exactly application/wasm: Chromium refuses to stream-compile even `application/wasm; charset=utf-8`.
+    return /^application\/wasm$/i.test((res.headers.get('Content-Type') || '').trim()) && WebAssembly.instantiateStreaming
       ? WebAssembly.instantiateStreaming(res, imports)
       : res.arrayBuffer().then((bytes) => WebAssembly.instantiate(bytes, imports));
   });

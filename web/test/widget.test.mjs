@@ -407,7 +407,7 @@ it('sends a message, streams the Markdown reply (stable blocks appended once), a
 // script): compiled while it downloads when served as application/wasm, compiled from the bytes when
 // a server sends another type. Either way the reply is rendered by the wasm Markdown renderer.
 it('the wasm core is a separate same-origin file, fetched once; a server that does not know .wasm still works', T, async () => {
-  for (const type of ['application/wasm', 'application/octet-stream']) {
+  for (const type of ['application/wasm', 'application/octet-stream', 'application/wasm; charset=utf-8']) {
     wasmType = type;
     const before = wasmRequests.length;
     const p = await open({ user: `wasm-${type.length}` });
