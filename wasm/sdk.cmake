@@ -27,6 +27,7 @@ set_source_files_properties(
   PROPERTIES COMPILE_OPTIONS -finline-functions)
 add_executable(confab_sdk_wasm
   ${CMAKE_CURRENT_SOURCE_DIR}/sdk_bindings.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/user_hash_bindings.cpp
   ${PROJECT_SOURCE_DIR}/core/src/sse.cpp
   ${PROJECT_SOURCE_DIR}/core/src/identity.cpp
   ${PROJECT_SOURCE_DIR}/core/src/transcript.cpp)

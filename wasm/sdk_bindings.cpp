@@ -1,4 +1,5 @@
-// The shipped SDK's wasm surface: SSE framing, the chat transcript and user hashes as plain C exports (no embind).
+// The shipped SDK's wasm surface: SSE framing and the chat transcript as plain C exports (no embind).
+// User hashes are in user_hash_bindings.cpp, which only the SDK's module links (the widget never signs).
 //
 // Why C exports and not embind: the SDK needs a handful of calls, all on bytes. Plain exports plus a
 // small hand-written JS facade (web/src/core.js) measured smaller than embind's glue (see
@@ -21,7 +22,6 @@
 
 #include <emscripten/emscripten.h>
 
-#include "confab/identity.hpp"
 #include "confab/sse.hpp"
 #include "confab/transcript.hpp"
 
@@ -187,12 +187,6 @@ std::uint32_t get_u32(const char* p) {
 }
 
 constexpr std::uint32_t kAbsent = 0xffffffff;
-
-// One buffer shared by the stateless helpers (user hash); the SDK is single-threaded.
-std::string& scratch() {
-    static std::string s;
-    return s;
-}
 
 }  // namespace
 
@@ -377,29 +371,6 @@ EMSCRIPTEN_KEEPALIVE const std::uint32_t* confab_transcript_str(SdkTranscript* t
     t->view[0] = static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(s->data()));
     t->view[1] = static_cast<std::uint32_t>(s->size());
     return t->view;
-}
-
-// Writes lowercase hex HMAC-SHA256(key = secret, message = user_id) to the scratch buffer and
-// returns it (NUL-terminated), or "!" + why the user id is refused. Both inputs are read from one buffer JS filled: secret then user id.
-EMSCRIPTEN_KEEPALIVE char* confab_scratch(std::uint32_t len) {
-    auto& s = scratch();
-    if (s.size() < len) s.resize(len);
-    return s.data();
-}
-EMSCRIPTEN_KEEPALIVE const char* confab_user_hash(std::uint32_t secret_len, std::uint32_t user_len) {
-    auto& s = scratch();
-    const std::string_view user(s.data() + secret_len, user_len);
-    // A refused id comes back as "!" + the message every signer gives (64 hex chars otherwise).
-    std::string out;
-    if (auto st = confab::check_user_id(user); !st) {
-        out = "!" + st.error().message;
-    } else {
-        out = confab::user_hash(std::string_view(s.data(), secret_len), user);
-    }
-    // Wipe the secret from the scratch buffer before the heap is reused.
-    std::memset(s.data(), 0, s.size());
-    s.assign(out);
-    return s.c_str();
 }
 
 // Bytes currently allocated on the wasm heap (emmalloc), for the SDK's leak test.

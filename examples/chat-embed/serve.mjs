@@ -17,7 +17,7 @@ const arg = (name, def) => {
 const port = Number(arg('--port', 8082));
 const api = arg('--api', 'http://127.0.0.1:8787');
 const dist = join(repo, 'web/dist');
-for (const f of ['confab-widget.js', 'confab-widget-panel.js']) {
+for (const f of ['confab-widget.js', 'confab-widget-panel.js', 'confab-widget-core.wasm']) {
   if (!existsSync(join(dist, f))) {
     console.error(`web/dist/${f} is missing: run \`make sdk\` (or cd web && npm run build) first`);
     process.exit(1);
@@ -57,6 +57,8 @@ const files = {
   '/site.js': ['site.js', 'text/javascript; charset=utf-8', here],
   '/confab-widget.js': ['confab-widget.js', 'text/javascript; charset=utf-8', dist],
   '/confab-widget-panel.js': ['confab-widget-panel.js', 'text/javascript; charset=utf-8', dist],
+  // The panel fetches it from next to itself; as application/wasm it compiles while downloading.
+  '/confab-widget-core.wasm': ['confab-widget-core.wasm', 'application/wasm', dist],
 };
 // The widget's bundled locales (fetched by visitors whose language is one of them).
 for (const lang of ['de', 'fr', 'es', 'ar']) {

@@ -1,8 +1,9 @@
 // Builds web/dist: confab.mjs (ESM), confab.cjs (CJS) and confab.global.js (script tag, sets
 // window.Confab), each with the wasm core embedded, and prints what a script-tag user downloads.
 // Also the widget: confab-widget.js (script-tag shell: the launcher, <10 KB gzip), confab-widget.mjs
-// (the same shell as ESM) and confab-widget-panel.js (panel + SDK + the widget's wasm core with the
-// Markdown renderer, loaded on first open or when idle). Fails when a download is over budget.
+// (the same shell as ESM), confab-widget-panel.js (panel + SDK + the widget's wasm glue, loaded on
+// first open or when idle) and confab-widget-core.wasm (the widget's wasm core with the Markdown
+// renderer, fetched by the panel from next to itself). Fails when a download is over budget.
 import { build } from 'esbuild';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -20,10 +21,11 @@ const widgetWasmFile = join(wasmDir, 'confab_widget_core.wasm');
 const BUDGET_GZIP_BYTES = 31 * 1000;
 // The widget (issue 5): the shell a page pays for on every load, and everything once opened.
 const SHELL_BUDGET_GZIP_BYTES = 10 * 1000;
-// Everything a visitor who opens the chat downloads: shell + panel (+ a locale's strings for visitors
-// not in English). Issue 15 asks for < 64 KB; with its features this is 65.4 KB (the widget's wasm
-// alone is 34.2 KB gzip, 36.0 KB as the string literal embedded in the panel), so the budget is 66 KB until
-// the widget's wasm drops the user-hash code it never calls or ships as a separate .wasm file.
+// Everything a visitor who opens the chat downloads, each file gzipped as served: shell + panel +
+// the widget's .wasm (+ a locale's strings for visitors not in English). Issue 15 asks for < 64 KB;
+// it is 65.8 KB (shell 4.2 + panel 21.5 + wasm 39.3 + ar 0.8; it was 74.5 KB with the wasm embedded
+// in the panel, emscripten's glue and the user-hash code), so the budget stays 66 KB until ~2 KB
+// more go (the Markdown renderer's wasm code is the bulk: render_inlines/render_block/add_line).
 const WIDGET_BUDGET_GZIP_BYTES = 66 * 1000;
 
 for (const f of [glueFile, wasmFile, widgetGlueFile, widgetWasmFile]) {
@@ -69,23 +71,96 @@ function wasmLiteral(bytes) {
   return best;
 }
 
+// For a wasm the bundle fetches (the widget's), a few lines in place of emscripten's glue (3.3 KB
+// gzip of runtime the facade in src/core.js never uses): the same factory contract for core.js
+// (opts.instantiateWasm(imports, ready) -> a promise of {HEAPU8, HEAPU32, _confab_*}), wired with
+// the import, memory, constructor and export names read from this build's glue. A wasm that needs
+// a JS import other than abort and heap growth fails the build here, not a visitor's page.
+function minimalLoader(file) {
+  const src = readFileSync(file, 'utf8');
+  const one = (re, what) => {
+    const m = src.match(re);
+    if (!m) throw new Error(`build: cannot find ${what} in ${file} (emscripten's glue changed: update minimalLoader)`);
+    return m;
+  };
+  const mod = one(/var info=\{"(\w+)":asmLibraryArg\}/, 'the import module')[1];
+  const lib = one(/var asmLibraryArg=\{([^}]*)\}/, 'the imports')[1];
+  const known = { _abort: 'abort', _emscripten_resize_heap: 'resize' };
+  const imports = [];
+  for (const [, key, fn] of lib.matchAll(/"(\w+)":(\w+)/g)) {
+    if (!known[fn]) throw new Error(`build: the widget's wasm imports ${fn}, which minimalLoader does not provide`);
+    imports.push(`${JSON.stringify(key)}: ${known[fn]}`);
+  }
+  const memory = one(/wasmMemory=Module\["asm"\]\["(\w+)"\]/, 'the memory export')[1];
+  const ctors = one(/addOnInit\(Module\["asm"\]\["(\w+)"\]\)/, 'the constructors export')[1];
+  const exports = [...src.matchAll(/Module\["(_confab_\w+)"\]=Module\["asm"\]\["(\w+)"\]/g)].map(([, name, key]) => [name, key]);
+  if (!exports.length) throw new Error(`build: no _confab_ exports in ${file}`);
+  return `
+const EXPORTS = ${JSON.stringify(exports)};
+export default function create(opts) {
+  return new Promise((resolve, reject) => {
+    const m = {};
+    let memory;
+    const views = () => { m.HEAPU8 = new Uint8Array(memory.buffer); m.HEAPU32 = new Uint32Array(memory.buffer); };
+    const abort = () => { throw new WebAssembly.RuntimeError('the wasm core aborted (out of memory?)'); };
+    // As emscripten grows the heap: 20% more than asked (capped at +96 MiB), else exactly what is asked.
+    const resize = (size) => {
+      size >>>= 0;
+      const max = 2147483648;
+      const old = memory.buffer.byteLength;
+      for (const want of [Math.min(max, Math.max(size, Math.min(old * 1.2, size + 100663296))), size]) {
+        if (want > max) return 0;
+        try { memory.grow(Math.ceil((want - old) / 65536)); views(); return 1; } catch (e) {}
+      }
+      return 0;
+    };
+    opts.instantiateWasm({ ${JSON.stringify(mod)}: { ${imports.join(', ')} } }, (instance) => {
+      try {
+        const e = instance.exports;
+        memory = e[${JSON.stringify(memory)}];
+        views();
+        e[${JSON.stringify(ctors)}]();
+        for (const [name, key] of EXPORTS) m[name] = e[key];
+        resolve(m);
+      } catch (err) {
+        reject(err);
+      }
+    });
+  });
+}
+`;
+}
+
 const PLACEHOLDER = '__CONFAB_WASM_TEXT__';
 
 // `confab:wasm-glue` and `confab:wasm-bytes` (imported by src/core.js) resolve to the SDK's module,
 // or, for the widget's panel, to the widget's module (the SDK's exports plus the Markdown renderer).
-function wasmVariant(glue, exportName, wasmPath) {
+// `fileName`: the wasm is not embedded but written to dist/<fileName>, and the bundle fetches it
+// from next to the script that runs it (its document.currentScript, read when the script runs).
+// The widget's panel does this: gzipped as binary, its wasm is 2.4 KB smaller than as the literal.
+function wasmVariant(glue, exportName, wasmPath, fileName = null) {
   const wasm = readFileSync(wasmPath);
-  const { shift, literal } = wasmLiteral(wasm);
+  const { shift, literal } = fileName ? { shift: 0, literal: '""' } : wasmLiteral(wasm);
   const plugin = {
     name: 'confab-virtual',
     setup(b) {
       b.onResolve({ filter: /^confab:/ }, (args) => ({ path: args.path, namespace: 'confab' }));
       b.onLoad({ filter: /.*/, namespace: 'confab' }, (args) => {
-        if (args.path === 'confab:wasm-glue') return { contents: glueModule(glue, exportName), loader: 'js', resolveDir: web };
+        if (args.path === 'confab:wasm-glue') {
+          return { contents: fileName ? minimalLoader(glue) : glueModule(glue, exportName), loader: 'js', resolveDir: web };
+        }
+        if (args.path === 'confab:wasm-bytes' && fileName) {
+          return {
+            contents: `const s = typeof document !== 'undefined' && document.currentScript; ` +
+              `export const WASM_URL = s && s.src ? new URL(${JSON.stringify(fileName)}, s.src).href : ${JSON.stringify(fileName)}; ` +
+              `export const WASM_TEXT = ""; export const WASM_SHIFT = 0; export const WASM_LENGTH = 0;`,
+            loader: 'js',
+          };
+        }
         if (args.path === 'confab:wasm-bytes') {
           return {
-            contents: `export const WASM_TEXT = "${PLACEHOLDER}"; export const WASM_SHIFT = ${shift}; ` +
-              `export const WASM_LENGTH = ${wasm.length};`,
+            contents: `export const WASM_URL = null; export const WASM_TEXT = "${PLACEHOLDER}"; ` +
+              `export const WASM_SHIFT = ${shift}; export const WASM_LENGTH = ${wasm.length};`,
             loader: 'js',
           };
         }
@@ -93,11 +168,11 @@ function wasmVariant(glue, exportName, wasmPath) {
       });
     },
   };
-  return { wasm, shift, literal, literalGzip: gz(Buffer.from(literal)), plugin };
+  return { wasm, shift, literal, fileName, literalGzip: gz(Buffer.from(literal)), plugin };
 }
 
 const sdkWasm = wasmVariant(glueFile, 'createConfabSdkCore', wasmFile);
-const widgetWasm = wasmVariant(widgetGlueFile, 'createConfabWidgetCore', widgetWasmFile);
+const widgetWasm = wasmVariant(widgetGlueFile, 'createConfabWidgetCore', widgetWasmFile, 'confab-widget-core.wasm');
 const { wasm, shift } = sdkWasm;
 
 const dist = join(web, 'dist');
@@ -116,7 +191,7 @@ const outputs = [
   { file: 'confab.mjs', entryPoints: [join(web, 'src/index.js')], format: 'esm', minify: false, wasm: sdkWasm },
   { file: 'confab.cjs', entryPoints: [join(web, 'src/global.cjs')], format: 'cjs', minify: false, wasm: sdkWasm },
   { file: 'confab.global.js', entryPoints: [join(web, 'src/global.cjs')], format: 'iife', globalName: 'Confab', minify: true, wasm: sdkWasm },
-  // The widget: browser-only files. The shell has no wasm; the panel embeds the widget's module.
+  // The widget: browser-only files. The shell has no wasm; the panel fetches the widget's module.
   { file: 'confab-widget.js', entryPoints: [join(web, 'src/widget/global.js')], format: 'iife', minify: true, platform: 'browser',
     banner: { js: '/*! @confab/sdk widget | MIT */' } },
   { file: 'confab-widget.mjs', entryPoints: [join(web, 'src/widget/esm.js')], format: 'esm', minify: true, platform: 'browser',
@@ -143,7 +218,7 @@ const sizes = [];
 for (const { file, wasm: variant, ...opts } of outputs) {
   const result = await build({ ...common, ...opts, plugins: [cssMinify, ...(variant ? [variant.plugin] : [])] });
   let code = result.outputFiles[0].text;
-  if (variant) {
+  if (variant && !variant.fileName) {
     const quoted = new RegExp(`(["'\`])${PLACEHOLDER}\\1`);
     if (!quoted.test(code)) throw new Error(`build: the wasm placeholder is missing from ${file}`);
     code = code.replace(quoted, () => variant.literal);
@@ -161,6 +236,9 @@ for (const { file, wasm: variant, ...opts } of outputs) {
   sizes.push({ file, raw: buf.length, gzip: gz(buf) });
 }
 
+writeFileSync(join(dist, widgetWasm.fileName), widgetWasm.wasm);
+const widgetWasmGzip = gz(widgetWasm.wasm);
+
 const kb = (n) => (n / 1000).toFixed(1) + ' KB';
 console.log(`built web/dist from ${wasmDir} (wasm ${kb(wasm.length)} raw, ${kb(gz(wasm))} gzip alone; embedded with shift ${shift})`);
 for (const s of sizes) console.log(`  ${s.file.padEnd(18)} ${kb(s.raw).padStart(9)} raw  ${kb(s.gzip).padStart(8)} gzip -9`);
@@ -169,10 +247,10 @@ console.log(`script-tag download (JS + wasm, one file): ${kb(tag.raw)} raw, ${kb
   `(budget ${kb(BUDGET_GZIP_BYTES)} gzip)`);
 const shell = sizes.find((s) => s.file === 'confab-widget.js');
 const panel = sizes.find((s) => s.file === 'confab-widget-panel.js');
-console.log(`widget (widget wasm ${kb(widgetWasm.wasm.length)} raw, ${kb(gz(widgetWasm.wasm))} gzip alone, ` +
-  `${kb(widgetWasm.literalGzip)} gzip as the literal embedded in the panel):`);
+console.log(`widget (${widgetWasm.fileName} ${kb(widgetWasm.wasm.length)} raw, ${kb(widgetWasmGzip)} gzip -9):`);
 console.log(`  shell, every page load:       ${kb(shell.gzip).padStart(8)} gzip (budget ${kb(SHELL_BUDGET_GZIP_BYTES)})`);
-console.log(`  shell + panel (JS + wasm):    ${kb(shell.gzip + panel.gzip).padStart(8)} gzip (budget ${kb(WIDGET_BUDGET_GZIP_BYTES)})`);
+const opened = shell.gzip + panel.gzip + widgetWasmGzip;
+console.log(`  shell + panel + wasm:         ${kb(opened).padStart(8)} gzip (budget ${kb(WIDGET_BUDGET_GZIP_BYTES)})`);
 // The bundled locales: one small JSON file each, fetched only by visitors who need it.
 const locales = [];
 for (const f of readdirSync(join(web, 'src/widget/locales')).filter((n) => n.endsWith('.json')).sort()) {
@@ -184,7 +262,7 @@ for (const f of readdirSync(join(web, 'src/widget/locales')).filter((n) => n.end
 const maxLocale = Math.max(...locales.map((l) => l.gzip));
 console.log(`  locales (${locales.map((l) => l.file.slice(19, -5)).join(', ')}; one fetched if not English): ` +
   `${locales.map((l) => kb(l.gzip)).join(', ')} gzip`);
-console.log(`  shell + panel + largest locale: ${kb(shell.gzip + panel.gzip + maxLocale).padStart(8)} gzip (budget ${kb(WIDGET_BUDGET_GZIP_BYTES)})`);
+console.log(`  shell + panel + wasm + largest locale: ${kb(opened + maxLocale).padStart(8)} gzip (budget ${kb(WIDGET_BUDGET_GZIP_BYTES)})`);
 let over = false;
 if (tag.gzip > BUDGET_GZIP_BYTES) {
   console.error('build: the script-tag bundle is over its size budget');
@@ -194,7 +272,7 @@ if (shell.gzip > SHELL_BUDGET_GZIP_BYTES) {
   console.error('build: the widget shell is over its size budget');
   over = true;
 }
-if (shell.gzip + panel.gzip + maxLocale > WIDGET_BUDGET_GZIP_BYTES) {
+if (opened + maxLocale > WIDGET_BUDGET_GZIP_BYTES) {
   console.error('build: the full widget is over its size budget');
   over = true;
 }

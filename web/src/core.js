@@ -2,7 +2,7 @@
 // (wasm/sdk_bindings.cpp): SSE framing, the transcript (every event applied exactly once, in seq
 // order) and user hashes. Payloads are decoded in JS (JSON.parse) and handed over as strings.
 import createConfabSdkCore from 'confab:wasm-glue';
-import { WASM_TEXT, WASM_SHIFT, WASM_LENGTH } from 'confab:wasm-bytes';
+import { WASM_URL, WASM_TEXT, WASM_SHIFT, WASM_LENGTH } from 'confab:wasm-bytes';
 import { ConfabError } from './errors.js';
 
 const encoder = new TextEncoder();
@@ -25,18 +25,51 @@ function wasmBytes() {
   return out;
 }
 
+// The widget's panel instead fetches its wasm from WASM_URL (a separate file next to the panel
+// script: gzipped as binary it is smaller than as a string). The download starts when the script
+// runs (a preloaded panel has its wasm too); a failed one is fetched again on the next loadCore().
+let wasmResponse = WASM_URL ? fetch(WASM_URL) : null;
+if (wasmResponse) wasmResponse.catch(() => {});  // reported by loadCore(), not as unhandled
+
+// Compiles while downloading when served as application/wasm; any other type (a server that does
+// not know .wasm, or adds a charset) is compiled from the bytes.
+function fetchedModule(imports) {
+  const response = wasmResponse || fetch(WASM_URL);
+  wasmResponse = null;
+  return response.then((res) => {
+    if (!res.ok) throw new ConfabError(`could not fetch the wasm core ${WASM_URL}: HTTP ${res.status}`, { code: 'wasm_load_failed' });
+    // Exactly application/wasm: Chromium refuses to stream-compile even `application/wasm; charset=utf-8`.
+    return /^application\/wasm$/i.test((res.headers.get('Content-Type') || '').trim()) && WebAssembly.instantiateStreaming
+      ? WebAssembly.instantiateStreaming(res, imports)
+      : res.arrayBuffer().then((bytes) => WebAssembly.instantiate(bytes, imports));
+  });
+}
+
+function createModule() {
+  if (!WASM_URL) return createConfabSdkCore({ wasmBinary: wasmBytes(), print() {}, printErr() {} });
+  return new Promise((resolve, reject) => {
+    // Emscripten's hook: hand it the instance when ready (it waits); a failure rejects here.
+    const instantiateWasm = (imports, ready) => {
+      fetchedModule(imports).then((r) => ready(r.instance, r.module), reject);
+      return {};
+    };
+    createConfabSdkCore({ instantiateWasm, print() {}, printErr() {} }).then(resolve, reject);
+  });
+}
+
 let corePromise = null;
 
 /** Resolves to the Core; the module is compiled on the first call only. */
 export function loadCore() {
   if (!corePromise) {
     corePromise = Promise.resolve()
-      .then(() => createConfabSdkCore({ wasmBinary: wasmBytes(), print() {}, printErr() {} }))
+      .then(createModule)
       .then((m) => new Core(m), (e) => {
         corePromise = null;  // a later call may try again (e.g. after a CSP change in a dev tool)
         if (e instanceof ConfabError) throw e;
         throw new ConfabError('could not start the wasm core: ' + (e && e.message || e) +
-          ' (a Content-Security-Policy needs script-src \'wasm-unsafe-eval\')', { code: 'wasm_load_failed', cause: e });
+          ' (a Content-Security-Policy needs script-src \'wasm-unsafe-eval\'' +
+          (WASM_URL ? ` and connect-src allowing ${WASM_URL})` : ')'), { code: 'wasm_load_failed', cause: e });
       });
   }
   return corePromise;
@@ -82,6 +115,9 @@ class Core {
 
   /** Lowercase hex HMAC-SHA256(key = secret, message = userId). */
   userHash(secret, userId) {
+    if (!this.m._confab_user_hash) {
+      throw new ConfabError('userHash is not in the widget\'s wasm core: sign on your backend, or use the SDK', { code: 'unsupported' });
+    }
     const s = encoder.encode(secret);
     const u = encoder.encode(userId);
     const buf = new Uint8Array(s.length + u.length);

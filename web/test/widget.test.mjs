@@ -58,6 +58,8 @@ let siteOrigin;
 let deadHost;  // a port nothing listens on: "the server is down"
 let browser;
 const panelRequests = [];
+const wasmRequests = [];
+let wasmType = 'application/wasm';  // what the site serves the widget's .wasm as
 
 // The fake LLM upstream: model "flaky" fails its first request (HTTP 500) and then answers; any
 // other model streams XSS_REPLY in 7-byte chunks.
@@ -164,6 +166,10 @@ before(async () => {
       imageRequests.push(url.pathname);
       if (url.pathname === '/img/ok.png') return send('image/png', PNG);
       return res.writeHead(404).end();
+    }
+    if (url.pathname === '/confab-widget-core.wasm') {
+      wasmRequests.push(Date.now());
+      return send(wasmType, readFileSync(join(distDir, 'confab-widget-core.wasm')));
     }
     if (url.pathname.startsWith('/confab-widget-lang-')) return send('application/json', readFileSync(join(distDir, url.pathname.slice(1))));
     if (url.pathname === '/axe.js') return send('text/javascript', readFileSync(join(webDir, 'node_modules/axe-core/axe.min.js')));
@@ -395,6 +401,32 @@ it('sends a message, streams the Markdown reply (stable blocks appended once), a
     await p.check();
   } finally {
     await p.close();
+  }
+});
+
+// The panel fetches the widget's wasm core as its own file (confab-widget-core.wasm, next to the panel
+// script): compiled while it downloads when served as application/wasm, compiled from the bytes when
+// a server sends another type. Either way the reply is rendered by the wasm Markdown renderer.
+it('the wasm core is a separate same-origin file, fetched once; a server that does not know .wasm still works', T, async () => {
+  for (const type of ['application/wasm', 'application/octet-stream', 'application/wasm; charset=utf-8']) {
+    wasmType = type;
+    const before = wasmRequests.length;
+    const p = await open({ user: `wasm-${type.length}` });
+    try {
+      await openPanel(p.tab);
+      await p.tab.locator('textarea').fill('wasm **served** as ' + type);
+      await p.tab.locator('textarea').press('Enter');
+      const [reply] = await waitReplies(p.tab, 1);
+      assert.match(reply.html, /^<h2>Echo<\/h2>/, `rendered by the wasm core served as ${type}`);
+      assert.equal(wasmRequests.length, before + 1, `the .wasm is fetched once (served as ${type})`);
+      const wasm = await p.tab.evaluate(() => performance.getEntriesByType('resource')
+        .filter((e) => e.name.includes('/confab-widget-core.wasm')).map((e) => e.name));
+      assert.deepEqual(wasm, [`${siteOrigin}/confab-widget-core.wasm`], 'fetched from next to the panel script');
+      await p.check();
+    } finally {
+      wasmType = 'application/wasm';
+      await p.close();
+    }
   }
 });
 
