@@ -19,9 +19,11 @@ add_executable(confab_widget_wasm
   ${PROJECT_SOURCE_DIR}/core/src/markdown_html.cpp
   ${PROJECT_SOURCE_DIR}/core/src/markdown_inlines.cpp)
 target_include_directories(confab_widget_wasm PRIVATE ${PROJECT_SOURCE_DIR}/core/include ${PROJECT_SOURCE_DIR}/core/src)
-target_compile_options(confab_widget_wasm PRIVATE ${CONFAB_WARNINGS} -Oz -flto -fno-exceptions)
+# -inline-threshold=-50 (compile and LTO link): LLVM inlines only calls whose inlining shrinks the
+# code (-Oz's default threshold is 5); -0.22 KB gzip (83.2 -> 82.8 KB raw), -20 gave -0.12, -200 = -50.
+target_compile_options(confab_widget_wasm PRIVATE ${CONFAB_WARNINGS} -Oz -flto -fno-exceptions -mllvm -inline-threshold=-50)
 target_link_options(confab_widget_wasm PRIVATE
-  -Oz -flto -fno-exceptions
+  -Oz -flto -fno-exceptions -Wl,-mllvm,-inline-threshold=-50
   -sMODULARIZE=1 -sEXPORT_NAME=createConfabWidgetCore
   -sDYNAMIC_EXECUTION=0 -sFILESYSTEM=0 -sMALLOC=emmalloc -sALLOW_MEMORY_GROWTH=1
   -sENVIRONMENT=web,worker)
