@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
-import { cliPath, normalizeHtml, renderAll, stripOurs } from './spec-helpers.mjs';
+import { cliPath, normalizeHtml, renderAll, scoreExamples } from './spec-helpers.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -35,32 +35,7 @@ test('CommonMark spec examples pass at least the baseline', () => {
     html: t.html.replace(/→/g, '\t'),
   }));
   const outputs = renderAll(cli, examples.map((e) => e.markdown), ['--no-highlight']);
-  const bySection = new Map();
-  const failures = [];
-  let passed = 0;
-  examples.forEach((example, i) => {
-    const ok = normalizeHtml(stripOurs(outputs[i])) === normalizeHtml(example.html);
-    const s = bySection.get(example.section) ?? { passed: 0, total: 0 };
-    s.total += 1;
-    if (ok) {
-      s.passed += 1;
-      passed += 1;
-    } else {
-      failures.push({ example, actual: outputs[i] });
-    }
-    bySection.set(example.section, s);
-  });
-
-  const lines = [`CommonMark ${version} spec examples, by section:`];
-  for (const [section, s] of bySection) lines.push(`  ${String(s.passed).padStart(3)}/${String(s.total).padEnd(3)} ${section}`);
-  lines.push(`  total: ${passed}/${examples.length}`);
-  console.log(lines.join('\n'));
-  if (process.env.CONFAB_MD_VERBOSE) {
-    for (const { example, actual } of failures) {
-      console.log(`--- example ${example.number} (${example.section})\n${JSON.stringify(example.markdown)}\n` +
-        `expected: ${JSON.stringify(example.html)}\nactual:   ${JSON.stringify(actual)}`);
-    }
-  }
+  const { passed } = scoreExamples(`CommonMark ${version} spec examples`, examples, outputs);
 
   const baseline = JSON.parse(readFileSync(join(here, 'commonmark-baseline.json'), 'utf8'));
   assert.equal(examples.length, baseline.total, 'the spec package changed its example count: update the baseline');

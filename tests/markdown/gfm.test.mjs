@@ -13,39 +13,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
-import { cliPath, normalizeHtml, readExamples, renderAll, stripOurs } from './spec-helpers.mjs';
+import { cliPath, readExamples, renderAll, scoreExamples } from './spec-helpers.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 function run(cli, name, file) {
   const examples = readExamples(join(here, 'gfm', file));
   const outputs = renderAll(cli, examples.map((e) => e.markdown), ['--no-highlight']);
-  const bySection = new Map();
-  let passed = 0;
-  const failures = [];
-  examples.forEach((example, i) => {
-    // "<IGNORE>": the example only checks that rendering does not crash (as cmark's runner reads it).
-    const ok = example.html === '<IGNORE>\n' || normalizeHtml(stripOurs(outputs[i])) === normalizeHtml(example.html);
-    const s = bySection.get(example.section) ?? { passed: 0, total: 0 };
-    s.total += 1;
-    if (ok) {
-      s.passed += 1;
-      passed += 1;
-    } else {
-      failures.push({ example, actual: outputs[i] });
-    }
-    bySection.set(example.section, s);
-  });
-  const lines = [`${name} examples, by section:`];
-  for (const [section, s] of bySection) lines.push(`  ${String(s.passed).padStart(3)}/${String(s.total).padEnd(3)} ${section}`);
-  lines.push(`  total: ${passed}/${examples.length}`);
-  console.log(lines.join('\n'));
-  if (process.env.CONFAB_MD_VERBOSE) {
-    for (const { example, actual } of failures) {
-      console.log(`--- ${name} example ${example.number} (${example.section})\n${JSON.stringify(example.markdown)}\n` +
-        `expected: ${JSON.stringify(example.html)}\nactual:   ${JSON.stringify(actual)}`);
-    }
-  }
+  const { passed, bySection } = scoreExamples(`${name} examples`, examples, outputs);
   return { examples, passed, bySection };
 }
 

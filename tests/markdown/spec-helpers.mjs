@@ -157,3 +157,35 @@ export function readExamples(file) {
   return examples;
 }
 
+
+// Scores rendered `outputs` against the examples' expected HTML ("<IGNORE>": only must not crash,
+// as cmark's runner reads it), prints passes per section and, with CONFAB_MD_VERBOSE, every failing
+// example. Returns {passed, bySection: Map(section -> {passed, total})}.
+export function scoreExamples(title, examples, outputs) {
+  const bySection = new Map();
+  const failures = [];
+  let passed = 0;
+  examples.forEach((example, i) => {
+    const ok = example.html === '<IGNORE>\n' || normalizeHtml(stripOurs(outputs[i])) === normalizeHtml(example.html);
+    const s = bySection.get(example.section) ?? { passed: 0, total: 0 };
+    s.total += 1;
+    if (ok) {
+      s.passed += 1;
+      passed += 1;
+    } else {
+      failures.push({ example, actual: outputs[i] });
+    }
+    bySection.set(example.section, s);
+  });
+  const lines = [`${title}, by section:`];
+  for (const [section, s] of bySection) lines.push(`  ${String(s.passed).padStart(3)}/${String(s.total).padEnd(3)} ${section}`);
+  lines.push(`  total: ${passed}/${examples.length}`);
+  console.log(lines.join('\n'));
+  if (process.env.CONFAB_MD_VERBOSE) {
+    for (const { example, actual } of failures) {
+      console.log(`--- ${title} example ${example.number} (${example.section})\n${JSON.stringify(example.markdown)}\n` +
+        `expected: ${JSON.stringify(example.html)}\nactual:   ${JSON.stringify(actual)}`);
+    }
+  }
+  return { passed, bySection };
+}
