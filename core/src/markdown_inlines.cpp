@@ -181,6 +181,16 @@ private:
         else if (n.parent >= 0) nodes_[static_cast<std::size_t>(n.parent)].last = n.prev;
         n.parent = n.prev = n.next = -1;
     }
+    // The nodes after `id` (a bracket opener's text) become the children of `parent` (the link,
+    // image or footnote reference that the brackets turned out to be).
+    void adopt_siblings_after(int id, int parent) {
+        for (int tmp = nodes_[static_cast<std::size_t>(id)].next; tmp >= 0;) {
+            const int next = nodes_[static_cast<std::size_t>(tmp)].next;
+            unlink(tmp);
+            append_child(parent, tmp);
+            tmp = next;
+        }
+    }
     void insert_after(int id, int sibling) {
         unlink(sibling);
         Node& n = nodes_[static_cast<std::size_t>(id)];
@@ -611,13 +621,7 @@ private:
             // resolve_footnotes), else it is its text.
             std::string_view label = subject_.substr(opener.index + 2, start - opener.index - 3);
             int fn = new_node(InlineKind::footnote_ref, keep(normalize_label(label)));
-            int tmp = nodes_[static_cast<std::size_t>(opener.node)].next;
-            while (tmp >= 0) {
-                int next = nodes_[static_cast<std::size_t>(tmp)].next;
-                unlink(tmp);
-                append_child(fn, tmp);
-                tmp = next;
-            }
+            adopt_siblings_after(opener.node, fn);
             append_child(0, fn);
             process_emphasis(opener.prev_delimiter);
             last_bracket_ = opener.prev;
@@ -656,13 +660,7 @@ private:
             return true;
         }
         int link = new_link(opener.image ? InlineKind::image : InlineKind::link, std::move(dest), std::move(title));
-        int tmp = nodes_[static_cast<std::size_t>(opener.node)].next;
-        while (tmp >= 0) {
-            int next = nodes_[static_cast<std::size_t>(tmp)].next;
-            unlink(tmp);
-            append_child(link, tmp);
-            tmp = next;
-        }
+        adopt_siblings_after(opener.node, link);
         append_child(0, link);
         process_emphasis(opener.prev_delimiter);
         last_bracket_ = opener.prev;
