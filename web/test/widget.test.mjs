@@ -749,6 +749,39 @@ const send = async (tab, text) => {
   await tab.locator('textarea').press('Enter');
 };
 
+it('Retry stays only on the last turn: a new turn removes it from older failed replies (live and from the history)', T, async () => {
+  const p = await open({ user: 'old-retry', app: 'down' });
+  const retries = () => inWidget(p.tab, (root) => [...root.querySelectorAll('.log .retry, .row .retry')].map((b) => {
+    const rows = [...b.closest('.row').parentNode.children].filter((e) => e.classList.contains('row'));
+    return rows.indexOf(b.closest('.row')) === rows.length - 1 ? 'last' : 'older';
+  }));
+  try {
+    await openPanel(p.tab);
+    await send(p.tab, 'one');
+    await waitReplies(p.tab, 1);
+    await send(p.tab, 'two');
+    await waitReplies(p.tab, 2);
+    assert.deepEqual(await retries(), ['last'], 'the first failed reply lost its Retry when the second turn started');
+    await p.go();
+    await openPanel(p.tab);
+    await waitReplies(p.tab, 2);
+    assert.deepEqual(await retries(), ['last'], 'from the history: Retry on the last reply only');
+    await send(p.tab, 'three');
+    await waitReplies(p.tab, 3);
+    assert.deepEqual(await retries(), ['last'], 'the history reply lost its Retry when a new turn started');
+    const posts = [];
+    p.tab.on('request', (r) => { if (r.url().endsWith('/chat') && r.method() === 'POST') posts.push(JSON.parse(r.postData() || '{}')); });
+    await p.tab.locator('.msg.failed .retry').click();
+    await p.tab.waitForFunction(() => document.querySelector('confab-chat').shadowRoot.querySelectorAll('.msg.failed .retry').length === 1
+      && !document.querySelector('confab-chat').shadowRoot.querySelector('.msg.assistant[aria-busy]'), null, { timeout: 10000 });
+    assert.equal(posts.length, 1, 'one turn');
+    assert.deepEqual(await inWidget(p.tab, (root) => [...root.querySelectorAll('.msg.user')].map((m) => m.textContent)), ['one', 'two', 'three']);
+    await p.check([/\[confab widget\] the reply failed on the server/]);
+  } finally {
+    await p.close();
+  }
+});
+
 it('a rich reply on a phone: tables keep words whole and scroll in their own box, long code scrolls or wraps, links open a new tab, images only from allowed hosts and never asked for twice', T, async () => {
   const p = await open({ user: 'rich', app: 'rich' }, { viewport: { width: 390, height: 760 } });
   try {

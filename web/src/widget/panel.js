@@ -517,6 +517,9 @@ class Panel {
       row.msg.classList.add('failed');
       const r = h('button', { type: 'button', class: 'retry' }, this.t('retry'));
       r.addEventListener('click', () => {
+        // Only the last turn can be asked again, and not while another one runs: the server
+        // re-runs the session's last message, so an older Retry would regenerate the wrong turn.
+        if (this.busy || !r.isConnected) return;
         this.hideBanner();
         retry();
       });
@@ -762,6 +765,11 @@ class Panel {
 
   setBusy(busy) {
     this.busy = busy;
+    if (busy) {
+      // A turn starts: Retry on any earlier turn is gone (only the last turn can be retried).
+      for (const r of this.log.querySelectorAll('.note .retry')) r.remove();
+      this.retryWhenOnline = null;
+    }
     this.sendBtn.hidden = busy;
     this.stopBtn.hidden = !busy;
     this.stopBtn.removeAttribute('aria-disabled');
