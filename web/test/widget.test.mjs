@@ -826,7 +826,7 @@ it('a rich reply on a phone: tables keep words whole and scroll in their own box
     for (const [href, target, rel] of r.links) {
       if (href.startsWith('#')) continue;  // footnotes: below
       assert.equal(target, '_blank', `${href} opens in a new tab`);
-      assert.equal(rel, 'noopener noreferrer');
+      assert.equal(rel, 'nofollow noopener noreferrer', `${href}: the core's rel (and the same on images shown as links)`);
     }
     // Footnote links stay in the reply: no new tab, and the host page's URL never changes.
     const notes = r.links.filter(([h]) => h.startsWith('#'));

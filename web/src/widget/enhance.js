@@ -20,6 +20,9 @@ export function hostAllowed(url, hosts) {
   });
 }
 
+// The rel the core writes on every link it renders: the links made here (images shown as links) carry the same.
+const REL = 'nofollow noopener noreferrer';
+
 export const COPY_ICON = 'M15 1H4v15h2V3h9zm4 4H8v18h11zm-2 16h-7V7h7z';
 export const CHECK_ICON = 'M9 16.2 4.8 12l-1.4 1.4L9 19 21 7l-1.4-1.4z';
 const WRAP_ICON = 'M4 19h6v-2H4zM20 5H4v2h16zm-3 6H4v2h13a2 2 0 0 1 0 4h-2v-2l-3 3 3 3v-2h2a4 4 0 0 0 0-8z';
@@ -50,7 +53,7 @@ export class Enhancer {
     a.href = href;
     a.textContent = text || href;
     a.target = '_blank';
-    a.rel = 'noopener noreferrer';
+    a.rel = REL;
     return a;
   }
 
@@ -82,8 +85,7 @@ export class Enhancer {
         });
         continue;
       }
-      a.target = '_blank';
-      a.rel = 'noopener noreferrer';
+      a.target = '_blank';  // the core's rel (nofollow noopener noreferrer) stays as it is
     }
     for (const img of f.querySelectorAll('img')) {
       const src = img.getAttribute('src') || '';
