@@ -834,6 +834,13 @@ it('a rich reply on a phone: tables keep words whole and scroll in their own box
     for (const [href, target] of notes) assert.equal(target, '', `${href} stays in the reply`);
     await p.tab.locator('.md sup a[href^="#fn"]').first().click();
     assert.equal(await p.tab.evaluate(() => location.hash), '', 'the host page\'s URL is unchanged');
+    // ... by the panel's one click handler: no listener on each '#' link (the live tail is rebuilt per token).
+    const cdp = await p.ctx.newCDPSession(p.tab);
+    const { result: { objectId } } = await cdp.send('Runtime.evaluate', {
+      expression: 'document.querySelector("confab-chat").shadowRoot.querySelector(\'.md a[href^="#"]\')' });
+    const { listeners } = await cdp.send('DOMDebugger.getEventListeners', { objectId });
+    assert.deepEqual(listeners.map((l) => l.type), [], 'no listener on a footnote link');
+    await cdp.detach();
     assert.ok(r.links.some(([h]) => h === 'https://example.com/docs'));
     assert.ok(r.links.some(([h]) => h.startsWith('http://localhost:') && h.includes('leak.png')), 'the image of a host not allowed is a link');
     assert.deepEqual(r.imgs.map(([src]) => src), [`${siteOrigin}/img/ok.png`], 'only the allowed, working image is an <img>');

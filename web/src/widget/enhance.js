@@ -58,6 +58,28 @@ export class Enhancer {
   }
 
   /**
+   * A click on a '#' link in a reply (a footnote reference or back link), from the panel's one
+   * delegated click handler (no listener per link: the live tail is rebuilt per token). It moves
+   * within its own reply, never the host page's URL (a new tab of the page, or its hash, would be
+   * wrong), and the same ids repeat in every reply: it looks in the nearest ancestor that holds
+   * the id. Returns true when it handled the click.
+   */
+  followAnchor(e) {
+    const a = e.target.closest && e.target.closest('.md a[href^="#"]');
+    if (!a) return false;
+    e.preventDefault();
+    const sel = `[id="${CSS.escape(a.getAttribute('href').slice(1))}"]`;
+    for (let n = a.parentElement; n; n = n.parentElement) {
+      const el = n.querySelector(sel);
+      if (el) {
+        el.scrollIntoView({ block: 'nearest' });
+        break;
+      }
+    }
+    return true;
+  }
+
+  /**
    * The HTML as a fragment ready to append. `live`: the reply's open block, redrawn per token:
    * its images are links until the block is finished (an <img> redrawn per token would be
    * requested again and again).
@@ -68,23 +90,7 @@ export class Enhancer {
     const f = tpl.content;
     for (const a of f.querySelectorAll('a[href]')) {
       const href = a.getAttribute('href');
-      if (href.startsWith('#')) {
-        // A footnote reference or back link moves within its own reply, never the host page's
-        // URL (a new tab of the page, or its hash, would be wrong), and the same ids repeat in
-        // every reply: look in the nearest ancestor that holds the id.
-        a.addEventListener('click', (e) => {
-          e.preventDefault();
-          const sel = `[id="${CSS.escape(href.slice(1))}"]`;
-          for (let n = a.parentElement; n; n = n.parentElement) {
-            const el = n.querySelector(sel);
-            if (el) {
-              el.scrollIntoView({ block: 'nearest' });
-              break;
-            }
-          }
-        });
-        continue;
-      }
+      if (href.startsWith('#')) continue;  // a footnote link: followAnchor(), from the panel's one click handler
       a.target = '_blank';  // the core's rel (nofollow noopener noreferrer) stays as it is
     }
     for (const img of f.querySelectorAll('img')) {

@@ -554,6 +554,7 @@ class Panel {
   }
 
   async onAction(e) {
+    if (this.enhancer.followAnchor(e)) return;
     const b = e.target.closest && e.target.closest('button[data-act]');
     if (!b) return;
     const rowEl = b.closest('.row');
