@@ -1052,6 +1052,15 @@ it('starters in the empty state; feedback up/down with a comment reaches the ser
 it('timestamps, avatar and bot name, unread badge, scroll-to-bottom with "New messages", conversation history', T, async () => {
   const p = await open({ user: 'features', app: 'slowchat', attrs: 'data-avatar="/img/ok.png"' }, { viewport: { width: 1000, height: 520 } });
   try {
+    // Counts the timestamp formatters the page builds (one of each per locale, not one per message).
+    await p.tab.addInitScript(() => {
+      const n = window.__formatters = { rel: 0, date: 0 };
+      const R = Intl.RelativeTimeFormat;
+      const D = Intl.DateTimeFormat;
+      Intl.RelativeTimeFormat = class extends R { constructor(...a) { super(...a); n.rel++; } };
+      Intl.DateTimeFormat = class extends D { constructor(...a) { super(...a); n.date++; } };
+    });
+    await p.go();
     await openPanel(p.tab);
     assert.equal(await inWidget(p.tab, (root) => root.querySelector('header .avatar').getAttribute('src')), '/img/ok.png');
     await send(p.tab, 'first conversation');
@@ -1059,6 +1068,9 @@ it('timestamps, avatar and bot name, unread badge, scroll-to-bottom with "New me
     const time = await inWidget(p.tab, (root) => { const t = root.querySelector('.row.user time'); return { text: t.textContent, title: t.title, dt: t.dateTime }; });
     assert.equal(time.text, 'now');
     assert.ok(time.title.length > 8 && !Number.isNaN(Date.parse(time.dt)), `exact time on hover: ${time.title}`);
+    await inWidget(p.tab, (root) => root.host._panel?.refreshTimes?.());
+    const made = await p.tab.evaluate(() => window.__formatters);
+    assert.ok(made.rel <= 2 && made.date <= 2, `formatters made once per locale, not per <time>: ${JSON.stringify(made)}`);
     // Scrolled up while a reply streams: a "New messages" button, which goes to the bottom.
     await send(p.tab, 'second\n' + 'line\n'.repeat(24));
     await p.tab.waitForFunction(() => document.querySelector('confab-chat').shadowRoot.querySelector('.msg.assistant[aria-busy] .md')?.textContent.length > 5,

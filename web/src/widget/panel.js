@@ -452,13 +452,12 @@ class Panel {
 
   fmtTime(el) {
     const at = Number(el.dataset.at);
-    const loc = this.t.locale;
     const s = Math.round((at - Date.now()) / 1000);
-    const rtf = new Intl.RelativeTimeFormat(loc, { numeric: 'auto' });
+    const rtf = this.t.relTime;
     const a = Math.abs(s);
     el.textContent = a < 45 ? rtf.format(0, 'second') : a < 3600 ? rtf.format(Math.round(s / 60), 'minute')
       : a < 86400 ? rtf.format(Math.round(s / 3600), 'hour') : rtf.format(Math.round(s / 86400), 'day');
-    el.title = new Intl.DateTimeFormat(loc, { dateStyle: 'medium', timeStyle: 'short' }).format(at);
+    el.title = this.t.dateTime.format(at);
   }
 
   refreshTimes() {

@@ -45,6 +45,9 @@ export function translator(locale, overrides, loaded) {
   });
   t.locale = locale;
   t.rtl = RTL.has(locale);
+  // The timestamps' formatters, once per locale (every message and every 30 s for every <time>).
+  t.relTime = new Intl.RelativeTimeFormat(locale, { numeric: 'auto' });
+  t.dateTime = new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'short' });
   return t;
 }
 
