@@ -1152,6 +1152,43 @@ it('data-theme light|dark|auto (the page, then the OS), RTL pages mirror the lay
   assert.equal(ar.dir, 'rtl', 'Arabic strings lay out right to left');
 });
 
+it('the page\'s look is followed while mounted, and nothing runs for a removed widget (a SPA unmounting it)', T, async () => {
+  const p = await open({ user: 'unmount', preload: 'idle' });
+  try {
+    await p.tab.evaluate(() => {
+      window.__looks = { attached: 0, detached: 0 };
+      const proto = customElements.get('confab-chat').prototype;
+      const apply = proto._applyLook;
+      proto._applyLook = function spy() {
+        window.__looks[this.isConnected ? 'attached' : 'detached']++;
+        return apply.call(this);
+      };
+      document.documentElement.style.background = '#101418';  // the page turns dark
+    });
+    await p.tab.waitForFunction(() => document.querySelector('confab-chat').shadowRoot.querySelector('.root.dark'), null, { timeout: 5000 });
+    const frames = () => p.tab.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+    await p.tab.evaluate(() => { window.__chatEl = document.querySelector('confab-chat'); window.__chatEl.remove(); });
+    await p.tab.evaluate(() => {
+      const de = document.documentElement;
+      de.classList.add('theme-light');
+      de.style.background = '#ffffff';
+      de.dir = 'rtl';
+    });
+    await p.tab.emulateMedia({ colorScheme: 'dark' });
+    await frames();
+    const looks = await p.tab.evaluate(() => window.__looks);
+    assert.ok(looks.attached >= 1, `the mounted widget followed the page: ${JSON.stringify(looks)}`);
+    assert.equal(looks.detached, 0, 'no _applyLook for the removed widget');
+    // Mounted again: it follows the page again.
+    await p.tab.evaluate(() => { document.documentElement.dir = 'ltr'; document.body.append(window.__chatEl); });
+    await p.tab.evaluate(() => { document.documentElement.style.background = '#101418'; });
+    await p.tab.waitForFunction(() => document.querySelector('confab-chat').shadowRoot.querySelector('.root.dark'), null, { timeout: 5000 });
+    await p.check();
+  } finally {
+    await p.close();
+  }
+});
+
 // axe-core in the page (a context that bypasses the test page's CSP: axe is not what the CSP tests).
 async function axeViolations(tab) {
   if (await tab.evaluate(() => typeof window.axe === 'undefined')) await tab.addScriptTag({ url: '/axe.js' });

@@ -127,7 +127,12 @@ class ConfabChat extends HTMLElement {
   }
 
   connectedCallback() {
-    if (this._box) return;
+    if (this._box) {
+      // Back in the page (a SPA moved or re-mounted it): follow the page's look again.
+      this._watchLook();
+      this._applyLook();
+      return;
+    }
     shellSheet = shellSheet || sheet(shellCss);
     this._root.adoptedStyleSheets = [shellSheet, this._theme];
     const box = document.createElement('div');
@@ -152,16 +157,39 @@ class ConfabChat extends HTMLElement {
     this._box = box;
     this._launcher = b;
     this._applyAttrs();
-    if (darkQuery && darkQuery.addEventListener) darkQuery.addEventListener('change', () => this._applyLook());
-    // The page may set its theme or direction after the widget ran (a theme switch, a framework's render).
-    addEventListener('load', () => this._applyLook(), { once: true });
-    new MutationObserver(() => this._applyLook()).observe(document.documentElement,
-      { attributes: true, attributeFilter: ['class', 'dir', 'style', 'data-theme', 'lang'] });
+    this._watchLook();
     mark('launcher-ready');
     // Open before a reload in this tab: open again (without taking focus), so a reply that was
     // streaming carries on in view.
     if (this._wasOpen()) this.open({ focus: false }).catch(() => {});
     else this._scheduleIdlePreload();
+  }
+
+  disconnectedCallback() {
+    // Out of the page (a SPA unmounted it): nothing may keep it, or keep running for it.
+    if (this._lookObserver) this._lookObserver.disconnect();
+    this._lookObserver = null;
+    if (darkQuery && darkQuery.removeEventListener) darkQuery.removeEventListener('change', this._lookSoon);
+    removeEventListener('load', this._lookSoon);
+    if (this._lookFrame) cancelAnimationFrame(this._lookFrame);
+    this._lookFrame = 0;
+  }
+
+  /** The page may set its theme or direction after the widget ran (a theme switch, a framework's render), or the OS its scheme. */
+  _watchLook() {
+    if (this._lookObserver) return;
+    // Many changes in one frame (a framework's render, the OS scheme with the page's class): one _applyLook.
+    this._lookSoon = this._lookSoon || (() => {
+      if (!this._lookFrame) this._lookFrame = requestAnimationFrame(() => {
+        this._lookFrame = 0;
+        this._applyLook();
+      });
+    });
+    if (darkQuery && darkQuery.addEventListener) darkQuery.addEventListener('change', this._lookSoon);
+    if (document.readyState !== 'complete') addEventListener('load', this._lookSoon, { once: true });
+    this._lookObserver = new MutationObserver(this._lookSoon);
+    this._lookObserver.observe(document.documentElement,
+      { attributes: true, attributeFilter: ['class', 'dir', 'style', 'data-theme', 'lang'] });
   }
 
   _openKey() {
