@@ -1075,9 +1075,17 @@ it('timestamps, avatar and bot name, unread badge, scroll-to-bottom with "New me
     await send(p.tab, 'second\n' + 'line\n'.repeat(24));
     await p.tab.waitForFunction(() => document.querySelector('confab-chat').shadowRoot.querySelector('.msg.assistant[aria-busy] .md')?.textContent.length > 5,
       null, { timeout: 10000 });
-    await inWidget(p.tab, (root) => { root.querySelector('.log').scrollTop = 0; });
+    await inWidget(p.tab, (root) => {
+      root.querySelector('.log').scrollTop = 0;
+      // Counts the writes to the button while tokens arrive: once when it appears, not once per token.
+      window.__jumpWrites = 0;
+      new MutationObserver((records) => { window.__jumpWrites += records.length; })
+        .observe(root.querySelector('.jump'), { childList: true, characterData: true, subtree: true });
+    });
     await p.tab.locator('.jump').waitFor({ timeout: 5000 });
     await waitReplies(p.tab, 2);
+    const writes = await p.tab.evaluate(() => window.__jumpWrites);
+    assert.ok(writes <= 2, `the "New messages" text is written when it changes, not per token (${writes} writes)`);
     assert.equal(await p.tab.locator('.jump').textContent(), 'New messages');
     await p.tab.screenshot({ path: join(ARTIFACTS, 'widget-new-messages.png') });
     await p.tab.locator('.jump').click();

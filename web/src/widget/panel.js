@@ -673,7 +673,9 @@ class Panel {
 
   showJump() {
     this.jump.hidden = false;
-    this.jump.lastChild.textContent = this.fresh ? this.t('newMessages') : '';
+    // Called per token while the visitor reads above: the DOM is written only when the text changes.
+    const text = this.fresh ? this.t('newMessages') : '';
+    if (this.jump.lastChild.textContent !== text) this.jump.lastChild.textContent = text;
   }
 
   onScroll() {
