@@ -168,7 +168,7 @@ function wasmVariant(glue, exportName, wasmPath, fileName = null) {
       });
     },
   };
-  return { wasm, shift, literal, fileName, literalGzip: gz(Buffer.from(literal)), plugin };
+  return { wasm, shift, literal, fileName, plugin };
 }
 
 const sdkWasm = wasmVariant(glueFile, 'createConfabSdkCore', wasmFile);

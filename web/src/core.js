@@ -69,7 +69,9 @@ export function loadCore() {
         if (e instanceof ConfabError) throw e;
         throw new ConfabError('could not start the wasm core: ' + (e && e.message || e) +
           ' (a Content-Security-Policy needs script-src \'wasm-unsafe-eval\'' +
-          (WASM_URL ? ` and connect-src allowing ${WASM_URL})` : ')'), { code: 'wasm_load_failed', cause: e });
+          (WASM_URL ? ` and connect-src allowing ${WASM_URL}; the .wasm is fetched with CORS: from another origin ` +
+            '(a panel-url on a CDN) it must be served with Access-Control-Allow-Origin)' : ')'),
+        { code: 'wasm_load_failed', cause: e });
       });
   }
   return corePromise;
