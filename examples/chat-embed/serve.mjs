@@ -3,10 +3,11 @@
 // Usage: node examples/chat-embed/serve.mjs [--port 8082] [--api http://127.0.0.1:8787]
 //        then open http://127.0.0.1:8082/ (make demo starts it)
 import { createServer } from 'node:http';
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { identityToken } from '../signing/node/confab_sign.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
@@ -28,14 +29,8 @@ for (const f of ['confab-widget.js', 'confab-widget-panel.js', 'confab-widget-co
 const demo = JSON.parse(readFileSync(join(repo, 'examples/config/demo.json'), 'utf8')).workspaces[0];
 const TOKEN_TTL_S = 3600;
 
-// An expiring identity token: v1.<exp>.<hex HMAC-SHA256 over "v1\n" + workspace + "\n" + user + "\n" + exp>,
-// keyed with HMAC-SHA256(secret, "confab-key\0identity-token-v1") (examples/signing has it in four
-// languages). confab-server accepts it wherever a plain hash is, and it stops working at exp if it leaks.
-function identityToken(secret, workspaceId, userId, exp) {
-  const key = createHmac('sha256', secret).update('confab-key\0identity-token-v1').digest();
-  const mac = createHmac('sha256', key).update(`v1\n${workspaceId}\n${userId}\n${exp}`).digest('hex');
-  return `v1.${exp}.${mac}`;
-}
+// The user is vouched for with an expiring identity token (identityToken from examples/signing):
+// confab-server accepts it wherever a plain hash is, and it stops working at exp if it leaks.
 
 // The page's CSP: the strict one the widget is built for. The only widget-specific allowances are
 // the Trusted Types policy name `confab` and 'wasm-unsafe-eval' (the wasm core).
@@ -60,10 +55,8 @@ const files = {
   // The panel fetches it from next to itself; as application/wasm it compiles while downloading.
   '/confab-widget-core.wasm': ['confab-widget-core.wasm', 'application/wasm', dist],
 };
-// The widget's bundled locales (fetched by visitors whose language is one of them).
-for (const lang of ['de', 'fr', 'es', 'ar']) {
-  files[`/confab-widget-lang-${lang}.json`] = [`confab-widget-lang-${lang}.json`, 'application/json; charset=utf-8', dist];
-}
+// The widget's bundled locales (fetched by visitors whose language is one of them): whichever the build wrote.
+const LOCALE = /^\/(confab-widget-lang-[a-z]{2,3}(?:-[a-z0-9]+)*\.json)$/i;
 
 function cookies(req) {
   return Object.fromEntries((req.headers.cookie || '').split(';').map((c) => c.trim().split('=')).filter((p) => p.length === 2));
@@ -94,7 +87,9 @@ const server = createServer((req, res) => {
     res.writeHead(204).end();
     return;
   }
-  const f = files[url.pathname];
+  const locale = LOCALE.exec(url.pathname);
+  const f = files[url.pathname] ||
+    (locale && existsSync(join(dist, locale[1])) ? [locale[1], 'application/json; charset=utf-8', dist] : undefined);
   if (!f || req.method !== 'GET') {
     res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
     return;
