@@ -9,10 +9,12 @@
 // Baselines: the whole reply so far re-rendered per token into innerHTML (marked + DOMPurify, and
 // markdown-it with its safe defaults, html: false), then the same scroll().
 // The DOM is the widget's: a shadow root with the shell's and the panel's stylesheets and the
-// panel's .root > .panel > .log > .msg.assistant > .md structure, so layout costs what it costs there.
+// panel's .root > .panel > .log > .row.assistant > .msg.assistant > .md structure, so layout costs what it costs there.
 import { loadCore } from '../../web/src/core.js';
 import { MarkdownStream, MarkdownView } from '../../web/src/widget/markdown.js';
 import { Enhancer } from '../../web/src/widget/enhance.js';
+import { icon } from '../../web/src/widget/shell.js';
+import { translator } from '../../web/src/widget/strings.js';
 import { shellCss, panelCss } from '../../web/src/widget/styles.js';
 import { marked } from 'marked';
 import DOMPurify from 'dompurify';
@@ -50,7 +52,10 @@ function container() {
   msg.className = 'msg assistant';
   const md = document.createElement('div');  // the baselines render into this
   md.className = 'md';
-  log.append(msg);
+  const row = document.createElement('div');  // the panel wraps each message in its row
+  row.className = 'row assistant';
+  row.append(msg);
+  log.append(row);
   panel.append(log);
   box.append(panel);
   root.append(box);
@@ -65,7 +70,7 @@ function scroll(l) {
 function makeStep(engine, c) {
   if (engine === 'confab') {
     const renderer = new MarkdownStream(core);
-    const view = new MarkdownView(c.msg, new Enhancer(policy, (k) => k, () => document.createElement('i')));  // the panel's own DOM code
+    const view = new MarkdownView(c.msg, new Enhancer(policy, translator('en'), icon));  // the panel's own DOM code
     c.md = view.md;  // what the run's checks read
     // Where the time goes, per token: the wasm renderer (incl. the copy of its output into JS
     // strings), the DOM update (HTML parsing + insertion), the forced layout.
