@@ -843,15 +843,11 @@ private:
         while (j < n && is_email_local(subject_[j])) ++j;
         if (j == n || subject_[j] != '@') return 0;
         std::size_t k = j + 1;
-        int ats = 1;
         int dots = 0;
         for (; k < n; ++k) {
             char c = subject_[k];
             if (is_alnum(c) || c == '-' || c == '_') continue;
-            if (c == '@') {
-                ++ats;
-                continue;
-            }
+            if (c == '@') return 0;  // a second '@': no email (scanning on made `a@a@a@...` quadratic)
             if (c == '.' && k + 1 < n && is_alnum(subject_[k + 1])) {
                 ++dots;
                 continue;
@@ -859,7 +855,7 @@ private:
             break;
         }
         const char last = subject_[k - 1];
-        if (k - j < 2 || ats != 1 || dots == 0 || !((last >= 'a' && last <= 'z') || (last >= 'A' && last <= 'Z')))
+        if (k - j < 2 || dots == 0 || !((last >= 'a' && last <= 'z') || (last >= 'A' && last <= 'Z')))
             return 0;
         email_len_ = k - i;
         return email_len_;

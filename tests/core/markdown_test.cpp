@@ -742,6 +742,21 @@ TEST(MarkdownGfm, GfmRepliesStreamLikeOneShotAtEverySplit) {
     expect_every_split_matches("```python\ndef f(x):  # note\n    return \"s\\\"q\" + 'x' * 0x1F\n```\n\nafter\n");
 }
 
+TEST(MarkdownGfm, EmailAutolinkRunsOfAtSignsAreLinear) {
+    // A second '@' ends the domain: no email. Each local-part run is scanned to the next '@' only
+    // (scanning on to the paragraph's end from every run took quadratic time).
+    const std::string rel = " rel=\"nofollow noopener noreferrer\"";
+    EXPECT_EQ(md("a@b.com@c.org x@y.io"), "<p>a@<a href=\"mailto:b.com@c.org\"" + rel + ">b.com@c.org</a> <a href=\"mailto:x@y.io\"" +
+                                               rel + ">x@y.io</a></p>\n");
+    EXPECT_EQ(md("a@a@a@a.com"), "<p>a@a@<a href=\"mailto:a@a.com\"" + rel + ">a@a.com</a></p>\n");
+    expect_every_split_matches("mail a@a@b.c@d.com or me@example.org.\n\nx@y@z.io\n");
+    std::string hostile;
+    for (int i = 0; i < 50000; ++i) hostile += "a.b@";
+    hostile += "c";
+    const std::string html = md(hostile);
+    EXPECT_TRUE(html == "<p>" + hostile + "</p>\n") << html.substr(0, 200);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Syntax highlighting (fenced code with a known language)
 
