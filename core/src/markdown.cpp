@@ -415,9 +415,32 @@ void StreamRenderer::advance(bool at_end) {
             }
             // As if the reply ended now: held blocks and the tail with the footnotes known so
             // far (undefined ones as text), then the footnotes section.
-            tail_html_.clear();
-            detail::FootnoteNumbers numbers = footnote_numbers_;
-            for (const std::string& held : held_) detail::resolve_footnotes(held, footnote_defs_, &tail_defs, numbers, tail_html_);
+            // The held blocks' resolved HTML stays at the front of tail_html_ across appends,
+            // with the numbering after it: it changes only when held blocks are released or the
+            // set of defined labels changes (a definition finished or started in the tail).
+            // Otherwise only newly held blocks are resolved, after it.
+            bool same_labels = held_resolved_blocks_ > 0 && held_key_defs_ == footnote_defs_.size() &&
+                               held_key_labels_.size() == tail_defs.size();
+            for (std::size_t i = 0; same_labels && i < tail_defs.size(); ++i)
+                same_labels = held_key_labels_[i] == tail_defs[i].label;
+            if (same_labels) {
+                tail_html_.resize(held_resolved_size_);
+            } else {
+                tail_html_.clear();
+                held_numbers_ = footnote_numbers_;
+                held_resolved_blocks_ = 0;
+                held_key_defs_ = footnote_defs_.size();
+                held_key_labels_.clear();
+                for (const detail::FootnoteDef& d : tail_defs) held_key_labels_.push_back(d.label);
+            }
+            for (; held_resolved_blocks_ < held_.size(); ++held_resolved_blocks_) {
+                const std::string& held = held_[held_resolved_blocks_];
+                detail::resolve_footnotes(held, footnote_defs_, &tail_defs, held_numbers_, tail_html_);
+                tail_bytes_resolved_ += held.size();
+            }
+            held_resolved_size_ = tail_html_.size();
+            detail::FootnoteNumbers numbers = held_numbers_;
+            tail_bytes_resolved_ += raw.size();
             detail::resolve_footnotes(raw, footnote_defs_, &tail_defs, numbers, tail_html_);
             detail::render_footnote_section(footnote_defs_, &tail_defs, numbers, tail_html_);
             ++tail_renders_;
@@ -476,6 +499,7 @@ void StreamRenderer::advance(bool at_end) {
     detail::render_footnote_section(footnote_defs_, nullptr, footnote_numbers_, stable_html_);
     stable_offset_ = src.size();
     tail_html_.clear();
+    held_resolved_blocks_ = 0;
 }
 
 void StreamRenderer::finish_block(std::string html) {
@@ -496,7 +520,9 @@ void StreamRenderer::release_held(bool at_end) {
         detail::resolve_footnotes(held_[done], footnote_defs_, nullptr, footnote_numbers_, stable_html_);
         ++done;
     }
+    if (done == 0) return;
     held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(done));
+    held_resolved_blocks_ = 0;  // the numbering before the held blocks changed: resolve them again
 }
 
 std::string render_markdown(std::string_view markdown) { return render_markdown(markdown, RenderOptions{}); }

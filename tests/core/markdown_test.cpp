@@ -921,6 +921,35 @@ TEST(MarkdownCost, TwoThousandTokenReplyRendersFinishedBlocksOnce) {
     EXPECT_LT(r.bytes_parsed() * 10, static_cast<std::uint64_t>(reply.size()) * tokens.size());
 }
 
+TEST(MarkdownCost, HeldFootnoteBlocksAreNotResolvedAgainOnEveryAppend) {
+    // The usual layout: a reference early, the definition at the end. Every block after the
+    // reference waits in the tail; an append must not re-resolve (or copy) all of them.
+    std::string doc = "Intro cites a source[^a].\n\n";
+    for (int i = 0; i < 200; ++i) doc += "Paragraph " + std::to_string(i) + " with some words of text in it.\n\n";
+    const std::size_t body_end = doc.size();
+    doc += "[^a]: The note.\n\nTail.\n";
+    const std::string expected = render_markdown(doc);
+    StreamRenderer r;
+    std::uint64_t before = 0;
+    std::uint64_t max_step = 0;
+    std::uint64_t max_step_at = 0;
+    for (std::size_t i = 0; i < doc.size(); i += 8) {
+        r.append(std::string_view(doc).substr(i, 8));
+        const std::uint64_t step = r.tail_bytes_resolved() - before;
+        before = r.tail_bytes_resolved();
+        if (i + 8 <= body_end && step > max_step) {
+            max_step = step;
+            max_step_at = i;
+        }
+        ASSERT_EQ(expected.compare(0, r.stable_html().size(), r.stable_html()), 0) << i;
+    }
+    r.finish();
+    EXPECT_EQ(r.html(), expected);
+    EXPECT_EQ(r.footnote_held_blocks(), 201u);
+    // One finished paragraph and the open one (each under 70 bytes of HTML), not the ~11 KB held.
+    EXPECT_LE(max_step, 300u) << "at byte " << max_step_at;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Hostile input: deep nesting and long runs must neither crash (the wasm stack is small) nor
 // produce unbalanced or unsafe markup.

@@ -126,6 +126,9 @@ public:
     // Finished blocks that waited (in the tail, rendered once) for a footnote definition, and the
     // footnote references filled in when they became stable.
     std::uint64_t footnote_held_blocks() const noexcept { return footnote_held_blocks_; }
+    // HTML bytes that tail renders passed through footnote resolution (held blocks and the
+    // rendered tail): per append, bounded by the new blocks and the tail, not by the reply.
+    std::uint64_t tail_bytes_resolved() const noexcept { return tail_bytes_resolved_; }
 
     // How many source bytes the stable part covers (they are never parsed again).
     std::size_t stable_source_size() const noexcept { return stable_offset_; }
@@ -151,8 +154,17 @@ private:
     std::vector<detail::FootnoteDef> footnote_defs_;  // from finished blocks
     detail::FootnoteNumbers footnote_numbers_;  // of the references in the stable part
     std::vector<std::string> held_;  // finished blocks' HTML waiting for a footnote definition
+    // The first held_resolved_blocks_ held blocks, resolved, are tail_html_'s first
+    // held_resolved_size_ bytes (0 blocks: nothing cached), numbered into held_numbers_, for the
+    // defined labels they were resolved with: held_key_defs_ stable definitions and the tail's.
+    std::size_t held_resolved_blocks_ = 0;
+    std::size_t held_resolved_size_ = 0;
+    detail::FootnoteNumbers held_numbers_;
+    std::size_t held_key_defs_ = 0;
+    std::vector<std::string> held_key_labels_;
     detail::HighlightCache highlight_cache_;
     std::uint64_t footnote_held_blocks_ = 0;
+    std::uint64_t tail_bytes_resolved_ = 0;
     bool pending_cr_ = false;  // the last delta ended in CR: a following LF belongs to it
     bool finished_ = false;
     std::uint64_t finished_blocks_ = 0;
