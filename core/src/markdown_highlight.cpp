@@ -118,8 +118,6 @@ bool in_list(std::string_view list, std::string_view word, bool ci) {
 }
 
 const Lang* find_lang(std::string_view name) {
-    std::string lower(name);
-    for (char& c : lower) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
     // The names of langs[k] are the k-th '|'-separated group: one packed string is 0.06 KB gzip
     // smaller in the widget's wasm than a table of {string_view, pointer} pairs.
     static const Lang* const langs[] = {&js, &python, &json, &bash, &markup, &css, &c_cpp, &go, &rust, &sql};
@@ -129,7 +127,7 @@ const Lang* find_lang(std::string_view name) {
     std::size_t k = 0;
     for (std::string_view rest = names; !rest.empty(); ++k) {
         const std::size_t bar = std::min(rest.find('|'), rest.size());
-        if (in_list(rest.substr(0, bar), lower, false)) return langs[k];
+        if (in_list(rest.substr(0, bar), name, /*ci=*/true)) return langs[k];
         rest.remove_prefix(std::min(bar + 1, rest.size()));
     }
     return nullptr;
@@ -451,27 +449,43 @@ private:
 bool highlight_code(std::string_view language, std::string_view code, std::string& out, HighlightCache* cache) {
     const Lang* lang = find_lang(language);
     if (!lang) return false;
-    out.reserve(out.size() + code.size() + code.size() / 2);
+    // No out.reserve(): libc++ (the wasm build) grows to exactly the size asked, so reserving
+    // per code block reallocated and copied everything rendered before it every time.
     // A code block that grew since the last call (the open block of a stream, re-rendered per
     // append) resumes after its last complete, token-free line: each line is highlighted once.
     std::size_t from = 0;
-    if (cache && cache->language == language && code.size() >= cache->code.size() &&
-        code.compare(0, cache->code.size(), cache->code) == 0) {
-        out += cache->html;
-        from = cache->code.size();
+    HighlightCache::Entry* entry = nullptr;
+    if (cache) {
+        for (HighlightCache::Entry& e : cache->entries) {
+            if (e.language == language && code.size() >= e.code.size() && (!entry || e.code.size() > entry->code.size()) &&
+                code.compare(0, e.code.size(), e.code) == 0)
+                entry = &e;
+        }
+        if (entry) {
+            out += entry->html;
+            from = entry->code.size();
+        }
     }
     const std::size_t html_start = out.size();
     Highlighter h(*lang, code.substr(from), out);
     h.run();
     if (cache && h.resume_at() > 0) {
-        if (from == 0) {
-            cache->language.assign(language);
-            cache->code.clear();
-            cache->html.clear();
+        if (!entry) {
+            if (cache->entries.size() < HighlightCache::max_entries) {
+                entry = &cache->entries.emplace_back();
+            } else {
+                entry = &cache->entries.front();
+                for (HighlightCache::Entry& e : cache->entries)
+                    if (e.used < entry->used) entry = &e;
+            }
+            entry->language.assign(language);
+            entry->code.clear();
+            entry->html.clear();
         }
-        cache->code.append(code.substr(from, h.resume_at()));
-        cache->html.append(out, html_start, h.resume_html());
+        entry->code.append(code.substr(from, h.resume_at()));
+        entry->html.append(out, html_start, h.resume_html());
     }
+    if (entry) entry->used = ++cache->clock;
     return true;
 }
 

@@ -845,6 +845,20 @@ TEST(MarkdownHighlight, UnknownLanguageAndOptionOffArePlainText) {
     EXPECT_EQ(r.html(), md("```py\nx = 'a'\n```\n"));
 }
 
+TEST(MarkdownHighlight, SeveralCodeBlocksInTheOpenTailStreamLikeOneShot) {
+    // A numbered list of steps, each with a code block: the list is one open block, so all its
+    // code blocks are re-rendered per append (each keeps its own highlight cache entry).
+    expect_every_split_matches("1. Install:\n\n   ```bash\n   npm i x # dep\n   ```\n\n2. Use:\n\n   ```JS\n"
+                               "   const a = \"s\";\n   let b = 1;\n   ```\n3. Run:\n\n   ```py\n   print('x')\n   ```\n");
+    std::string steps;  // more code blocks than the cache has entries
+    for (int i = 1; i <= 11; ++i)
+        steps += std::to_string(i) + ". Step:\n   ```" + (i % 2 ? "js" : "py") + "\n   x = " + std::to_string(i) + "\n   ```\n";
+    expect_every_split_matches(steps);
+    // Language names are matched ignoring case.
+    EXPECT_NE(md("```JS\nconst a = 1;\n```\n").find("<span class=\"hl-kw\">const</span>"), std::string::npos);
+    EXPECT_NE(md("```Python\nNone\n```\n").find("hl-lit"), std::string::npos);
+}
+
 TEST(MarkdownHighlight, LinearOnHostileInput) {
     // Unclosed comments, strings and tags, long runs: each byte is looked at a bounded number of
     // times (this would take minutes if a token rescanned the rest of the block).

@@ -66,12 +66,21 @@ struct FootnoteDef {
     std::string label;
     std::string html;
 };
-// The highlighted HTML of a code block's first complete lines, so a growing block is not
-// highlighted again from its start on every append.
+// The highlighted HTML of code blocks' first complete lines, so a growing block is not
+// highlighted again from its start on every append. One entry per code block of the open tail
+// (a list of steps each with a code block has several): with a single entry each block missed
+// and overwrote it. Entries are matched by content (language and a prefix of the code); the least
+// recently used one is replaced.
 struct HighlightCache {
-    std::string language;
-    std::string code;
-    std::string html;
+    struct Entry {
+        std::string language;
+        std::string code;
+        std::string html;
+        std::uint64_t used = 0;
+    };
+    static constexpr std::size_t max_entries = 8;
+    std::vector<Entry> entries;
+    std::uint64_t clock = 0;
 };
 }  // namespace detail
 
