@@ -225,8 +225,8 @@ Status Parser::feed(std::string_view chunk, EventFn on_event, void* context) {
         switch (kind) {
             case LineKind::data: return !dropping_event_ && data_size() + value + 1 + type_size() + id_size() <= max;
             case LineKind::event: return !dropping_event_ && data_size() + value + id_size() <= max;
-            case LineKind::id:
-            case LineKind::retry: return value <= max;
+            case LineKind::id: return value <= max;
+            case LineKind::retry: return value <= std::min(max, kMaxRetryBytes);
             default: return line_.size() + rest.size() <= max;
         }
     };
@@ -376,7 +376,7 @@ bool Parser::process_line(std::string_view line, bool stable, EventFn on_event, 
             }
         }
     } else if (is_field(field, "retry")) {
-        const bool digits = !value.empty() && value.size() <= max && std::all_of(value.begin(), value.end(), [](char c) {
+        const bool digits = !value.empty() && value.size() <= std::min(max, kMaxRetryBytes) && std::all_of(value.begin(), value.end(), [](char c) {
             return c >= '0' && c <= '9';
         });
         if (digits) {

@@ -358,7 +358,7 @@ Outcome reference_parse(std::string_view s) {
         } else if (field == "id") {
             if (value.find('\0') == std::string::npos) id_buffer = value;
         } else if (field == "retry") {
-            bool digits = !value.empty();
+            bool digits = !value.empty() && value.size() <= confab::sse::kMaxRetryBytes;
             std::uint64_t ms = 0;
             for (char c : value) {
                 if (c < '0' || c > '9') digits = false;
@@ -468,6 +468,7 @@ TEST(SseParser, TwoMegabyteLineOverOneMegabyteLimitIsDroppedWithoutBufferingIt) 
     for (std::size_t fed = 0; fed < line.size(); fed += chunk) {
         // Nothing to report until the event ends: the line streams by, counted, not kept.
         ASSERT_TRUE(p.feed(std::string_view(line).substr(fed, chunk), out).ok()) << fed;
+        ASSERT_LE(p.buffered_bytes(), limit) << "after " << fed << " bytes of the line";
     }
     const auto st = p.feed("\n\ndata: after\n\n", out);
     ASSERT_FALSE(st.ok());
@@ -514,7 +515,10 @@ TEST(SseParser, ManyDataLinesOverTheLimitDropOneEventAndCountIt) {
     Parser p(ParserLimits{1 << 20});
     std::vector<Event> out;
     const std::string line = "data: " + std::string(1000, 'q') + "\n";
-    for (int i = 0; i < 2000; ++i) ASSERT_TRUE(p.feed(line, out).ok()) << i;  // 2 MB, not buffered past 1 MiB
+    for (int i = 0; i < 2000; ++i) {
+        ASSERT_TRUE(p.feed(line, out).ok()) << i;
+        ASSERT_LE(p.buffered_bytes(), std::size_t{1} << 20) << "2 MB fed, never buffered past 1 MiB";
+    }
     const auto st = p.feed("\ndata: next\n\n", out);
     ASSERT_FALSE(st.ok());
     EXPECT_NE(st.error().message.find("event of " + std::to_string(2000 * 1001) + " bytes"), std::string::npos)
@@ -529,13 +533,41 @@ TEST(SseParser, HugeCommentsAndUnknownFieldsAreSkippedWhateverTheirLengthAndLimi
     std::vector<Event> out;
     const std::string big(64 * 1024, 'c');
     ASSERT_TRUE(p.feed("data: a\n:", out).ok());
-    for (int i = 0; i < 128; ++i) ASSERT_TRUE(p.feed(big, out).ok());
+    const std::size_t held = p.buffered_bytes();  // "a\n"
+    for (int i = 0; i < 128; ++i) {
+        ASSERT_TRUE(p.feed(big, out).ok());
+        ASSERT_EQ(p.buffered_bytes(), held) << "a comment is skipped, not buffered";
+    }
     ASSERT_TRUE(p.feed("\nx-unknown: ", out).ok());
-    for (int i = 0; i < 128; ++i) ASSERT_TRUE(p.feed(big, out).ok());
+    for (int i = 0; i < 128; ++i) {
+        ASSERT_TRUE(p.feed(big, out).ok());
+        ASSERT_EQ(p.buffered_bytes(), held) << "an unknown field is skipped, not buffered";
+    }
     ASSERT_TRUE(p.feed("\r\ndata: b\n\n", out).ok());
     EXPECT_EQ(out, std::vector<Event>{ev("a\nb")});
     EXPECT_EQ(p.comments_seen(), 1u);
     EXPECT_EQ(p.events_dropped(), 0u);
+}
+
+TEST(SseParser, ALongRetryOrIdLineIsBoundedToo) {
+    // A `retry` value longer than kMaxRetryBytes is ignored as it streams (no valid one is that
+    // long); an `id` line is held only up to the event limit.
+    Parser p(ParserLimits{1024});
+    std::vector<Event> out;
+    ASSERT_TRUE(p.feed("retry: 5\nretry: ", out).ok());
+    for (int i = 0; i < 1000; ++i) {
+        ASSERT_TRUE(p.feed(std::string(1000, '7'), out).ok());
+        ASSERT_LE(p.buffered_bytes(), confab::sse::kMaxRetryBytes + 8);
+    }
+    ASSERT_TRUE(p.feed("\nid: ", out).ok());
+    for (int i = 0; i < 100; ++i) {
+        ASSERT_TRUE(p.feed(std::string(100, 'i'), out).ok());
+        ASSERT_LE(p.buffered_bytes(), 3u * 1024);
+    }
+    ASSERT_TRUE(p.feed("\nid: 9\ndata: x\n\n", out).ok());
+    EXPECT_EQ(p.retry_ms(), std::optional<std::uint32_t>(5));
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].id, "9");
 }
 
 // Cases ported from eventsource-parser's test suite (github.com/rexxars/eventsource-parser,

@@ -64,7 +64,7 @@ struct Reference {
             } else if (field == "id") {
                 if (value.find('\0') == std::string_view::npos) id_buffer.assign(value);
             } else if (field == "retry") {
-                bool digits = !value.empty();
+                bool digits = !value.empty() && value.size() <= confab::sse::kMaxRetryBytes;
                 std::uint64_t v = 0;
                 for (char c : value) {
                     if (c < '0' || c > '9') digits = false;
@@ -120,5 +120,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(parser.feed(stream, got).ok(), "feed after finish");
     parser.finish();
     check_same(parser, got, ref);
+
+    // Under a small limit: oversized events are dropped (an error for them only), nothing that is
+    // delivered exceeds the limit, and what the parser holds between feeds stays bounded.
+    const std::size_t limit = 8 + (size % 248);
+    confab::sse::Parser small(confab::sse::ParserLimits{limit});
+    std::vector<Event> kept;
+    for (auto chunk : confab::fuzz::split_at(stream, cuts)) {
+        auto st = small.feed(chunk, kept);
+        FUZZ_CHECK(st.ok() || st.error().code == "sse_event_too_large", "only oversized events are errors");
+        FUZZ_CHECK(small.buffered_bytes() <= 3 * limit, "buffered bytes stay within 3x the event limit");
+    }
+    for (const auto& e : kept) {
+        FUZZ_CHECK(e.data.size() <= limit, "no delivered event's data exceeds the limit");
+    }
     return 0;
 }

@@ -29,6 +29,9 @@ using EventFn = void (*)(void* context, std::string_view type, std::string_view 
 // The default per-event limit: far above any reasonable reply (a browser's EventSource has none),
 // low enough that a runaway or hostile stream cannot take all memory.
 inline constexpr std::size_t default_max_event_bytes = std::size_t{16} << 20;  // 16 MiB
+// A `retry` value longer than this is ignored (and never buffered): 2^32-1 ms has 10 digits, so
+// only absurd values are affected; shorter ones over 2^32-1 saturate.
+inline constexpr std::size_t kMaxRetryBytes = 32;
 
 struct ParserLimits {
     // Bytes one event may buffer: its data (with a '\n' per data line) + event type + id. Lines the
@@ -41,9 +44,11 @@ struct ParserLimits {
 // UTF-8 BOM is skipped, lines end at CR, LF or CRLF, ':' lines are comments, an empty `data`
 // buffer dispatches nothing, `id` containing NUL is ignored, `retry` takes only ASCII digits.
 // The parser works on bytes: UTF-8 (valid or not) passes through unchanged, where a browser would
-// turn invalid sequences into U+FFFD. Memory is bounded by limits.max_event_bytes whatever the input:
+// turn invalid sequences into U+FFFD. Memory is bounded whatever the input (see buffered_bytes()):
 // comment and unknown-field lines are skipped as they stream by, never buffered, and an event over
-// the limit is dropped (its bytes counted, not kept) while the events around it are delivered.
+// limits.max_event_bytes is dropped (its bytes counted, not kept) while the events around it are
+// delivered. What stays buffered is at most the event (data + type + id <= max_event_bytes), a
+// partial `id` line (<= max_event_bytes) and the last event ID (<= max_event_bytes).
 class Parser {
 public:
     explicit Parser(ParserLimits limits = {});
@@ -74,6 +79,11 @@ public:
     std::uint64_t comments_seen() const noexcept { return comments_; }
     // Events dropped for exceeding limits.max_event_bytes, since construction or reset().
     std::uint64_t events_dropped() const noexcept { return events_dropped_; }
+    // Bytes the parser holds between feeds (partial line, event buffers, last event ID): at most
+    // 3 * max_event_bytes, whatever was fed (tests check it; the parser never buffers to skip).
+    std::size_t buffered_bytes() const noexcept {
+        return line_.size() + data_.size() + type_.size() + id_buffer_.size() + last_event_id_.size();
+    }
 
 private:
     // What a line is, judged from its first bytes (a partial line may be skipped before its end).
