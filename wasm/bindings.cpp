@@ -74,10 +74,11 @@ bool to_int64(double x, std::int64_t& out) {
 
 // ---- identity ----
 
-// {ok, value}: a signer, so it refuses the user ids every signer refuses (confab::check_user_id).
+// {ok, value}: a signer, so it refuses the user ids every signer refuses.
 ValueResult user_hash(const std::string& secret, const std::string& user_id) {
-    if (auto st = confab::check_user_id(user_id); !st) return value_error(st.error());
-    return {true, confab::user_hash(secret, user_id), {}, {}};
+    auto signed_id = confab::sign_user_hash(secret, user_id);
+    if (!signed_id) return value_error(signed_id.error());
+    return {true, std::move(signed_id.value()), {}, {}};
 }
 
 std::string sha256_hex(const std::string& data) { return confab::to_hex(confab::sha256(data)); }
@@ -92,8 +93,9 @@ ValueResult issue_token(const std::string& secret, const std::string& workspace_
     if (!to_int64(expires_at, exp)) {
         return value_error("invalid_argument", "expiresAt must be an integer number of Unix seconds");
     }
-    if (auto st = confab::check_user_id(user_id); !st) return value_error(st.error());
-    return {true, confab::issue_token(secret, workspace_id, user_id, exp), {}, {}};
+    auto token = confab::sign_identity_token(secret, workspace_id, user_id, exp);
+    if (!token) return value_error(token.error());
+    return {true, std::move(token.value()), {}, {}};
 }
 
 // `secrets` is one string or an array of strings (several while a key is rotated).

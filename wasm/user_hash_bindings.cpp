@@ -34,12 +34,8 @@ EMSCRIPTEN_KEEPALIVE const char* confab_user_hash(std::uint32_t secret_len, std:
     auto& s = scratch();
     const std::string_view user(s.data() + secret_len, user_len);
     // A refused id comes back as "!" + the message every signer gives (64 hex chars otherwise).
-    std::string out;
-    if (auto st = confab::check_user_id(user); !st) {
-        out = "!" + st.error().message;
-    } else {
-        out = confab::user_hash(std::string_view(s.data(), secret_len), user);
-    }
+    auto signed_id = confab::sign_user_hash(std::string_view(s.data(), secret_len), user);
+    std::string out = signed_id ? std::move(signed_id.value()) : "!" + signed_id.error().message;
     // Wipe the secret from the scratch buffer before the heap is reused.
     std::memset(s.data(), 0, s.size());
     s.assign(out);

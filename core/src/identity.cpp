@@ -494,6 +494,17 @@ Status check_user_id(std::string_view user_id) {
     return Ok{};
 }
 
+Result<std::string> sign_user_hash(std::string_view secret, std::string_view user_id) {
+    if (auto st = check_user_id(user_id); !st) return st.error();
+    return user_hash(secret, user_id);
+}
+
+Result<std::string> sign_identity_token(std::string_view secret, std::string_view workspace_id,
+                                        std::string_view user_id, std::int64_t expires_at) {
+    if (auto st = check_user_id(user_id); !st) return st.error();
+    return issue_token(secret, workspace_id, user_id, expires_at);
+}
+
 // ---- Identity tokens --------------------------------------------------------------------------
 
 std::string issue_token(std::string_view secret, std::string_view workspace_id,

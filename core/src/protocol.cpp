@@ -463,6 +463,47 @@ Result<ApiError> decode_api_error(const Json& j) {
 
 // ---- identity ----
 
+const std::string* reply_text_of(std::string_view type, const Json& data) noexcept {
+    const char* key = type == "delta" ? "content" : type == "agent-response" ? "token" : nullptr;
+    if (key == nullptr || !data.is_object()) return nullptr;
+    auto it = data.find(key);
+    return it != data.end() && it->is_string() ? &it->get_ref<const std::string&>() : nullptr;
+}
+
+Result<FeedbackRequest> decode_feedback_request(const Json& j) {
+    if (!j.is_object()) return invalid("body must be a JSON object");
+    for (const auto& item : j.items()) {
+        if (item.key() != "rating" && item.key() != "comment") {
+            return invalid(item.key() + " is not a known field (rating, comment)");
+        }
+    }
+    FeedbackRequest out;
+    auto rating = j.find("rating");
+    if (rating == j.end() || !rating->is_string() ||
+        (rating->get_ref<const std::string&>() != "up" && rating->get_ref<const std::string&>() != "down")) {
+        return invalid(R"(rating: must be "up" or "down")");
+    }
+    out.rating = rating->get<std::string>();
+    if (auto comment = j.find("comment"); comment != j.end() && !comment->is_null()) {
+        if (!comment->is_string()) return invalid("comment: must be a string");
+        out.comment = comment->get<std::string>();
+        std::size_t chars = 0;
+        for (const char ch : out.comment) chars += (static_cast<unsigned char>(ch) & 0xC0) != 0x80;
+        if (chars > 2000) return invalid("comment: must be at most 2000 characters");
+    }
+    return out;
+}
+
+Json encode(const Feedback& f, bool with_owner) {
+    Json j{{"executionId", f.execution_id}, {"rating", f.rating}, {"comment", f.comment},
+           {"createdAt", f.created_at}, {"updatedAt", f.updated_at}};
+    if (with_owner) {
+        j["appId"] = f.app_id;
+        j["userId"] = f.user_id;
+    }
+    return j;
+}
+
 Result<IdentityRequest> decode_identity_request(const Json& j) {
     constexpr std::size_t kMaxUserId = 256;
     ObjectReader r(j, "");
@@ -471,8 +512,8 @@ Result<IdentityRequest> decode_identity_request(const Json& j) {
     if (!r.failed()) {
         if (out.user_id.size() > kMaxUserId) {
             r.fail("userId must be at most 256 bytes");
-        } else if (has_control_chars(out.user_id)) {
-            r.fail(check_user_id(out.user_id).error().message);  // every signer's wording
+        } else if (auto st = check_user_id(out.user_id); !st) {
+            r.fail(st.error().message);  // every signer's wording
         } else if (!is_valid_utf8(out.user_id)) {  // only a Json built in code can hold this
             r.fail("userId must be valid UTF-8");
         }

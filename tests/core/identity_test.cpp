@@ -565,10 +565,14 @@ TEST(DomainSeparation, EverySignerRefusesControlCharactersWithOneMessage) {
         EXPECT_EQ(check_user_id(bad).error().message, msg);
         EXPECT_EQ(v.sign_user(bad).error().message, msg);
         EXPECT_EQ(v.sign_token(bad, kNow + 10).error().message, msg);
+        EXPECT_EQ(sign_user_hash("secret", bad).error().message, msg);
+        EXPECT_EQ(sign_identity_token("secret", "ws", bad, kNow + 10).error().message, msg);
         // A hash or token presented for such an id is refused before any MAC is compared.
         EXPECT_EQ(code_of(v.verify(bad, user_hash("secret", bad), kNow)), "identity_malformed");
     }
     EXPECT_TRUE(check_user_id("Zo\xc3\xab \xe2\x9c\x93").ok());  // non-ASCII text is fine
+    EXPECT_EQ(sign_user_hash("secret", "alice").value(), user_hash("secret", "alice"));
+    EXPECT_EQ(sign_identity_token("secret", "ws", "alice", kNow).value(), issue_token("secret", "ws", "alice", kNow));
     EXPECT_EQ(check_user_id("").error().code, "user_id_invalid");
 }
 

@@ -908,5 +908,42 @@ TEST(ProtocolWidget, HistoryMessagesSayHowTheirTurnEnded) {
                  "message.error.message is required");
 }
 
+TEST(ProtocolEvents, ReplyTextOfIsTheDeltaContentOrTheAgentResponseToken) {
+    EXPECT_EQ(*reply_text_of("delta", Json{{"content", "a"}}), "a");
+    EXPECT_EQ(*reply_text_of("agent-response", Json{{"token", "b"}}), "b");
+    EXPECT_EQ(reply_text_of("delta", Json{{"token", "b"}}), nullptr);         // the other event's field
+    EXPECT_EQ(reply_text_of("agent-response", Json{{"token", 5}}), nullptr);  // not a string
+    EXPECT_EQ(reply_text_of("completed", Json{{"result", "x"}}), nullptr);
+    EXPECT_EQ(reply_text_of("delta", Json::array()), nullptr);
+}
+
+TEST(ProtocolFeedback, DecodeNamesTheFieldAndEncodeHasTheOwnerOnlyWhenAsked) {
+    auto ok = decode_feedback_request(Json{{"rating", "down"}, {"comment", std::string(2000, 'x')}});
+    ASSERT_TRUE(ok.ok());
+    EXPECT_EQ(ok->rating, "down");
+    // 2000 characters, not bytes.
+    std::string e_acute;
+    for (int i = 0; i < 2000; ++i) e_acute += "\xc3\xa9";
+    EXPECT_TRUE(decode_feedback_request(Json{{"rating", "up"}, {"comment", e_acute}}).ok());
+    const std::pair<Json, std::string> bad[] = {
+        {Json::array(), "body must be a JSON object"},
+        {Json::object(), R"(rating: must be "up" or "down")"},
+        {Json{{"rating", "meh"}}, R"(rating: must be "up" or "down")"},
+        {Json{{"rating", "up"}, {"comment", 5}}, "comment: must be a string"},
+        {Json{{"rating", "up"}, {"comment", std::string(2001, 'x')}}, "comment: must be at most 2000 characters"},
+        {Json{{"rating", "up"}, {"stars", 5}}, "stars is not a known field (rating, comment)"},
+    };
+    for (const auto& [j, msg] : bad) {
+        auto r = decode_feedback_request(j);
+        ASSERT_FALSE(r.ok()) << j.dump();
+        EXPECT_EQ(r.error().code, "invalid_request");
+        EXPECT_EQ(r.error().message, msg);
+    }
+    Feedback f{"ex_1", "app", "alice", "up", "nice", 1, 2};
+    EXPECT_EQ(dump(encode(f, false)), R"({"comment":"nice","createdAt":1,"executionId":"ex_1","rating":"up","updatedAt":2})");
+    EXPECT_EQ(encode(f, true).value("userId", ""), "alice");
+    EXPECT_EQ(encode(f, true).value("appId", ""), "app");
+}
+
 }  // namespace
 }  // namespace confab::protocol

@@ -92,6 +92,12 @@ bool has_control_chars(std::string_view s) noexcept;
 // the wasm userHash, the signing snippets).
 Status check_user_id(std::string_view user_id);
 
+// The signers every edge calls (CLI, wasm, server): check_user_id(), then user_hash() /
+// issue_token(). Error code "user_id_invalid".
+Result<std::string> sign_user_hash(std::string_view secret, std::string_view user_id);
+Result<std::string> sign_identity_token(std::string_view secret, std::string_view workspace_id,
+                                        std::string_view user_id, std::int64_t expires_at);
+
 // Expiring identity token: "v1.<exp>.<hex mac>", where mac = HMAC-SHA256 with the identity_token
 // key derived from the secret, over "v1\n"+workspace+"\n"+user+"\n"+exp, and exp is Unix seconds
 // (decimal, no sign, no leading zeros). It signs any bytes: signers check the id first.

@@ -178,12 +178,33 @@ Json encode(const Session& s, bool with_messages = true);
 Result<Message> decode_message(const Json& j, std::string_view path = "message");
 Result<Session> decode_session(const Json& j);
 
+// ---- feedback (POST /v1/executions/{id}/feedback; GET /v1/feedback for the site owner) ----
+struct FeedbackRequest {
+    std::string rating;   // "up" | "down"
+    std::string comment;  // at most 2000 characters (code points), "" when none
+};
+// Errors "invalid_request" naming the field; unknown fields are refused.
+Result<FeedbackRequest> decode_feedback_request(const Json& j);
+struct Feedback {
+    std::string execution_id;
+    std::string app_id, user_id;  // the owner's list only (with_owner)
+    std::string rating, comment;
+    std::int64_t created_at = 0, updated_at = 0;
+};
+// {executionId, rating, comment, createdAt, updatedAt}, plus appId and userId with_owner.
+Json encode(const Feedback& f, bool with_owner);
+
 // ---- stream events (the `data:` of each SSE event; `event:` is the type, `id:` the seq) ----
 // Executions:  "delta" {content}, "completed" {status, output, error?}; workflow apps also
 //              "agent-action" {tool, tool_input} as each step starts
 // Chat turns:  "agent-response" {token}, "agent-action" {tool, tool_input},
 //              "agent-action-error" {error}, "completed" {result, sessionId, status?}
 // Either:      "error" {error, code} precedes the terminal "completed" when a run fails.
+
+// The text an event adds to the reply ("delta" content, "agent-response" token); nullptr for
+// other events or a payload without it. The rule transcript.hpp's Reply applies, on JSON.
+const std::string* reply_text_of(std::string_view type, const Json& data) noexcept;
+
 struct Delta {
     std::string content;
 };
