@@ -135,7 +135,8 @@ std::vector<protocol::Message> model_history(const std::vector<MessageRecord>& m
     return out;
 }
 
-// Last-Event-ID of a replayed turn (header, else ?lastEventId): a stored seq, so 0..INT64_MAX.
+// Last-Event-ID (header, else ?lastEventId) of a resumed or replayed stream: a stored seq, so
+// 0..INT64_MAX; anything else is a 400 naming where it came from.
 std::optional<Response> read_resume_point(const Request& req, std::uint64_t& after) {
     std::optional<std::string_view> last = req.header("last-event-id");
     const char* source = "Last-Event-ID";
@@ -148,7 +149,7 @@ std::optional<Response> read_resume_point(const Request& req, std::uint64_t& aft
     auto parsed = parse_event_id(*last);
     if (!parsed) {
         return error_response(400, "invalid_request",
-                              std::string(source) + ": must be a decimal event id from 0 to 9223372036854775807");
+                              std::string(source) + ": must be an event id, a decimal integer from 0 to 9223372036854775807");
     }
     after = *parsed;
     return std::nullopt;
@@ -570,11 +571,13 @@ asio::awaitable<Response> Api::execute(Request& req, const Caller& c, const std:
     std::string id = random_id("ex_");
     bool replayed = false;
     protocol::ExecutionStatus status = protocol::ExecutionStatus::queued;
+    std::optional<std::string> claimed_key;
+    const std::string ws = c.workspace->id, user = c.user_id;
     if (auto k = req.header("idempotency-key")) {
         if (!valid_idempotency_key(*k)) {
             co_return error_response(400, "invalid_request", "Idempotency-Key: must be 1-200 printable ASCII characters");
         }
-        const std::string key(*k), ws_id = c.workspace->id, user = c.user_id;
+        const std::string key(*k), ws_id = ws;
         const std::string fingerprint = app_id + "\n" + version->version + "\n" + protocol::dump(er->inputs);
         auto claim = co_await db_.run([&](Store& s) {
             return s.claim_execution_key(ws_id, user, key, fingerprint, id, now_ms());
@@ -586,6 +589,7 @@ asio::awaitable<Response> Api::execute(Request& req, const Caller& c, const std:
         }
         replayed = claim->known;
         id = claim->execution_id;
+        if (!replayed) claimed_key = key;
     }
     if (!replayed) {
         StartSpec spec;
@@ -601,9 +605,21 @@ asio::awaitable<Response> Api::execute(Request& req, const Caller& c, const std:
             }
         }
         auto rec = co_await hub_.start(std::move(spec));
-        if (!rec) co_return from_error(rec.error());
+        if (!rec) {
+            if (claimed_key) {  // nothing started under the key: a retry may claim it again
+                const std::string& key = *claimed_key;
+                co_await db_.run([&](Store& s) { (void)s.release_execution_key(ws, user, key, id); });
+            }
+            co_return from_error(rec.error());
+        }
         status = rec->status;
     }
+    // A replay that overtook its first request, which is still storing the execution.
+    auto stored_or_starting = [this, &id](std::optional<ExecutionRecord>& now) -> std::optional<Response> {
+        if (now) return std::nullopt;
+        if (hub_.is_live(id)) return json_response(202, protocol::encode(protocol::ExecutionCreated{id, protocol::ExecutionStatus::queued}));
+        return error_response(503, "retry", "Idempotency-Key: the first request with this key is still starting; retry");
+    };
 
     if (wants_event_stream(req)) {
         std::uint64_t after = 0;
@@ -616,12 +632,11 @@ asio::awaitable<Response> Api::execute(Request& req, const Caller& c, const std:
         co_return r;
     }
     auto wait = req.query_param("wait");
-    const std::string ws = c.workspace->id, user = c.user_id;
     if (wait && (*wait == "true" || *wait == "1")) {
         // Synchronous mode: answer with the finished execution (or 202 with it still running).
         bool finished = co_await hub_.wait_finished(id, std::chrono::milliseconds(options_.sync_wait_ms));
         auto now = co_await db_.run([&](Store& s) { return s.get_execution(ws, user, id); });
-        if (!now) co_return error_response(500, "internal", "the execution disappeared");
+        if (auto early = stored_or_starting(now)) co_return *early;
         Response r = json_response(finished ? 200 : 202, protocol::encode(to_wire(*now)));
         r.headers.emplace_back("X-Confab-Execution-Id", id);
         if (replayed) r.headers.emplace_back("Idempotency-Replayed", "true");
@@ -629,7 +644,7 @@ asio::awaitable<Response> Api::execute(Request& req, const Caller& c, const std:
     }
     if (replayed) {
         auto now = co_await db_.run([&](Store& s) { return s.get_execution(ws, user, id); });
-        if (!now) co_return error_response(500, "internal", "the execution disappeared");
+        if (auto early = stored_or_starting(now)) co_return *early;
         status = now->status;
     }
     Response r = json_response(202, protocol::encode(protocol::ExecutionCreated{id, status}));
@@ -851,51 +866,53 @@ asio::awaitable<Response> Api::chat(Request& req, const Caller& c, const std::st
 // POST/DELETE /v1/executions/{id}/feedback: the caller's rating of an execution it can see.
 asio::awaitable<Response> Api::feedback(Request& req, const Caller& c, const std::string& id) {
     const std::string ws = c.workspace->id, user = c.user_id;
-    auto rec = co_await db_.run([&](Store& s) { return s.get_execution(ws, user, id); });
-    if (!rec) co_return error_response(404, "execution_not_found", "execution '" + id + "' not found");
-    if (req.method == "DELETE") {
-        auto r = co_await db_.run([&](Store& s) { return s.delete_feedback(id, user); });
-        if (!r) co_return from_error(r.error());
+    const bool remove = req.method == "DELETE";
+    protocol::FeedbackRequest fr;
+    if (!remove) {
+        auto body = parse_body(req, false);
+        if (!body) co_return from_error(body.error());
+        auto decoded = protocol::decode_feedback_request(*body);
+        if (!decoded) co_return from_error(decoded.error());
+        fr = std::move(decoded.value());
+    }
+    // One trip to the db thread: the execution must be the caller's, then the rating is written.
+    struct Outcome {
+        bool found = false;
+        std::optional<Error> error;
+        FeedbackRecord stored;
+    };
+    const std::int64_t now = now_ms();
+    Outcome o = co_await db_.run([&](Store& s) {
+        Outcome out;
+        auto rec = s.get_execution(ws, user, id);
+        if (!rec) return out;
+        out.found = true;
+        if (remove) {
+            if (auto r = s.delete_feedback(id, user); !r) out.error = r.error();
+            return out;
+        }
+        FeedbackRecord f;
+        f.execution_id = id;
+        f.user_id = user;
+        f.workspace_id = ws;
+        f.app_id = rec->app_id;
+        f.rating = fr.rating;
+        f.comment = fr.comment;
+        f.created_at = f.updated_at = now;
+        if (auto r = s.put_feedback(f); r) out.stored = std::move(r.value());
+        else out.error = r.error();
+        return out;
+    });
+    if (!o.found) co_return error_response(404, "execution_not_found", "execution '" + id + "' not found");
+    if (o.error) co_return from_error(*o.error);
+    if (remove) {
         Response res;
         res.status = 204;
         res.content_type.clear();
         co_return res;
     }
-    auto body = parse_body(req, false);
-    if (!body) co_return from_error(body.error());
-    if (!body->is_object()) co_return error_response(400, "invalid_request", "body must be a JSON object");
-    for (const auto& item : body->items()) {
-        if (item.key() != "rating" && item.key() != "comment") {
-            co_return error_response(400, "invalid_request", item.key() + " is not a known field (rating, comment)");
-        }
-    }
-    FeedbackRecord f;
-    auto rating = body->find("rating");
-    if (rating == body->end() || !rating->is_string() ||
-        (rating->get_ref<const std::string&>() != "up" && rating->get_ref<const std::string&>() != "down")) {
-        co_return error_response(400, "invalid_request", R"(rating: must be "up" or "down")");
-    }
-    f.rating = rating->get<std::string>();
-    if (auto comment = body->find("comment"); comment != body->end() && !comment->is_null()) {
-        if (!comment->is_string()) co_return error_response(400, "invalid_request", "comment: must be a string");
-        f.comment = comment->get<std::string>();
-        std::size_t chars = 0;
-        for (unsigned char ch : f.comment) chars += (ch & 0xC0) != 0x80;
-        if (chars > 2000) co_return error_response(400, "invalid_request", "comment: must be at most 2000 characters");
-    }
-    f.execution_id = id;
-    f.user_id = user;
-    f.workspace_id = ws;
-    f.app_id = rec->app_id;
-    f.created_at = f.updated_at = now_ms();
-    auto stored = co_await db_.run([&](Store& s) { return s.put_feedback(f); });
-    if (!stored) co_return from_error(stored.error());
-    metrics_.feedback_submitted(stored->rating == "up");
-    co_return json_response(200, Json{{"executionId", stored->execution_id},
-                                      {"rating", stored->rating},
-                                      {"comment", stored->comment},
-                                      {"createdAt", stored->created_at},
-                                      {"updatedAt", stored->updated_at}});
+    metrics_.feedback_submitted(o.stored.rating == "up");
+    co_return json_response(200, protocol::encode(to_wire(o.stored), false));
 }
 
 asio::awaitable<Response> Api::get_execution(const Caller& c, const std::string& id) {
@@ -907,20 +924,7 @@ asio::awaitable<Response> Api::get_execution(const Caller& c, const std::string&
 
 asio::awaitable<Response> Api::execution_events(Request& req, const Caller& c, const std::string& id) {
     std::uint64_t after = 0;
-    std::optional<std::string_view> last = req.header("last-event-id");
-    const char* source = "Last-Event-ID";
-    if (!last || last->empty()) {
-        last = req.query_param("lastEventId");
-        source = "lastEventId";
-    }
-    if (last && !last->empty()) {
-        auto parsed = parse_event_id(*last);
-        if (!parsed) {
-            co_return error_response(400, "invalid_request",
-                                     std::string(source) + ": must be an event id, a decimal integer from 0 to 9223372036854775807");
-        }
-        after = *parsed;
-    }
+    if (auto bad = read_resume_point(req, after)) co_return *bad;
     const std::string ws = c.workspace->id, user = c.user_id;
     auto rec = co_await db_.run([&](Store& s) { return s.get_execution(ws, user, id); });
     if (!rec) co_return error_response(404, "execution_not_found", "execution '" + id + "' not found");

@@ -1,8 +1,13 @@
 // The DbExecutor's thread: runs queued Store work in order, drains on stop(), checkpoints the WAL.
 #include "db_executor.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <stdexcept>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 
 namespace confab::server {
 
@@ -51,6 +56,14 @@ void DbExecutor::thread_main() {
                          st.error().message.c_str());
         }
     }
+}
+
+boost::asio::awaitable<bool> StorageBackoff::wait(bool give_up) {
+    if (give_up) co_return false;
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, next_);
+    co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+    next_ = std::min(next_ * 2, std::chrono::milliseconds(5000));
+    co_return true;
 }
 
 void DbExecutor::run_batch(std::vector<std::unique_ptr<Job>>& batch) {

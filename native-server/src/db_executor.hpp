@@ -1,6 +1,7 @@
 // Runs blocking Store work on one dedicated thread and hands results back to the awaiting coroutine.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -41,6 +42,18 @@ namespace confab::server {
 // captures a std::string (or any non-trivial type) BY VALUE, or an aggregate built with braces,
 // double-frees (seen with ASan). Capture by reference ([&], [&x]) in `co_await db.run(...)`, or
 // name the lambda first: `auto f = [id](Store& s) {...}; co_await db.run(std::move(f));`.
+// The pauses between attempts to write what storage refused (a run's final state): 100 ms,
+// doubling up to 5 s. One per retried write; used by the hub and the workflow runs alike.
+class StorageBackoff {
+public:
+    // Sleeps the next pause and says true; says false at once when `give_up` (shutdown: the
+    // restart closes the run from what is stored).
+    boost::asio::awaitable<bool> wait(bool give_up);
+
+private:
+    std::chrono::milliseconds next_{100};
+};
+
 class DbExecutor {
 public:
     explicit DbExecutor(std::unique_ptr<Store> store);

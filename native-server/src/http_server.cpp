@@ -263,15 +263,20 @@ asio::awaitable<void> HttpServer::Impl::session(tcp::socket socket, std::shared_
                     have_early = true;
                 }
             }
-            if (!have_early) {
-                // Framing checks Beast does not make (request smuggling): before any body byte is read.
-                const auto& head_msg = parser.get();
+            // Framing checks Beast does not make (request smuggling), before any body byte is read.
+            // Beast already refuses a bad or repeated Content-Length, and Content-Length with
+            // chunked; what is left concerns Transfer-Encoding only, so a request without one (all
+            // but a few) skips it.
+            if (const auto& head_msg = parser.get();
+                !have_early && head_msg.find(http::field::transfer_encoding) != head_msg.end()) {
                 RequestHead head;
                 head.method = head_msg.method_string();
                 head.target = head_msg.target();
                 head.version = head_msg.version();
-                head.fields.reserve(16);
-                for (const auto& f : head_msg) head.fields.push_back({f.name_string(), f.value()});
+                for (auto f : {http::field::transfer_encoding, http::field::content_length}) {
+                    auto [b, e] = head_msg.equal_range(f);
+                    for (; b != e; ++b) head.fields.push_back({b->name_string(), b->value()});
+                }
                 if (auto bad = check_request_head(head)) {
                     early.status = bad->status;
                     early.body = R"({"error":)" + json_string(bad->message) + R"(,"code":)" +

@@ -225,13 +225,7 @@ asio::awaitable<void> ExecutionHub::append(std::shared_ptr<LiveRun> live, std::s
         throw StorageFailure("storing an event failed: " + st.error().message);
     }
     live->seq = ev.seq;
-    if (ev.type == "delta" || ev.type == "agent-response") {
-        const char* key = ev.type == "delta" ? "content" : "token";
-        if (data.is_object()) {
-            auto it = data.find(key);
-            if (it != data.end() && it->is_string()) live->text += it->get_ref<const std::string&>();
-        }
-    }
+    if (const std::string* text = protocol::reply_text_of(ev.type, data)) live->text += *text;
     std::string frame;
     encode_event(frame, ev.seq, ev.type, ev.data);
     auto shared = std::make_shared<const StoredEvent>(StoredEvent{ev.seq, std::move(ev.type), std::move(frame)});
@@ -338,7 +332,6 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
     // it, the run ends as error "storage_unavailable" instead (what the readers are told below).
     FinalState fin;
     fin.id = id;
-    fin.chat_text = chat_text_for();
     auto fill_final = [&] {
         fin.status = status;
         fin.output = output;
@@ -424,8 +417,7 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
         }
     }
     metrics_.storage_failed_run();
-    asio::steady_timer timer(co_await asio::this_coro::executor);
-    std::chrono::milliseconds backoff(100);
+    StorageBackoff backoff;
     for (;;) {
         if (!final_stored) final_stored = co_await store_final(fin);
         if (final_stored) {
@@ -454,13 +446,10 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
             }
             pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(done));
         }
-        if (shutting_down()) {
+        if (!co_await backoff.wait(shutting_down())) {
             log_line(R"({"level":"error","msg":"shutting down with a run whose final state is not stored; the restart closes it","execution":")" + id + "\"}");
             break;
         }
-        timer.expires_after(backoff);
-        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-        backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
     }
     finalize(live);
 }

@@ -9,8 +9,14 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <unistd.h>
 
 #include "api.hpp"
@@ -63,16 +69,37 @@ int run_sign(const std::vector<std::string>& args) {
         std::fprintf(stderr, "confab-server: sign: the secret file '%s' is empty\n", opts->secret_file.c_str());
         return 1;
     }
-    if (auto st = check_user_id(opts->user); !st) {
-        std::fprintf(stderr, "confab-server: sign: %s\n", st.error().message.c_str());
+    auto signed_id = opts->ttl_seconds
+                         ? sign_identity_token(secret, opts->workspace, opts->user, now_seconds() + *opts->ttl_seconds)
+                         : sign_user_hash(secret, opts->user);
+    if (!signed_id) {
+        std::fprintf(stderr, "confab-server: sign: %s\n", signed_id.error().message.c_str());
         return 2;
     }
-    if (opts->ttl_seconds) {
-        std::printf("%s\n", issue_token(secret, opts->workspace, opts->user, now_seconds() + *opts->ttl_seconds).c_str());
-    } else {
-        std::printf("%s\n", user_hash(secret, opts->user).c_str());
-    }
+    std::printf("%s\n", signed_id.value().c_str());
     return 0;
+}
+
+// Idempotency-Keys answer retries for a day (as payment APIs keep theirs), then go: the key tables
+// would otherwise grow with every keyed request. Once at start, then hourly, until the db stops.
+asio::awaitable<void> purge_idempotency_keys(DbExecutor& db) {
+    constexpr std::int64_t kKeepMs = 24LL * 3600 * 1000;
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    for (;;) {
+        const std::int64_t before = now_ms() - kKeepMs;
+        try {
+            auto gone = co_await db.run([before](Store& s) { return s.purge_idempotency_keys(before); });
+            if (!gone) {
+                log_line(R"({"level":"error","msg":"purging old idempotency keys failed","reason":)" +
+                         protocol::dump(protocol::Json(gone.error().message)) + "}");
+            }
+        } catch (const std::exception&) {
+            co_return;  // the db executor stopped: shutting down
+        }
+        timer.expires_after(std::chrono::hours(1));
+        auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (ec) co_return;
+    }
 }
 
 int run_serve(const std::vector<std::string>& args) {
@@ -123,6 +150,7 @@ int run_serve(const std::vector<std::string>& args) {
     WorkflowService workflows(ioc, *config, db, hub);
     workflows.prepare_store();  // fails runs cut off by the last shutdown, seeds config workflows
     api.set_service(&workflows);
+    asio::co_spawn(ioc, purge_idempotency_keys(db), asio::detached);
     HttpOptions http_opts;
     http_opts.header_timeout_ms = opts.header_timeout_ms;
     http_opts.body_timeout_ms = opts.body_timeout_ms;

@@ -37,4 +37,16 @@ inline protocol::Execution to_wire(const ExecutionRecord& r) {
     return e;
 }
 
+inline protocol::Feedback to_wire(const FeedbackRecord& r) {
+    protocol::Feedback f;
+    f.execution_id = r.execution_id;
+    f.app_id = r.app_id;
+    f.user_id = r.user_id;
+    f.rating = r.rating;
+    f.comment = r.comment;
+    f.created_at = r.created_at;
+    f.updated_at = r.updated_at;
+    return f;
+}
+
 }  // namespace confab::server

@@ -260,18 +260,21 @@ Store::~Store() {
 
 Error Store::classify(std::string message) const {
     switch (db_ != nullptr ? sqlite3_errcode(db_) & 0xff : SQLITE_CANTOPEN) {
-        // The storage itself refuses: the same request may well succeed later.
+        // The storage itself refuses (full, failing, read-only, damaged): /readyz says so until a
+        // commit succeeds again.
         case SQLITE_FULL:
         case SQLITE_IOERR:
         case SQLITE_CANTOPEN:
         case SQLITE_READONLY:
+        case SQLITE_CORRUPT:
+        case SQLITE_NOTADB:
+            writes_failing_.store(true, std::memory_order_relaxed);
+            return make_error("storage_unavailable", std::move(message));
+        // Passing contention or memory pressure: this request fails (503, retry), readiness stays.
         case SQLITE_BUSY:
         case SQLITE_LOCKED:
         case SQLITE_NOMEM:
-        case SQLITE_CORRUPT:
-        case SQLITE_NOTADB:
         case SQLITE_PROTOCOL:
-            writes_failing_.store(true, std::memory_order_relaxed);
             return make_error("storage_unavailable", std::move(message));
         default:
             return make_error("storage_error", std::move(message));
@@ -298,8 +301,12 @@ Status Store::exec(const char* sql) {
 }
 
 Status Store::probe_write(std::int64_t now) {
-    if (auto st = exec("CREATE TABLE IF NOT EXISTS health_probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL)"); !st) {
-        return st;
+    // Created on the first probe (not a migration: it holds nothing), not on every one.
+    if (!probe_table_) {
+        if (auto st = exec("CREATE TABLE IF NOT EXISTS health_probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL)"); !st) {
+            return st;
+        }
+        probe_table_ = true;
     }
     Use q(prepare("INSERT OR REPLACE INTO health_probe (id, at) VALUES (1, ?1)"));
     if (!q) return db_error("probe_write");
@@ -632,10 +639,7 @@ Result<std::size_t> Store::fail_interrupted(std::int64_t now) {
                 while ((rc = sqlite3_step(ev.get())) == SQLITE_ROW) {
                     const std::string type = column_text(ev.get(), 0);
                     Json data = load_json(sqlite3_column_text(ev.get(), 1), sqlite3_column_bytes(ev.get(), 1));
-                    const char* key = type == "delta" ? "content" : "token";
-                    if (data.is_object() && data.contains(key) && data[key].is_string()) {
-                        partial += data[key].get_ref<const std::string&>();
-                    }
+                    if (const std::string* text = protocol::reply_text_of(type, data)) partial += *text;
                 }
                 if (rc != SQLITE_DONE) return fail(db_error("fail_interrupted"));
             }
@@ -960,12 +964,11 @@ Result<Store::ExecutionKeyClaim> Store::claim_execution_key(const std::string& w
             claim.execution_id = column_text(q.get(), 1);
         }
     }
-    if (claim.known && claim.fingerprint != fingerprint) return claim;  // the caller answers 409
-    // A key whose execution was never stored (its start failed) is claimed again.
-    if (claim.known && get_execution_by_id(claim.execution_id)) return claim;
+    // Known: the same execution, also while its first request is still starting it (re-claiming a
+    // key whose execution is not stored yet would start a second run for one key).
+    if (claim.known) return claim;
     Use q(prepare("INSERT INTO execution_keys (workspace_id, user_id, key, fingerprint, execution_id, created_at) "
-                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (workspace_id, user_id, key) DO UPDATE SET "
-                  "execution_id = excluded.execution_id, created_at = excluded.created_at"));
+                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
     if (!q) return db_error("claim_execution_key");
     bind(q.get(), 1, std::string_view(workspace_id));
     bind(q.get(), 2, std::string_view(user_id));
@@ -978,6 +981,45 @@ Result<Store::ExecutionKeyClaim> Store::claim_execution_key(const std::string& w
     claim.fingerprint = fingerprint;
     claim.execution_id = execution_id;
     return claim;
+}
+
+Status Store::release_execution_key(const std::string& workspace_id, const std::string& user_id,
+                                   const std::string& key, const std::string& execution_id) {
+    Use q(prepare("DELETE FROM execution_keys WHERE workspace_id = ?1 AND user_id = ?2 AND key = ?3 "
+                  "AND execution_id = ?4"));
+    if (!q) return db_error("release_execution_key");
+    bind(q.get(), 1, std::string_view(workspace_id));
+    bind(q.get(), 2, std::string_view(user_id));
+    bind(q.get(), 3, std::string_view(key));
+    bind(q.get(), 4, std::string_view(execution_id));
+    if (sqlite3_step(q.get()) != SQLITE_DONE) return db_error("release_execution_key");
+    return Ok{};
+}
+
+Result<std::size_t> Store::purge_idempotency_keys(std::int64_t before) {
+    if (auto st = tx_begin(); !st) return st.error();
+    std::size_t gone = 0;
+    for (const char* sql : {"DELETE FROM idempotency_keys WHERE created_at < ?1",
+                            "DELETE FROM execution_keys WHERE created_at < ?1"}) {
+        Use q(prepare(sql));
+        if (!q) {
+            Error e = db_error("purge_idempotency_keys");
+            tx_rollback();
+            return e;
+        }
+        bind(q.get(), 1, before);
+        if (sqlite3_step(q.get()) != SQLITE_DONE) {
+            Error e = db_error("purge_idempotency_keys");
+            tx_rollback();
+            return e;
+        }
+        gone += static_cast<std::size_t>(sqlite3_changes(db_));
+    }
+    if (auto st = tx_commit(); !st) {
+        tx_rollback();
+        return st.error();
+    }
+    return gone;
 }
 
 namespace {

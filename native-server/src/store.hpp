@@ -170,8 +170,9 @@ public:
                                                      const std::string& user_id, const std::string& key);
     Status put_idempotency(const IdempotencyRecord&);
     // Idempotency-Key of POST .../executions: the first claim stores key -> `execution_id` and
-    // returns it with known = false; a later one returns the stored execution (known = true), or
-    // its other fingerprint (the caller's 409). A key whose execution was never stored is re-claimed.
+    // returns it with known = false; a later one returns the claimed execution (known = true, even
+    // while that execution is still being started), or its other fingerprint (the caller's 409).
+    // A start that fails gives its key back with release_execution_key.
     struct ExecutionKeyClaim {
         bool known = false;
         std::string fingerprint, execution_id;
@@ -179,6 +180,11 @@ public:
     Result<ExecutionKeyClaim> claim_execution_key(const std::string& workspace_id, const std::string& user_id,
                                                   const std::string& key, const std::string& fingerprint,
                                                   const std::string& execution_id, std::int64_t now);
+    Status release_execution_key(const std::string& workspace_id, const std::string& user_id,
+                                 const std::string& key, const std::string& execution_id);
+    // Forgets the Idempotency-Keys (chat turns and executions) created before `before` (Unix ms):
+    // a key answers retries for a while, not forever. Returns how many went.
+    Result<std::size_t> purge_idempotency_keys(std::int64_t before);
     // Feedback: put inserts or replaces the (execution, user) rating, keeping created_at, and
     // returns the stored row; delete says whether there was one; list is newest (updated_at) first.
     Result<FeedbackRecord> put_feedback(const FeedbackRecord&);
@@ -242,6 +248,7 @@ private:
 
     sqlite3* db_ = nullptr;
     bool batch_ = false;  // inside begin_batch() .. commit_batch()
+    bool probe_table_ = false;  // probe_write() created its table
     mutable std::atomic<bool> writes_failing_{false};
     // Transparent hash: prepare() looks a statement up by string_view without allocating a key.
     struct SqlHash {

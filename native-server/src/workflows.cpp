@@ -12,7 +12,6 @@
 #include <set>
 #include <utility>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -859,8 +858,7 @@ asio::awaitable<void> WorkflowService::drive(const WorkspaceConfig* ws, DocRecor
         // If storage refuses it, the run stays live (?wait=true and resumes see it running) and the
         // write is retried with backoff until storage accepts it: a run never reads RUNNING
         // forever because its disk was full for a while (a restart closes it if it never is).
-        asio::steady_timer retry(co_await asio::this_coro::executor);
-        std::chrono::milliseconds backoff(100);
+        StorageBackoff backoff;
         bool logged = false;
         for (;;) {
             run.updated_at = now_ms();
@@ -885,10 +883,7 @@ asio::awaitable<void> WorkflowService::drive(const WorkspaceConfig* ws, DocRecor
                 log_line(R"({"level":"error","msg":"storing a workflow run failed; retrying","run":")" + run_id +
                          R"(","reason":)" + protocol::dump(Json(st.error().message)) + "}");
             }
-            if (hub_.shutting_down()) break;  // the restart closes it (fail_interrupted_runs)
-            retry.expires_after(backoff);
-            co_await retry.async_wait(asio::as_tuple(asio::use_awaitable));
-            backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+            if (!co_await backoff.wait(hub_.shutting_down())) break;  // the restart closes it (fail_interrupted_runs)
         }
     } catch (const std::exception& e) {
         log_line(std::string(R"({"level":"error","msg":"workflow run failed","run":")") + run_id +
@@ -1336,9 +1331,7 @@ asio::awaitable<Response> WorkflowService::list_feedback(Request& req, const Ser
     FeedbackPage page = co_await db_.run([&](Store& s) { return s.list_feedback(q, offset, limit); });
     Json content = Json::array();
     for (const auto& f : page.items) {
-        content.push_back(Json{{"executionId", f.execution_id}, {"appId", f.app_id}, {"userId", f.user_id},
-                               {"rating", f.rating}, {"comment", f.comment}, {"createdAt", f.created_at},
-                               {"updatedAt", f.updated_at}});
+        content.push_back(protocol::encode(to_wire(f), true));
     }
     co_return json_response(200, page_json(std::move(content), page.total, p));
 }

@@ -3,25 +3,12 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { REPO, SERVER_BIN, makeDataDir } from './helpers.mjs';
+import { REPO, SERVER_BIN, freePorts, makeDataDir } from './helpers.mjs';
 
 const T = { timeout: 60000 };
-
-async function freePorts(n) {
-  const servers = [];
-  for (let i = 0; i < n; i++) {
-    const s = net.createServer();
-    await new Promise((resolve) => s.listen(0, '127.0.0.1', resolve));
-    servers.push(s);
-  }
-  const ports = servers.map((s) => s.address().port);
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
-}
 
 test('a second make demo while one runs says so, exits 0 and leaves the running demo and its log alone', T, async (t) => {
   // demo.sh runs build/native-release/confab-server; the tests may be pointed at another binary.

@@ -211,6 +211,19 @@ export function assertNoSanitizerReport(stderr) {
   if (sanitizerReport(stderr)) throw new Error(`confab-server reported a sanitizer error:\n${stderr}`);
 }
 
+// `n` distinct ports that were free a moment ago on 127.0.0.1 (all held open together, then released).
+export async function freePorts(n) {
+  const servers = [];
+  for (let i = 0; i < n; i++) {
+    const s = net.createServer();
+    await new Promise((resolve) => s.listen(0, '127.0.0.1', resolve));
+    servers.push(s);
+  }
+  const ports = servers.map((s) => s.address().port);
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
+
 export function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
 }

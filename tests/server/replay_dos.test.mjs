@@ -4,6 +4,7 @@
 // 400 naming the header, storage is never asked for events after a value it cannot hold, a replay
 // page that brings nothing new ends the replay, and a replay stops when its client is gone.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 
@@ -11,10 +12,15 @@ import { WS, idHeaders, postJson, readSse, sleep, startServer, testConfig } from
 
 const T = { timeout: 60000 };
 
+// Clock ticks per second of /proc's CPU times (USER_HZ).
+const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+// Sanitizer builds run several times slower (make test-tsan sets this).
+const SLOWDOWN = Number(process.env.CONFAB_TEST_SLOWDOWN ?? 1);
+
 // User + system CPU seconds of a process, from /proc (Linux).
 function cpuSeconds(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;  // utime, stime in clock ticks (USER_HZ = 100)
+  return (Number(fields[11]) + Number(fields[12])) / TICKS;  // utime, stime
 }
 
 describe('Last-Event-ID at and beyond 2^63', () => {
@@ -32,8 +38,7 @@ describe('Last-Event-ID at and beyond 2^63', () => {
   });
   after(async () => { if (srv) { await srv.stop(); srv.cleanup(); } });
 
-  test('2^63 is a 400 naming the header, and the server does not keep a core busy after the client left', T, async () => {
-    const before = cpuSeconds(srv.proc.pid);
+  test('2^63 is a 400 naming the header (the old server replayed forever, long after the client left)', T, async () => {
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(), 2000);
     let status = 0;
@@ -46,12 +51,8 @@ describe('Last-Event-ID at and beyond 2^63', () => {
       body = await res.text();
     } catch { /* the 2 s client timeout: the old server never answered */ }
     clearTimeout(timer);
-    await sleep(1500);
-    const used = cpuSeconds(srv.proc.pid) - before;
     assert.equal(status, 400, `status ${status} ${body}`);
-    assert.match(JSON.parse(body).error, /Last-Event-ID/);
-    // The old server burned ~3.5 s of CPU here (one core, the whole time); an idle one a few ms.
-    assert.ok(used < 1.0, `server used ${used.toFixed(2)} s of CPU after the client left`);
+    assert.match(JSON.parse(body).error, /^Last-Event-ID: /);
   });
 
   test('the largest valid id (2^63 - 1) ends the stream at once with nothing to send', T, async () => {
@@ -71,6 +72,7 @@ describe('Last-Event-ID at and beyond 2^63', () => {
     const before = cpuSeconds(srv.proc.pid);
     await sleep(1000);
     const used = cpuSeconds(srv.proc.pid) - before;
-    assert.ok(used < 0.5, `server used ${used.toFixed(2)} s of CPU while no client was connected`);
+    // An idle server uses a few ms; one replay loop left running would use the whole second.
+    assert.ok(used < 0.5 * SLOWDOWN, `server used ${used.toFixed(2)} s of CPU while no client was connected`);
   });
 });

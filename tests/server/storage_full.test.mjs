@@ -119,8 +119,16 @@ describe('storage full mid-run', { skip: skipReason || false }, () => {
     assert.equal(run.status, 202, run.text);
     await sleep(400);  // the step is streaming
     fillDisk(filler);
-    // The step's execution ends storage_unavailable; the run's final write then fails and is retried.
-    await sleep(1500);
+    // The step's execution ends storage_unavailable and the run's final write fails: the store says
+    // so (readyz 503) before space comes back, whatever the machine's speed.
+    let ready;
+    for (const deadline = Date.now() + 20000; Date.now() < deadline; await sleep(50)) {
+      ready = await getJson(`${srv.url}/readyz`);
+      if (ready.status === 503) break;
+    }
+    assert.equal(ready.json?.code, 'storage_unavailable', ready.text);
+    const during = await getJson(`${srv.url}/v1/jobs/${run.json.jobId}`, h);
+    assert.equal(during.json.status, 'RUNNING', 'while storage refuses the final state the run is still live');
     unlinkSync(filler);
     let job;
     for (const deadline = Date.now() + 20000; Date.now() < deadline; await sleep(100)) {

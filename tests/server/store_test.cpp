@@ -639,8 +639,12 @@ TEST_F(StoreTest, FeedbackIsOnePerUserAndExecutionAndListsNewestFirst) {
     ASSERT_EQ(page.items.size(), 1u);
     EXPECT_EQ(page.total, 3);
 
-    EXPECT_TRUE(*store->delete_feedback("ex_1", "u1"));
-    EXPECT_FALSE(*store->delete_feedback("ex_1", "u1"));
+    auto deleted = store->delete_feedback("ex_1", "u1");
+    ASSERT_TRUE(deleted.ok()) << deleted.error().message;
+    EXPECT_TRUE(*deleted);
+    auto gone = store->delete_feedback("ex_1", "u1");
+    ASSERT_TRUE(gone.ok()) << gone.error().message;
+    EXPECT_FALSE(*gone);
     EXPECT_EQ(store->list_feedback(q, 0, 10).total, 2);
 }
 
@@ -661,18 +665,49 @@ TEST_F(StoreTest, ExecutionKeysClaimOnceAndADatabaseOfSchema3GetsThem) {
     ASSERT_TRUE(first.ok()) << first.error().message;
     EXPECT_FALSE(first->known);
     EXPECT_EQ(first->execution_id, "ex_1");
-    // Its execution was never stored (the start failed): the key is claimed again.
-    auto again = store->claim_execution_key("w1", "u1", "k", "fp", "ex_2", 11);
+    // A retry while the first request is still starting ex_1 (not stored yet) gets ex_1, never a
+    // second execution for the same key.
+    auto early = store->claim_execution_key("w1", "u1", "k", "fp", "ex_2", 11);
+    ASSERT_TRUE(early.ok()) << early.error().message;
+    EXPECT_TRUE(early->known);
+    EXPECT_EQ(early->execution_id, "ex_1");
+    // The start failed: the key is given back (only by the execution that holds it) and claimed anew.
+    ASSERT_TRUE(store->release_execution_key("w1", "u1", "k", "ex_other").ok());
+    auto still = store->claim_execution_key("w1", "u1", "k", "fp", "ex_2", 11);
+    ASSERT_TRUE(still.ok()) << still.error().message;
+    EXPECT_EQ(still->execution_id, "ex_1");
+    ASSERT_TRUE(store->release_execution_key("w1", "u1", "k", "ex_1").ok());
+    auto again = store->claim_execution_key("w1", "u1", "k", "fp", "ex_2", 12);
+    ASSERT_TRUE(again.ok()) << again.error().message;
     EXPECT_FALSE(again->known);
     EXPECT_EQ(again->execution_id, "ex_2");
     ASSERT_TRUE(store->insert_execution(make_exec("ex_2")).ok());
-    auto replay = store->claim_execution_key("w1", "u1", "k", "fp", "ex_3", 12);
+    auto replay = store->claim_execution_key("w1", "u1", "k", "fp", "ex_3", 13);
+    ASSERT_TRUE(replay.ok()) << replay.error().message;
     EXPECT_TRUE(replay->known);
     EXPECT_EQ(replay->execution_id, "ex_2");
-    auto other = store->claim_execution_key("w1", "u1", "k", "another", "ex_4", 13);
+    auto other = store->claim_execution_key("w1", "u1", "k", "another", "ex_4", 14);
+    ASSERT_TRUE(other.ok()) << other.error().message;
     EXPECT_EQ(other->fingerprint, "fp");  // the caller's 409
-    auto bob = store->claim_execution_key("w1", "u2", "k", "another", "ex_5", 14);
+    auto bob = store->claim_execution_key("w1", "u2", "k", "another", "ex_5", 15);
+    ASSERT_TRUE(bob.ok()) << bob.error().message;
     EXPECT_FALSE(bob->known);
+}
+
+TEST_F(StoreTest, IdempotencyKeysOlderThanTheCutOffArePurged) {
+    ASSERT_TRUE(store->claim_execution_key("w1", "u1", "old", "fp", "ex_old", 1000).ok());
+    ASSERT_TRUE(store->claim_execution_key("w1", "u1", "new", "fp", "ex_new", 5000).ok());
+    auto gone = store->purge_idempotency_keys(2000);
+    ASSERT_TRUE(gone.ok()) << gone.error().message;
+    EXPECT_EQ(*gone, 1u);
+    // The old key is free again; the new one still answers with its execution.
+    auto old_again = store->claim_execution_key("w1", "u1", "old", "fp", "ex_2", 6000);
+    ASSERT_TRUE(old_again.ok());
+    EXPECT_FALSE(old_again->known);
+    auto new_again = store->claim_execution_key("w1", "u1", "new", "fp", "ex_3", 6000);
+    ASSERT_TRUE(new_again.ok());
+    EXPECT_TRUE(new_again->known);
+    EXPECT_EQ(new_again->execution_id, "ex_new");
 }
 
 }  // namespace

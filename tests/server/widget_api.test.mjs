@@ -4,12 +4,11 @@
 // widget reads, and upstream failures that never show the upstream's address to a client.
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 
 import { startFakeUpstream } from './fake_upstream.mjs';
 import {
-  WS, getJson, idHeaders, makeDataDir, postJson, readSse, startServer, streamText,
+  WS, freePorts, getJson, idHeaders, makeDataDir, postJson, readSse, startServer, streamText,
 } from './helpers.mjs';
 
 const T = { timeout: 30000 };
@@ -19,14 +18,6 @@ const bob = (extra = {}) => idHeaders(WS.demo, 'bob', extra);
 const s2s = { Authorization: `Bearer ${WS.demo.apiKey}` };
 
 // A port nothing listens on (bound, then released).
-async function freePort() {
-  const srv = net.createServer();
-  await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address();
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
-
 function config(llmBaseUrl) {
   return {
     workspaces: [{
@@ -63,7 +54,7 @@ describe('chat turns for the widget', () => {
   let upPort;
   let up;
   before(async () => {
-    upPort = await freePort();
+    upPort = (await freePorts(1))[0];
     srv = await startServer({ config: config(`http://127.0.0.1:${upPort}`), env: NO_LLM_ENV });
   });
   after(async () => {
@@ -363,8 +354,12 @@ describe('chat turns for the widget', () => {
     assert.deepEqual(l.json.content.slice(0, 2).map((f) => [f.executionId, f.userId, f.rating]),
       [[ex1, 'alice', 'up'], [ex2, 'bob', 'up']]);
     assert.equal(l.json.content[0].appId, 'assistant');
+    // The filter keeps exactly the down ratings (bob turns his to down for this).
+    assert.equal((await postJson(url(ex2), { rating: 'down' }, bob())).status, 200);
     l = await list('?rating=down');
-    assert.ok(l.json.content.every((f) => f.rating === 'down'));
+    assert.deepEqual(l.json.content.map((f) => [f.executionId, f.userId, f.rating]), [[ex2, 'bob', 'down']]);
+    assert.equal(l.json.totalElements, 1);
+    assert.equal((await list('?rating=up')).json.content.some((f) => f.executionId === ex2), false);
     l = await list(`?appId=assistant&size=1&page=1`);
     assert.equal(l.json.content.length, 1);
     assert.equal(l.json.size, 1);
@@ -387,7 +382,7 @@ describe('chat turns for the widget', () => {
 
 describe('upstream failures never show the upstream address', () => {
   test('refused, HTTP 500: error events, execution records and history carry a generic message; the log has the details', T, async () => {
-    const downPort = await freePort();
+    const downPort = (await freePorts(1))[0];
     const srv = await startServer({ config: config(`http://127.0.0.1:${downPort}`), env: NO_LLM_ENV });
     const up = await startFakeUpstream();
     const srv500 = await startServer({ config: config(up.url), env: NO_LLM_ENV });
