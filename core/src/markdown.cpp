@@ -39,7 +39,7 @@ void render_paragraph_text(std::string_view text, RenderContext& ctx, std::strin
     // state is read from `checked`).
     if (task == 1) out += "<input type=\"checkbox\" disabled=\"\" aria-label=\"Task\" /> ";
     if (task == 2) out += "<input type=\"checkbox\" checked=\"\" disabled=\"\" aria-label=\"Task\" /> ";
-    render_inlines(text, ctx.refs, out);
+    if (render_inlines(text, ctx.refs, out)) ctx.footnote_placeholders = true;
     if (!tight) {
         out += "</p>";
         cr(out);
@@ -58,7 +58,7 @@ void render_block(const Block& block, RenderContext& ctx, std::string& out, bool
             out += "<h";
             out += level;
             out += '>';
-            render_inlines(block.content, ctx.refs, out);
+            if (render_inlines(block.content, ctx.refs, out)) ctx.footnote_placeholders = true;
             out += "</h";
             out += level;
             out += '>';
@@ -151,7 +151,7 @@ void render_block(const Block& block, RenderContext& ctx, std::string& out, bool
                 char a = col < block.align.size() ? block.align[col] : 0;
                 if (a) out += a == 'l' ? " align=\"left\"" : a == 'c' ? " align=\"center\"" : " align=\"right\"";
                 out += '>';
-                render_inlines(text, ctx.refs, out);
+                if (render_inlines(text, ctx.refs, out)) ctx.footnote_placeholders = true;
                 out += "</";
                 out += tag;
                 out += ">\n";
@@ -375,10 +375,7 @@ void StreamRenderer::advance(bool at_end) {
             const Block& block = *doc.children[i];
             if (absolute_start(block) < pass_start) ++finished_block_rerenders_;
             merge_refs_through(i, references_);
-            std::string html;
-            detail::RenderContext ctx{references_, options_, &footnote_defs_, &highlight_cache_};
-            detail::render_block(block, ctx, html, false);
-            finish_block(std::move(html));
+            finish_block(block);
             ++finished_blocks_;
             ++block_renders_;
         }
@@ -403,14 +400,17 @@ void StreamRenderer::advance(bool at_end) {
             std::size_t tail_ref = first_ref;
             detail::FootnoteDefs tail_defs;
             detail::RenderContext ctx{tail_refs, options_, &tail_defs, &highlight_cache_};
-            std::string raw;
+            // The tail renders straight into tail_html_, after the held blocks' resolved HTML
+            // of the last append (assumed still right; fixed below when it is not).
+            const std::size_t prefix = held_resolved_blocks_ > 0 ? held_resolved_size_ : 0;
+            tail_html_.resize(prefix);
             Block& tail_doc = p.document();
             for (std::size_t i = first_block; i < tail_doc.children.size(); ++i) {
                 while (tail_ref < all_refs.size() && all_refs[tail_ref].top_index <= i) {
                     tail_refs.emplace(all_refs[tail_ref].label, all_refs[tail_ref].ref);
                     ++tail_ref;
                 }
-                detail::render_block(*tail_doc.children[i], ctx, raw, false);
+                detail::render_block(*tail_doc.children[i], ctx, tail_html_, false);
                 ++block_renders_;
             }
             // As if the reply ended now: held blocks and the tail with the footnotes known so
@@ -423,26 +423,46 @@ void StreamRenderer::advance(bool at_end) {
                                held_key_labels_.size() == tail_defs.size();
             for (std::size_t i = 0; same_labels && i < tail_defs.size(); ++i)
                 same_labels = held_key_labels_[i] == tail_defs[i].label;
-            if (same_labels) {
-                tail_html_.resize(held_resolved_size_);
+            const bool prefix_ok = held_.empty() || (same_labels && held_resolved_blocks_ == held_.size());
+            if (prefix_ok && !ctx.footnote_placeholders) {
+                // Nothing to resolve: the tail is in place (the usual case), no copy made.
             } else {
-                tail_html_.clear();
-                held_numbers_ = footnote_numbers_;
-                held_resolved_blocks_ = 0;
-                held_key_defs_ = footnote_defs_.size();
-                held_key_labels_.clear();
-                for (const detail::FootnoteDef& d : tail_defs) held_key_labels_.push_back(d.label);
+                scratch_.assign(tail_html_, prefix);
+                tail_bytes_resolved_ += scratch_.size();
+                if (held_.empty()) {
+                    tail_html_.clear();
+                } else {
+                    if (same_labels) {
+                        tail_html_.resize(prefix);
+                    } else {
+                        tail_html_.clear();
+                        held_numbers_ = footnote_numbers_;
+                        held_resolved_blocks_ = 0;
+                        held_key_defs_ = footnote_defs_.size();
+                        held_key_labels_.clear();
+                        for (const detail::FootnoteDef& d : tail_defs) held_key_labels_.push_back(d.label);
+                    }
+                    for (; held_resolved_blocks_ < held_.size(); ++held_resolved_blocks_) {
+                        const std::string& held = held_[held_resolved_blocks_];
+                        detail::resolve_footnotes(held, footnote_defs_, &tail_defs, held_numbers_, tail_html_);
+                        tail_bytes_resolved_ += held.size();
+                    }
+                    held_resolved_size_ = tail_html_.size();
+                }
             }
-            for (; held_resolved_blocks_ < held_.size(); ++held_resolved_blocks_) {
-                const std::string& held = held_[held_resolved_blocks_];
-                detail::resolve_footnotes(held, footnote_defs_, &tail_defs, held_numbers_, tail_html_);
-                tail_bytes_resolved_ += held.size();
+            const detail::FootnoteNumbers& before_tail = held_.empty() ? footnote_numbers_ : held_numbers_;
+            if (ctx.footnote_placeholders || !before_tail.order.empty()) {
+                detail::FootnoteNumbers numbers = before_tail;
+                if (!(prefix_ok && !ctx.footnote_placeholders)) {
+                    if (ctx.footnote_placeholders)
+                        detail::resolve_footnotes(scratch_, footnote_defs_, &tail_defs, numbers, tail_html_);
+                    else
+                        tail_html_ += scratch_;
+                }
+                detail::render_footnote_section(footnote_defs_, &tail_defs, numbers, tail_html_);
+            } else if (!(prefix_ok && !ctx.footnote_placeholders)) {
+                tail_html_ += scratch_;
             }
-            held_resolved_size_ = tail_html_.size();
-            detail::FootnoteNumbers numbers = held_numbers_;
-            tail_bytes_resolved_ += raw.size();
-            detail::resolve_footnotes(raw, footnote_defs_, &tail_defs, numbers, tail_html_);
-            detail::render_footnote_section(footnote_defs_, &tail_defs, numbers, tail_html_);
             ++tail_renders_;
         };
         // A last line starting with `|` right after non-table text is probably a table's header
@@ -488,10 +508,7 @@ void StreamRenderer::advance(bool at_end) {
         const Block& block = *doc.children[i];
         if (absolute_start(block) < pass_start) ++finished_block_rerenders_;
         merge_refs_through(i, references_);
-        std::string html;
-        detail::RenderContext ctx{references_, options_, &footnote_defs_, &highlight_cache_};
-        detail::render_block(block, ctx, html, false);
-        finish_block(std::move(html));
+        finish_block(block);
         ++finished_blocks_;
         ++block_renders_;
     }
@@ -502,11 +519,23 @@ void StreamRenderer::advance(bool at_end) {
     held_resolved_blocks_ = 0;
 }
 
-void StreamRenderer::finish_block(std::string html) {
-    if (html.empty()) return;  // a footnote definition: shown in the section, nothing in place
-    if (held_.empty() && detail::footnotes_defined(html, footnote_defs_, nullptr)) {
-        detail::resolve_footnotes(html, footnote_defs_, nullptr, footnote_numbers_, stable_html_);
-        return;
+void StreamRenderer::finish_block(const detail::Block& block) {
+    detail::RenderContext ctx{references_, options_, &footnote_defs_, &highlight_cache_};
+    std::string html;
+    if (held_.empty()) {
+        // Straight into the stable part; taken back out only if it holds footnote placeholders.
+        const std::size_t start = stable_html_.size();
+        detail::render_block(block, ctx, stable_html_, false);
+        if (!ctx.footnote_placeholders) return;
+        html.assign(stable_html_, start);
+        stable_html_.resize(start);
+        if (detail::footnotes_defined(html, footnote_defs_, nullptr)) {
+            detail::resolve_footnotes(html, footnote_defs_, nullptr, footnote_numbers_, stable_html_);
+            return;
+        }
+    } else {
+        detail::render_block(block, ctx, html, false);
+        if (html.empty()) return;  // a footnote definition: shown in the section, nothing in place
     }
     // A footnote reference whose definition may still come (or a block behind one): its HTML
     // waits, rendered, until the definition arrives or the reply ends.

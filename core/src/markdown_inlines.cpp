@@ -1,6 +1,8 @@
 // Markdown inlines: CommonMark's delimiter and bracket algorithms (after commonmark.js) plus GFM strikethrough and bare-URL autolinks, rendered to safe HTML.
 #include "markdown_internal.hpp"
 
+#include <algorithm>
+
 #include <deque>
 
 namespace confab::markdown::detail {
@@ -1087,10 +1089,13 @@ std::size_t parse_reference(std::string_view text, std::string& label, LinkRefer
     return parser.parse_reference(label, ref);
 }
 
-void render_inlines(std::string_view text, const ReferenceMap& refs, std::string& out) {
+bool render_inlines(std::string_view text, const ReferenceMap& refs, std::string& out) {
     InlineParser parser(trim_ws(text), &refs);
     parser.parse();
     render_nodes(parser.nodes(), parser.links(), out);
+    // Whether a footnote placeholder may have been written (one per footnote_ref node at most).
+    return std::any_of(parser.nodes().begin(), parser.nodes().end(),
+                       [](const Node& n) { return n.kind == InlineKind::footnote_ref; });
 }
 
 }  // namespace confab::markdown::detail

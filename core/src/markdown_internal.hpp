@@ -142,6 +142,9 @@ struct RenderContext {
     const RenderOptions& options;
     FootnoteDefs* footnotes;  // where footnote definitions go
     HighlightCache* highlight_cache = nullptr;  // the stream's: its open code block grows
+    // Set once a footnote placeholder may have been written: only then must the output be
+    // post-processed by resolve_footnotes().
+    bool footnote_placeholders = false;
 };
 
 // A footnote reference `[^label]` renders as a placeholder until its definition is known:
@@ -162,8 +165,9 @@ void resolve_footnotes(std::string_view html, const FootnoteDefs& defs, const Fo
 void render_footnote_section(const FootnoteDefs& defs, const FootnoteDefs* more, FootnoteNumbers& numbers,
                              std::string& out);
 
-// Renders inline Markdown (a paragraph's, heading's or table cell's text) to safe HTML.
-void render_inlines(std::string_view text, const ReferenceMap& refs, std::string& out);
+// Renders inline Markdown (a paragraph's, heading's or table cell's text) to safe HTML. Returns
+// whether it may have written a footnote placeholder (false: there is none to resolve).
+bool render_inlines(std::string_view text, const ReferenceMap& refs, std::string& out);
 
 // Renders a block and its children.
 void render_block(const Block& block, RenderContext& ctx, std::string& out, bool tight);

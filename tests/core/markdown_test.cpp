@@ -930,6 +930,8 @@ TEST(MarkdownCost, TwoThousandTokenReplyRendersFinishedBlocksOnce) {
     // Every block render beyond the finished blocks' single renders was a tail render.
     EXPECT_LE(r.block_renders(), r.finished_blocks() + 2 * r.tail_renders());
     EXPECT_EQ(r.tail_renders(), tokens.size());
+    // No footnotes: the tail was rendered in place, never copied for post-processing.
+    EXPECT_EQ(r.tail_bytes_resolved(), 0u);
     // Linear total work: nothing near re-parsing the whole reply on every token.
     EXPECT_LT(r.bytes_parsed(), reply.size() * 40);
     EXPECT_LT(r.bytes_parsed() * 10, static_cast<std::uint64_t>(reply.size()) * tokens.size());

@@ -55,6 +55,7 @@ std::string render_markdown(std::string_view markdown);
 std::string render_markdown(std::string_view markdown, const RenderOptions& options);
 
 namespace detail {
+struct Block;
 // Footnote numbering across a reply (internal; declared here because StreamRenderer holds one):
 // numbers in order of first reference, and the references made to each.
 struct FootnoteNumbers {
@@ -135,8 +136,9 @@ public:
     // Finished blocks that waited (in the tail, rendered once) for a footnote definition, and the
     // footnote references filled in when they became stable.
     std::uint64_t footnote_held_blocks() const noexcept { return footnote_held_blocks_; }
-    // HTML bytes that tail renders passed through footnote resolution (held blocks and the
-    // rendered tail): per append, bounded by the new blocks and the tail, not by the reply.
+    // HTML bytes that tail renders copied or passed through footnote resolution (held blocks and
+    // the rendered tail): per append, bounded by the new blocks and the tail, not by the reply;
+    // 0 for a reply without footnote references (the tail is rendered in place).
     std::uint64_t tail_bytes_resolved() const noexcept { return tail_bytes_resolved_; }
 
     // How many source bytes the stable part covers (they are never parsed again).
@@ -148,8 +150,8 @@ private:
     // Parses source_ from stable_offset_, moves closed top-level blocks to stable_html_ and
     // re-renders the rest as the tail.
     void advance(bool at_end);
-    // A finished block's HTML (with footnote placeholders): to the stable part, or held.
-    void finish_block(std::string html);
+    // Renders a finished block: to the stable part, or held (footnote placeholders).
+    void finish_block(const detail::Block& block);
     // Moves held blocks whose footnotes are all defined (all of them at the end) to the stable part.
     void release_held(bool at_end);
 
@@ -171,6 +173,7 @@ private:
     detail::FootnoteNumbers held_numbers_;
     std::size_t held_key_defs_ = 0;
     std::vector<std::string> held_key_labels_;
+    std::string scratch_;  // the tail's HTML while footnotes are resolved (kept for its capacity)
     detail::HighlightCache highlight_cache_;
     std::uint64_t footnote_held_blocks_ = 0;
     std::uint64_t tail_bytes_resolved_ = 0;
