@@ -859,6 +859,19 @@ TEST(MarkdownHighlight, SeveralCodeBlocksInTheOpenTailStreamLikeOneShot) {
     EXPECT_NE(md("```Python\nNone\n```\n").find("hl-lit"), std::string::npos);
 }
 
+TEST(MarkdownHighlight, StateSpanningLinesStreamsLikeOneShotAtEverySplit) {
+    // The highlight cache resumes only after a token-free line end: comments, strings, template
+    // literals, tags and rule blocks that span lines must come out as they do at once.
+    expect_every_split_matches("```c\nint a; /* one\n   two */ int b;\n/* open\nx\n*/\n```\n");
+    expect_every_split_matches("```js\nconst s = `line ${a +\n b} two\nthree`; // c\n/* x\n */ let y = 'q';\n```\n");
+    expect_every_split_matches("```python\ndef f():\n    \"\"\"Doc\n    more \"quoted\" text\n    \"\"\"\n    return '''a\nb'''\n```\n");
+    expect_every_split_matches("```html\n<div class=\"a\"\n     id=\"b\">text</div>\n<!-- a\ncomment -->\n<p\n>x</p>\n```\n");
+    expect_every_split_matches("```css\n.a,\n.b {\n  color: red; /* x\n  y */\n  margin: 0 1px;\n}\n@media (x) {\n  p { top: 0 }\n}\n```\n");
+    expect_every_split_matches("```rust\nlet s = \"a\n b\"; /* c\n /* nested */ d */\n```\n");
+    // Inside a list: two code blocks share the open tail.
+    expect_every_split_matches("1. a\n   ```go\n   s := `raw\n   str`\n   ```\n2. b\n   ```sql\n   SELECT 'a\n   b' /* c\n   d */\n   ```\n");
+}
+
 TEST(MarkdownHighlight, LinearOnHostileInput) {
     // Unclosed comments, strings and tags, long runs: each byte is looked at a bounded number of
     // times (this would take minutes if a token rescanned the rest of the block).
