@@ -467,6 +467,7 @@ bool highlight_code(std::string_view language, std::string_view code, std::strin
         }
     }
     const std::size_t html_start = out.size();
+    if (cache) cache->bytes_highlighted += code.size() - from;
     Highlighter h(*lang, code.substr(from), out);
     h.run();
     if (cache && h.resume_at() > 0) {

@@ -872,6 +872,25 @@ TEST(MarkdownHighlight, StateSpanningLinesStreamsLikeOneShotAtEverySplit) {
     expect_every_split_matches("1. a\n   ```go\n   s := `raw\n   str`\n   ```\n2. b\n   ```sql\n   SELECT 'a\n   b' /* c\n   d */\n   ```\n");
 }
 
+TEST(MarkdownCost, CodeBlocksOfAnOpenListAreHighlightedOnceEach) {
+    // A numbered list of steps, each with a code block, streamed in small tokens: the list stays
+    // the open tail, so all its code blocks are re-rendered per append. Each must resume from its
+    // own cached lines (one shared cache entry made every block miss and start over).
+    std::string doc = "Steps:\n\n";
+    for (int step = 1; step <= 6; ++step) {
+        doc += std::to_string(step) + ". Step:\n\n   ```js\n";
+        for (int line = 0; line < 30; ++line) doc += "   const v" + std::to_string(line) + " = f(\"s\", " + std::to_string(line) + ");\n";
+        doc += "   ```\n\n";
+    }
+    StreamRenderer r;
+    for (std::size_t i = 0; i < doc.size(); i += 6) r.append(std::string_view(doc).substr(i, 6));
+    r.finish();
+    EXPECT_EQ(r.html(), render_markdown(doc));
+    // Each append highlights only the lines after each block's cached prefix: a few lines per
+    // block, not every block in full.
+    EXPECT_LT(r.code_bytes_highlighted(), 20 * doc.size()) << doc.size();
+}
+
 TEST(MarkdownHighlight, LinearOnHostileInput) {
     // Unclosed comments, strings and tags, long runs: each byte is looked at a bounded number of
     // times (this would take minutes if a token rescanned the rest of the block).

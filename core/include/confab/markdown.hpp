@@ -82,6 +82,7 @@ struct HighlightCache {
     static constexpr std::size_t max_entries = 8;
     std::vector<Entry> entries;
     std::uint64_t clock = 0;
+    std::uint64_t bytes_highlighted = 0;  // code bytes run through the highlighter (a work counter)
 };
 }  // namespace detail
 
@@ -140,6 +141,8 @@ public:
     // the rendered tail): per append, bounded by the new blocks and the tail, not by the reply;
     // 0 for a reply without footnote references (the tail is rendered in place).
     std::uint64_t tail_bytes_resolved() const noexcept { return tail_bytes_resolved_; }
+    // Code bytes run through the syntax highlighter (cached complete lines are not run again).
+    std::uint64_t code_bytes_highlighted() const noexcept { return highlight_cache_.bytes_highlighted; }
 
     // How many source bytes the stable part covers (they are never parsed again).
     std::size_t stable_source_size() const noexcept { return stable_offset_; }
