@@ -37,14 +37,6 @@ namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) {
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return out;
-}
-
 std::string json_string(std::string_view s) {
     return protocol::dump(protocol::Json(std::string(s)));
 }
@@ -353,7 +345,7 @@ asio::awaitable<void> HttpServer::Impl::session(tcp::socket socket, std::shared_
             req.path = std::move(split.path);
             req.query = std::move(split.query);
             req.headers.reserve(16);
-            for (const auto& f : msg) req.headers.emplace_back(lower(f.name_string()), std::string(f.value()));
+            for (const auto& f : msg) req.headers.emplace_back(ascii_lower(f.name_string()), std::string(f.value()));
             req.body = std::move(msg.body());
             req.remote_ip = remote_ip;
             const unsigned version = msg.version();

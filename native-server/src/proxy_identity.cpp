@@ -26,14 +26,6 @@ Response proxy_error(int status, std::string code, std::string message) {
     return r;
 }
 
-std::string lowercase(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) {
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return out;
-}
-
 // Empty when valid, else why not.
 std::string check_user(std::string_view user) {
     if (user.size() > kMaxUserBytes) return "is longer than " + std::to_string(kMaxUserBytes) + " bytes";
@@ -72,7 +64,7 @@ Response Api::proxy_identity(const Request& req) {
 
     // Exactly one header line: two mean someone upstream appended instead of replacing, and the
     // browser's copy may be the one a "first wins" rule would pick.
-    const std::string lower = lowercase(header);
+    const std::string lower = ascii_lower(header);
     std::optional<std::string_view> user;
     int count = 0;
     for (const auto& [k, v] : req.headers) {

@@ -36,14 +36,6 @@ namespace {
 constexpr std::size_t kErrorBodyShown = 512;    // bytes of a non-2xx body quoted in the log
 constexpr std::size_t kErrorBodyRead = 64 << 10;  // bytes of a non-2xx body read at most
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) {
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return out;
-}
-
 // Cuts `s` to at most `max` bytes without splitting a UTF-8 sequence.
 std::string truncate_utf8(std::string_view s, std::size_t max) {
     if (s.size() <= max) return std::string(s);
@@ -71,7 +63,7 @@ Result<HttpUrl> parse_http_url(std::string_view url) {
     auto bad = [&](std::string_view why) {
         return make_error("invalid_url", "\"" + std::string(url) + "\" is not a valid http URL: " + std::string(why));
     };
-    const std::string low = lower(url.substr(0, std::min<std::size_t>(url.size(), 8)));
+    const std::string low = ascii_lower(url.substr(0, std::min<std::size_t>(url.size(), 8)));
     if (low.rfind("https://", 0) == 0) {
         return bad("https is not supported by this server build; use http:// (e.g. a local TLS proxy)");
     }

@@ -15,6 +15,9 @@ double monotonic_seconds();  // for durations
 // because an execution id of an anonymous run is all that protects it.
 std::string random_id(std::string_view prefix);
 
+// ASCII-only lower case (header names, URL schemes): other bytes are kept as they are.
+std::string ascii_lower(std::string_view s);
+
 // One write(2) per line, so lines from several threads do not interleave.
 void log_line(std::string_view line);
 
