@@ -311,6 +311,19 @@ describe('chat turns for the widget', () => {
     assert.match(bad.json.error, /^Idempotency-Key: /);
   });
 
+  test('twenty requests at once with one Idempotency-Key start one execution (a double click, a retry after a timeout)', T, async () => {
+    const url = `${srv.url}/v1/apps/plain/executions`;
+    const h = alice({ 'Idempotency-Key': 'burst-key' });
+    const count = async () => (await getJson(`${srv.url}/v1/jobs?type=execution&size=1`, s2s)).json.totalElements;
+    const before = await count();
+    const answers = await Promise.all(Array.from({ length: 20 }, () => postJson(url, { inputs: {} }, h)));
+    for (const r of answers) assert.equal(r.status, 202, r.text);
+    const ids = new Set(answers.map((r) => r.json.executionId));
+    assert.equal(ids.size, 1, `one execution for one key: ${[...ids].join(', ')}`);
+    assert.equal(answers.filter((r) => r.headers.get('idempotency-replayed') === 'true').length, 19);
+    assert.equal(await count(), before + 1, 'one execution stored');
+  });
+
   test('feedback: one per user and execution, changeable, deletable; listed server-to-server; counted', T, async () => {
     const t1 = await chat(srv, { message: 'rate me' });
     const ex1 = t1.headers.get('x-confab-execution-id');
