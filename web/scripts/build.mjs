@@ -23,10 +23,12 @@ const BUDGET_GZIP_BYTES = 31 * 1000;
 const SHELL_BUDGET_GZIP_BYTES = 10 * 1000;
 // Everything a visitor who opens the chat downloads, each file gzipped as served: shell + panel +
 // the widget's .wasm (+ a locale's strings for visitors not in English). Issue 15 asks for < 64 KB;
-// it is 64.6 KB (shell 4.2 + panel 21.6 + wasm 38.0 + ar 0.8; it was 74.5 KB with the wasm embedded
-// in the panel, emscripten's glue and the user-hash code), so the budget stays 66 KB until ~0.6 KB
-// more go (the Markdown renderer's wasm code is the bulk: render_inlines/render_block/add_line).
-const WIDGET_BUDGET_GZIP_BYTES = 66 * 1000;
+// it is 66.0 KB (shell 4.4 + panel 21.8 + wasm 39.1 + ar 0.8; it was 74.5 KB with the wasm embedded
+// in the panel, emscripten's glue and the user-hash code, and 64.6 KB before the Markdown renderer's
+// DoS fixes: held footnotes resolved once, tails rendered in place, the highlight cache, +2.3 KB raw
+// wasm code). The budget is 67 KB until ~2.1 KB more go (the renderer's wasm code is the bulk:
+// render_inlines/render_block/add_line and the streaming tail).
+const WIDGET_BUDGET_GZIP_BYTES = 67 * 1000;
 
 for (const f of [glueFile, wasmFile, widgetGlueFile, widgetWasmFile]) {
   if (!existsSync(f)) {
