@@ -570,6 +570,34 @@ TEST(SseParser, ALongRetryOrIdLineIsBoundedToo) {
     EXPECT_EQ(out[0].id, "9");
 }
 
+TEST(SseParser, BufferedBytesWorstCaseIsThreeLimitsPlusAFieldName) {
+    // The most a parser may hold between feeds (found by the fuzzer: it held 58 bytes under an
+    // 18-byte limit, over the 3 x limit its property assumed): the last event ID, a full event,
+    // and a partial `id` line whose value fits the limit, plus that line's field name ("id: ").
+    // `retry: ` is the longest such prefix: the bound is 3 x max_event_bytes + kMaxLinePrefixBytes.
+    constexpr std::size_t limit = 18;
+    Parser p(ParserLimits{limit});
+    std::vector<Event> out;
+    const std::string max_value(limit, 'i');
+    ASSERT_TRUE(p.feed("id: " + max_value + "\n\n", out).ok());  // sets the last event ID, no event
+    ASSERT_TRUE(p.feed("data: " + std::string(limit - 1, 'd') + "\n", out).ok());  // 17 + '\\n' = 18
+    ASSERT_TRUE(p.feed("id: " + max_value, out).ok());                       // partial, value fits
+    EXPECT_EQ(p.buffered_bytes(), 3 * limit + 4);
+    EXPECT_LE(p.buffered_bytes(), 3 * limit + confab::sse::kMaxLinePrefixBytes);
+    // Complete, the id counts towards its event: 18 + 18 bytes are over the limit, so the event is
+    // dropped with the usual error. What stays: the id (it carries to the next events, as the
+    // spec's last-event-ID buffer does) and the last event ID.
+    auto st = p.feed("\n\n", out);
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().code, "sse_event_too_large");
+    EXPECT_TRUE(out.empty());
+    EXPECT_EQ(p.buffered_bytes(), 2 * limit);
+    ASSERT_TRUE(p.feed("id\ndata: ok\n\n", out).ok());  // an empty id resets it
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].data, "ok");
+    EXPECT_EQ(out[0].id, "");
+}
+
 // Cases ported from eventsource-parser's test suite (github.com/rexxars/eventsource-parser,
 // test/parse.test.ts, MIT licence, (c) Espen Hovlandsdal) and from web-platform-tests'
 // EventSource format tests (github.com/web-platform-tests/wpt, eventsource/format-*.js and

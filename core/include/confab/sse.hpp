@@ -32,6 +32,8 @@ inline constexpr std::size_t default_max_event_bytes = std::size_t{16} << 20;  /
 // A `retry` value longer than this is ignored (and never buffered): 2^32-1 ms has 10 digits, so
 // only absurd values are affected; shorter ones over 2^32-1 saturate.
 inline constexpr std::size_t kMaxRetryBytes = 32;
+// The longest field name (with its colon and one space) a buffered partial line starts with: "retry: ".
+inline constexpr std::size_t kMaxLinePrefixBytes = 7;
 
 struct ParserLimits {
     // Bytes one event may buffer: its data (with a '\n' per data line) + event type + id. Lines the
@@ -48,7 +50,8 @@ struct ParserLimits {
 // comment and unknown-field lines are skipped as they stream by, never buffered, and an event over
 // limits.max_event_bytes is dropped (its bytes counted, not kept) while the events around it are
 // delivered. What stays buffered is at most the event (data + type + id <= max_event_bytes), a
-// partial `id` line (<= max_event_bytes) and the last event ID (<= max_event_bytes).
+// partial `id` or `retry` line (its value <= max_event_bytes, plus its field name: at most
+// kMaxLinePrefixBytes) and the last event ID (<= max_event_bytes): 3 x max_event_bytes + 7.
 class Parser {
 public:
     explicit Parser(ParserLimits limits = {});
