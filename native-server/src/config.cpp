@@ -278,9 +278,9 @@ void read_version_fields(Reader& r, protocol::AppType type, AppVersion& v, std::
         }
         case AppType::agent:
             if (v.model.empty()) {
-                r.fail("model", "is required for agent apps: \"echo\" or \"llm\"");
-            } else if (v.model != "echo" && v.model != "llm") {
-                r.fail("model", "must be \"echo\" or \"llm\" for agent apps");
+                r.fail("model", "is required for agent apps: \"echo\", \"llm\" or \"clock\"");
+            } else if (v.model != "echo" && v.model != "llm" && v.model != "clock") {
+                r.fail("model", "must be \"echo\", \"llm\" or \"clock\" for agent apps");
             }
             break;
         case AppType::llm:

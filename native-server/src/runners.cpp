@@ -132,6 +132,30 @@ asio::awaitable<Result<Json>> run_echo(RunContext& ctx) {
     co_return Json(std::move(reply));
 }
 
+// The clock model: one token per character of the message, each the emit time (clock_stamp of
+// CLOCK_MONOTONIC, read just before the event is handed to emit), delay_ms apart as stream_text.
+// A client on the same machine reads emit-to-arrival latency from it (bench/server/sse_load).
+asio::awaitable<Result<Json>> run_clock(RunContext& ctx) {
+    const std::string message = ctx.chat ? ctx.message : message_from_inputs(ctx.inputs);
+    const std::size_t tokens = utf8_length(message);
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    std::string reply;
+    reply.reserve(tokens * 4);
+    for (std::size_t i = 0; i < tokens; ++i) {
+        if (cancelled_in(co_await asio::this_coro::cancellation_state)) co_return cancelled();
+        if (i > 0 && ctx.version->delay_ms > 0) {
+            timer.expires_after(std::chrono::milliseconds(ctx.version->delay_ms));
+            co_await timer.async_wait(asio::use_awaitable);  // throws operation_aborted on cancel
+        }
+        const auto now = std::chrono::steady_clock::now().time_since_epoch();
+        std::string stamp = clock_stamp(static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(now).count()));
+        reply += stamp;
+        co_await emit_text(ctx, std::move(stamp));
+    }
+    co_return Json(std::move(reply));
+}
+
 // Reads an OpenAI-compatible chat.completions SSE stream; appends and emits content tokens.
 struct LlmStream {
     sse::Parser parser;
@@ -373,6 +397,7 @@ asio::awaitable<Result<Json>> dispatch(RunContext& ctx) {
             co_return co_await run_http(ctx);
         case AppType::agent:
             if (ctx.version->model == "llm") co_return co_await run_llm(ctx);
+            if (ctx.version->model == "clock") co_return co_await run_clock(ctx);
             co_return co_await run_echo(ctx);
         case AppType::workflow:
             co_return co_await run_workflow(ctx);
@@ -451,6 +476,16 @@ std::vector<std::string> split_chunks(std::string_view text, int chunk_chars) {
         const std::size_t end = chunk_end(text, start, chunk_chars);
         out.emplace_back(text.substr(start, end - start));
         start = end;
+    }
+    return out;
+}
+
+std::string clock_stamp(std::uint64_t monotonic_us) {
+    static constexpr char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    std::string out(4, 'A');
+    for (int i = 3; i >= 0; --i) {
+        out[static_cast<std::size_t>(i)] = digits[monotonic_us & 63];
+        monotonic_us >>= 6;
     }
     return out;
 }

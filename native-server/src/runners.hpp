@@ -46,8 +46,9 @@ struct RunContext {
 //             <llm.base_url>/v1/chat/completions; user = rendered `prompt`, or the inputs as JSON
 //             when `prompt` is empty (chat: the message); tokens = choices[0].delta.content
 //   agent     model "echo": echo_reply(message, turn) streamed like template; model "llm": as llm
-//             with the history (chat mode). Outside chat, the message is inputs["message"] when it
-//             is a string, else the inputs as JSON.
+//             with the history (chat mode); model "clock" (benchmarks): one clock_stamp token per
+//             character of the message, delay_ms apart. Outside chat, the message is
+//             inputs["message"] when it is a string, else the inputs as JSON.
 //   workflow  the workflow's agent steps in stepOrder (see run_workflow in runners.cpp): an
 //             "agent-action" per step, the last step's output streamed and returned
 //   http      POST the inputs JSON to version->url; the output is the response parsed as JSON if it
@@ -81,5 +82,11 @@ std::size_t chunk_end(std::string_view text, std::size_t start, int chunk_chars)
 // the longest backtick run in the message (at least 3), so a message containing ``` stays inside.
 // `turn_number` is 1 for the first user message of a session.
 std::string echo_reply(std::string_view message, std::size_t turn_number);
+
+// The clock model's token: microseconds of CLOCK_MONOTONIC (std::chrono::steady_clock) mod 2^24
+// (16.7 s) as 4 characters of the base64url alphabet, most significant first. The same clock in
+// every process of a machine, so a local client measures emit-to-arrival as (its now - stamp) mod
+// 2^24 us; bench/server/sse_load, node-sse-baseline.mjs and sse_floor.cpp use this encoding.
+std::string clock_stamp(std::uint64_t monotonic_us);
 
 }  // namespace confab::server

@@ -1,6 +1,8 @@
 // Tests of the app runners and the upstream HTTP client against a real loopback socket server.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdint>
 #include <optional>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -301,6 +303,55 @@ TEST(RunAppTest, EchoAgentInChatModeEmitsAgentResponses) {
     EXPECT_EQ(*r, Json(echo_reply("What is ```this```?", 2)));
     ASSERT_FALSE(f.events.empty());
     for (const auto& [type, data] : f.events) EXPECT_EQ(type, "agent-response");
+    EXPECT_EQ(f.joined("token"), r->get<std::string>());
+}
+
+TEST(ClockStampTest, FourBase64UrlCharactersOfMicrosecondsModTwoTo24) {
+    EXPECT_EQ(clock_stamp(0), "AAAA");
+    EXPECT_EQ(clock_stamp(1), "AAAB");
+    EXPECT_EQ(clock_stamp(63), "AAA_");
+    EXPECT_EQ(clock_stamp(64), "AABA");
+    EXPECT_EQ(clock_stamp((1u << 24) - 1), "____");
+    EXPECT_EQ(clock_stamp(1u << 24), "AAAA");  // wraps every 16.7 s
+    EXPECT_EQ(clock_stamp((std::uint64_t{5} << 30) + 12345), clock_stamp(12345));
+}
+
+TEST(RunAppTest, ClockAgentEmitsOneStampPerMessageCharacterAtEmitTime) {
+    asio::io_context io;
+    Fixture f(AppType::agent);
+    f.version().model = "clock";
+    f.version().delay_ms = 2;
+    auto ctx = f.context();
+    ctx.chat = true;
+    ctx.message = "abcdé";  // 5 characters, 6 bytes
+    auto decode = [](const std::string& t) {
+        const std::string digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        std::uint64_t v = 0;
+        for (char c : t) v = v * 64 + digits.find(c);
+        return v;
+    };
+    auto now_us = [] {
+        return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                              std::chrono::steady_clock::now().time_since_epoch())
+                                              .count());
+    };
+    const std::uint64_t before = now_us();
+    auto r = run_to_end(io, run_app(ctx));
+    const std::uint64_t after = now_us();
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    ASSERT_EQ(f.events.size(), 5u);
+    std::uint64_t prev = 0;
+    for (std::size_t i = 0; i < f.events.size(); ++i) {
+        const std::string t = f.events[i].second["token"].get<std::string>();
+        ASSERT_EQ(t.size(), 4u);
+        // Taken during the run: within [before, after] modulo 2^24, and 2 ms or more apart.
+        const std::uint64_t since = (decode(t) - before) & ((1u << 24) - 1);
+        EXPECT_LE(since, after - before) << "token " << i;
+        if (i > 0) {
+            EXPECT_GE(since - prev, 2000u) << "delay_ms between tokens";
+        }
+        prev = since;
+    }
     EXPECT_EQ(f.joined("token"), r->get<std::string>());
 }
 
