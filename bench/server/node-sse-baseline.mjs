@@ -1,9 +1,11 @@
 // The Node.js `http` baseline of the streams benchmark: POST /v1/apps/{appId}/chat verifies the
-// identity headers (HMAC), then streams the echo reply one character per SSE event with the same
-// frames as confab-server (`event: agent-response`, `id: <seq>`, `data: {"token":...}`), pausing
-// delayMs after each event, then `event: completed`. Nothing is stored (confab-server commits
-// every event to SQLite before sending it). Usage: node node-sse-baseline.mjs [--port N]
-// [--delay-ms 50]; prints "LISTENING <port>".
+// identity headers (HMAC), then streams confab-server's clock model: one SSE event per character
+// of the message, each token the emit time (microseconds of CLOCK_MONOTONIC mod 2^24 as 4
+// base64url characters, native-server/src/runners.hpp clock_stamp), with the same frames as
+// confab-server (`event: agent-response`, `id: <seq>`, `data: {"token":...}`), pausing delayMs
+// after each event, then `event: completed`. Nothing is stored (confab-server commits every event
+// to SQLite before sending it). Usage: node node-sse-baseline.mjs [--port N] [--delay-ms 50];
+// prints "LISTENING <port>".
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -29,19 +31,11 @@ function safeEqual(a, b) {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-// The same text as confab-server's echo model for a first turn.
-function echoReply(message) {
-  let longest = 0;
-  let run = 0;
-  for (const c of message) {
-    run = c === '`' ? run + 1 : 0;
-    longest = Math.max(longest, run);
-  }
-  const fence = '`'.repeat(Math.max(3, longest + 1));
-  let lines = message === '' ? 0 : 1 + (message.match(/\n/g) ?? []).length;
-  if (message.endsWith('\n')) lines -= 1;
-  return `## Echo\n\n- Turn: 1\n- Length: ${[...message].length} characters\n- Lines: ${lines}\n\nYou said:\n\n` +
-    `${fence}text\n${message}${message.endsWith('\n') ? '' : '\n'}${fence}\n`;
+const DIGITS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+// clock_stamp: process.hrtime is CLOCK_MONOTONIC, as confab-server's steady_clock.
+function clockStamp() {
+  const us = Number((process.hrtime.bigint() / 1000n) & 0xffffffn);
+  return DIGITS[(us >> 18) & 63] + DIGITS[(us >> 12) & 63] + DIGITS[(us >> 6) & 63] + DIGITS[us & 63];
 }
 
 function chat(req, res) {
@@ -62,7 +56,8 @@ function chat(req, res) {
       return fail(res, 400, 'invalid_json', 'body: a JSON object is required');
     }
     if (typeof body?.message !== 'string') return fail(res, 400, 'invalid_request', 'message: a string is required');
-    const tokens = [...echoReply(body.message)];
+    const count = [...body.message].length;
+    let reply = '';
     res.writeHead(200, {
       'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no',
       'X-Confab-Execution-Id': `ex_${randomBytes(16).toString('hex')}`,
@@ -77,13 +72,15 @@ function chat(req, res) {
     });
     const next = () => {
       if (closed) return;
-      if (seq < tokens.length) {
+      if (seq < count) {
         seq += 1;
-        res.write(`event: agent-response\nid: ${seq}\ndata: ${JSON.stringify({ token: tokens[seq - 1] })}\n\n`);
+        const token = clockStamp();
+        reply += token;
+        res.write(`event: agent-response\nid: ${seq}\ndata: ${JSON.stringify({ token })}\n\n`);
         timer = setTimeout(next, delayMs);
       } else {
         seq += 1;
-        res.end(`event: completed\nid: ${seq}\ndata: ${JSON.stringify({ result: tokens.join('') })}\n\n`);
+        res.end(`event: completed\nid: ${seq}\ndata: ${JSON.stringify({ result: reply })}\n\n`);
       }
     };
     next();

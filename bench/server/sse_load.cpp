@@ -1,11 +1,14 @@
 // sse_load: the bounded SSE client of the streams benchmark. Opens N concurrent streams (one
 // POST each, single-threaded epoll via Asio), counts the events each receives, and measures
-// per-event delivery lag and the server's RSS/CPU over a fixed window; prints one JSON line.
+// per-event emit-to-arrival latency and the server's RSS/CPU over a fixed window; prints one JSON
+// line.
 //
-// Lag of an event = (its arrival - the previous event's arrival on the same stream) - period,
-// floored at 0: both servers pause `period` after handing a token over, so anything beyond the
-// period is time the token spent being stored, scheduled, written or read. Events that arrive
-// in the same read as the previous one count as 0.
+// Latency of an event = its arrival - its emit time. Every server under test streams the clock
+// model (native-server/src/runners.hpp, clock_stamp): each token is the emit time, microseconds of
+// CLOCK_MONOTONIC mod 2^24 as 4 base64url characters, read by the server just before it hands the
+// token over (confab-server: before storing it). The clock is the machine's, so arrival - stamp
+// (mod 2^24 us = 16.7 s) is the whole delay: stored, scheduled, written and read, constant parts
+// included (an inter-arrival measure hides those).
 #include <sys/resource.h>
 #include <netinet/in.h>
 #include <unistd.h>
@@ -40,7 +43,7 @@ struct Options {
     std::string host = "127.0.0.1";
     unsigned short port = 0;
     int streams = 100;
-    std::string path = "/v1/apps/ticker/chat";
+    std::string path = "/v1/apps/clock-50ms/chat";
     std::vector<std::string> headers;  // "Name: value"
     std::string body = R"({"message":"hello"})";
     int period_ms = 50;
@@ -123,14 +126,12 @@ struct Conn : std::enable_shared_from_this<Conn> {
     int idx;
     std::string request;
     char buf[4096];
-    std::string carry;  // the last bytes of the previous read (a marker may span reads)
-    std::size_t carry_old = 0;
+    std::string carry;  // an event not yet complete (events are ~60 bytes; heartbeats shorter)
     bool headers_done = false;
     std::string head;
     int status = 0;
     bool first_event = false;
     bool done = false;
-    Clock::time_point last_event{};
     void start();
     void on_connect(const boost::system::error_code& ec);
     void read();
@@ -154,6 +155,7 @@ struct Shared {
     std::uint64_t events_total = 0;
     std::uint64_t events_window = 0;
     std::uint64_t bytes_total = 0;
+    std::uint64_t unstamped = 0;  // token events in the window without a readable stamp
     Histogram lag;
     std::vector<std::shared_ptr<Conn>> conns;
     std::string first_error;
@@ -230,6 +232,25 @@ void Conn::read() {
     });
 }
 
+// Microseconds of CLOCK_MONOTONIC, as the servers' stamps (steady_clock is CLOCK_MONOTONIC here).
+std::uint64_t monotonic_us() {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count());
+}
+
+// The value of a clock_stamp token (4 base64url characters), or -1.
+long decode_stamp(std::string_view t) {
+    if (t.size() != 4) return -1;
+    long v = 0;
+    for (char c : t) {
+        int d = c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26 : c >= '0' && c <= '9' ? c - '0' + 52
+              : c == '-' ? 62 : c == '_' ? 63 : -1;
+        if (d < 0) return -1;
+        v = v * 64 + d;
+    }
+    return v;
+}
+
 void Conn::on_data(std::size_t n) {
     shared.bytes_total += n;
     std::string_view data(buf, n);
@@ -248,41 +269,50 @@ void Conn::on_data(std::size_t n) {
             finish("status");
             return;
         }
-        carry = head.substr(end + 2);  // keeps the "\r\n" before the body: "\ndata:" may start there
+        carry = head.substr(end + 4);
         head.clear();
         head.shrink_to_fit();
-        carry_old = 0;
     } else {
-        carry_old = carry.size();
         carry.append(data);
     }
-    // Count "\ndata:" markers; every event of both servers has exactly one data line.
-    const auto now = Clock::now();
-    static constexpr std::string_view kData = "\ndata:";
-    static constexpr std::string_view kDone = "event: completed";
-    std::size_t pos = 0;
-    bool completed = carry.find(kDone) != std::string::npos;
+    // Whole events (both servers end each with a blank line and write LF only): a data line is
+    // an event; its token is the emit stamp; `event: completed` ends the stream.
+    const std::uint64_t now_us = monotonic_us();
+    static constexpr std::string_view kToken = "\"token\":\"";
     int events = 0;
-    while ((pos = carry.find(kData, pos)) != std::string::npos) {
-        if (pos + kData.size() > carry_old) ++events;  // not one already counted in the kept tail
-        pos += kData.size();
+    bool completed = false;
+    std::size_t start = 0;
+    for (std::size_t end; (end = carry.find("\n\n", start)) != std::string::npos; start = end + 2) {
+        const std::string_view ev(carry.data() + start, end - start);
+        if (ev.find("data:") == std::string_view::npos) continue;  // a heartbeat comment
+        if (ev.find("event: completed") != std::string_view::npos) {
+            completed = true;
+            continue;
+        }
+        ++events;
+        if (!shared.measuring || !first_event) continue;
+        const std::size_t at = ev.find(kToken);
+        const long stamp = at == std::string_view::npos ? -1 : decode_stamp(ev.substr(at + kToken.size(), 4));
+        if (stamp < 0) {
+            ++shared.unstamped;
+            continue;
+        }
+        const std::uint64_t lag_us = (now_us - static_cast<std::uint64_t>(stamp)) & ((1u << 24) - 1);
+        shared.lag.add(static_cast<double>(lag_us) / 1000.0);
+    }
+    carry.erase(0, start);
+    if (carry.size() > 65536) {
+        finish("an event over 64 KiB");
+        return;
     }
     if (events > 0) {
         if (!first_event) {
             first_event = true;
             ++shared.got_first;
-        } else if (shared.measuring) {
-            double gap_ms = std::chrono::duration<double, std::milli>(now - last_event).count();
-            shared.lag.add(gap_ms - shared.opt.period_ms);
-            for (int i = 1; i < events; ++i) shared.lag.add(0);  // batched: arrived with the first
         }
-        last_event = now;
         shared.events_total += static_cast<std::uint64_t>(events);
         if (shared.measuring) shared.events_window += static_cast<std::uint64_t>(events);
     }
-    // Keep only a tail that might hold the start of a marker.
-    const std::size_t keep = std::max(kData.size(), kDone.size()) - 1;
-    if (carry.size() > keep) carry.erase(0, carry.size() - keep);
     if (completed) finish("completed");
 }
 
@@ -416,12 +446,13 @@ int main(int argc, char** argv) {
         "SSE_JSON {\"streams\":%d,\"opened\":%d,\"failed\":%d,\"badStatus\":%d,\"endedEarly\":%d,"
         "\"liveAtWindowStart\":%d,\"liveAtWindowEnd\":%d,\"rampSeconds\":%.3f,\"windowSeconds\":%.3f,"
         "\"eventsInWindow\":%llu,\"eventsPerSecond\":%.1f,\"expectedEventsPerSecond\":%.1f,"
-        "\"lagP50Ms\":%.1f,\"lagP99Ms\":%.1f,\"lagMaxMs\":%.1f,\"lagSamples\":%llu,"
+        "\"lagP50Ms\":%.1f,\"lagP99Ms\":%.1f,\"lagMaxMs\":%.1f,\"lagSamples\":%llu,\"unstamped\":%llu,"
         "\"serverCpuSeconds\":%.3f,\"serverCpuPercent\":%.1f,\"serverRssKiB\":%ld,\"serverHwmKiB\":%ld,"
         "\"serverRssKiBBefore\":%ld,\"clientCpuPercent\":%.1f,\"bytesInWindow\":%llu,\"error\":\"%s\"}\n",
         opt.streams, sh.next, sh.failed, sh.bad_status, sh.ended, live_at_start, live_at_end, ramp_s, window,
         static_cast<unsigned long long>(sh.events_window), eps, expected, sh.lag.percentile(50),
-        sh.lag.percentile(99), sh.lag.percentile(100), static_cast<unsigned long long>(sh.lag.count), server_cpu,
+        sh.lag.percentile(99), sh.lag.percentile(100), static_cast<unsigned long long>(sh.lag.count),
+        static_cast<unsigned long long>(sh.unstamped), server_cpu,
         window > 0 ? 100.0 * server_cpu / window : 0.0, p1.rss_kib, p1.hwm_kib, p0.rss_kib,
         window > 0 ? 100.0 * client_cpu / window : 0.0,
         static_cast<unsigned long long>(sh.bytes_total - bytes0), [&] {
