@@ -209,9 +209,15 @@ std::string make_title(std::string_view message) {
     return std::string(message.substr(0, end)) + "…";
 }
 
+// The highest stored seq of an execution, from its events (the primary key's last entry: one
+// B-tree descent). The executions.last_seq column is no longer kept per event: bumping it
+// rewrote the execution's row, inputs and all, and dirtied its page for every token.
+#define CONFAB_LAST_SEQ_OF(execution_id) \
+    "(SELECT COALESCE(MAX(seq), 0) FROM events WHERE execution_id = " execution_id ")"
+
 constexpr const char* kExecutionColumns =
     "id, workspace_id, user_id, app_id, version, kind, session_id, status, inputs, output, error, "
-    "created_at, updated_at, last_seq";
+    "created_at, updated_at, " CONFAB_LAST_SEQ_OF("executions.id");
 
 ExecutionRecord read_execution(sqlite3_stmt* st) {
     ExecutionRecord r;
@@ -249,6 +255,10 @@ constexpr const char* kSessionColumns =
     "id, workspace_id, user_id, app_id, title, created_at, updated_at, message_count";
 
 }  // namespace
+
+const char* const kAppendEventSql =
+    "INSERT INTO events (execution_id, seq, type, data, created_at) SELECT ?1, ?2, ?3, ?4, ?5 "
+    "WHERE EXISTS (SELECT 1 FROM executions WHERE id = ?1) AND " CONFAB_LAST_SEQ_OF("?1") " = ?2 - 1";
 
 Store::Store(sqlite3* db) : db_(db) {}
 
@@ -460,45 +470,30 @@ Status Store::insert_execution(const ExecutionRecord& r) {
 }
 
 Status Store::append_event(const std::string& execution_id, const EventRecord& e) {
-    if (auto st = tx_begin(); !st) return st;
-    auto fail = [&](Error err) -> Status {
-        tx_rollback();
-        return err;
-    };
+    // One statement, so atomic on its own: no savepoint, no second write. It inserts only when
+    // the execution exists and seq is the next in sequence (the dense-sequence check).
     {
-        // Bumping last_seq only when it is exactly seq-1 is the dense-sequence check.
-        Use up(prepare("UPDATE executions SET last_seq = ?1 WHERE id = ?2 AND last_seq = ?1 - 1"));
-        if (!up) return fail(db_error("append_event"));
-        bind(up.get(), 1, static_cast<std::int64_t>(e.seq));
-        bind(up.get(), 2, std::string_view(execution_id));
-        if (sqlite3_step(up.get()) != SQLITE_DONE) return fail(db_error("append_event"));
-    }
-    if (sqlite3_changes(db_) != 1) {
-        Use sel(prepare("SELECT last_seq FROM executions WHERE id = ?1"));
-        if (!sel) return fail(db_error("append_event"));
-        bind(sel.get(), 1, std::string_view(execution_id));
-        const int rc = sqlite3_step(sel.get());
-        if (rc == SQLITE_ROW) {
-            const auto last = sqlite3_column_int64(sel.get(), 0);
-            return fail(make_error("conflict", "event seq " + std::to_string(e.seq) + " of execution " +
-                                                   execution_id + " is not " + std::to_string(last + 1) +
-                                                   " (the next in sequence)"));
-        }
-        if (rc == SQLITE_DONE) return fail(make_error("not_found", "no execution " + execution_id));
-        return fail(db_error("append_event"));
-    }
-    {
-        Use ins(prepare("INSERT INTO events (execution_id, seq, type, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"));
-        if (!ins) return fail(db_error("append_event"));
+        Use ins(prepare(kAppendEventSql));
+        if (!ins) return db_error("append_event");
         bind(ins.get(), 1, std::string_view(execution_id));
         bind(ins.get(), 2, static_cast<std::int64_t>(e.seq));
         bind(ins.get(), 3, std::string_view(e.type));
         bind(ins.get(), 4, std::string_view(e.data));
         bind(ins.get(), 5, e.created_at);
-        if (sqlite3_step(ins.get()) != SQLITE_DONE) return fail(db_error("append_event"));
+        if (sqlite3_step(ins.get()) != SQLITE_DONE) return db_error("append_event");
     }
-    if (auto st = tx_commit(); !st) return fail(st.error());
-    return Ok{};
+    if (sqlite3_changes(db_) == 1) return Ok{};
+    Use sel(prepare("SELECT " CONFAB_LAST_SEQ_OF("?1") " FROM executions WHERE id = ?1"));
+    if (!sel) return db_error("append_event");
+    bind(sel.get(), 1, std::string_view(execution_id));
+    const int rc = sqlite3_step(sel.get());
+    if (rc == SQLITE_ROW) {
+        const auto last = sqlite3_column_int64(sel.get(), 0);
+        return make_error("conflict", "event seq " + std::to_string(e.seq) + " of execution " + execution_id +
+                                          " is not " + std::to_string(last + 1) + " (the next in sequence)");
+    }
+    if (rc == SQLITE_DONE) return make_error("not_found", "no execution " + execution_id);
+    return db_error("append_event");
 }
 
 // After a guarded status UPDATE changed no row: says whether the execution is missing or finished.
@@ -613,7 +608,8 @@ Result<std::size_t> Store::fail_interrupted(std::int64_t now) {
     };
     std::vector<Pending> pending;
     {
-        Use q(prepare("SELECT id, kind, session_id, last_seq FROM executions WHERE status IN ('queued', 'running')"));
+        Use q(prepare("SELECT id, kind, session_id, " CONFAB_LAST_SEQ_OF("executions.id")
+                      " FROM executions WHERE status IN ('queued', 'running')"));
         if (!q) return fail(db_error("fail_interrupted"));
         int rc;
         while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) {
@@ -679,12 +675,11 @@ Result<std::size_t> Store::fail_interrupted(std::int64_t now) {
             if (sqlite3_step(ins.get()) != SQLITE_DONE) return fail(db_error("fail_interrupted"));
         }
         Use up(prepare(
-            "UPDATE executions SET status = 'error', error = ?1, updated_at = ?2, last_seq = ?3 WHERE id = ?4"));
+            "UPDATE executions SET status = 'error', error = ?1, updated_at = ?2 WHERE id = ?3"));
         if (!up) return fail(db_error("fail_interrupted"));
         bind(up.get(), 1, std::string_view(kInterrupted));
         bind(up.get(), 2, now);
-        bind(up.get(), 3, static_cast<std::int64_t>(seq));
-        bind(up.get(), 4, std::string_view(p.id));
+        bind(up.get(), 3, std::string_view(p.id));
         if (sqlite3_step(up.get()) != SQLITE_DONE) return fail(db_error("fail_interrupted"));
     }
     if (auto st = tx_commit(); !st) return fail(st.error());

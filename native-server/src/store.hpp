@@ -32,8 +32,13 @@ struct ExecutionRecord {
     protocol::Json output;                // null until done
     std::optional<std::string> error;
     std::int64_t created_at = 0, updated_at = 0;  // Unix ms
-    std::uint64_t last_seq = 0;           // highest event seq stored
+    std::uint64_t last_seq = 0;           // highest event seq stored (read from its events)
 };
+
+// Store::append_event's statement (?1 execution id, ?2 seq, ?3 type, ?4 data, ?5 created_at):
+// inserts only if the execution exists and seq is its highest stored seq + 1. Exposed for
+// bench/core/store_bench.cpp, which measures it against the shape it replaced.
+extern const char* const kAppendEventSql;
 
 struct EventRecord {
     std::uint64_t seq = 0;
@@ -116,8 +121,8 @@ public:
 
     // Code "conflict" if the id exists.
     Status insert_execution(const ExecutionRecord&);
-    // Appends an event AND bumps last_seq in one transaction; fails (code "conflict") if
-    // seq != last_seq+1, code "not_found" if the execution does not exist.
+    // Appends an event in one statement; fails (code "conflict") if seq is not the execution's
+    // highest stored seq + 1, code "not_found" if the execution does not exist.
     Status append_event(const std::string& execution_id, const EventRecord&);
     // Sets status/output/error/updated_at (terminal transition). Returns code "conflict" if the
     // execution is already terminal (so cancel vs finish races resolve once), "not_found" if absent.
