@@ -17,7 +17,7 @@ const OUT = opt('--out', path.join(here, 'results'));
 
 // Issue 7's six benchmarks, in its order; anything else found is appended.
 const KNOWN = [
-  ['signing', 'Signing'], ['server', 'Server throughput'], ['streams', 'Streams'],
+  ['signing', 'Signing'], ['server', 'Server throughput'], ['streams', 'Streams'], ['store', 'Storage'],
   ['render', 'Browser rendering'], ['parse', 'Stream parsing'], ['size', 'Size and start-up'],
 ];
 

@@ -1,9 +1,9 @@
-// Runs benchmarks 1-3 of `make bench` (signing, server throughput, streams) side by side with their
-// baselines and writes one part file each: bench/results/parts/<part>.json (rows: benchmark,
+// Runs the native benchmarks of `make bench` (signing, server throughput, streams, storage) side
+// by side with their baselines and writes one part file each: bench/results/parts/<part>.json (rows: benchmark,
 // metric, unit, confab, baselineName, baseline, ratio (> 1: Confab is better), better, goal, met,
 // note). bench/report.mjs merges the parts into bench/results/latest.{md,json}.
 //
-//   node bench/run.mjs [signing] [server] [streams] [--smoke] [--out DIR]
+//   node bench/run.mjs [signing] [server] [streams] [store] [--smoke] [--out DIR]
 //
 // --smoke: one short iteration of each (tiny durations, 10 streams) written to a temporary
 // folder unless --out is given; exits non-zero if a program crashes or yields no numbers. Used
@@ -23,6 +23,7 @@ const SERVER_BIN = process.env.CONFAB_SERVER_BIN ?? path.join(BUILD, 'confab-ser
 const IDENTITY_BENCH = path.join(BUILD, 'bench/identity_bench');
 const SSE_LOAD = path.join(BUILD, 'bench/sse_load');
 const SSE_FLOOR = path.join(BUILD, 'bench/sse_floor');
+const STORE_BENCH = path.join(BUILD, 'bench/store_bench');
 const CONFIG = path.join(here, 'server/bench-config.json');
 const WS = JSON.parse(readFileSync(CONFIG, 'utf8')).workspaces[0];
 
@@ -32,7 +33,7 @@ const outIdx = argv.indexOf('--out');
 const OUT = outIdx >= 0 ? path.resolve(argv[outIdx + 1])
   : smoke ? mkdtempSync(path.join(tmpdir(), 'confab-bench-smoke-')) : path.join(here, 'results/parts');
 const wanted = argv.filter((a, i) => !a.startsWith('--') && argv[i - 1] !== '--out');
-const parts = wanted.length ? wanted : ['signing', 'server', 'streams'];
+const parts = wanted.length ? wanted : ['signing', 'server', 'streams', 'store'];
 
 const log = (...a) => console.error('[bench]', ...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -473,9 +474,42 @@ async function streams() {
   });
 }
 
+// ------------------------------------------------------------------ 4. store
+
+async function store() {
+  log('store: store_bench (Google Benchmark): one event per execution per group commit, 1000 executions, 40 commits');
+  const rawDir = smoke ? OUT : path.join(here, 'results/raw');
+  mkdirSync(rawDir, { recursive: true });
+  const rawFile = path.join(rawDir, 'store_bench.json');
+  const reps = smoke ? '1' : '5';
+  await run(STORE_BENCH, [`--benchmark_repetitions=${reps}`,
+    '--benchmark_report_aggregates_only=true', `--benchmark_out=${rawFile}`, '--benchmark_out_format=json',
+    '--benchmark_format=console']);
+  const gb = JSON.parse(readFileSync(rawFile, 'utf8'));
+  const pick = (name) => gb.benchmarks.find((x) => x.run_name.startsWith(name) && (x.aggregate_name === 'median' || reps === '1'));
+  const old = pick('BM_AppendEvent/old/executions:1000/');
+  const cur = pick('BM_AppendEvent/store/executions:1000/');
+  const usPerEvent = (b) => (b ? 1e6 / b.items_per_second : NaN);
+  const b = { benchmark: 'storage: append one streamed event (1000 executions, one event each per group commit, 40 commits)',
+    baselineName: 'the statements it replaced (8f3ff0e): SAVEPOINT + UPDATE executions.last_seq + INSERT + RELEASE' };
+  const rows = [
+    row({ ...b, metric: 'db thread CPU per event', unit: 'us', confab: usPerEvent(cur), baseline: usPerEvent(old),
+      better: 'lower', goal: '', note: 'SQLite on the real schema and rows, WAL, synchronous=NORMAL, the same connection settings; ' +
+        'Store::append_event is one INSERT ... SELECT that checks existence and the sequence itself' }),
+    row({ ...b, metric: 'WAL bytes per event', unit: 'bytes', confab: cur?.wal_bytes_per_event, baseline: old?.wal_bytes_per_event,
+      better: 'lower', goal: '', note: 'WAL frames x (page size + 24) / events, automatic checkpoints off; the old shape also ' +
+        "rewrote the execution's row (its inputs included) for every event" }),
+  ];
+  writePart('store', 'Storage: what one streamed event costs the db thread', rows, {
+    method: `Google Benchmark, median of ${reps} repetitions of 40 iterations (the same work for both shapes: the WAL ` +
+      'per event grows with the events each execution holds); each iteration one BEGIN IMMEDIATE ... COMMIT appending ' +
+      'one event to each of 1000 executions',
+  });
+}
+
 // ------------------------------------------------------------------ main
 
-const runners = { signing, server, streams };
+const runners = { signing, server, streams, store };
 let failed = false;
 log(`cores: ${cpus().length}, output: ${OUT}${smoke ? ' (smoke)' : ''}`);
 for (const p of parts) {
