@@ -166,19 +166,24 @@ function writePart(part, title, rows, extra = {}) {
   }
 }
 
+// Runs a Google Benchmark binary with `args`, its JSON kept in results/raw (the smoke run's folder
+// in smoke mode), and returns the parsed report.
+async function googleBenchmark(bin, reps, args = []) {
+  const rawDir = smoke ? OUT : path.join(here, 'results/raw');
+  mkdirSync(rawDir, { recursive: true });
+  const rawFile = path.join(rawDir, `${path.basename(bin)}.json`);
+  await run(bin, [...args, `--benchmark_repetitions=${reps}`, '--benchmark_report_aggregates_only=true',
+    `--benchmark_out=${rawFile}`, '--benchmark_out_format=json', '--benchmark_format=console']);
+  return JSON.parse(readFileSync(rawFile, 'utf8'));
+}
+
 // ------------------------------------------------------------------ 1. signing
 
 async function signing() {
   log('signing: identity_bench (Google Benchmark) and node createHmac');
-  const rawDir = smoke ? OUT : path.join(here, 'results/raw');
-  mkdirSync(rawDir, { recursive: true });
-  const rawFile = path.join(rawDir, 'identity_bench.json');
   const minTime = smoke ? '0.0001' : '0.5';
   const reps = smoke ? '1' : '3';
-  await run(IDENTITY_BENCH, [`--benchmark_min_time=${minTime}`, `--benchmark_repetitions=${reps}`,
-    '--benchmark_report_aggregates_only=true', `--benchmark_out=${rawFile}`, '--benchmark_out_format=json',
-    '--benchmark_format=console']);
-  const gb = JSON.parse(readFileSync(rawFile, 'utf8'));
+  const gb = await googleBenchmark(IDENTITY_BENCH, reps, [`--benchmark_min_time=${minTime}`]);
   const ns = (name) => {
     // Median of the repetitions (or the single run in smoke mode), CPU time in ns.
     const b = gb.benchmarks.find((x) => x.run_name === name && (x.aggregate_name === 'median' || reps === '1'))
@@ -478,14 +483,8 @@ async function streams() {
 
 async function store() {
   log('store: store_bench (Google Benchmark): one event per execution per group commit, 1000 executions, 40 commits');
-  const rawDir = smoke ? OUT : path.join(here, 'results/raw');
-  mkdirSync(rawDir, { recursive: true });
-  const rawFile = path.join(rawDir, 'store_bench.json');
   const reps = smoke ? '1' : '5';
-  await run(STORE_BENCH, [`--benchmark_repetitions=${reps}`,
-    '--benchmark_report_aggregates_only=true', `--benchmark_out=${rawFile}`, '--benchmark_out_format=json',
-    '--benchmark_format=console']);
-  const gb = JSON.parse(readFileSync(rawFile, 'utf8'));
+  const gb = await googleBenchmark(STORE_BENCH, reps);
   const pick = (name) => gb.benchmarks.find((x) => x.run_name.startsWith(name) && (x.aggregate_name === 'median' || reps === '1'));
   const old = pick('BM_AppendEvent/old/executions:1000/');
   const cur = pick('BM_AppendEvent/store/executions:1000/');
