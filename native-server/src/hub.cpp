@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <optional>
 #include <stdexcept>
 #include <utility>
 
@@ -19,6 +20,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -35,6 +37,8 @@ namespace confab::server {
 namespace {
 
 constexpr std::size_t kReplayPage = 256;
+// Events a run may have emitted and not yet stored before its runner waits (backpressure).
+constexpr std::size_t kMaxQueued = 16;
 
 // Storing an event failed: the run cannot go on (nothing unstored may be sent), and it ends as
 // error "storage_unavailable" once storage accepts its final state again.
@@ -154,9 +158,20 @@ struct ExecutionHub::LiveRun {
     // Touched only on `strand`:
     asio::cancellation_signal signal;
     std::string cancel_reason;  // "", "cancel" or "shutdown"
-    std::uint64_t seq = 0;
-    std::string text;  // streamed text so far (chat result, partial output on cancel)
+    std::uint64_t seq = 0;     // the last event stored (and published)
+    std::uint64_t emitted = 0;  // the last seq handed out by emit (>= seq)
+    std::string text;  // streamed text of the stored events (chat result, partial output on cancel)
     bool storage_failed = false;  // an event could not be stored: the run ends storage_unavailable
+    // Events the runner emitted that are not stored yet: a flush stores them in one db job (the
+    // db thread commits the jobs waiting at that moment in one transaction), then publishes them.
+    // The runner does not wait for the commit; it waits only while kMaxQueued are queued.
+    struct Queued {
+        EventRecord event;
+        std::string text;  // its reply text (delta / agent-response), added to `text` once stored
+    };
+    std::vector<Queued> queued;
+    bool flushing = false;
+    std::optional<asio::steady_timer> flushed;  // cancelled after each flush: wakes a waiting runner
 };
 
 ExecutionHub::ExecutionHub(asio::io_context& ioc, DbExecutor& db, const ServerConfig& config,
@@ -224,7 +239,7 @@ asio::awaitable<void> ExecutionHub::append(std::shared_ptr<LiveRun> live, std::s
         live->storage_failed = true;
         throw StorageFailure("storing an event failed: " + st.error().message);
     }
-    live->seq = ev.seq;
+    live->seq = live->emitted = ev.seq;
     if (const std::string* text = protocol::reply_text_of(ev.type, data)) live->text += *text;
     std::string frame;
     encode_event(frame, ev.seq, ev.type, ev.data);
@@ -240,7 +255,84 @@ asio::awaitable<void> ExecutionHub::emit(std::shared_ptr<LiveRun> live, std::str
     if (!live->cancel_reason.empty()) {
         throw boost::system::system_error(asio::error::operation_aborted, "cancelled");
     }
-    co_await append(std::move(live), std::move(type), std::move(data));
+    if (live->storage_failed) throw StorageFailure("storing an event failed");
+    LiveRun::Queued q;
+    q.event.seq = ++live->emitted;
+    q.event.type = std::move(type);
+    q.event.data = protocol::dump(data);
+    q.event.created_at = now_ms();
+    if (const std::string* text = protocol::reply_text_of(q.event.type, data)) q.text = *text;
+    live->queued.push_back(std::move(q));
+    if (!live->flushing) {
+        live->flushing = true;
+        asio::co_spawn(live->strand, flush(live), asio::detached);
+    }
+    // Backpressure: storage slower than the runner throttles it, and nothing grows without bound.
+    while (live->queued.size() >= kMaxQueued && !live->storage_failed) {
+        co_await wait_flushed(live);
+        if (!live->cancel_reason.empty()) {
+            throw boost::system::system_error(asio::error::operation_aborted, "cancelled");
+        }
+    }
+    if (live->storage_failed) throw StorageFailure("storing an event failed");
+}
+
+asio::awaitable<void> ExecutionHub::wait_flushed(std::shared_ptr<LiveRun> live) {
+    if (!live->flushed) live->flushed.emplace(live->strand);
+    live->flushed->expires_after(std::chrono::seconds(60));
+    co_await live->flushed->async_wait(asio::as_tuple(asio::use_awaitable));  // woken by cancel()
+}
+
+asio::awaitable<void> ExecutionHub::drain(std::shared_ptr<LiveRun> live) {
+    while (live->flushing || (!live->queued.empty() && !live->storage_failed)) co_await wait_flushed(live);
+}
+
+// Stores what the run has queued, in order, one db job per round, and publishes each round once
+// it is committed; runs on the run's strand until the queue is empty.
+asio::awaitable<void> ExecutionHub::flush(std::shared_ptr<LiveRun> live) {
+    const std::string& id = live->id;
+    while (!live->queued.empty() && !live->storage_failed) {
+        std::vector<LiveRun::Queued> round = std::move(live->queued);
+        live->queued.clear();
+        std::vector<EventRecord> events;
+        events.reserve(round.size());
+        for (const auto& q : round) events.push_back(q.event);
+        Status st = make_error("internal", "not stored");
+        try {
+            st = co_await db_.run([&](Store& s) { return s.append_events(id, events); });
+        } catch (const std::exception& e) {  // the group commit failed, or the executor stopped
+            st = make_error("storage_unavailable", e.what());
+        }
+        if (!st) {
+            // Nothing of this round (nor what was queued after it) was stored or sent: the run
+            // ends storage_unavailable after its last stored event.
+            live->storage_failed = true;
+            live->queued.clear();
+            live->emitted = live->seq;
+            log_line(std::string(R"({"level":"error","msg":"storing events failed","execution":")") + id +
+                     R"(","reason":)" + protocol::dump(protocol::Json(st.error().message)) + "}");
+            break;
+        }
+        std::vector<StoredEventPtr> frames;
+        frames.reserve(round.size());
+        for (auto& q : round) {
+            live->seq = q.event.seq;
+            live->text += q.text;
+            std::string frame;
+            encode_event(frame, q.event.seq, q.event.type, q.event.data);
+            frames.push_back(std::make_shared<const StoredEvent>(
+                StoredEvent{q.event.seq, std::move(q.event.type), std::move(frame)}));
+        }
+        {
+            std::lock_guard lock(live->mu);
+            for (auto& sub : live->subs) {
+                for (const auto& f : frames) sub->push(f);
+            }
+        }
+        if (live->flushed) live->flushed->cancel();
+    }
+    live->flushing = false;
+    if (live->flushed) live->flushed->cancel();
 }
 
 asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec spec) {
@@ -291,6 +383,8 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
     // From here on nothing may be interrupted: the terminal events must be written.
     co_await asio::this_coro::reset_cancellation_state();
     co_await asio::this_coro::throw_if_cancelled(false);
+    // What the runner emitted is stored (or storage failed) before the run's end is decided.
+    co_await drain(live);
 
     ExecutionStatus status;
     protocol::Json output = nullptr;

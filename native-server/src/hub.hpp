@@ -145,6 +145,9 @@ private:
                                       protocol::Json data);
     boost::asio::awaitable<void> append(std::shared_ptr<LiveRun> live, std::string type,
                                         protocol::Json data);
+    boost::asio::awaitable<void> flush(std::shared_ptr<LiveRun> live);
+    boost::asio::awaitable<void> wait_flushed(std::shared_ptr<LiveRun> live);
+    boost::asio::awaitable<void> drain(std::shared_ptr<LiveRun> live);
     std::shared_ptr<LiveRun> subscribe(const std::string& id, const std::shared_ptr<Subscriber>& sub);
     static void unsubscribe(const std::shared_ptr<LiveRun>& live, const std::shared_ptr<Subscriber>& sub);
     void finalize(const std::shared_ptr<LiveRun>& live);

@@ -496,6 +496,22 @@ Status Store::append_event(const std::string& execution_id, const EventRecord& e
     return db_error("append_event");
 }
 
+Status Store::append_events(const std::string& execution_id, const std::vector<EventRecord>& events) {
+    if (events.size() == 1) return append_event(execution_id, events.front());
+    if (auto st = tx_begin(); !st) return st;
+    for (const EventRecord& e : events) {
+        if (auto st = append_event(execution_id, e); !st) {
+            tx_rollback();
+            return st;
+        }
+    }
+    if (auto st = tx_commit(); !st) {
+        tx_rollback();
+        return st;
+    }
+    return Ok{};
+}
+
 // After a guarded status UPDATE changed no row: says whether the execution is missing or finished.
 Status Store::why_not_updated(const std::string& id, std::string_view what) {
     Use sel(prepare("SELECT status FROM executions WHERE id = ?1"));
