@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <stdexcept>
+#include <thread>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -11,8 +12,8 @@
 
 namespace confab::server {
 
-DbExecutor::DbExecutor(std::unique_ptr<Store> store)
-    : store_(std::move(store)), thread_([this] { thread_main(); }) {}
+DbExecutor::DbExecutor(std::unique_ptr<Store> store, std::chrono::milliseconds commit_delay)
+    : store_(std::move(store)), commit_delay_(commit_delay), thread_([this] { thread_main(); }) {}
 
 DbExecutor::~DbExecutor() { stop(); }
 
@@ -44,6 +45,7 @@ void DbExecutor::thread_main() {
             } while (batch.front()->batchable() && !queue_.empty() && queue_.front()->batchable() &&
                      batch.size() < kMaxBatch);
         }
+        if (commit_delay_.count() > 0) std::this_thread::sleep_for(commit_delay_);
         if (batch.size() == 1) {
             batch.front()->run(store_.get());
         } else {

@@ -56,7 +56,9 @@ private:
 
 class DbExecutor {
 public:
-    explicit DbExecutor(std::unique_ptr<Store> store);
+    // `commit_delay` > 0 holds every transaction of the db thread that long before it runs
+    // (`--commit-delay-ms`: slow storage, for tests and drills).
+    explicit DbExecutor(std::unique_ptr<Store> store, std::chrono::milliseconds commit_delay = {});
     ~DbExecutor();  // calls stop()
     DbExecutor(const DbExecutor&) = delete;
     DbExecutor& operator=(const DbExecutor&) = delete;
@@ -94,6 +96,7 @@ private:
     void enqueue(std::unique_ptr<Job> job);  // runs job->run(nullptr) inline after stop()
     void thread_main();
     std::unique_ptr<Store> store_;
+    std::chrono::milliseconds commit_delay_{};
     std::mutex mu_;
     std::condition_variable cv_;
     std::deque<std::unique_ptr<Job>> queue_;

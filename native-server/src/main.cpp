@@ -136,7 +136,7 @@ int run_serve(const std::vector<std::string>& args) {
         log_line(R"({"level":"warn","msg":"runs interrupted by the last shutdown were marked error","count":)" +
                  std::to_string(*failed) + "}");
     }
-    DbExecutor db(std::move(store.value()));
+    DbExecutor db(std::move(store.value()), std::chrono::milliseconds(opts.commit_delay_ms));
 
     int threads = opts.threads > 0 ? opts.threads : static_cast<int>(std::thread::hardware_concurrency());
     if (threads < 1) threads = 1;

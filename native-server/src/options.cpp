@@ -130,6 +130,8 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
             s = int_flag(o.idle_timeout_ms, 10, day_ms);
         } else if (r.name == "--write-timeout-ms") {
             s = int_flag(o.write_timeout_ms, 10, day_ms);
+        } else if (r.name == "--commit-delay-ms") {
+            s = int_flag(o.commit_delay_ms, 0, 10000);
         } else if (r.name == "--shutdown-grace-ms") {
             s = int_flag(o.shutdown_grace_ms, 0, 600000);
         } else if (r.name == "--stream-queue") {
@@ -200,6 +202,8 @@ serve options (environment variable in brackets; flags win):
   --stream-queue N         live events buffered per stream before it catches up from storage
   --max-body-bytes N       request body limit, default 1048576
   --no-access-log          do not print one JSON line per request on stderr
+  --commit-delay-ms MS     hold every storage transaction MS before it runs (slow storage,
+                           for tests and drills), default 0
 
 sign: prints the user hash HMAC-SHA256(secret, user) in hex, or with --ttl an identity token
   "v1.<exp>.<mac>" that expires SECONDS from now. The secret file's trailing newline is ignored.
