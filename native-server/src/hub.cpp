@@ -165,11 +165,8 @@ struct ExecutionHub::LiveRun {
     // Events the runner emitted that are not stored yet: a flush stores them in one db job (the
     // db thread commits the jobs waiting at that moment in one transaction), then publishes them.
     // The runner does not wait for the commit; it waits only while kMaxQueued are queued.
-    struct Queued {
-        EventRecord event;
-        std::string text;  // its reply text (delta / agent-response), added to `text` once stored
-    };
-    std::vector<Queued> queued;
+    std::vector<EventRecord> queued;
+    std::vector<std::string> queued_text;  // each one's reply text, added to `text` once stored
     bool flushing = false;
     std::optional<asio::steady_timer> flushed;  // cancelled after each flush: wakes a waiting runner
 };
@@ -256,13 +253,13 @@ asio::awaitable<void> ExecutionHub::emit(std::shared_ptr<LiveRun> live, std::str
         throw boost::system::system_error(asio::error::operation_aborted, "cancelled");
     }
     if (live->storage_failed) throw StorageFailure("storing an event failed");
-    LiveRun::Queued q;
-    q.event.seq = ++live->emitted;
-    q.event.type = std::move(type);
-    q.event.data = protocol::dump(data);
-    q.event.created_at = now_ms();
-    if (const std::string* text = protocol::reply_text_of(q.event.type, data)) q.text = *text;
-    live->queued.push_back(std::move(q));
+    EventRecord& ev = live->queued.emplace_back();
+    ev.seq = ++live->emitted;
+    ev.type = std::move(type);
+    ev.data = protocol::dump(data);
+    ev.created_at = now_ms();
+    const std::string* text = protocol::reply_text_of(ev.type, data);
+    live->queued_text.emplace_back(text ? *text : std::string());
     if (!live->flushing) {
         live->flushing = true;
         asio::co_spawn(live->strand, flush(live), asio::detached);
@@ -292,11 +289,10 @@ asio::awaitable<void> ExecutionHub::drain(std::shared_ptr<LiveRun> live) {
 asio::awaitable<void> ExecutionHub::flush(std::shared_ptr<LiveRun> live) {
     const std::string& id = live->id;
     while (!live->queued.empty() && !live->storage_failed) {
-        std::vector<LiveRun::Queued> round = std::move(live->queued);
+        std::vector<EventRecord> events = std::move(live->queued);
+        std::vector<std::string> texts = std::move(live->queued_text);
         live->queued.clear();
-        std::vector<EventRecord> events;
-        events.reserve(round.size());
-        for (const auto& q : round) events.push_back(q.event);
+        live->queued_text.clear();
         Status st = make_error("internal", "not stored");
         try {
             st = co_await db_.run([&](Store& s) { return s.append_events(id, events); });
@@ -308,20 +304,21 @@ asio::awaitable<void> ExecutionHub::flush(std::shared_ptr<LiveRun> live) {
             // ends storage_unavailable after its last stored event.
             live->storage_failed = true;
             live->queued.clear();
+            live->queued_text.clear();
             live->emitted = live->seq;
             log_line(std::string(R"({"level":"error","msg":"storing events failed","execution":")") + id +
                      R"(","reason":)" + protocol::dump(protocol::Json(st.error().message)) + "}");
             break;
         }
         std::vector<StoredEventPtr> frames;
-        frames.reserve(round.size());
-        for (auto& q : round) {
-            live->seq = q.event.seq;
-            live->text += q.text;
+        frames.reserve(events.size());
+        for (std::size_t i = 0; i < events.size(); ++i) {
+            EventRecord& ev = events[i];
+            live->seq = ev.seq;
+            live->text += texts[i];
             std::string frame;
-            encode_event(frame, q.event.seq, q.event.type, q.event.data);
-            frames.push_back(std::make_shared<const StoredEvent>(
-                StoredEvent{q.event.seq, std::move(q.event.type), std::move(frame)}));
+            encode_event(frame, ev.seq, ev.type, ev.data);
+            frames.push_back(std::make_shared<const StoredEvent>(StoredEvent{ev.seq, std::move(ev.type), std::move(frame)}));
         }
         {
             std::lock_guard lock(live->mu);
