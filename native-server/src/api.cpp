@@ -70,17 +70,6 @@ Result<Json> parse_body(const Request& req, bool empty_is_object) {
     return protocol::parse_json(body);
 }
 
-protocol::Session to_wire(const SessionRecord& s) {
-    protocol::Session w;
-    w.id = s.id;
-    w.app_id = s.app_id;
-    w.title = s.title;
-    w.created_at = s.created_at;
-    w.updated_at = s.updated_at;
-    w.message_count = s.message_count;
-    return w;
-}
-
 // A stream started by a POST (an execution with Accept: text/event-stream, or a chat turn) names
 // its execution in the X-Confab-Execution-Id response header (a chat turn also its session in
 // X-Confab-Session-Id), not in an extra first event: a run's events are then the same whether read

@@ -37,6 +37,17 @@ inline protocol::Execution to_wire(const ExecutionRecord& r) {
     return e;
 }
 
+inline protocol::Session to_wire(const SessionRecord& s) {
+    protocol::Session w;
+    w.id = s.id;
+    w.app_id = s.app_id;
+    w.title = s.title;
+    w.created_at = s.created_at;
+    w.updated_at = s.updated_at;
+    w.message_count = s.message_count;
+    return w;
+}
+
 inline protocol::Feedback to_wire(const FeedbackRecord& r) {
     protocol::Feedback f;
     f.execution_id = r.execution_id;
