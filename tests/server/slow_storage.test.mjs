@@ -40,7 +40,10 @@ async function burst(url, onEvent = () => false) {
   return { id, events: reader.events, arrivals };
 }
 
-// Events that arrived together (less than half a commit delay apart).
+// Events that arrived together (less than half a commit delay apart): for the failure message
+// only. Whether two rounds arrive apart depends on the client's scheduling too, so the assertion
+// below is one-sided: a throttled run needs one commit per MAX_QUEUED events at least, and
+// slowness can only add to that.
 function rounds(arrivals) {
   const out = [];
   let size = 0;
@@ -55,7 +58,7 @@ function rounds(arrivals) {
   return out;
 }
 
-test('slow storage throttles a fast run: its events come in rounds of at most 16, one per commit', { timeout: 60000 }, async () => {
+test('slow storage throttles a fast run: at least one commit per 16 of its events', { timeout: 60000 }, async () => {
   const dataDir = makeDataDir();
   const srv = await startServer({ dataDir, args: ['--commit-delay-ms', String(DELAY_MS)] });
   try {
@@ -64,11 +67,14 @@ test('slow storage throttles a fast run: its events come in rounds of at most 16
     assert.equal(events.at(-1).json.status, 'success');
     const deltas = events.filter((e) => e.type === 'delta').length;
     assert.ok(deltas > 300, `the burst app streams many events (${deltas})`);
-    const r = rounds(arrivals.slice(0, deltas));
-    // Without backpressure the runner would queue everything while the first commit waits, and
-    // the second round would carry all the rest.
-    assert.ok(Math.max(...r) <= MAX_QUEUED, `rounds of at most ${MAX_QUEUED} events: ${r.join(' ')}`);
-    assert.ok(r.length >= deltas / MAX_QUEUED, `one round per commit: ${r.length} rounds for ${deltas} events`);
+    // Without backpressure the runner queues everything while the first commit waits, and two or
+    // three commits carry the whole run (seen: rounds 1 256 88, ~0.2 s). Throttled, it takes at
+    // least one held commit per MAX_QUEUED events.
+    const commits = Math.floor(deltas / MAX_QUEUED);
+    const took = arrivals[deltas - 1] - arrivals[0];
+    assert.ok(took >= 0.9 * (commits - 1) * DELAY_MS,
+      `${deltas} events took ${Math.round(took)} ms, under ${commits - 1} commits of ${DELAY_MS} ms; ` +
+      `rounds as they arrived: ${rounds(arrivals.slice(0, deltas)).join(' ')}`);
   } finally {
     await srv.stop();
     rmSync(dataDir, { recursive: true, force: true });
