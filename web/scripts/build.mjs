@@ -5,6 +5,7 @@
 // first open or when idle) and confab-widget-core.wasm (the widget's wasm core with the Markdown
 // renderer, fetched by the panel from next to itself). Fails when a download is over budget.
 import { build } from 'esbuild';
+import { minify } from 'terser';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -195,12 +196,19 @@ const outputs = [
   { file: 'confab.global.js', entryPoints: [join(web, 'src/global.cjs')], format: 'iife', globalName: 'Confab', minify: true, wasm: sdkWasm },
   // The widget: browser-only files. The shell has no wasm; the panel fetches the widget's module.
   { file: 'confab-widget.js', entryPoints: [join(web, 'src/widget/global.js')], format: 'iife', minify: true, platform: 'browser',
-    banner: { js: '/*! @confab/sdk widget | MIT */' } },
+    banner: { js: '/*! @confab/sdk widget | MIT */' }, terser: true },
   { file: 'confab-widget.mjs', entryPoints: [join(web, 'src/widget/esm.js')], format: 'esm', minify: true, platform: 'browser',
-    banner: { js: '/*! @confab/sdk widget | MIT */' } },
+    banner: { js: '/*! @confab/sdk widget | MIT */' }, terser: true },
   { file: 'confab-widget-panel.js', entryPoints: [join(web, 'src/widget/panel.js')], format: 'iife', minify: true,
-    platform: 'browser', wasm: widgetWasm, banner: { js: '/*! @confab/sdk widget panel | MIT */' } },
+    platform: 'browser', wasm: widgetWasm, banner: { js: '/*! @confab/sdk widget panel | MIT */' }, terser: true },
 ];
+
+// The widget's files, which every visitor downloads, go through terser after esbuild: its
+// compressor and mangler take 0.4 KB gzip more off them (panel -370 B, shell -23 B). The SDK's
+// bundles are left as esbuild makes them.
+const terserOptions = (module) => ({
+  ecma: 2020, module, compress: { passes: 2 }, format: { comments: /^!/, ascii_only: true },
+});
 
 // The widget panel's CSS is a template literal: collapse its whitespace and comments (esbuild does
 // not minify CSS inside JS strings).
@@ -217,9 +225,10 @@ const cssMinify = {
 };
 
 const sizes = [];
-for (const { file, wasm: variant, ...opts } of outputs) {
+for (const { file, wasm: variant, terser, ...opts } of outputs) {
   const result = await build({ ...common, ...opts, plugins: [cssMinify, ...(variant ? [variant.plugin] : [])] });
   let code = result.outputFiles[0].text;
+  if (terser) code = (await minify(code, terserOptions(opts.format === 'esm'))).code + '\n';
   if (variant && !variant.fileName) {
     const quoted = new RegExp(`(["'\`])${PLACEHOLDER}\\1`);
     if (!quoted.test(code)) throw new Error(`build: the wasm placeholder is missing from ${file}`);
