@@ -6,11 +6,13 @@
 # in ONE module, so the widget pays for one wasm runtime (glue, allocator, libc++ strings) instead
 # of two. Measured (gzip -9): SDK module 11.7 KB wasm + a renderer-only module 25.0 KB wasm and
 # 2.5 KB more minified glue = 39.2 KB, against 33.2 KB wasm for this one module (one glue).
-# Same flags as confab_sdk_wasm (see sdk.cmake for why each one); web/scripts/build.mjs prints the
+# Same flags as confab_sdk_wasm (see sdk.cmake for why each one) but -sMALLOC=none: the widget brings
+# its own small allocator, widget_malloc.c (emmalloc: 39.1 -> 37.8 KB gzip); web/scripts/build.mjs prints the
 # widget's download sizes and fails over budget.
 add_executable(confab_widget_wasm
   ${CMAKE_CURRENT_SOURCE_DIR}/sdk_bindings.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/widget_bindings.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/widget_malloc.c
   ${PROJECT_SOURCE_DIR}/core/src/sse.cpp
   ${PROJECT_SOURCE_DIR}/core/src/transcript.cpp
   ${PROJECT_SOURCE_DIR}/core/src/markdown.cpp
@@ -21,11 +23,14 @@ add_executable(confab_widget_wasm
 target_include_directories(confab_widget_wasm PRIVATE ${PROJECT_SOURCE_DIR}/core/include ${PROJECT_SOURCE_DIR}/core/src)
 # -inline-threshold=-50 (compile and LTO link): LLVM inlines only calls whose inlining shrinks the
 # code (-Oz's default threshold is 5); -0.22 KB gzip (83.2 -> 82.8 KB raw), -20 gave -0.12, -200 = -50.
-target_compile_options(confab_widget_wasm PRIVATE ${CONFAB_WARNINGS} -Oz -flto -fno-exceptions -mllvm -inline-threshold=-50)
+# -fmerge-all-constants: identical constant data is stored once (no code compares the addresses of
+# two constants): -71 B gzip.
+target_compile_options(confab_widget_wasm PRIVATE ${CONFAB_WARNINGS} -Oz -flto -fno-exceptions -mllvm -inline-threshold=-50
+  -fmerge-all-constants)
 target_link_options(confab_widget_wasm PRIVATE
   -Oz -flto -fno-exceptions -Wl,-mllvm,-inline-threshold=-50
   -sMODULARIZE=1 -sEXPORT_NAME=createConfabWidgetCore
-  -sDYNAMIC_EXECUTION=0 -sFILESYSTEM=0 -sMALLOC=emmalloc -sALLOW_MEMORY_GROWTH=1
+  -sDYNAMIC_EXECUTION=0 -sFILESYSTEM=0 -sMALLOC=none -sALLOW_MEMORY_GROWTH=1
   -sENVIRONMENT=web,worker)
 set_target_properties(confab_widget_wasm PROPERTIES
   OUTPUT_NAME confab_widget_core

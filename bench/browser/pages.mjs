@@ -41,7 +41,7 @@ function wasmPlugin(name) {
         if (args.path === 'confab:wasm-glue') return { contents: glueModule(glue, exportName), loader: 'js', resolveDir: repo };
         const bytes = readFileSync(wasm);
         return {
-          contents: `export const WASM_URL = null; export const WASM_TEXT = ${wasmText(bytes)}; export const WASM_SHIFT = 0; export const WASM_LENGTH = ${bytes.length};`,
+          contents: `export const WASM_EMBEDDED = true; export const WASM_USER_HASH = true; export const WASM_URL = null; export const WASM_TEXT = ${wasmText(bytes)}; export const WASM_SHIFT = 0; export const WASM_LENGTH = ${bytes.length};`,
           loader: 'js',
         };
       });

@@ -2,7 +2,7 @@
 // (wasm/sdk_bindings.cpp): SSE framing, the transcript (every event applied exactly once, in seq
 // order) and user hashes. Payloads are decoded in JS (JSON.parse) and handed over as strings.
 import createConfabSdkCore from 'confab:wasm-glue';
-import { WASM_URL, WASM_TEXT, WASM_SHIFT, WASM_LENGTH } from 'confab:wasm-bytes';
+import { WASM_EMBEDDED, WASM_USER_HASH, WASM_URL, WASM_TEXT, WASM_SHIFT, WASM_LENGTH } from 'confab:wasm-bytes';
 import { ConfabError } from './errors.js';
 
 const encoder = new TextEncoder();
@@ -28,7 +28,7 @@ function wasmBytes() {
 // The widget's panel instead fetches its wasm from WASM_URL (a separate file next to the panel
 // script: gzipped as binary it is smaller than as a string). The download starts when the script
 // runs (a preloaded panel has its wasm too); a failed one is fetched again on the next loadCore().
-let wasmResponse = WASM_URL ? fetch(WASM_URL) : null;
+let wasmResponse = WASM_EMBEDDED ? null : fetch(WASM_URL);
 if (wasmResponse) wasmResponse.catch(() => {});  // reported by loadCore(), not as unhandled
 
 // Compiles while downloading when served as application/wasm; any other type (a server that does
@@ -46,7 +46,7 @@ function fetchedModule(imports) {
 }
 
 function createModule() {
-  if (!WASM_URL) return createConfabSdkCore({ wasmBinary: wasmBytes(), print() {}, printErr() {} });
+  if (WASM_EMBEDDED) return createConfabSdkCore({ wasmBinary: wasmBytes(), print() {}, printErr() {} });
   return new Promise((resolve, reject) => {
     // Emscripten's hook: hand it the instance when ready (it waits); a failure rejects here.
     const instantiateWasm = (imports, ready) => {
@@ -69,7 +69,7 @@ export function loadCore() {
         if (e instanceof ConfabError) throw e;
         throw new ConfabError('could not start the wasm core: ' + (e && e.message || e) +
           ' (a Content-Security-Policy needs script-src \'wasm-unsafe-eval\'' +
-          (WASM_URL ? ` and connect-src allowing ${WASM_URL}; the .wasm is fetched with CORS: from another origin ` +
+          (!WASM_EMBEDDED ? ` and connect-src allowing ${WASM_URL}; the .wasm is fetched with CORS: from another origin ` +
             '(a panel-url on a CDN) it must be served with Access-Control-Allow-Origin)' : ')'),
         { code: 'wasm_load_failed', cause: e });
       });
@@ -117,7 +117,7 @@ class Core {
 
   /** Lowercase hex HMAC-SHA256(key = secret, message = userId). */
   userHash(secret, userId) {
-    if (!this.m._confab_user_hash) {
+    if (!WASM_USER_HASH || !this.m._confab_user_hash) {
       throw new ConfabError('userHash is not in the widget\'s wasm core: sign on your backend, or use the SDK', { code: 'unsupported' });
     }
     const s = encoder.encode(secret);

@@ -97,3 +97,46 @@ it('an emoji split between two chunks arrives whole; a lone half at the end beco
   assert.equal(lone.finish().stable, '<p>x \ufffd</p>\n');
   lone.delete();
 });
+
+it('the widget\'s allocator (wasm/widget_malloc.c): the heap grows past its start, freed blocks are reused', () => {
+  const { m } = core;
+  const used = () => m._confab_heap_used();
+  const start = used();
+  // ~8 MB of Markdown streamed in 64 KB chunks: source, stable and tail HTML need more than the
+  // initial 16 MiB of memory.
+  const para = 'A paragraph with **bold**, `code` and a [link](https://example.com).\n\n';
+  const count = Math.ceil(8e6 / para.length);
+  const big = para.repeat(count);
+  const render = () => {
+    const r = new MarkdownStream(core);
+    let bytes = 0;
+    for (let i = 0; i < big.length; i += 65536) bytes += r.append(big.slice(i, i + 65536)).stable.length;
+    bytes += r.finish().stable.length;
+    r.delete();
+    return bytes;
+  };
+  assert.equal(render(), count * renderMarkdown(core, para).length);
+  const memory = m.HEAPU8.length;
+  assert.ok(memory > 16 * 1024 * 1024, `memory ${memory}`);
+  assert.equal(used(), start);
+  // The same work again is served from the free lists: not one byte more memory.
+  assert.equal(render(), count * renderMarkdown(core, para).length);
+  assert.equal(m.HEAPU8.length, memory);
+  assert.equal(used(), start);
+  // realloc: one SSE event far larger than the parser's first 256-byte output buffer, fed in pieces.
+  const p = m._confab_sse_new(0);
+  const data = 'x'.repeat(300000);
+  const bytes = new TextEncoder().encode(`data: ${data}\n\n`);
+  let events = 0;
+  for (let i = 0; i < bytes.length; i += 4096) {
+    const piece = bytes.subarray(i, i + 4096);
+    const at = m._confab_sse_input(p, piece.length);
+    m.HEAPU8.set(piece, at);
+    events += m._confab_sse_feed_text(p, piece.length);
+  }
+  assert.equal(events, 1);
+  const v = m._confab_sse_view(p) >> 2;
+  assert.equal(core.read(m.HEAPU32[v], m.HEAPU32[v + 1]), `message\r${data}\r\r`);
+  m._confab_sse_delete(p);
+  assert.equal(used(), start);
+});

@@ -111,12 +111,10 @@ h2 { all: unset; flex: 1; font-weight: 600; font-size: 16px; overflow: hidden; t
 .log { flex: 1; overflow-y: auto; padding: 14px 14px 4px; display: flex; flex-direction: column; gap: 4px; overscroll-behavior: contain; }
 .row { display: flex; flex-direction: column; align-items: flex-start; max-width: 100%; margin-bottom: 6px; }
 .row.user { align-items: flex-end; }
-.row.assistant { padding-inline-start: 0; }
 .msg { max-width: 88%; min-width: 0; padding: 8px 12px; border-radius: 12px; }
 .msg.user { background: var(--a); color: var(--on-a); white-space: pre-wrap; overflow-wrap: anywhere; border-end-end-radius: 4px; }
 .msg.assistant { background: var(--bubble); border-end-start-radius: 4px; max-width: 100%; }
 .row.assistant .msg { max-width: 92%; }
-.msg.greeting { color: var(--fg); }
 .msg .note { display: block; margin-top: 6px; font-size: 12px; color: var(--muted); }
 .msg.failed { outline: 1px solid #c0392b; }
 .meta { display: flex; align-items: center; gap: 2px; margin-top: 2px; font-size: 12px; color: var(--muted); min-height: 28px; }
@@ -182,7 +180,7 @@ textarea::placeholder { color: var(--muted); }
 .md > :first-child { margin-top: 0; }
 .md > :last-child { margin-bottom: 0; }
 .md:not(:empty) + .tail { margin-top: .6em; }  /* the open block, a sibling of the finished ones */
-.md p, .md ul, .md ol, .md pre, .md blockquote, .md table, .md .scroll, .md .code, .md h1, .md h2, .md h3, .md h4, .md h5, .md h6 { margin: 0 0 .6em; }
+.md p, .md ul, .md ol, .md blockquote, .md .scroll, .md .code { margin: 0 0 .6em; }
 .md h1, .md h2, .md h3, .md h4, .md h5, .md h6 { all: revert; margin: .2em 0 .4em; font-size: 1.05em; font-weight: 700; line-height: 1.3; }
 .md h1 { font-size: 1.2em; }
 .md ul, .md ol { padding-inline-start: 1.4em; }
@@ -194,7 +192,6 @@ textarea::placeholder { color: var(--muted); }
   border-bottom: 1px solid var(--line); }
 .md .code .lang { flex: 1; }
 .md pre { overflow-x: auto; padding: 8px 10px; margin: 0; direction: ltr; text-align: left; }
-.md .code > pre { margin: 0; }
 .md pre code { background: none; padding: 0; white-space: pre; }
 .md .wrap pre code { white-space: pre-wrap; overflow-wrap: anywhere; }
 .md blockquote { border-inline-start: 3px solid var(--line); padding-inline-start: 10px; color: var(--muted); margin-inline: 0; }
