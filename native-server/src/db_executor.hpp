@@ -88,6 +88,7 @@ private:
         virtual void complete(std::exception_ptr /*failed*/) {}
     };
     static constexpr std::size_t kMaxBatch = 512;
+    static constexpr std::chrono::milliseconds kCommitWindow{2};
     void run_batch(std::vector<std::unique_ptr<Job>>& batch);
     template <class R, class F, class Handler>
     struct AsyncJob;
@@ -100,6 +101,7 @@ private:
     std::mutex mu_;
     std::condition_variable cv_;
     std::deque<std::unique_ptr<Job>> queue_;
+    std::chrono::steady_clock::time_point front_since_;  // when the job at the front was queued (about)
     bool stopping_ = false;
     std::thread thread_;
 };

@@ -160,13 +160,21 @@ struct ExecutionHub::LiveRun {
     std::string cancel_reason;  // "", "cancel" or "shutdown"
     std::uint64_t seq = 0;     // the last event stored (and published)
     std::uint64_t emitted = 0;  // the last seq handed out by emit (>= seq)
-    std::string text;  // streamed text of the stored events (chat result, partial output on cancel)
+    std::uint64_t compacted = 0;  // the last seq in the run's events rows (the rest is in the journal)
     bool storage_failed = false;  // an event could not be stored: the run ends storage_unavailable
+    // Guarded by mu (readers snapshot it from any thread); appended on `strand` after each commit:
+    // every stored event (1..seq), then the terminal ones. Its text is the streamed reply (chat
+    // result, partial output on cancel).
+    RunLog log;
     // Events the runner emitted that are not stored yet: a flush stores them in one db job (the
     // db thread commits the jobs waiting at that moment in one transaction), then publishes them.
     // The runner does not wait for the commit; it waits only while kMaxQueued are queued.
     std::vector<EventRecord> queued;
-    std::vector<std::string> queued_text;  // each one's reply text, added to `text` once stored
+    struct QueuedText {
+        std::optional<std::string> text;  // its reply text
+        bool text_only = false;           // its data is exactly that text (RunLog::append)
+    };
+    std::vector<QueuedText> queued_text;
     bool flushing = false;
     std::optional<asio::steady_timer> flushed;  // cancelled after each flush: wakes a waiting runner
 };
@@ -217,34 +225,6 @@ asio::awaitable<Result<ExecutionRecord>> ExecutionHub::start(StartSpec spec) {
     co_return rec;
 }
 
-asio::awaitable<void> ExecutionHub::append(std::shared_ptr<LiveRun> live, std::string type,
-                                           protocol::Json data) {
-    EventRecord ev;
-    ev.seq = live->seq + 1;
-    ev.type = std::move(type);
-    ev.data = protocol::dump(data);
-    ev.created_at = now_ms();
-    const std::string& id = live->id;
-    Status st = make_error("internal", "not stored");
-    try {
-        st = co_await db_.run([&](Store& s) { return s.append_event(id, ev); });
-    } catch (const std::exception& e) {  // the group commit failed, or the executor stopped
-        st = make_error("storage_unavailable", e.what());
-    }
-    if (!st) {
-        // Remembered here: runners turn what emit throws into their own errors.
-        live->storage_failed = true;
-        throw StorageFailure("storing an event failed: " + st.error().message);
-    }
-    live->seq = live->emitted = ev.seq;
-    if (const std::string* text = protocol::reply_text_of(ev.type, data)) live->text += *text;
-    std::string frame;
-    encode_event(frame, ev.seq, ev.type, ev.data);
-    auto shared = std::make_shared<const StoredEvent>(StoredEvent{ev.seq, std::move(ev.type), std::move(frame)});
-    std::lock_guard lock(live->mu);
-    for (auto& sub : live->subs) sub->push(shared);
-}
-
 asio::awaitable<void> ExecutionHub::emit(std::shared_ptr<LiveRun> live, std::string type,
                                          protocol::Json data) {
     // A runner that keeps emitting after a cancel gets stopped here: nothing after the cancel is
@@ -258,8 +238,11 @@ asio::awaitable<void> ExecutionHub::emit(std::shared_ptr<LiveRun> live, std::str
     ev.type = std::move(type);
     ev.data = protocol::dump(data);
     ev.created_at = now_ms();
-    const std::string* text = protocol::reply_text_of(ev.type, data);
-    live->queued_text.emplace_back(text ? *text : std::string());
+    auto& qt = live->queued_text.emplace_back();
+    if (const std::string* text = protocol::reply_text_of(ev.type, data)) {
+        qt.text = *text;
+        qt.text_only = data.size() == 1;
+    }
     if (!live->flushing) {
         live->flushing = true;
         asio::co_spawn(live->strand, flush(live), asio::detached);
@@ -290,12 +273,20 @@ asio::awaitable<void> ExecutionHub::flush(std::shared_ptr<LiveRun> live) {
     const std::string& id = live->id;
     while (!live->queued.empty() && !live->storage_failed) {
         std::vector<EventRecord> events = std::move(live->queued);
-        std::vector<std::string> texts = std::move(live->queued_text);
+        std::vector<LiveRun::QueuedText> texts = std::move(live->queued_text);
         live->queued.clear();
         live->queued_text.clear();
+        // Every options_.compact_every events, the ones journalled before go to the run's events rows in
+        // the same transaction (from the log: many of one run at once, so its pages are written
+        // once for all of them), and the journal can be cut past the run's older rows.
+        std::vector<EventRecord> compact;
+        if (live->seq - live->compacted >= options_.compact_every) {
+            std::lock_guard lock(live->mu);
+            compact = live->log.events_after(live->compacted);
+        }
         Status st = make_error("internal", "not stored");
         try {
-            st = co_await db_.run([&](Store& s) { return s.append_events(id, events); });
+            st = co_await db_.run([&](Store& s) { return s.journal_events(id, events, compact); });
         } catch (const std::exception& e) {  // the group commit failed, or the executor stopped
             st = make_error("storage_unavailable", e.what());
         }
@@ -310,18 +301,22 @@ asio::awaitable<void> ExecutionHub::flush(std::shared_ptr<LiveRun> live) {
                      R"(","reason":)" + protocol::dump(protocol::Json(st.error().message)) + "}");
             break;
         }
+        if (!compact.empty()) live->compacted = compact.back().seq;
         std::vector<StoredEventPtr> frames;
         frames.reserve(events.size());
-        for (std::size_t i = 0; i < events.size(); ++i) {
-            EventRecord& ev = events[i];
-            live->seq = ev.seq;
-            live->text += texts[i];
+        for (EventRecord& ev : events) {
             std::string frame;
             encode_event(frame, ev.seq, ev.type, ev.data);
-            frames.push_back(std::make_shared<const StoredEvent>(StoredEvent{ev.seq, std::move(ev.type), std::move(frame)}));
+            frames.push_back(std::make_shared<const StoredEvent>(StoredEvent{ev.seq, ev.type, std::move(frame)}));
         }
         {
             std::lock_guard lock(live->mu);
+            for (std::size_t i = 0; i < events.size(); ++i) {
+                const EventRecord& ev = events[i];
+                const auto& t = texts[i];
+                live->log.append(ev.type, ev.data, t.text ? &*t.text : nullptr, t.text_only, ev.created_at);
+            }
+            live->seq = events.back().seq;
             for (auto& sub : live->subs) {
                 for (const auto& f : frames) sub->push(f);
             }
@@ -387,6 +382,8 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
     protocol::Json output = nullptr;
     std::optional<std::string> error;
     std::string code;
+    // Read on the strand: only flush (on the strand, finished by now) appends to the log.
+    const std::string& streamed = live->log.text();
     auto fail_on_storage = [&] {
         status = ExecutionStatus::error;
         output = nullptr;
@@ -401,7 +398,7 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
         code = "shutting_down";
     } else if (live->cancel_reason == "cancel" || (!result.ok() && result.error().code == "cancelled")) {
         status = ExecutionStatus::cancelled;
-        if (!live->text.empty()) output = live->text;  // what the client already saw
+        if (!streamed.empty()) output = streamed;  // what the client already saw
     } else if (result.ok()) {
         status = ExecutionStatus::success;
         output = std::move(result.value());
@@ -410,173 +407,137 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
         error = result.error().message;
         code = result.error().code.empty() ? "run_failed" : result.error().code;
     }
-    auto chat_text_for = [&] {
-        if (!spec.chat) return std::string();
-        if (status == ExecutionStatus::success) {
-            return output.is_string() ? output.get<std::string>() : protocol::dump(output);
-        }
-        return live->text;
-    };
 
-    // The final state: the assistant message (chat) and the terminal status, stored before any
-    // terminal event, so a client that saw "completed" finds both when it asks. If storage refuses
-    // it, the run ends as error "storage_unavailable" instead (what the readers are told below).
-    FinalState fin;
-    fin.id = id;
-    auto fill_final = [&] {
-        fin.status = status;
-        fin.output = output;
-        fin.error = error;
-        fin.chat_text = chat_text_for();
+    // The completion: the terminal events at seq + 1 (and + 2) and the final state, committed in
+    // one transaction with every event of the run (docs/STREAMING.md, clause 2), before anyone is
+    // sent "completed". If storage refuses it, the run ends as error "storage_unavailable".
+    RunCompletion done;
+    std::vector<StoredEventPtr> terminal;
+    auto build = [&] {
+        done = RunCompletion{};
+        done.execution_id = id;
+        done.status = status;
+        done.output = output;
+        done.error = error;
+        done.now = now_ms();
+        std::string chat_text;
+        if (spec.chat) {
+            chat_text = status == ExecutionStatus::success
+                            ? (output.is_string() ? output.get<std::string>() : protocol::dump(output))
+                            : streamed;
+        }
         // Every turn leaves its reply in the history, a failed or stopped one too (with what was
         // streamed, possibly nothing), so that a reload shows the turn as it ended.
-        fin.message_pending = spec.chat && spec.session_id.has_value();
-        fin.session_id = spec.session_id.value_or("");
-        fin.turn_id = spec.turn_id;
-        fin.error_code.reset();
-        fin.error_message.reset();
-        if (status == ExecutionStatus::error) {
-            fin.error_code = code;
-            fin.error_message = visitor_error_message(code, *error);
+        if (spec.chat && spec.session_id) {
+            MessageRecord m;
+            m.session_id = *spec.session_id;
+            m.role = protocol::Role::assistant;
+            m.content = chat_text;
+            m.execution_id = id;
+            m.turn_id = spec.turn_id;
+            m.created_at = done.now;
+            m.status = protocol::to_string(status);
+            if (status == ExecutionStatus::error) {
+                m.error_code = code;
+                m.error_message = visitor_error_message(code, *error);
+            }
+            done.message = std::move(m);
         }
-        fin.finish_pending = true;
+        std::vector<std::pair<std::string, protocol::Json>> ends;
+        if (status == ExecutionStatus::error) {
+            protocol::ApiError failure{*error, code};  // named: see the note at the top of this file
+            ends.emplace_back("error", protocol::encode(failure));
+        }
+        if (spec.chat) {
+            protocol::ChatCompleted c;
+            c.result = chat_text;
+            c.session_id = spec.session_id.value_or("");
+            c.status = status;
+            ends.emplace_back("completed", protocol::encode(c));
+        } else {
+            protocol::ExecutionCompleted c;
+            c.status = status;
+            c.output = output;
+            c.error = error;
+            ends.emplace_back("completed", protocol::encode(c));
+        }
+        {
+            std::lock_guard lock(live->mu);
+            done.events = live->log.events_after(0);
+        }
+        terminal.clear();
+        std::uint64_t seq = live->seq;
+        for (auto& [type, data] : ends) {
+            EventRecord& ev = done.events.emplace_back();
+            ev.seq = ++seq;
+            ev.type = type;
+            ev.data = protocol::dump(data);
+            ev.created_at = done.now;
+            std::string frame;
+            encode_event(frame, ev.seq, ev.type, ev.data);
+            terminal.push_back(std::make_shared<const StoredEvent>(StoredEvent{ev.seq, ev.type, std::move(frame)}));
+        }
     };
-    fill_final();
-    bool final_stored = co_await store_final(fin);
-    if (!final_stored && status != ExecutionStatus::error) {
+    build();
+    bool stored = co_await store_completion(done);
+    if (!stored && status != ExecutionStatus::error) {
         // A success (or cancel) that cannot be recorded is not reported as one.
         fail_on_storage();
-        fill_final();
+        build();
     }
-
-    // The terminal events, at last seq + 1 (and + 2).
-    std::vector<std::pair<std::string, protocol::Json>> terminal;
-    if (status == ExecutionStatus::error) {
-        protocol::ApiError failure{*error, code};  // named: see the note at the top of this file
-        terminal.emplace_back("error", protocol::encode(failure));
-    }
-    if (spec.chat) {
-        protocol::ChatCompleted c;
-        c.result = fin.chat_text;
-        c.session_id = spec.session_id.value_or("");
-        c.status = status;
-        terminal.emplace_back("completed", protocol::encode(c));
-    } else {
-        protocol::ExecutionCompleted c;
-        c.status = status;
-        c.output = output;
-        c.error = error;
-        terminal.emplace_back("completed", protocol::encode(c));
-    }
-    std::size_t stored_events = 0;
-    if (final_stored) {
-        try {
-            for (auto& [type, data] : terminal) {
-                co_await append(live, type, data);
-                ++stored_events;
+    // The readers get the end now: stored, or (storage refused it) sent unstored and stored later,
+    // unchanged and at the same seqs, so a reader that resumes later reads exactly what it was sent.
+    {
+        std::lock_guard lock(live->mu);
+        const std::size_t first_terminal = done.events.size() - terminal.size();
+        for (std::size_t i = 0; i < terminal.size(); ++i) {
+            const EventRecord& ev = done.events[first_terminal + i];
+            if (stored) {
+                live->log.append(ev.type, ev.data, nullptr, false, ev.created_at);
+            } else {
+                live->unstored.push_back(terminal[i]);
             }
-        } catch (const std::exception& e) {
-            log_line(std::string(R"({"level":"error","msg":"storing a terminal event failed","execution":")") + id +
-                     R"(","reason":)" + protocol::dump(protocol::Json(e.what())) + "}");
+            for (auto& sub : live->subs) sub->push(terminal[i]);
         }
+        if (stored) live->seq = terminal.back()->seq;
     }
-    if (final_stored && stored_events == terminal.size()) {
+    if (stored) {
         finalize(live);
         co_return;
     }
-
-    // Storage refused the end of the run. Its readers still get the end now: the terminal events
-    // are sent unstored (and will be stored unchanged, at the same seqs), so a reader that resumes
-    // later reads exactly what it was sent. Then the final state is retried with backoff until
-    // storage accepts it (a restart closes the run as "interrupted" if it never does).
-    std::vector<EventRecord> pending;
-    {
-        std::uint64_t seq = live->seq;
-        for (std::size_t i = stored_events; i < terminal.size(); ++i) {
-            EventRecord ev;
-            ev.seq = ++seq;
-            ev.type = terminal[i].first;
-            ev.data = protocol::dump(terminal[i].second);
-            ev.created_at = now_ms();
-            std::string frame;
-            encode_event(frame, ev.seq, ev.type, ev.data);
-            auto shared = std::make_shared<const StoredEvent>(StoredEvent{ev.seq, ev.type, std::move(frame)});
-            std::lock_guard lock(live->mu);
-            live->unstored.push_back(shared);
-            for (auto& sub : live->subs) sub->push(shared);
-            pending.push_back(std::move(ev));
-        }
-    }
+    // Retried with backoff until storage accepts it (a restart closes the run as "interrupted"
+    // if it never does).
     metrics_.storage_failed_run();
     StorageBackoff backoff;
     for (;;) {
-        if (!final_stored) final_stored = co_await store_final(fin);
-        if (final_stored) {
-            std::size_t done = 0;
-            Status st = make_error("storage_unavailable", "not stored");
-            try {
-                st = co_await db_.run([&](Store& s) {
-                    for (; done < pending.size(); ++done) {
-                        Status one = s.append_event(id, pending[done]);
-                        if (!one) return one;
-                    }
-                    return Status(Ok{});
-                });
-            } catch (const std::exception& e) {
-                st = make_error("storage_unavailable", e.what());
-                done = 0;  // the group commit rolled everything back
-            }
-            if (!st && st.error().code == "conflict") {
-                // Stored meanwhile (a batch that reported failure had committed): nothing to redo.
-                st = Ok{};
-                done = pending.size();
-            }
-            if (st) {
-                log_line(R"({"level":"info","msg":"storage accepted the final state of a run again","execution":")" + id + "\"}");
-                break;
-            }
-            pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(done));
-        }
         if (!co_await backoff.wait(shutting_down())) {
             log_line(R"({"level":"error","msg":"shutting down with a run whose final state is not stored; the restart closes it","execution":")" + id + "\"}");
+            break;
+        }
+        if (co_await store_completion(done)) {
+            log_line(R"({"level":"info","msg":"storage accepted the final state of a run again","execution":")" + id + "\"}");
             break;
         }
     }
     finalize(live);
 }
 
-asio::awaitable<bool> ExecutionHub::store_final(FinalState& fin) {
-    // One db job: message then status; each part done is not redone by a retry.
+asio::awaitable<bool> ExecutionHub::store_completion(const RunCompletion& done) {
     Status st = make_error("storage_unavailable", "not stored");
     try {
-        st = co_await db_.run([&fin](Store& s) -> Status {
-            if (fin.message_pending) {
-                MessageRecord m;
-                m.session_id = fin.session_id;
-                m.role = protocol::Role::assistant;
-                m.content = fin.chat_text;
-                m.execution_id = fin.id;
-                m.turn_id = fin.turn_id;
-                m.created_at = now_ms();
-                m.status = protocol::to_string(fin.status);
-                m.error_code = fin.error_code;
-                m.error_message = fin.error_message;
-                Status st = s.append_message(m);
-                if (!st && st.error().code != "not_found") return st;  // a deleted session keeps no message
-            }
-            Status done = s.finish_execution(fin.id, fin.status, fin.output, fin.error, now_ms());
-            if (!done && done.error().code != "conflict") return done;  // conflict: finished already
-            return Ok{};
-        });
-    } catch (const std::exception& e) {
+        st = co_await db_.run([&done](Store& s) { return s.complete_run(done); });
+    } catch (const std::exception& e) {  // the group commit failed, or the executor stopped
         st = make_error("storage_unavailable", e.what());
     }
-    if (st) {
-        fin.message_pending = false;
-        fin.finish_pending = false;
+    if (st) co_return true;
+    if (st.error().code == "conflict") {
+        // Finished already (closed by someone else, or a batch reported as failed had committed):
+        // what is stored stands.
+        log_line(R"({"level":"warn","msg":"a run's completion found it completed already","execution":")" + done.execution_id +
+                 R"(","reason":)" + protocol::dump(protocol::Json(st.error().message)) + "}");
         co_return true;
     }
-    log_line(R"({"level":"error","msg":"storing the final state of a run failed","execution":")" + fin.id +
+    log_line(R"({"level":"error","msg":"storing the final state of a run failed","execution":")" + done.execution_id +
              R"(","reason":)" + protocol::dump(protocol::Json(st.error().message)) + "}");
     co_return false;
 }
@@ -604,7 +565,6 @@ std::shared_ptr<ExecutionHub::LiveRun> ExecutionHub::subscribe(const std::string
     std::lock_guard lock(live->mu);
     if (live->finished) return nullptr;  // every event is stored by now
     live->subs.push_back(sub);
-    for (const auto& ev : live->unstored) sub->push(ev);
     return live;
 }
 
@@ -615,54 +575,87 @@ void ExecutionHub::unsubscribe(const std::shared_ptr<LiveRun>& live, const std::
     v.erase(std::remove(v.begin(), v.end(), sub), v.end());
 }
 
+std::size_t ExecutionHub::replay_live(LiveRun& live, std::uint64_t& last, std::size_t limit, std::string& out,
+                                      bool& done) {
+    std::lock_guard lock(live.mu);
+    std::vector<EventRecord> evs = live.log.events_after(last, limit);
+    for (const EventRecord& e : evs) {
+        encode_event(out, e.seq, e.type, e.data);
+        last = e.seq;
+        if (e.type == "completed") {
+            done = true;
+            return evs.size();
+        }
+    }
+    std::size_t n = evs.size();
+    for (const auto& ev : live.unstored) {
+        if (n >= limit || ev->seq != last + 1) continue;
+        out += ev->frame;
+        last = ev->seq;
+        ++n;
+        if (ev->type == "completed") {
+            done = true;
+            break;
+        }
+    }
+    return n;
+}
+
 asio::awaitable<void> ExecutionHub::stream(std::string id, std::uint64_t after_seq, EventSink& sink) {
     auto ex = co_await asio::this_coro::executor;
     auto sub = std::make_shared<Subscriber>(ex, options_.stream_queue);
-    // Subscribe first, then read storage: an event is stored before it is published, so each one
-    // is either in storage by the time we read it or reaches our queue afterwards (or both: the
-    // seq check drops the second copy).
+    // Subscribed before anything is read: each event of a live run is either in its log when we
+    // read it (both are done under the run's lock) or reaches our queue afterwards (or both: the
+    // seq check drops the second copy). A run not live here has stored everything it ever will.
     sink.on_client_gone([sub] { sub->abort(); });
     auto live = subscribe(id, sub);
     metrics_.stream_opened();
     std::uint64_t last = after_seq;
     bool done = false;
     bool replay = true;
+    bool ended = false;  // the live run has ended: its log holds all it will ever hold
     auto last_write = std::chrono::steady_clock::now();
     try {
         while (!done) {
             if (replay) {
                 replay = false;
                 for (;;) {
-                    // A client that left stops the replay before the next storage read: a replay
-                    // that writes nothing would otherwise never notice (issue 12, defect 1).
+                    // A client that left stops the replay before the next read: a replay that
+                    // writes nothing would otherwise never notice (issue 12, defect 1).
                     if (sub->aborted()) goto out;
-                    auto evs = co_await db_.run([&id, last](Store& s) { return s.events_after(id, last, kReplayPage); });
-                    if (evs.empty()) break;
-                    const std::uint64_t page_start = last;
                     std::string buf;
-                    for (const auto& e : evs) {
-                        if (e.seq <= last) continue;
-                        encode_event(buf, e.seq, e.type, e.data);
-                        last = e.seq;
-                        if (e.type == "completed") {
-                            done = true;
-                            break;
+                    std::size_t n = 0;
+                    if (live) {
+                        n = replay_live(*live, last, kReplayPage, buf, done);
+                    } else {
+                        auto evs = co_await db_.run([&id, last](Store& s) { return s.events_after(id, last, kReplayPage); });
+                        if (evs.empty()) break;
+                        const std::uint64_t page_start = last;
+                        for (const auto& e : evs) {
+                            if (e.seq <= last) continue;
+                            encode_event(buf, e.seq, e.type, e.data);
+                            last = e.seq;
+                            if (e.type == "completed") {
+                                done = true;
+                                break;
+                            }
                         }
+                        // A page that brought nothing new would be fetched again forever: end the
+                        // replay (storage answered something other than "after `last`").
+                        if (last == page_start) {
+                            log_line(R"({"level":"error","msg":"replay made no progress","execution":")" + id +
+                                     R"(","after":)" + std::to_string(last) + "}");
+                            goto out;
+                        }
+                        n = evs.size();
                     }
                     if (!buf.empty()) {
                         if (!co_await sink.write(std::move(buf))) goto out;
                         last_write = std::chrono::steady_clock::now();
                     }
-                    // A page that brought nothing new would be fetched again forever: end the
-                    // replay (storage answered something other than "after `last`").
-                    if (last == page_start) {
-                        log_line(R"({"level":"error","msg":"replay made no progress","execution":")" + id +
-                                 R"(","after":)" + std::to_string(last) + "}");
-                        goto out;
-                    }
-                    if (done || evs.size() < kReplayPage) break;
+                    if (done || n < kReplayPage) break;
                 }
-                if (done || !live) break;  // not live: storage had everything
+                if (done || !live || ended) break;
             }
             auto batch = sub->take();
             if (batch.aborted) break;
@@ -674,7 +667,7 @@ asio::awaitable<void> ExecutionHub::stream(std::string id, std::uint64_t after_s
             std::string buf;
             for (const auto& e : batch.events) {
                 if (e->seq <= last) continue;
-                if (e->seq != last + 1) {  // never expected; storage has the missing ones
+                if (e->seq != last + 1) {  // never expected; the log has the missing ones
                     replay = true;
                     break;
                 }
@@ -692,8 +685,8 @@ asio::awaitable<void> ExecutionHub::stream(std::string id, std::uint64_t after_s
             }
             if (replay || done) continue;
             if (batch.closed) {
-                replay = true;  // a final storage read settles any doubt, then the loop ends
-                live.reset();
+                replay = true;  // a final read of the log settles any doubt, then the loop ends
+                ended = true;
                 continue;
             }
             auto since = std::chrono::steady_clock::now() - last_write;

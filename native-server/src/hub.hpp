@@ -24,6 +24,7 @@
 #include "db_executor.hpp"
 #include "http_types.hpp"
 #include "metrics.hpp"
+#include "run_log.hpp"
 #include "store.hpp"
 
 namespace confab::server {
@@ -91,6 +92,7 @@ struct StartSpec {
 struct HubOptions {
     std::chrono::milliseconds heartbeat{15000};
     std::size_t stream_queue = 256;
+    std::uint64_t compact_every = 256;  // a live run moves its journalled events into events rows every N
 };
 
 class ExecutionHub {
@@ -125,30 +127,19 @@ public:
 
 private:
     struct LiveRun;
-    // What ends a run in storage: the assistant message (chat) and the terminal status.
-    struct FinalState {
-        std::string id;
-        protocol::ExecutionStatus status = protocol::ExecutionStatus::error;
-        protocol::Json output = nullptr;
-        std::optional<std::string> error;
-        std::string chat_text;
-        std::string session_id;
-        std::optional<std::string> turn_id;  // the chat turn the reply belongs to
-        std::optional<std::string> error_code, error_message;  // of a failed reply, visitor-safe
-        bool message_pending = false;
-        bool finish_pending = true;
-    };
-    // Stores what of `fin` is pending in one db job; false when storage refused it (logged).
-    boost::asio::awaitable<bool> store_final(FinalState& fin);
+    // Commits a run's completion in one db job; false when storage refused it (logged).
+    boost::asio::awaitable<bool> store_completion(const RunCompletion& done);
     boost::asio::awaitable<void> run(std::shared_ptr<LiveRun> live, StartSpec spec);
     boost::asio::awaitable<void> emit(std::shared_ptr<LiveRun> live, std::string type,
                                       protocol::Json data);
-    boost::asio::awaitable<void> append(std::shared_ptr<LiveRun> live, std::string type,
-                                        protocol::Json data);
     boost::asio::awaitable<void> flush(std::shared_ptr<LiveRun> live);
     boost::asio::awaitable<void> wait_flushed(std::shared_ptr<LiveRun> live);
     boost::asio::awaitable<void> drain(std::shared_ptr<LiveRun> live);
     std::shared_ptr<LiveRun> subscribe(const std::string& id, const std::shared_ptr<Subscriber>& sub);
+    // The frames of a live run's events after `last`, up to `limit` of them, from its log (then
+    // its unstored terminal events); advances `last`, sets `done` at "completed".
+    static std::size_t replay_live(LiveRun& live, std::uint64_t& last, std::size_t limit, std::string& out,
+                                   bool& done);
     static void unsubscribe(const std::shared_ptr<LiveRun>& live, const std::shared_ptr<Subscriber>& sub);
     void finalize(const std::shared_ptr<LiveRun>& live);
 

@@ -136,6 +136,8 @@ int run_serve(const std::vector<std::string>& args) {
         log_line(R"({"level":"warn","msg":"runs interrupted by the last shutdown were marked error","count":)" +
                  std::to_string(*failed) + "}");
     }
+    // Cut the journal every 16 compactions' worth of rows: live runs have compacted past the cut by then.
+    (*store)->set_journal_cut_rows(16 * static_cast<std::int64_t>(opts.compact_every));
     DbExecutor db(std::move(store.value()), std::chrono::milliseconds(opts.commit_delay_ms));
 
     int threads = opts.threads > 0 ? opts.threads : static_cast<int>(std::thread::hardware_concurrency());
@@ -145,6 +147,7 @@ int run_serve(const std::vector<std::string>& args) {
     HubOptions hub_opts;
     hub_opts.heartbeat = std::chrono::milliseconds(opts.heartbeat_ms);
     hub_opts.stream_queue = opts.stream_queue;
+    hub_opts.compact_every = static_cast<std::uint64_t>(opts.compact_every);
     ExecutionHub hub(ioc, db, *config, metrics, hub_opts);
     Api api(*config, db, hub, metrics);
     WorkflowService workflows(ioc, *config, db, hub);

@@ -130,6 +130,8 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
             s = int_flag(o.idle_timeout_ms, 10, day_ms);
         } else if (r.name == "--write-timeout-ms") {
             s = int_flag(o.write_timeout_ms, 10, day_ms);
+        } else if (r.name == "--compact-every") {
+            s = int_flag(o.compact_every, 1, 1 << 20);
         } else if (r.name == "--commit-delay-ms") {
             s = int_flag(o.commit_delay_ms, 0, 10000);
         } else if (r.name == "--shutdown-grace-ms") {
@@ -202,6 +204,9 @@ serve options (environment variable in brackets; flags win):
   --stream-queue N         live events buffered per stream before it catches up from storage
   --max-body-bytes N       request body limit, default 1048576
   --no-access-log          do not print one JSON line per request on stderr
+  --compact-every N        a streaming run moves its journalled events into its events rows
+                           every N events (a smaller N: a smaller journal, more writes),
+                           default 256
   --commit-delay-ms MS     hold every storage transaction MS before it runs (slow storage,
                            for tests and drills), default 0
 

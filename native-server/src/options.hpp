@@ -26,6 +26,7 @@ struct ServeOptions {
     std::size_t max_header_bytes = 8 << 10;
     std::size_t stream_queue = 256;   // live events buffered per SSE subscriber before catch-up
     bool access_log = true;           // one JSON line per request on stderr
+    int compact_every = 256;          // a live run compacts its journalled events every N
     int commit_delay_ms = 0;          // hold each db transaction this long (slow storage, tests)
 };
 

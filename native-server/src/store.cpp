@@ -135,6 +135,20 @@ const char* const kMigrations[] = {
         PRIMARY KEY (workspace_id, user_id, key)
     ) WITHOUT ROWID;
     )sql",
+    // 5: the journal of live runs (docs/STREAMING.md). While a run streams, its events are
+    // appended here, in commit order, on the table's last page (a rowid table without any other
+    // index); its events rows are written once, together with its final state. A restart moves
+    // what the journal holds of unfinished runs into events before closing them.
+    R"sql(
+    CREATE TABLE journal (
+        id           INTEGER PRIMARY KEY,
+        execution_id TEXT NOT NULL,
+        seq          INTEGER NOT NULL,
+        type         TEXT NOT NULL,
+        data         TEXT NOT NULL,
+        created_at   INTEGER NOT NULL
+    );
+    )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
 
@@ -405,7 +419,10 @@ Status Store::tx_begin() { return exec(batch_ ? "SAVEPOINT tx" : "BEGIN IMMEDIAT
 Status Store::tx_commit() {
     if (batch_) return exec("RELEASE tx");
     auto st = exec("COMMIT");
-    if (st) committed();
+    if (st) {
+        committed();
+        after_commit();
+    }
     return st;
 }
 
@@ -415,6 +432,7 @@ void Store::tx_rollback() {
         exec("RELEASE tx");
     } else {
         exec("ROLLBACK");
+        after_rollback();
     }
 }
 
@@ -430,13 +448,16 @@ Status Store::commit_batch() {
     if (sqlite3_get_autocommit(db_) != 0) {
         // SQLite rolled the whole transaction back on its own (I/O error, disk full ...).
         writes_failing_.store(true, std::memory_order_relaxed);
+        after_rollback();
         return make_error("storage_unavailable", "the group commit's transaction was rolled back");
     }
     if (auto st = exec("COMMIT"); !st) {
         exec("ROLLBACK");
+        after_rollback();
         return st;
     }
     committed();
+    after_commit();
     return Ok{};
 }
 
@@ -510,6 +531,139 @@ Status Store::append_events(const std::string& execution_id, const std::vector<E
         return st;
     }
     return Ok{};
+}
+
+Status Store::journal_events(const std::string& execution_id, const std::vector<EventRecord>& events,
+                             const std::vector<EventRecord>& compact) {
+    if (events.empty() && compact.empty()) return Ok{};
+    // One row alone needs no transaction of its own; more are all or none.
+    const bool own_tx = events.size() + compact.size() > 1;
+    if (own_tx) {
+        if (auto st = tx_begin(); !st) return st;
+    }
+    auto fail = [&](Error err) -> Status {
+        if (own_tx) tx_rollback();
+        return err;
+    };
+    if (auto st = insert_events(execution_id, compact); !st) return fail(st.error());
+    std::int64_t first = 0;
+    for (const EventRecord& e : events) {
+        Use ins(prepare("INSERT INTO journal (execution_id, seq, type, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"));
+        if (!ins) return fail(db_error("journal_events"));
+        bind(ins.get(), 1, std::string_view(execution_id));
+        bind(ins.get(), 2, static_cast<std::int64_t>(e.seq));
+        bind(ins.get(), 3, std::string_view(e.type));
+        bind(ins.get(), 4, std::string_view(e.data));
+        bind(ins.get(), 5, e.created_at);
+        if (sqlite3_step(ins.get()) != SQLITE_DONE) return fail(db_error("journal_events"));
+        if (first == 0) first = sqlite3_last_insert_rowid(db_);
+    }
+    if (own_tx) {
+        if (auto st = tx_commit(); !st) return fail(st.error());
+    } else if (!batch_) {
+        committed();
+    }
+    if (first > 0) {
+        journal_last_id_ = sqlite3_last_insert_rowid(db_);
+        journal_written_ += static_cast<std::int64_t>(events.size());
+    }
+    if (!compact.empty()) {
+        // Its journal rows before these are garbage once this commits; until then the old pin holds.
+        repin_staged_.emplace_back(execution_id, first);
+        if (!batch_) after_commit();
+    } else if (first > 0 && journal_first_.emplace(execution_id, first).second) {
+        // Pinned from its first row on: a rolled-back row only keeps a few rows longer than needed.
+        journal_pins_.insert(first);
+    }
+    return Ok{};
+}
+
+// Writes the events rows of `events` (consecutive seqs) that follow the execution's stored ones,
+// inside the caller's transaction; the ones stored already (compacted earlier) are skipped, a gap
+// is a "conflict".
+Status Store::insert_events(const std::string& execution_id, const std::vector<EventRecord>& events) {
+    std::uint64_t stored = 0;
+    {
+        Use q(prepare("SELECT " CONFAB_LAST_SEQ_OF("?1")));
+        if (!q) return db_error("storing events");
+        bind(q.get(), 1, std::string_view(execution_id));
+        if (sqlite3_step(q.get()) != SQLITE_ROW) return db_error("storing events");
+        stored = static_cast<std::uint64_t>(sqlite3_column_int64(q.get(), 0));
+    }
+    for (const EventRecord& e : events) {
+        if (e.seq <= stored) continue;
+        if (e.seq != stored + 1) {
+            return make_error("conflict", "event " + std::to_string(e.seq) + " of execution " + execution_id +
+                                              " does not follow the stored " + std::to_string(stored));
+        }
+        ++stored;
+        Use ins(prepare("INSERT INTO events (execution_id, seq, type, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"));
+        if (!ins) return db_error("storing events");
+        bind(ins.get(), 1, std::string_view(execution_id));
+        bind(ins.get(), 2, static_cast<std::int64_t>(e.seq));
+        bind(ins.get(), 3, std::string_view(e.type));
+        bind(ins.get(), 4, std::string_view(e.data));
+        bind(ins.get(), 5, e.created_at);
+        const int rc = sqlite3_step(ins.get());
+        if (rc == SQLITE_DONE) continue;
+        if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+            return make_error("conflict", "event " + std::to_string(e.seq) + " of execution " + execution_id +
+                                              " is stored already");
+        }
+        return db_error("storing events");
+    }
+    return Ok{};
+}
+
+Status Store::complete_run(const RunCompletion& c) {
+    if (auto st = tx_begin(); !st) return st;
+    auto fail = [&](Error err) -> Status {
+        tx_rollback();
+        return err;
+    };
+    // The status first: a run finished already (or missing) writes nothing at all.
+    if (auto st = finish_execution(c.execution_id, c.status, c.output, c.error, c.now); !st) return fail(st.error());
+    if (c.message) {
+        // A deleted session keeps no message; anything else that fails undoes the lot.
+        if (auto st = insert_message(*c.message); !st && st.error().code != "not_found") return fail(st.error());
+    }
+    if (auto st = insert_events(c.execution_id, c.events); !st) return fail(st.error());
+    if (auto st = tx_commit(); !st) return fail(st.error());
+    repin_staged_.emplace_back(c.execution_id, 0);
+    if (!batch_) after_commit();
+    return Ok{};
+}
+
+void Store::after_commit() {
+    for (const auto& [id, first] : repin_staged_) {
+        if (auto it = journal_first_.find(id); it != journal_first_.end()) {
+            if (auto pin = journal_pins_.find(it->second); pin != journal_pins_.end()) journal_pins_.erase(pin);
+            journal_first_.erase(it);
+        }
+        if (first > 0) {
+            journal_first_.emplace(id, first);
+            journal_pins_.insert(first);
+        }
+    }
+    repin_staged_.clear();
+    // Every journal_cut_rows_ rows written, the journal is cut below the oldest row a live run still needs
+    // (live runs move their events into events rows every so often, so that is never old).
+    if (journal_written_ < journal_cut_rows_ || batch_) return;
+    journal_written_ = 0;
+    const std::int64_t below = journal_pins_.empty() ? journal_last_id_ + 1 : *journal_pins_.begin();
+    Use del(prepare("DELETE FROM journal WHERE id < ?1"));
+    if (!del) return;
+    bind(del.get(), 1, below);
+    // Best effort: what is not cut now is cut next time (or emptied at the next start).
+    if (sqlite3_step(del.get()) != SQLITE_DONE) {
+        std::fprintf(stderr, "confab-server: cutting the journal: %s\n", sqlite3_errmsg(db_));
+    }
+}
+
+std::int64_t Store::journal_rows() {
+    Use q(prepare("SELECT COUNT(*) FROM journal"));
+    if (!q || sqlite3_step(q.get()) != SQLITE_ROW) return -1;
+    return sqlite3_column_int64(q.get(), 0);
 }
 
 // After a guarded status UPDATE changed no row: says whether the execution is missing or finished.
@@ -622,6 +776,18 @@ Result<std::size_t> Store::fail_interrupted(std::int64_t now) {
         tx_rollback();
         return err;
     };
+    // The journal's rows of unfinished runs become their events (rows of completed runs are
+    // there already: OR IGNORE), then the journal is empty: no run is live at startup.
+    if (auto st = exec("INSERT OR IGNORE INTO events (execution_id, seq, type, data, created_at) "
+                       "SELECT j.execution_id, j.seq, j.type, j.data, j.created_at FROM journal j "
+                       "WHERE j.execution_id IN (SELECT id FROM executions WHERE status IN ('queued', 'running')) "
+                       "ORDER BY j.id");
+        !st) {
+        return fail(st.error());
+    }
+    if (auto st = exec("DELETE FROM journal"); !st) return fail(st.error());
+    journal_first_.clear();
+    journal_pins_.clear();
     std::vector<Pending> pending;
     {
         Use q(prepare("SELECT id, kind, session_id, " CONFAB_LAST_SEQ_OF("executions.id")

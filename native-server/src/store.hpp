@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <optional>
 #include <string>
@@ -64,6 +65,19 @@ struct MessageRecord {
     // rows stored before schema 3), with a visitor-safe error when it is not a success.
     std::optional<std::string> status{};
     std::optional<std::string> error_code{}, error_message{};
+};
+
+// What ends a live run, committed in one transaction (docs/STREAMING.md, clause 2): the run's
+// events rows (every one: while it ran they were only in the journal), the assistant message of a
+// chat turn, and the terminal status.
+struct RunCompletion {
+    std::string execution_id;
+    std::vector<EventRecord> events;        // 1..N, dense, the terminal events last
+    std::optional<MessageRecord> message;   // chat: the reply, for the session's history
+    protocol::ExecutionStatus status = protocol::ExecutionStatus::error;
+    protocol::Json output;
+    std::optional<std::string> error;
+    std::int64_t now = 0;
 };
 
 // An Idempotency-Key of a chat turn: the same key from the same user names the same turn.
@@ -131,6 +145,22 @@ public:
     Status finish_execution(const std::string& id, protocol::ExecutionStatus,
                             const protocol::Json& output, const std::optional<std::string>& error,
                             std::int64_t now);
+    // The journal of live runs: appends events of a running execution in commit order (no check
+    // of the sequence: the run that owns the execution hands them out). Cheap by design: the rows
+    // land on the journal's last page, whatever run they belong to.
+    // `compact`: the execution's events journalled before (all of them since the last compaction),
+    // written to its events rows in the same transaction, so that a long run does not hold the
+    // journal's rows forever.
+    Status journal_events(const std::string& execution_id, const std::vector<EventRecord>& events,
+                          const std::vector<EventRecord>& compact = {});
+    // Ends a live run (see RunCompletion): "conflict" if it is terminal already or one of its
+    // events is stored already (nothing written then), "not_found" if it does not exist. A chat
+    // message whose session is gone is skipped. Its journal rows are garbage once this commits.
+    Status complete_run(const RunCompletion&);
+    // The journal is cut after every `rows` rows written (default 4,096).
+    void set_journal_cut_rows(std::int64_t rows) { journal_cut_rows_ = rows > 0 ? rows : 1; }
+    // Journal rows stored, for tests.
+    std::int64_t journal_rows();
     // Non-terminal transition (e.g. running). "conflict" if already terminal.
     Status set_status(const std::string& id, protocol::ExecutionStatus, std::int64_t now);
     // Scoped lookups: a row of another workspace/user is "not found" (std::nullopt).
@@ -140,7 +170,8 @@ public:
     std::optional<ExecutionRecord> get_execution_by_id(const std::string& id);
     std::vector<EventRecord> events_after(const std::string& execution_id, std::uint64_t after_seq,
                                           std::size_t limit);
-    // At startup: every queued/running execution becomes error "interrupted: the server restarted
+    // At startup: what the journal holds of unfinished executions moves into their events and the
+    // journal is emptied; then every queued/running execution becomes error "interrupted: the server restarted
     // before this run finished", with terminal events appended so streams end ("error"
     // {error, code:"interrupted"} then "completed" {status:"error", output:null, error} for
     // executions; for chat "completed" {result: the partial reply, sessionId, status:"error"}, and
@@ -252,11 +283,26 @@ private:
 
     Error classify(std::string message) const;  // storage_unavailable or storage_error, by the last SQLite error
     void committed() noexcept { writes_failing_.store(false, std::memory_order_relaxed); }
+    // After a transaction committed: completed runs give their journal rows up, and every few
+    // thousand rows the journal is cut below the oldest row a live run still needs.
+    void after_commit();
+    void after_rollback() { repin_staged_.clear(); }
+    Status insert_events(const std::string& execution_id, const std::vector<EventRecord>& events);
 
     sqlite3* db_ = nullptr;
     bool batch_ = false;  // inside begin_batch() .. commit_batch()
     bool probe_table_ = false;  // probe_write() created its table
     mutable std::atomic<bool> writes_failing_{false};
+    // Journal bookkeeping (memory only; a restart empties the journal): the first journal row of
+    // each execution that has rows there and is not completed, its change in the open transaction
+    // (compacted: its new first row; completed: none), and how many rows were written since the
+    // last cut.
+    std::unordered_map<std::string, std::int64_t> journal_first_;
+    std::multiset<std::int64_t> journal_pins_;
+    std::vector<std::pair<std::string, std::int64_t>> repin_staged_;  // (id, new first row or 0)
+    std::int64_t journal_written_ = 0;
+    std::int64_t journal_cut_rows_ = 4096;
+    std::int64_t journal_last_id_ = 0;
     // Transparent hash: prepare() looks a statement up by string_view without allocating a key.
     struct SqlHash {
         using is_transparent = void;

@@ -49,7 +49,8 @@ test('kill -9 at random moments during many streams: every client resumes exactl
   for (let round = 0; round < ROUNDS; round++) {
     const dataDir = makeDataDir();
     try {
-      let srv = await startServer({ dataDir });
+      // Runs compact every 16 events: a kill finds runs with events rows, journal rows and both.
+      let srv = await startServer({ dataDir, args: ['--compact-every', '16'] });
       const clients = [];
       for (let i = 0; i < STREAMS; i++) {
         clients.push(followKeeping(`${srv.url}/v1/apps/slow/executions`, post({ inputs: { hero: `H${round}.${i}` } })));
@@ -65,7 +66,7 @@ test('kill -9 at random moments during many streams: every client resumes exactl
       assert.equal(signal, 'SIGKILL');
       const seen = await Promise.all(clients.map((c) => c.done));
 
-      srv = await startServer({ dataDir });
+      srv = await startServer({ dataDir, args: ['--compact-every', '16'] });
       try {
         let interrupted = 0;
         for (const c of seen) {

@@ -95,7 +95,7 @@ protected:
 
 TEST_F(StoreTest, OpenCreatesTheDatabaseWithTheCurrentSchema) {
     EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(dir.path()) / "confab.db"));
-    EXPECT_EQ(store->schema_version(), 4);
+    EXPECT_EQ(store->schema_version(), 5);
 }
 
 TEST_F(StoreTest, OpenCreatesAMissingDataDirectory) {
@@ -357,7 +357,7 @@ TEST_F(StoreTest, DataSurvivesCloseAndReopenAndMigrationIsIdempotent) {
     for (int round = 0; round < 2; ++round) {
         auto s = open_store(dir.path());
         ASSERT_NE(s, nullptr);
-        EXPECT_EQ(s->schema_version(), 4);
+        EXPECT_EQ(s->schema_version(), 5);
         auto got = s->get_execution("w1", "u1", "ex_1");
         ASSERT_TRUE(got.has_value());
         EXPECT_EQ(got->last_seq, 1u);
@@ -654,12 +654,12 @@ TEST_F(StoreTest, ExecutionKeysClaimOnceAndADatabaseOfSchema3GetsThem) {
     {
         sqlite3* db = nullptr;
         ASSERT_EQ(sqlite3_open((dir.path() + "/confab.db").c_str(), &db), SQLITE_OK);
-        ASSERT_EQ(sqlite3_exec(db, "DROP TABLE execution_keys; PRAGMA user_version = 3;", nullptr, nullptr, nullptr), SQLITE_OK);
+        ASSERT_EQ(sqlite3_exec(db, "DROP TABLE execution_keys; DROP TABLE journal; PRAGMA user_version = 3;", nullptr, nullptr, nullptr), SQLITE_OK);
         sqlite3_close(db);
     }
     store = open_store(dir.path());
     ASSERT_NE(store, nullptr);
-    EXPECT_EQ(store->schema_version(), 4);
+    EXPECT_EQ(store->schema_version(), 5);
 
     auto first = store->claim_execution_key("w1", "u1", "k", "fp", "ex_1", 10);
     ASSERT_TRUE(first.ok()) << first.error().message;
@@ -711,3 +711,147 @@ TEST_F(StoreTest, IdempotencyKeysOlderThanTheCutOffArePurged) {
 }
 
 }  // namespace
+
+// The journal of live runs (docs/STREAMING.md): events go there while a run streams, and its
+// completion writes the run's events, final state and chat message in one transaction.
+TEST_F(StoreTest, CompleteRunWritesEventsStatusAndMessageTogetherOrNothing) {
+    ASSERT_TRUE(store->insert_session(make_session("se_1", "w1", "u1", "haiku", 1)).ok());
+    auto chat = make_exec("ex_1");
+    chat.kind = "chat";
+    chat.session_id = "se_1";
+    ASSERT_TRUE(store->insert_execution(chat).ok());
+    ASSERT_TRUE(store->journal_events("ex_1", {ev(1), ev(2)}).ok());
+    ASSERT_TRUE(store->journal_events("ex_1", {ev(3)}).ok());
+    EXPECT_EQ(store->journal_rows(), 3);
+    EXPECT_TRUE(store->events_after("ex_1", 0, 10).empty());  // live events are not events rows yet
+
+    confab::server::RunCompletion c;
+    c.execution_id = "ex_1";
+    for (std::uint64_t i = 1; i <= 4; ++i) c.events.push_back(ev(i, i == 4 ? "completed" : "delta"));
+    c.status = ExecutionStatus::success;
+    c.output = Json("xxx");
+    c.now = 5000;
+    MessageRecord m;
+    m.session_id = "se_1";
+    m.role = Role::assistant;
+    m.content = "xxx";
+    m.execution_id = "ex_1";
+    m.created_at = 5000;
+    m.status = "success";
+    c.message = m;
+
+    // A completion that cannot write everything writes nothing: a gap after the stored events.
+    auto gap = c;
+    gap.events.erase(gap.events.begin());
+    auto clash = store->complete_run(gap);
+    ASSERT_FALSE(clash.ok());
+    EXPECT_EQ(clash.error().code, "conflict");
+    EXPECT_EQ(store->get_execution("w1", "u1", "ex_1")->status, ExecutionStatus::queued);
+    EXPECT_TRUE(store->messages("se_1").empty());
+    EXPECT_TRUE(store->events_after("ex_1", 0, 10).empty());
+
+    // Events stored already (moved out of the journal early) are not written twice.
+    ASSERT_TRUE(store->append_event("ex_1", ev(1)).ok());
+    ASSERT_TRUE(store->append_event("ex_1", ev(2)).ok());
+    ASSERT_TRUE(store->complete_run(c).ok());
+    auto got = store->get_execution("w1", "u1", "ex_1");
+    EXPECT_EQ(got->status, ExecutionStatus::success);
+    EXPECT_EQ(got->output, Json("xxx"));
+    EXPECT_EQ(got->last_seq, 4u);
+    auto events = store->events_after("ex_1", 0, 10);
+    ASSERT_EQ(events.size(), 4u);
+    EXPECT_EQ(events[3].type, "completed");
+    auto msgs = store->messages("se_1");
+    ASSERT_EQ(msgs.size(), 1u);
+    EXPECT_EQ(msgs[0].content, "xxx");
+    // Completed once: a second completion is a conflict and changes nothing.
+    auto twice = store->complete_run(c);
+    ASSERT_FALSE(twice.ok());
+    EXPECT_EQ(twice.error().code, "conflict");
+    EXPECT_EQ(store->messages("se_1").size(), 1u);
+}
+
+TEST_F(StoreTest, RestartMovesTheJournalOfUnfinishedRunsIntoTheirEventsThenClosesThem) {
+    ASSERT_TRUE(store->insert_execution(make_exec("ex_live")).ok());
+    ASSERT_TRUE(store->set_status("ex_live", ExecutionStatus::running, 1).ok());
+    ASSERT_TRUE(store->insert_execution(make_exec("ex_done")).ok());
+    ASSERT_TRUE(store->journal_events("ex_live", {ev(1), ev(2, "delta", R"({"content":"é"})")}).ok());
+    ASSERT_TRUE(store->journal_events("ex_done", {ev(1)}).ok());
+    confab::server::RunCompletion c;
+    c.execution_id = "ex_done";
+    c.events = {ev(1), ev(2, "completed", R"({"status":"success"})")};
+    c.status = ExecutionStatus::success;
+    c.output = Json("x");
+    ASSERT_TRUE(store->complete_run(c).ok());
+    ASSERT_TRUE(store->journal_events("ex_live", {ev(3)}).ok());
+
+    store.reset();  // kill: the journal is all there is of ex_live
+    store = open_store(dir.path());
+    auto n = store->fail_interrupted(9000);
+    ASSERT_TRUE(n.ok()) << n.error().message;
+    EXPECT_EQ(*n, 1u);
+    EXPECT_EQ(store->journal_rows(), 0);
+    auto events = store->events_after("ex_live", 0, 100);
+    ASSERT_EQ(events.size(), 5u);  // 1..3 from the journal, byte for byte, then error + completed
+    EXPECT_EQ(events[1].data, R"({"content":"é"})");
+    EXPECT_EQ(events[1].created_at, 2002);
+    EXPECT_EQ(events[2].seq, 3u);
+    EXPECT_EQ(events[3].type, "error");
+    EXPECT_EQ(Json::parse(events[3].data)["code"], "interrupted");
+    EXPECT_EQ(events[4].seq, 5u);
+    EXPECT_EQ(events[4].type, "completed");
+    EXPECT_EQ(store->events_after("ex_done", 0, 100).size(), 2u);  // untouched
+}
+
+TEST_F(StoreTest, TheJournalIsCutAndALongRunThatCompactsDoesNotHoldIt) {
+    // ex_long streams through everything, moving its journalled events into its events rows every
+    // 256 events as the hub does; 200 runs of 500 events start, stream and complete meanwhile.
+    ASSERT_TRUE(store->insert_execution(make_exec("ex_long")).ok());
+    ASSERT_TRUE(store->set_status("ex_long", ExecutionStatus::running, 1).ok());
+    std::vector<EventRecord> long_events;
+    std::uint64_t compacted = 0;
+    std::int64_t most_rows = 0;
+    for (int run = 0; run < 200; ++run) {
+        const std::string id = "ex_" + std::to_string(run);
+        ASSERT_TRUE(store->insert_execution(make_exec(id)).ok());
+        std::vector<EventRecord> evs;
+        for (std::uint64_t i = 1; i <= 500; ++i) evs.push_back(ev(i));
+        std::vector<EventRecord> compact;
+        if (long_events.size() - compacted >= 256) {
+            compact.assign(long_events.begin() + static_cast<std::ptrdiff_t>(compacted), long_events.end());
+            compacted = long_events.size();
+        }
+        long_events.push_back(ev(long_events.size() + 1));
+        ASSERT_TRUE(store->begin_batch().ok());
+        ASSERT_TRUE(store->journal_events("ex_long", {long_events.back()}, compact).ok());
+        ASSERT_TRUE(store->journal_events(id, evs).ok());
+        ASSERT_TRUE(store->commit_batch().ok());
+        confab::server::RunCompletion c;
+        c.execution_id = id;
+        c.events = evs;
+        c.events.push_back(ev(501, "completed", R"({"status":"success"})"));
+        c.status = ExecutionStatus::success;
+        ASSERT_TRUE(store->begin_batch().ok());
+        ASSERT_TRUE(store->complete_run(c).ok());
+        ASSERT_TRUE(store->commit_batch().ok());
+        most_rows = std::max(most_rows, store->journal_rows());
+    }
+    // 100,200 rows written: the journal held at most what was written since ex_long last compacted
+    EXPECT_LT(most_rows, 257 * 501 + 4096);
+    EXPECT_GT(most_rows, 4096);
+    EXPECT_EQ(store->events_after("ex_long", 0, 1000).size(), compacted);
+    for (int run = 0; run < 200; run += 37) {
+        auto evs = store->events_after("ex_" + std::to_string(run), 0, 1000);
+        ASSERT_EQ(evs.size(), 501u);
+        EXPECT_EQ(evs.back().type, "completed");
+    }
+    // A kill now: ex_long's events, compacted and still journalled, are dense 1..N, then closed.
+    store.reset();
+    store = open_store(dir.path());
+    ASSERT_TRUE(store->fail_interrupted(9000).ok());
+    EXPECT_EQ(store->journal_rows(), 0);
+    auto events = store->events_after("ex_long", 0, 1000);
+    ASSERT_EQ(events.size(), long_events.size() + 2);
+    for (std::uint64_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].seq, i + 1);
+    EXPECT_EQ(events.back().type, "completed");
+}

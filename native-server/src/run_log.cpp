@@ -1,0 +1,88 @@
+#include "run_log.hpp"
+
+#include "confab/protocol.hpp"
+
+namespace confab::server {
+
+namespace {
+
+enum Tag : unsigned char { kGeneric = 0, kAgentToken = 1, kDeltaContent = 2 };
+
+void put_varint(std::string& out, std::uint64_t v) {
+    while (v >= 0x80) {
+        out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+        v >>= 7;
+    }
+    out.push_back(static_cast<char>(v));
+}
+
+std::uint64_t get_varint(const std::string& in, std::size_t& pos) {
+    std::uint64_t v = 0;
+    for (int shift = 0;; shift += 7) {
+        const auto b = static_cast<unsigned char>(in[pos++]);
+        v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+        if ((b & 0x80) == 0) return v;
+    }
+}
+
+}  // namespace
+
+void RunLog::append(std::string_view type, std::string_view data, const std::string* reply_text,
+                    bool text_only, std::int64_t created_at) {
+    if (count_ == 0) base_ms_ = created_at;
+    Tag tag = kGeneric;
+    if (reply_text != nullptr && text_only) {
+        if (type == "agent-response") tag = kAgentToken;
+        if (type == "delta") tag = kDeltaContent;
+    }
+    entries_.push_back(static_cast<char>(tag));
+    put_varint(entries_, static_cast<std::uint64_t>(created_at > base_ms_ ? created_at - base_ms_ : 0));
+    put_varint(entries_, reply_text != nullptr ? reply_text->size() : 0);
+    if (tag == kGeneric) {
+        put_varint(entries_, type.size());
+        entries_.append(type);
+        put_varint(entries_, data.size());
+        entries_.append(data);
+    }
+    if (reply_text != nullptr) text_ += *reply_text;
+    ++count_;
+}
+
+std::vector<EventRecord> RunLog::events_after(std::uint64_t after, std::size_t limit) const {
+    std::vector<EventRecord> out;
+    if (after >= count_ || limit == 0) return out;
+    std::size_t pos = 0, text_pos = 0;
+    for (std::uint64_t seq = 1; seq <= count_ && out.size() < limit; ++seq) {
+        const auto tag = static_cast<Tag>(entries_[pos++]);
+        const std::int64_t created = base_ms_ + static_cast<std::int64_t>(get_varint(entries_, pos));
+        const std::size_t text_len = get_varint(entries_, pos);
+        std::string_view type, data;
+        if (tag == kGeneric) {
+            const std::size_t tl = get_varint(entries_, pos);
+            type = std::string_view(entries_).substr(pos, tl);
+            pos += tl;
+            const std::size_t dl = get_varint(entries_, pos);
+            data = std::string_view(entries_).substr(pos, dl);
+            pos += dl;
+        }
+        if (seq > after) {
+            EventRecord& e = out.emplace_back();
+            e.seq = seq;
+            e.created_at = created;
+            if (tag == kGeneric) {
+                e.type = type;
+                e.data = data;
+            } else {
+                const char* key = tag == kAgentToken ? "token" : "content";
+                e.type = tag == kAgentToken ? "agent-response" : "delta";
+                protocol::Json j = protocol::Json::object();
+                j[key] = text_.substr(text_pos, text_len);
+                e.data = protocol::dump(j);
+            }
+        }
+        text_pos += text_len;
+    }
+    return out;
+}
+
+}  // namespace confab::server

@@ -1,0 +1,38 @@
+// The events of one live run, kept in memory while it runs (docs/STREAMING.md): readers that
+// resume or fall behind are served from here, and the run's completion writes them to storage in
+// one go. Compact: a reply token whose data is only its text (agent-response {"token": t},
+// delta {"content": t}) costs its text, which the run keeps anyway as its reply, and 3-5 bytes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store.hpp"
+
+namespace confab::server {
+
+class RunLog {
+public:
+    // `reply_text`: the event's reply text (protocol::reply_text_of), or nullptr. `text_only`:
+    // the event's data is exactly {"<key>": reply_text} with the key of its type, so it can be
+    // rebuilt byte for byte from the text.
+    void append(std::string_view type, std::string_view data, const std::string* reply_text,
+                bool text_only, std::int64_t created_at);
+
+    std::uint64_t size() const { return count_; }    // events held: seqs 1..size()
+    const std::string& text() const { return text_; }  // the reply text of all of them
+    // Events with seq > after, at most `limit`, in order.
+    std::vector<EventRecord> events_after(std::uint64_t after, std::size_t limit = SIZE_MAX) const;
+    std::size_t bytes() const { return text_.size() + entries_.size(); }  // excluding growth slack
+
+private:
+    std::string text_;
+    std::string entries_;  // per event: tag, created_at (varint, ms after the first), text length, [type, data]
+    std::uint64_t count_ = 0;
+    std::int64_t base_ms_ = 0;
+};
+
+}  // namespace confab::server

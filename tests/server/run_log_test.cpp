@@ -1,0 +1,65 @@
+// RunLog: a live run's events in memory, compact, read back byte for byte.
+#include <gtest/gtest.h>
+
+#include "confab/protocol.hpp"
+#include "run_log.hpp"
+
+namespace {
+
+using confab::protocol::Json;
+using confab::server::RunLog;
+
+struct In {
+    std::string type;
+    Json data;
+    std::int64_t at;
+};
+
+// Appends as the hub does: the data dumped once, its reply text and whether it is text only.
+void add(RunLog& log, const In& e) {
+    const std::string data = confab::protocol::dump(e.data);
+    const std::string* text = confab::protocol::reply_text_of(e.type, e.data);
+    log.append(e.type, data, text, text != nullptr && e.data.size() == 1, e.at);
+}
+
+TEST(RunLogTest, EveryEventReadsBackByteForByteWithItsSeqAndTime) {
+    const std::vector<In> in = {
+        {"agent-response", Json{{"token", "Hel"}}, 1000},
+        {"agent-response", Json{{"token", "lo \"wörld\"\n"}}, 1003},
+        {"agent-action", Json{{"tool", "search"}, {"input", {{"q", "x"}}}}, 1003},
+        {"delta", Json{{"content", "abc"}}, 1500},
+        {"delta", Json{{"content", "d"}, {"extra", 1}}, 1400},  // not text only; time going back
+        {"agent-response", Json{{"token", std::string("bad \xff utf8")}}, 99999},
+        {"agent-response", Json{{"token", ""}}, 100000},
+        {"completed", Json{{"status", "success"}}, 100001},
+    };
+    RunLog log;
+    for (const auto& e : in) add(log, e);
+    ASSERT_EQ(log.size(), in.size());
+    EXPECT_EQ(log.text(), std::string("Hello \"wörld\"\nabcdbad \xff utf8"));
+    auto all = log.events_after(0);
+    ASSERT_EQ(all.size(), in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        EXPECT_EQ(all[i].seq, i + 1);
+        EXPECT_EQ(all[i].type, in[i].type);
+        EXPECT_EQ(all[i].data, confab::protocol::dump(in[i].data)) << i;
+        // Times are kept relative to the first event; one earlier than the first reads as the first.
+        EXPECT_EQ(all[i].created_at, std::max<std::int64_t>(in[i].at, 1000)) << i;
+    }
+    auto tail = log.events_after(5, 2);
+    ASSERT_EQ(tail.size(), 2u);
+    EXPECT_EQ(tail[0].seq, 6u);
+    EXPECT_EQ(tail[1].seq, 7u);
+    EXPECT_TRUE(log.events_after(8).empty());
+    EXPECT_TRUE(log.events_after(100).empty());
+}
+
+TEST(RunLogTest, AReplyTokenCostsItsTextAndAFewBytes) {
+    RunLog log;
+    for (int i = 0; i < 1000; ++i) add(log, {"agent-response", Json{{"token", "abcd"}}, 1000 + 50 * i});
+    EXPECT_EQ(log.text().size(), 4000u);
+    // text 4,000 bytes + entries of 3-5 bytes (tag, time, length): a frame would be ~40 bytes.
+    EXPECT_LE(log.bytes(), 4000u + 5u * 1000u);
+}
+
+}  // namespace
