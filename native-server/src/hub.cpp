@@ -462,8 +462,9 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
             ends.emplace_back("completed", protocol::encode(c));
         }
         {
+            // Events up to `compacted` are in the run's events rows already.
             std::lock_guard lock(live->mu);
-            done.events = live->log.events_after(0);
+            done.events = live->log.events_after(live->compacted);
         }
         terminal.clear();
         std::uint64_t seq = live->seq;

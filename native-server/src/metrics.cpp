@@ -92,7 +92,7 @@ std::string Metrics::render(const std::map<std::string, std::int64_t>& execution
     out += "# HELP confab_open_streams SSE streams currently open.\n";
     out += "# TYPE confab_open_streams gauge\n";
     out += "confab_open_streams " + std::to_string(open_streams()) + "\n";
-    out += "# HELP confab_stream_catchups_total Times a stream fell behind its live queue and re-read storage.\n";
+    out += "# HELP confab_stream_catchups_total Times a stream fell behind its live queue and caught up from the run's log.\n";
     out += "# TYPE confab_stream_catchups_total counter\n";
     out += "confab_stream_catchups_total " + std::to_string(catchups_.load(std::memory_order_relaxed)) + "\n";
     out += "# HELP confab_storage_failed_runs_total Runs that storage refused to record; each ended as error storage_unavailable.\n";

@@ -30,6 +30,7 @@ std::uint64_t get_varint(const std::string& in, std::size_t& pos) {
 void RunLog::append(std::string_view type, std::string_view data, const std::string* reply_text,
                     bool text_only, std::int64_t created_at) {
     if (count_ == 0) base_ms_ = created_at;
+    if (count_ % kMarkEvery == 0) marks_.emplace_back(entries_.size(), text_.size());
     Tag tag = kGeneric;
     if (reply_text != nullptr && text_only) {
         if (type == "agent-response") tag = kAgentToken;
@@ -51,8 +52,10 @@ void RunLog::append(std::string_view type, std::string_view data, const std::str
 std::vector<EventRecord> RunLog::events_after(std::uint64_t after, std::size_t limit) const {
     std::vector<EventRecord> out;
     if (after >= count_ || limit == 0) return out;
-    std::size_t pos = 0, text_pos = 0;
-    for (std::uint64_t seq = 1; seq <= count_ && out.size() < limit; ++seq) {
+    // From the mark at or before `after`: a compaction or a catch-up reads the log's tail only.
+    const std::size_t mark = static_cast<std::size_t>(after / kMarkEvery);
+    auto [pos, text_pos] = marks_[mark];
+    for (std::uint64_t seq = mark * kMarkEvery + 1; seq <= count_ && out.size() < limit; ++seq) {
         const auto tag = static_cast<Tag>(entries_[pos++]);
         const std::int64_t created = base_ms_ + static_cast<std::int64_t>(get_varint(entries_, pos));
         const std::size_t text_len = get_varint(entries_, pos);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "store.hpp"
@@ -33,6 +34,9 @@ private:
     std::string entries_;  // per event: tag, created_at (varint, ms after the first), text length, [type, data]
     std::uint64_t count_ = 0;
     std::int64_t base_ms_ = 0;
+    // Where event k * kMarkEvery + 1 starts, in entries_ and text_ (16 bytes per 256 events).
+    static constexpr std::uint64_t kMarkEvery = 256;
+    std::vector<std::pair<std::size_t, std::size_t>> marks_;
 };
 
 }  // namespace confab::server

@@ -185,6 +185,26 @@ void bind(sqlite3_stmt* st, int i, const std::optional<std::string>& s) {
 }
 void bind(sqlite3_stmt* st, int i, std::int64_t v) { sqlite3_bind_int64(st, i, v); }
 
+// The statements that write an event row (events or journal) take the same five parameters.
+constexpr const char* kInsertEventSql =
+    "INSERT INTO events (execution_id, seq, type, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5)";
+constexpr const char* kInsertJournalSql =
+    "INSERT INTO journal (execution_id, seq, type, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5)";
+
+// Binds (?1 execution id, ?2 seq, ?3 type, ?4 data, ?5 created_at) and runs the statement once,
+// leaving it reset for the next row; returns sqlite3_step's code.
+int insert_event_row(sqlite3_stmt* st, std::string_view execution_id, std::uint64_t seq, std::string_view type,
+                     std::string_view data, std::int64_t created_at) {
+    bind(st, 1, execution_id);
+    bind(st, 2, static_cast<std::int64_t>(seq));
+    bind(st, 3, type);
+    bind(st, 4, data);
+    bind(st, 5, created_at);
+    const int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc;
+}
+
 // Resets a cached statement when the scope ends, so it can be reused and holds no read lock.
 class Use {
 public:
@@ -496,12 +516,9 @@ Status Store::append_event(const std::string& execution_id, const EventRecord& e
     {
         Use ins(prepare(kAppendEventSql));
         if (!ins) return db_error("append_event");
-        bind(ins.get(), 1, std::string_view(execution_id));
-        bind(ins.get(), 2, static_cast<std::int64_t>(e.seq));
-        bind(ins.get(), 3, std::string_view(e.type));
-        bind(ins.get(), 4, std::string_view(e.data));
-        bind(ins.get(), 5, e.created_at);
-        if (sqlite3_step(ins.get()) != SQLITE_DONE) return db_error("append_event");
+        if (insert_event_row(ins.get(), execution_id, e.seq, e.type, e.data, e.created_at) != SQLITE_DONE) {
+            return db_error("append_event");
+        }
     }
     if (sqlite3_changes(db_) == 1) return Ok{};
     Use sel(prepare("SELECT " CONFAB_LAST_SEQ_OF("?1") " FROM executions WHERE id = ?1"));
@@ -515,22 +532,6 @@ Status Store::append_event(const std::string& execution_id, const EventRecord& e
     }
     if (rc == SQLITE_DONE) return make_error("not_found", "no execution " + execution_id);
     return db_error("append_event");
-}
-
-Status Store::append_events(const std::string& execution_id, const std::vector<EventRecord>& events) {
-    if (events.size() == 1) return append_event(execution_id, events.front());
-    if (auto st = tx_begin(); !st) return st;
-    for (const EventRecord& e : events) {
-        if (auto st = append_event(execution_id, e); !st) {
-            tx_rollback();
-            return st;
-        }
-    }
-    if (auto st = tx_commit(); !st) {
-        tx_rollback();
-        return st;
-    }
-    return Ok{};
 }
 
 Status Store::journal_events(const std::string& execution_id, const std::vector<EventRecord>& events,
@@ -547,16 +548,15 @@ Status Store::journal_events(const std::string& execution_id, const std::vector<
     };
     if (auto st = insert_events(execution_id, compact); !st) return fail(st.error());
     std::int64_t first = 0;
-    for (const EventRecord& e : events) {
-        Use ins(prepare("INSERT INTO journal (execution_id, seq, type, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"));
+    if (!events.empty()) {
+        Use ins(prepare(kInsertJournalSql));
         if (!ins) return fail(db_error("journal_events"));
-        bind(ins.get(), 1, std::string_view(execution_id));
-        bind(ins.get(), 2, static_cast<std::int64_t>(e.seq));
-        bind(ins.get(), 3, std::string_view(e.type));
-        bind(ins.get(), 4, std::string_view(e.data));
-        bind(ins.get(), 5, e.created_at);
-        if (sqlite3_step(ins.get()) != SQLITE_DONE) return fail(db_error("journal_events"));
-        if (first == 0) first = sqlite3_last_insert_rowid(db_);
+        for (const EventRecord& e : events) {
+            if (insert_event_row(ins.get(), execution_id, e.seq, e.type, e.data, e.created_at) != SQLITE_DONE) {
+                return fail(db_error("journal_events"));
+            }
+            if (first == 0) first = sqlite3_last_insert_rowid(db_);
+        }
     }
     if (own_tx) {
         if (auto st = tx_commit(); !st) return fail(st.error());
@@ -582,6 +582,7 @@ Status Store::journal_events(const std::string& execution_id, const std::vector<
 // inside the caller's transaction; the ones stored already (compacted earlier) are skipped, a gap
 // is a "conflict".
 Status Store::insert_events(const std::string& execution_id, const std::vector<EventRecord>& events) {
+    if (events.empty()) return Ok{};  // journal_events without a compaction: no read either
     std::uint64_t stored = 0;
     {
         Use q(prepare("SELECT " CONFAB_LAST_SEQ_OF("?1")));
@@ -590,6 +591,9 @@ Status Store::insert_events(const std::string& execution_id, const std::vector<E
         if (sqlite3_step(q.get()) != SQLITE_ROW) return db_error("storing events");
         stored = static_cast<std::uint64_t>(sqlite3_column_int64(q.get(), 0));
     }
+    if (events.back().seq <= stored) return Ok{};
+    Use ins(prepare(kInsertEventSql));
+    if (!ins) return db_error("storing events");
     for (const EventRecord& e : events) {
         if (e.seq <= stored) continue;
         if (e.seq != stored + 1) {
@@ -597,14 +601,7 @@ Status Store::insert_events(const std::string& execution_id, const std::vector<E
                                               " does not follow the stored " + std::to_string(stored));
         }
         ++stored;
-        Use ins(prepare("INSERT INTO events (execution_id, seq, type, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"));
-        if (!ins) return db_error("storing events");
-        bind(ins.get(), 1, std::string_view(execution_id));
-        bind(ins.get(), 2, static_cast<std::int64_t>(e.seq));
-        bind(ins.get(), 3, std::string_view(e.type));
-        bind(ins.get(), 4, std::string_view(e.data));
-        bind(ins.get(), 5, e.created_at);
-        const int rc = sqlite3_step(ins.get());
+        const int rc = insert_event_row(ins.get(), execution_id, e.seq, e.type, e.data, e.created_at);
         if (rc == SQLITE_DONE) continue;
         if ((rc & 0xff) == SQLITE_CONSTRAINT) {
             return make_error("conflict", "event " + std::to_string(e.seq) + " of execution " + execution_id +
@@ -846,15 +843,12 @@ Result<std::size_t> Store::fail_interrupted(std::int64_t now) {
             events.emplace_back("completed", protocol::dump(protocol::encode(c)));
         }
         std::uint64_t seq = p.last_seq;
+        Use ins(prepare(kInsertEventSql));
+        if (!ins) return fail(db_error("fail_interrupted"));
         for (const auto& [type, data] : events) {
-            Use ins(prepare("INSERT INTO events (execution_id, seq, type, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"));
-            if (!ins) return fail(db_error("fail_interrupted"));
-            bind(ins.get(), 1, std::string_view(p.id));
-            bind(ins.get(), 2, static_cast<std::int64_t>(++seq));
-            bind(ins.get(), 3, std::string_view(type));
-            bind(ins.get(), 4, std::string_view(data));
-            bind(ins.get(), 5, now);
-            if (sqlite3_step(ins.get()) != SQLITE_DONE) return fail(db_error("fail_interrupted"));
+            if (insert_event_row(ins.get(), p.id, ++seq, type, data, now) != SQLITE_DONE) {
+                return fail(db_error("fail_interrupted"));
+            }
         }
         Use up(prepare(
             "UPDATE executions SET status = 'error', error = ?1, updated_at = ?2 WHERE id = ?3"));

@@ -138,8 +138,6 @@ public:
     // Appends an event in one statement; fails (code "conflict") if seq is not the execution's
     // highest stored seq + 1, code "not_found" if the execution does not exist.
     Status append_event(const std::string& execution_id, const EventRecord&);
-    // Appends consecutive events of one execution, all or none (one savepoint for the lot).
-    Status append_events(const std::string& execution_id, const std::vector<EventRecord>&);
     // Sets status/output/error/updated_at (terminal transition). Returns code "conflict" if the
     // execution is already terminal (so cancel vs finish races resolve once), "not_found" if absent.
     Status finish_execution(const std::string& id, protocol::ExecutionStatus,

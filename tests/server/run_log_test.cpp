@@ -63,3 +63,31 @@ TEST(RunLogTest, AReplyTokenCostsItsTextAndAFewBytes) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(RunLogTest, ReadsFromAnyPointOfALongLogMatchTheWholeRead) {
+    // Reads start at the mark before `after` (every 256 events): each must equal the whole read.
+    RunLog log;
+    for (int i = 0; i < 1000; ++i) {
+        if (i % 97 == 0) {
+            add(log, {"agent-action", Json{{"i", i}}, 1000 + i});
+        } else {
+            add(log, {"agent-response", Json{{"token", std::to_string(i)}}, 1000 + i});
+        }
+    }
+    const auto all = log.events_after(0);
+    ASSERT_EQ(all.size(), 1000u);
+    for (std::uint64_t after : {1u, 255u, 256u, 257u, 511u, 512u, 700u, 999u}) {
+        auto tail = log.events_after(after, 3);
+        ASSERT_EQ(tail.size(), std::min<std::size_t>(3, 1000 - after)) << after;
+        for (std::size_t k = 0; k < tail.size(); ++k) {
+            EXPECT_EQ(tail[k].seq, after + k + 1);
+            EXPECT_EQ(tail[k].type, all[after + k].type);
+            EXPECT_EQ(tail[k].data, all[after + k].data) << after;
+            EXPECT_EQ(tail[k].created_at, all[after + k].created_at);
+        }
+    }
+}
+
+}  // namespace

@@ -35,13 +35,18 @@ test('a reader that stops reading is dropped, the run goes on, and the reader re
       await sleep(100);
     }
     assert.equal(rec.json?.status, 'success', 'the run finished while its reader read nothing');
-    await sleep(1500);  // past the 400 ms write deadline: the server has given up on this reader
+    // The server gives up on this reader at its 400 ms write deadline: its stream closes while
+    // the client still reads nothing (no fixed sleep: wait for the server to say so).
+    const openStreams = async () => Number(/confab_open_streams (\d+)/.exec((await getJson(`${srv.url}/metrics`)).text)[1]);
+    while ((await openStreams()) !== 0) {
+      assert.ok(Date.now() < deadline, 'the stalled stream was never dropped');
+      await sleep(100);
+    }
 
     // Read what the connection still holds: it ends (dropped) before the end of the stream.
     const reader = new SseReader();
     const decoder = new TextDecoder();
     reader.push(decoder.decode(first.value, { stream: true }));
-    let broken = false;
     try {
       for (;;) {
         const { done, value } = await body.read();
@@ -49,12 +54,11 @@ test('a reader that stops reading is dropped, the run goes on, and the reader re
         reader.push(decoder.decode(value, { stream: true }));
       }
     } catch {
-      broken = true;
+      // the connection was reset: what arrived before is what counts
     }
     const seen = reader.events;
     assert.ok(seen.length > 0);
     assert.notEqual(seen.at(-1).type, 'completed', 'the slow reader was dropped before the end');
-    assert.ok(broken || seen.length < 75000, 'the connection ended early');
 
     // Resume from the last event received: everything after it, once, dense, to the end.
     const lastId = Number(seen.at(-1).id);
