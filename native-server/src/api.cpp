@@ -617,7 +617,7 @@ asio::awaitable<Response> Api::execute(Request& req, const Caller& c, const std:
         }
         Response r = sse_response(id);
         if (replayed) r.headers.emplace_back("Idempotency-Replayed", "true");
-        r.stream = [this, id, after](EventSink& sink) { return hub_.stream(id, after, sink); };
+        r.stream = [this, id, after](std::shared_ptr<StreamOut> out) { hub_.stream(id, after, std::move(out)); };
         co_return r;
     }
     auto wait = req.query_param("wait");
@@ -827,7 +827,7 @@ asio::awaitable<Response> Api::chat(Request& req, const Caller& c, const std::st
         r.headers.emplace_back("X-Confab-Session-Id", p.session_id);
         r.headers.emplace_back("Idempotency-Replayed", "true");
         const std::string id = p.exec_id;
-        r.stream = [this, id, after](EventSink& sink) { return hub_.stream(id, after, sink); };
+        r.stream = [this, id, after](std::shared_ptr<StreamOut> out) { hub_.stream(id, after, std::move(out)); };
         co_return r;
     }
 
@@ -848,7 +848,7 @@ asio::awaitable<Response> Api::chat(Request& req, const Caller& c, const std::st
     const std::string exec_id = p.exec_id;
     Response r = sse_response(exec_id);
     r.headers.emplace_back("X-Confab-Session-Id", p.session_id);
-    r.stream = [this, exec_id](EventSink& sink) { return hub_.stream(exec_id, 0, sink); };
+    r.stream = [this, exec_id](std::shared_ptr<StreamOut> out) { hub_.stream(exec_id, 0, std::move(out)); };
     co_return r;
 }
 
@@ -919,7 +919,7 @@ asio::awaitable<Response> Api::execution_events(Request& req, const Caller& c, c
     if (!rec) co_return error_response(404, "execution_not_found", "execution '" + id + "' not found");
     Response r = sse_response(id);
     if (rec->session_id) r.headers.emplace_back("X-Confab-Session-Id", *rec->session_id);
-    r.stream = [this, id, after](EventSink& sink) { return hub_.stream(id, after, sink); };
+    r.stream = [this, id, after](std::shared_ptr<StreamOut> out) { hub_.stream(id, after, std::move(out)); };
     co_return r;
 }
 

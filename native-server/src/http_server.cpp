@@ -1,15 +1,24 @@
-// The HTTP/1.1 front end: one coroutine per connection on its own strand (an SSE stream is that
-// coroutine plus its buffers, never a thread), header/body limits, slowloris and idle time-outs,
-// chunked SSE with awaited writes, metrics and one JSON access-log line per request.
+// The HTTP/1.1 front end: one coroutine per connection on its own strand while it reads requests,
+// header/body limits, slowloris and idle time-outs, metrics and one JSON access-log line per
+// request. An SSE stream is not that coroutine: once its head is written it is a small SseConn
+// (socket, unsent bytes, flags) fed by the hub, with direct non-blocking writes and one sweep for
+// all streams' heartbeats and write deadlines; at its end the connection goes back to a request
+// loop.
 #include "http_server.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <mutex>
 #include <optional>
 #include <unordered_set>
 #include <utility>
 #include <vector>
+
+#include <sys/socket.h>
+#include <sys/types.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -23,6 +32,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "confab/sse.hpp"
 #include "request_head.hpp"
 #include "util.hpp"
 
@@ -43,18 +53,22 @@ std::string json_string(std::string_view s) {
 
 }  // namespace
 
+class SseConn;
+
 struct ConnState {
     explicit ConnState(asio::any_io_executor ex) : executor(std::move(ex)) {}
     asio::any_io_executor executor;  // the connection's strand
     // Touched only on `executor`:
-    beast::tcp_stream* stream = nullptr;
+    beast::tcp_stream* stream = nullptr;  // while a request loop runs
+    std::weak_ptr<SseConn> sse;           // while an event stream runs
     bool busy = false;
     bool close_requested = false;
 };
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     Impl(asio::io_context& io, Api& a, Metrics& m, HttpOptions o)
-        : ioc(io), api(a), metrics(m), opts(o), acceptor(asio::make_strand(io)) {}
+        : ioc(io), api(a), metrics(m), opts(o), acceptor(asio::make_strand(io)),
+          sweep_timer(asio::make_strand(io)) {}
 
     asio::io_context& ioc;
     Api& api;
@@ -65,9 +79,18 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     std::atomic<std::size_t> busy{0};
     mutable std::mutex mu;
     std::unordered_set<std::shared_ptr<ConnState>> conns;
+    std::mutex streams_mu;
+    std::unordered_set<std::shared_ptr<SseConn>> streams;  // open event streams, for the sweep
+    asio::steady_timer sweep_timer;
 
     asio::awaitable<void> accept_loop();
-    asio::awaitable<void> session(tcp::socket socket, std::shared_ptr<ConnState> st);
+    // `initial`: bytes of the next request already read (pipelined behind an event stream).
+    asio::awaitable<void> session(tcp::socket socket, std::shared_ptr<ConnState> st, std::string initial);
+    void schedule_sweep();
+    void forget_conn(const std::shared_ptr<ConnState>& st) {
+        std::lock_guard lock(mu);
+        conns.erase(st);
+    }
     // Moves res.body into the HTTP message (only route/status/workspace are read afterwards).
     asio::awaitable<bool> write_simple(beast::tcp_stream& stream, unsigned version, bool keep_alive,
                                        Response& res);
@@ -75,84 +98,265 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     void for_each_conn(void (*fn)(ConnState&));
 };
 
-// Writes the bytes of an SSE body as HTTP/1.1 chunks (or raw bytes for HTTP/1.0, which then
-// ends by closing). Every write has a deadline: a client that stops reading is dropped instead
-// of holding buffers forever.
-class ChunkSink final : public EventSink {
+// What the access log says of a stream once it ends.
+struct StreamLog {
+    std::string method;
+    Route route = Route::unmatched;
+    int status = 200;
+    std::string workspace;
+    std::chrono::steady_clock::time_point t0;
+};
+
+// An open event stream after its head: the socket, the bytes the socket has not taken yet and a
+// few flags. No coroutine and no timer of its own: producers send() from any thread with a direct
+// non-blocking send(2) under the mutex; only a short write arms a writability wait on the
+// connection's strand; the server's sweep sends heartbeats and drops a stream whose socket took
+// nothing for the write time-out. Body bytes go out as HTTP/1.1 chunks (or raw for HTTP/1.0,
+// which then ends by closing). At the end the connection goes back to a request loop (keep-alive)
+// or closes.
+class SseConn final : public StreamOut, public std::enable_shared_from_this<SseConn> {
 public:
-    ChunkSink(beast::tcp_stream& s, std::chrono::milliseconds timeout, bool chunked)
-        : stream_(s), timeout_(timeout), chunked_(chunked) {}
+    SseConn(HttpServer::Impl& server, tcp::socket sock, std::shared_ptr<ConnState> st, bool chunked,
+            bool keep_alive, std::string leftover, StreamLog log)
+        : server_(server), sock_(std::move(sock)), st_(std::move(st)), chunked_(chunked),
+          keep_alive_(keep_alive), leftover_(std::move(leftover)), log_(std::move(log)),
+          last_send_(std::chrono::steady_clock::now()) {}
 
-    ~ChunkSink() override { stop_watching(); }
-
-    void on_client_gone(std::function<void()> fn) override {
-        watch_ = std::make_shared<Watch>();
-        watch_->fn = std::move(fn);
-        arm(watch_);
+    Sent send(std::string_view bytes) override {
+        std::lock_guard lock(mu_);
+        if (closed_ || broken_ || finishing_) return Sent::closed;
+        if (bytes.empty()) return Sent::ok;
+        frame_locked(bytes);
+        if (!write_armed_) flush_locked();
+        if (broken_) return Sent::closed;
+        return out_.size() - off_ > kBacklogBytes ? Sent::backlogged : Sent::ok;
     }
 
-    asio::awaitable<bool> write(std::string bytes) override {
-        if (watch_ && watch_->gone) ok_ = false;
-        if (!ok_ || bytes.empty()) co_return ok_;
-        stream_.expires_after(timeout_);
-        boost::system::error_code ec;
-        if (chunked_) {
-            auto chunk = http::make_chunk(asio::buffer(bytes));
-            std::tie(ec, std::ignore) = co_await asio::async_write(stream_, chunk, kTuple);
+    void when_drained(std::function<void()> fn) override {
+        std::lock_guard lock(mu_);
+        if (closed_ || (!write_armed_ && off_ == out_.size())) {
+            asio::post(st_->executor, std::move(fn));
         } else {
-            std::tie(ec, std::ignore) = co_await asio::async_write(stream_, asio::buffer(bytes), kTuple);
+            drained_.push_back(std::move(fn));
         }
-        if (ec) ok_ = false;
-        co_return ok_;
     }
-    bool ok() const { return ok_; }
 
-    // Ends the watch before the connection is used for anything else.
-    void stop_watching() {
-        if (!watch_) return;
-        watch_->active = false;
-        if (watch_->armed) {
-            boost::system::error_code ec;
-            stream_.socket().cancel(ec);  // only the readability wait is pending here
+    void on_gone(std::function<void()> fn) override {
+        std::lock_guard lock(mu_);
+        gone_ = std::move(fn);
+    }
+
+    void finish() override {
+        std::lock_guard lock(mu_);
+        if (closed_ || finishing_) return;
+        finishing_ = true;
+        if (chunked_) out_.append("0\r\n\r\n");
+        if (!write_armed_) flush_locked();
+        if (!write_armed_) asio::post(st_->executor, [self = shared_from_this()] { self->complete(); });
+    }
+
+    bool closed() const override {
+        std::lock_guard lock(mu_);
+        return closed_ || broken_;
+    }
+    std::size_t pending() const override {
+        std::lock_guard lock(mu_);
+        return out_.size() - off_;
+    }
+    asio::any_io_executor executor() const override { return st_->executor; }
+
+    // On the strand, once: caps the kernel's send buffer (autotuning would let a reader that stops
+    // reading park megabytes in the kernel before its write deadline could start) and watches
+    // for the client closing while the stream is idle.
+    void start() {
+        boost::system::error_code ec;
+        sock_.set_option(asio::socket_base::send_buffer_size(kSocketSendBuffer), ec);
+        arm_watch();
+    }
+
+    // The server's sweep (any thread): a heartbeat after `heartbeat` of silence; a stream whose
+    // socket took nothing for `write_timeout` is dropped (its client resumes with Last-Event-ID).
+    void sweep(std::chrono::steady_clock::time_point now, std::chrono::milliseconds heartbeat,
+               std::chrono::milliseconds write_timeout) {
+        std::lock_guard lock(mu_);
+        if (closed_ || broken_) return;
+        if (write_armed_) {
+            if (now - stalled_since_ >= write_timeout) fail_locked();
+        } else if (!finishing_ && now - last_send_ >= heartbeat) {
+            static const std::string hb = sse::encode_comment("hb");
+            frame_locked(hb);
+            flush_locked();
         }
-        watch_.reset();
+    }
+
+    // Server shutdown (any thread).
+    void close_now() {
+        std::lock_guard lock(mu_);
+        if (!closed_) fail_locked();
     }
 
 private:
-    // A client does not send anything while it reads a stream, so the socket becoming readable
-    // means it closed (EOF / reset). Everything runs on the connection's strand.
-    struct Watch {
-        std::function<void()> fn;
-        bool active = true;
-        bool armed = false;
-        bool gone = false;
-    };
-    void arm(const std::shared_ptr<Watch>& w) {
-        w->armed = true;
-        auto& sock = stream_.socket();
-        sock.async_wait(tcp::socket::wait_read, [w, &sock](const boost::system::error_code& ec) {
-            w->armed = false;
-            if (!w->active || ec) return;
-            char c;
-            boost::system::error_code pec;
-            boost::system::error_code ignore;
-            sock.non_blocking(true, ignore);  // a spurious wake-up must not block the thread
-            std::size_t n = sock.receive(asio::buffer(&c, 1), tcp::socket::message_peek, pec);
-            sock.non_blocking(false, ignore);
-            if (pec == asio::error::would_block) return;
-            if (pec || n == 0) {
-                w->gone = true;
-                if (w->fn) w->fn();
+    static constexpr std::size_t kBacklogBytes = 64 * 1024;  // then the producer catches it up from the log later
+    // 64 KiB per round trip is ~640 KB/s at 100 ms: far above any token rate, and a replay
+    // still goes at the speed of the network for any ordinary RTT. Linux doubles it.
+    static constexpr int kSocketSendBuffer = 64 * 1024;
+
+    void frame_locked(std::string_view bytes) {
+        if (chunked_) {
+            char head[20];
+            auto [end, ec] = std::to_chars(head, head + sizeof head, bytes.size(), 16);
+            out_.append(head, end);
+            out_.append("\r\n");
+            out_.append(bytes);
+            out_.append("\r\n");
+        } else {
+            out_.append(bytes);
+        }
+    }
+
+    // Sends what the socket takes now; arms a writability wait for the rest.
+    void flush_locked() {
+        bool progress = false;
+        while (off_ < out_.size()) {
+            ssize_t n = ::send(sock_.native_handle(), out_.data() + off_, out_.size() - off_,
+                               MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n > 0) {
+                off_ += static_cast<std::size_t>(n);
+                progress = true;
+                continue;
             }
-            // Data instead (a pipelined request): leave it for after the stream.
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+            fail_locked();  // reset, broken pipe: the client is gone
+            return;
+        }
+        auto now = std::chrono::steady_clock::now();
+        if (progress) last_send_ = now;
+        if (off_ == out_.size()) {
+            out_.clear();
+            off_ = 0;
+            if (out_.capacity() > 4096) out_.shrink_to_fit();  // a caught-up stream keeps little
+            return;
+        }
+        if (progress || !write_armed_) stalled_since_ = now;
+        if (!write_armed_) {
+            write_armed_ = true;
+            asio::post(st_->executor, [self = shared_from_this()] { self->arm_writable(); });
+        }
+    }
+
+    void arm_writable() {  // strand
+        std::lock_guard lock(mu_);
+        if (closed_) return;
+        sock_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](const boost::system::error_code& ec) {
+            self->on_writable(ec);
         });
     }
 
-    beast::tcp_stream& stream_;
-    std::chrono::milliseconds timeout_;
-    bool chunked_;
-    bool ok_ = true;
-    std::shared_ptr<Watch> watch_;
+    void on_writable(const boost::system::error_code& ec) {  // strand
+        std::vector<std::function<void()>> drained;
+        {
+            std::lock_guard lock(mu_);
+            if (closed_) return;
+            if (ec) {
+                fail_locked();
+                return;
+            }
+            write_armed_ = false;
+            flush_locked();
+            if (closed_ || broken_ || write_armed_) return;
+            drained.swap(drained_);
+            if (finishing_) asio::post(st_->executor, [self = shared_from_this()] { self->complete(); });
+        }
+        for (auto& fn : drained) fn();
+    }
+
+    // The client is gone (or too slow, or the server closes): closes the socket under the mutex,
+    // so no sender can use its descriptor after, then tells the producer on the strand.
+    void fail_locked() {
+        if (closed_) return;
+        broken_ = true;
+        if (fail_posted_) return;
+        fail_posted_ = true;
+        asio::post(st_->executor, [self = shared_from_this()] { self->fail(); });
+    }
+
+    void fail() {  // strand
+        std::function<void()> gone;
+        std::vector<std::function<void()>> drained;
+        {
+            std::lock_guard lock(mu_);
+            if (closed_) return;
+            closed_ = true;
+            broken_ = true;
+            boost::system::error_code ec;
+            sock_.shutdown(tcp::socket::shutdown_both, ec);
+            sock_.close(ec);
+            gone.swap(gone_);
+            drained.swap(drained_);
+            out_.clear();
+            out_.shrink_to_fit();
+            off_ = 0;
+        }
+        end(false);
+        if (gone) gone();
+        for (auto& fn : drained) fn();
+    }
+
+    void complete();  // strand: everything, the last chunk included, is sent
+    void end(bool ok);  // strand: access log, bookkeeping
+
+    void arm_watch() {  // strand
+        std::lock_guard lock(mu_);
+        if (closed_) return;
+        watch_armed_ = true;
+        sock_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
+            self->on_readable(ec);
+        });
+    }
+
+    // A client does not send anything while it reads a stream, so the socket becoming readable
+    // means it closed (EOF / reset); data instead (a pipelined request) is left for after the stream.
+    void on_readable(const boost::system::error_code& ec) {  // strand
+        std::lock_guard lock(mu_);
+        watch_armed_ = false;
+        if (closed_ || ec) return;
+        char c;
+        ssize_t n = ::recv(sock_.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            lock_rearm();
+            return;
+        }
+        if (n <= 0) fail_locked();
+    }
+    void lock_rearm() {  // strand, under mu_: a spurious wake-up
+        watch_armed_ = true;
+        sock_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
+            self->on_readable(ec);
+        });
+    }
+
+    HttpServer::Impl& server_;
+    mutable std::mutex mu_;
+    tcp::socket sock_;
+    std::shared_ptr<ConnState> st_;
+    const bool chunked_;
+    const bool keep_alive_;
+    std::string leftover_;  // bytes of a pipelined request read before the stream began
+    StreamLog log_;
+    // Guarded by mu_:
+    std::string out_;  // framed bytes; [off_, size) not sent yet
+    std::size_t off_ = 0;
+    bool write_armed_ = false;  // a writability wait is pending: only it sends
+    bool finishing_ = false;
+    bool broken_ = false;       // the socket failed or the deadline passed: closing
+    bool fail_posted_ = false;
+    bool closed_ = false;       // the SSE phase is over (socket closed or handed back)
+    bool watch_armed_ = false;
+    std::chrono::steady_clock::time_point last_send_;
+    std::chrono::steady_clock::time_point stalled_since_;
+    std::function<void()> gone_;
+    std::vector<std::function<void()>> drained_;
 };
 
 void HttpServer::Impl::log_request(const std::string& method, const Response& res, double ms,
@@ -183,14 +387,21 @@ asio::awaitable<bool> HttpServer::Impl::write_simple(beast::tcp_stream& stream, 
     co_return !ec;
 }
 
-asio::awaitable<void> HttpServer::Impl::session(tcp::socket socket, std::shared_ptr<ConnState> st) {
+asio::awaitable<void> HttpServer::Impl::session(tcp::socket socket, std::shared_ptr<ConnState> st,
+                                                std::string initial) {
     beast::tcp_stream stream(std::move(socket));
     st->stream = &stream;
+    st->sse.reset();
     boost::system::error_code ec;
     stream.socket().set_option(tcp::no_delay(true), ec);
     std::string remote_ip;
     if (auto ep = stream.socket().remote_endpoint(ec); !ec) remote_ip = ep.address().to_string();
     beast::flat_buffer buffer;
+    if (!initial.empty()) {
+        buffer.commit(asio::buffer_copy(buffer.prepare(initial.size()), asio::buffer(initial)));
+        std::string().swap(initial);
+    }
+    bool handed_off = false;  // the connection went on as an SseConn
     bool counted_busy = false;
     auto set_busy = [&](bool b) {
         st->busy = b;
@@ -376,21 +587,24 @@ asio::awaitable<void> HttpServer::Impl::session(tcp::socket socket, std::shared_
                     log_request(req.method, res, secs * 1000, true);
                     break;
                 }
-                // A stream reads nothing until it ends: give the read buffer back meanwhile
-                // (4 KiB per open stream), unless a pipelined request is waiting in it.
-                if (buffer.size() == 0) buffer.shrink_to_fit();
-                ChunkSink sink(stream, std::chrono::milliseconds(opts.write_timeout_ms), chunked);
-                co_await res.stream(sink);
-                sink.stop_watching();
-                bool ok = sink.ok();
-                if (ok && chunked) {
-                    stream.expires_after(std::chrono::milliseconds(opts.write_timeout_ms));
-                    auto [lec, ln] = co_await asio::async_write(stream, http::make_chunk_last(), kTuple);
-                    ok = !lec;
+                // From here the stream is a small object, not this coroutine: the request, the
+                // parser and the read buffer are freed (bytes of a pipelined request kept).
+                std::string leftover;
+                if (buffer.size() > 0) leftover = beast::buffers_to_string(buffer.data());
+                StreamLog slog{req.method, res.route, res.status, std::move(res.workspace), t0};
+                auto conn = std::make_shared<SseConn>(*this, stream.release_socket(), st, chunked, keep_alive,
+                                                      std::move(leftover), std::move(slog));
+                st->stream = nullptr;
+                st->sse = conn;
+                {
+                    std::lock_guard lock(streams_mu);
+                    streams.insert(conn);
                 }
-                double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-                log_request(req.method, res, total * 1000, true);
-                if (!ok || !keep_alive) break;
+                conn->start();
+                auto feed = std::move(res.stream);
+                feed(conn);
+                handed_off = true;
+                break;
             } else {
                 bool ok = co_await write_simple(stream, version, keep_alive, res);
                 double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -402,6 +616,7 @@ asio::awaitable<void> HttpServer::Impl::session(tcp::socket socket, std::shared_
     } catch (const std::exception& e) {
         log_line(std::string(R"({"level":"error","msg":"connection failed","reason":)") + json_string(e.what()) + "}");
     }
+    if (handed_off) co_return;  // the SseConn owns the socket, the busy mark and the ConnState now
     set_busy(false);
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
     stream.close();
@@ -431,7 +646,7 @@ asio::awaitable<void> HttpServer::Impl::accept_loop() {
             std::lock_guard lock(mu);
             conns.insert(st);
         }
-        asio::co_spawn(strand, session(std::move(socket), st), asio::detached);
+        asio::co_spawn(strand, session(std::move(socket), st, std::string()), asio::detached);
     }
 }
 
@@ -444,6 +659,70 @@ void HttpServer::Impl::for_each_conn(void (*fn)(ConnState&)) {
     for (auto& st : all) {
         asio::post(st->executor, [st, fn] { fn(*st); });
     }
+}
+
+// One sweep for all open streams (not a timer each): heartbeats and write deadlines, a few times
+// per heartbeat / time-out period.
+void HttpServer::Impl::schedule_sweep() {
+    auto period = std::chrono::milliseconds(std::min(opts.heartbeat_ms, opts.write_timeout_ms) / 4);
+    period = std::clamp(period, std::chrono::milliseconds(5), std::chrono::milliseconds(1000));
+    sweep_timer.expires_after(period);
+    sweep_timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        if (ec) return;
+        auto now = std::chrono::steady_clock::now();
+        {
+            std::lock_guard lock(self->streams_mu);
+            for (const auto& c : self->streams) {
+                c->sweep(now, std::chrono::milliseconds(self->opts.heartbeat_ms),
+                         std::chrono::milliseconds(self->opts.write_timeout_ms));
+            }
+        }
+        self->schedule_sweep();
+    });
+}
+
+void SseConn::complete() {
+    tcp::socket sock(st_->executor);
+    bool reuse = false;
+    std::vector<std::function<void()>> drained;  // they see closed() and let go of the producer
+    {
+        std::lock_guard lock(mu_);
+        if (closed_) return;
+        closed_ = true;
+        boost::system::error_code ec;
+        if (watch_armed_) sock_.cancel(ec);
+        reuse = keep_alive_ && !server_.shutting_down.load() && !st_->close_requested;
+        if (reuse) {
+            sock = std::move(sock_);
+        } else {
+            sock_.shutdown(tcp::socket::shutdown_send, ec);
+            sock_.close(ec);
+        }
+        gone_ = nullptr;
+        drained.swap(drained_);
+    }
+    end(reuse);
+    for (auto& fn : drained) fn();
+    if (reuse) {
+        asio::co_spawn(st_->executor, server_.session(std::move(sock), st_, std::move(leftover_)), asio::detached);
+    }
+}
+
+void SseConn::end(bool reused) {
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - log_.t0).count();
+    Response r;
+    r.route = log_.route;
+    r.status = log_.status;
+    r.workspace = std::move(log_.workspace);
+    server_.log_request(log_.method, r, ms, true);
+    st_->busy = false;
+    server_.busy.fetch_sub(1);
+    if (!reused) {
+        st_->sse.reset();
+        server_.forget_conn(st_);
+    }
+    std::lock_guard lock(server_.streams_mu);
+    server_.streams.erase(shared_from_this());
 }
 
 HttpServer::HttpServer(asio::io_context& ioc, Api& api, Metrics& metrics, HttpOptions options)
@@ -469,6 +748,7 @@ Result<std::uint16_t> HttpServer::listen(const std::string& host, std::uint16_t 
 
 void HttpServer::start() {
     auto impl = impl_;
+    asio::post(impl->sweep_timer.get_executor(), [impl] { impl->schedule_sweep(); });
     asio::co_spawn(impl->acceptor.get_executor(),
                    [impl]() -> asio::awaitable<void> { co_await impl->accept_loop(); }, asio::detached);
 }
@@ -498,6 +778,7 @@ void HttpServer::close_all() {
             st.stream->socket().shutdown(tcp::socket::shutdown_both, ec);
             st.stream->cancel();
         }
+        if (auto c = st.sse.lock()) c->close_now();
     });
 }
 

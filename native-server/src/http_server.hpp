@@ -19,11 +19,14 @@ struct HttpOptions {
     int header_timeout_ms = 10000;
     int body_timeout_ms = 30000;
     int idle_timeout_ms = 60000;
-    int write_timeout_ms = 30000;
+    int write_timeout_ms = 30000;  // a stream whose socket takes nothing this long is dropped
+    int heartbeat_ms = 15000;      // an SSE ": hb" comment after this much silence
     std::size_t max_body_bytes = 1 << 20;
     std::size_t max_header_bytes = 8 << 10;
     bool access_log = true;
 };
+
+class SseConn;  // an open event stream (http_server.cpp)
 
 class HttpServer {
 public:
@@ -41,6 +44,7 @@ public:
     std::size_t busy_connections() const;
 
 private:
+    friend class SseConn;
     struct Impl;
     std::shared_ptr<Impl> impl_;
 };

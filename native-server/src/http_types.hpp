@@ -3,12 +3,14 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
 #include "metrics.hpp"
@@ -39,15 +41,32 @@ struct Request {
     }
 };
 
-// Writes bytes of an open event stream; false when the client is gone or too slow (the write
-// deadline passed). Each call is awaited before the next: that is the per-stream backpressure.
-class EventSink {
+// The body of an open event stream once its head is written: a small per-stream object owned
+// by the HTTP layer, fed by whoever produces the events (the hub). Not a coroutine: producers call
+// it from any thread; it sends at once what the socket takes and keeps the rest (bounded by the
+// producer, which stops feeding a backlogged stream and catches it up later from the run's log).
+class StreamOut {
 public:
-    virtual ~EventSink() = default;
-    virtual boost::asio::awaitable<bool> write(std::string bytes) = 0;
-    // `fn` runs (on the stream's executor) when the client goes away while the stream is idle,
-    // so an abandoned stream ends now rather than at its next heartbeat.
-    virtual void on_client_gone(std::function<void()> fn) = 0;
+    enum class Sent {
+        ok,          // sent, or queued behind a short write
+        backlogged,  // queued, and more than the stream's budget is waiting: feed it again after when_drained()
+        closed,      // the client is gone (or the server closes it): stop feeding it
+    };
+    virtual ~StreamOut() = default;
+    // Any thread. Appends whole SSE frames (never part of one).
+    virtual Sent send(std::string_view bytes) = 0;
+    // Any thread. `fn` runs once, on the stream's executor, when nothing is waiting to be sent or
+    // the stream has closed (check closed()).
+    virtual void when_drained(std::function<void()> fn) = 0;
+    // Once, before any call: `fn` runs once, on the stream's executor, when the stream closes
+    // before finish() (client gone, write deadline passed, server closing).
+    virtual void on_gone(std::function<void()> fn) = 0;
+    // The body is complete: ends it (last chunk) once everything is sent, then the connection
+    // serves its next request or closes.
+    virtual void finish() = 0;
+    virtual bool closed() const = 0;
+    virtual std::size_t pending() const = 0;  // bytes handed over and not yet taken by the socket
+    virtual boost::asio::any_io_executor executor() const = 0;  // where the callbacks run
 };
 
 struct Response {
@@ -55,9 +74,9 @@ struct Response {
     std::string content_type = "application/json";
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers;
-    // Set for text/event-stream responses: runs after the head is written; the body is what it
-    // writes to the sink (chunked).
-    std::function<boost::asio::awaitable<void>(EventSink&)> stream;
+    // Set for text/event-stream responses: called once the head is written, with the stream's
+    // body; it returns at once and feeds the body from then on (chunked).
+    std::function<void(std::shared_ptr<StreamOut>)> stream;
     // For the access log and metrics.
     Route route = Route::unmatched;
     std::string workspace;

@@ -1,5 +1,6 @@
 // The execution manager: one coroutine per run on its own strand, dense event seqs stored before
-// they are published, and SSE readers that replay storage then follow the live run without gaps.
+// they are published, and SSE readers (small objects, not coroutines) that replay the run's log or
+// storage, then follow the live run without gaps.
 #include "hub.hpp"
 
 // g++ 12 destroys some temporaries of a co_await full-expression twice: aggregate-initialised
@@ -149,7 +150,7 @@ struct ExecutionHub::LiveRun {
     std::string id;
     asio::strand<asio::io_context::executor_type> strand;
     std::mutex mu;  // guards subs, finished
-    std::vector<std::shared_ptr<Subscriber>> subs;
+    std::vector<std::shared_ptr<RunListener>> subs;
     bool finished = false;
     // Terminal events sent to readers although storage refused them (a run whose storage failed
     // must still end for its readers); stored later by the retry loop, unchanged. Late subscribers
@@ -317,9 +318,7 @@ asio::awaitable<void> ExecutionHub::flush(std::shared_ptr<LiveRun> live) {
                 live->log.append(ev.type, ev.data, t.text ? &*t.text : nullptr, t.text_only, ev.created_at);
             }
             live->seq = events.back().seq;
-            for (auto& sub : live->subs) {
-                for (const auto& f : frames) sub->push(f);
-            }
+            for (auto& sub : live->subs) sub->on_events(frames.data(), frames.size());
         }
         if (live->flushed) live->flushed->cancel();
     }
@@ -498,7 +497,7 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
             } else {
                 live->unstored.push_back(terminal[i]);
             }
-            for (auto& sub : live->subs) sub->push(terminal[i]);
+            for (auto& sub : live->subs) sub->on_events(&terminal[i], 1);
         }
         if (stored) live->seq = terminal.back()->seq;
     }
@@ -550,12 +549,13 @@ void ExecutionHub::finalize(const std::shared_ptr<LiveRun>& live) {
     }
     std::lock_guard lock(live->mu);
     live->finished = true;
-    for (auto& sub : live->subs) sub->close();
+    auto subs = std::move(live->subs);
     live->subs.clear();
+    for (auto& sub : subs) sub->on_closed();
 }
 
 std::shared_ptr<ExecutionHub::LiveRun> ExecutionHub::subscribe(const std::string& id,
-                                                               const std::shared_ptr<Subscriber>& sub) {
+                                                               const std::shared_ptr<RunListener>& sub) {
     std::shared_ptr<LiveRun> live;
     {
         std::lock_guard lock(mu_);
@@ -569,7 +569,7 @@ std::shared_ptr<ExecutionHub::LiveRun> ExecutionHub::subscribe(const std::string
     return live;
 }
 
-void ExecutionHub::unsubscribe(const std::shared_ptr<LiveRun>& live, const std::shared_ptr<Subscriber>& sub) {
+void ExecutionHub::unsubscribe(const std::shared_ptr<LiveRun>& live, const std::shared_ptr<RunListener>& sub) {
     if (!live) return;
     std::lock_guard lock(live->mu);
     auto& v = live->subs;
@@ -578,7 +578,6 @@ void ExecutionHub::unsubscribe(const std::shared_ptr<LiveRun>& live, const std::
 
 std::size_t ExecutionHub::replay_live(LiveRun& live, std::uint64_t& last, std::size_t limit, std::string& out,
                                       bool& done) {
-    std::lock_guard lock(live.mu);
     std::vector<EventRecord> evs = live.log.events_after(last, limit);
     for (const EventRecord& e : evs) {
         encode_event(out, e.seq, e.type, e.data);
@@ -602,109 +601,208 @@ std::size_t ExecutionHub::replay_live(LiveRun& live, std::uint64_t& last, std::s
     return n;
 }
 
-asio::awaitable<void> ExecutionHub::stream(std::string id, std::uint64_t after_seq, EventSink& sink) {
-    auto ex = co_await asio::this_coro::executor;
-    auto sub = std::make_shared<Subscriber>(ex, options_.stream_queue);
-    // Subscribed before anything is read: each event of a live run is either in its log when we
-    // read it (both are done under the run's lock) or reaches our queue afterwards (or both: the
-    // seq check drops the second copy). A run not live here has stored everything it ever will.
-    sink.on_client_gone([sub] { sub->abort(); });
-    auto live = subscribe(id, sub);
+// A live run's SSE reader: fed under the run's lock by its publishers while it keeps up, caught
+// up from the run's log (page by page, each once the socket took the last) when it fell behind.
+// Lock order: the run's mu, then the reader's, then the stream's own.
+struct ExecutionHub::Reader final : RunListener, std::enable_shared_from_this<Reader> {
+    Reader(std::shared_ptr<StreamOut> o, std::uint64_t after, std::size_t b, Metrics& m)
+        : out(std::move(o)), budget(b), metrics(m), last(after) {
+        metrics.stream_opened();
+    }
+    ~Reader() override { metrics.stream_closed(); }
+
+    const std::shared_ptr<StreamOut> out;
+    std::shared_ptr<LiveRun> live;  // set before it is subscribed, never changed
+    const std::size_t budget;       // live events it may have waiting for the socket
+    Metrics& metrics;
+    std::mutex mu;  // guards what follows
+    std::uint64_t last;  // the last seq handed to `out`
+    enum class Mode { catch_up, live, done } mode = Mode::catch_up;
+    std::size_t waiting = 0;  // events handed to `out` since its socket last took everything
+    bool pull_scheduled = false;
+
+    // Under the run's lock (a publisher).
+    void on_events(const StoredEventPtr* evs, std::size_t n) override {
+        std::lock_guard lock(mu);
+        if (mode != Mode::live) return;  // a catch-up reads them from the log
+        std::string buf;
+        bool gap = false;
+        bool completed = false;
+        std::size_t taken = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            const StoredEvent& e = *evs[i];
+            if (e.seq <= last) continue;
+            if (e.seq != last + 1) {  // never expected; the log has the missing ones
+                gap = true;
+                break;
+            }
+            if (buf.empty() && i + 1 == n) {  // the common case: one event, sent without a copy
+                last = e.seq;
+                deliver(e.frame, 1, e.type == "completed");
+                return;
+            }
+            buf += e.frame;
+            last = e.seq;
+            ++taken;
+            if (e.type == "completed") {
+                completed = true;
+                break;
+            }
+        }
+        if (!buf.empty()) {
+            deliver(buf, taken, completed);
+            if (mode != Mode::live) return;
+        }
+        if (gap) fall_behind();
+    }
+
+    // Under the run's lock: a final read of the log settles any doubt, then the stream ends.
+    void on_closed() override {
+        std::lock_guard lock(mu);
+        if (mode == Mode::live) {
+            mode = Mode::catch_up;
+            schedule_pull();
+        }
+    }
+
+    // Under mu: hands `bytes` (`n` events) to the stream.
+    void deliver(std::string_view bytes, std::size_t n, bool completed) {
+        if (out->pending() == 0) waiting = 0;
+        StreamOut::Sent sent = out->send(bytes);
+        waiting += n;
+        if (sent == StreamOut::Sent::closed) {
+            mode = Mode::done;  // on_gone unsubscribes it
+        } else if (completed) {
+            mode = Mode::done;
+            out->finish();
+        } else if (sent == StreamOut::Sent::backlogged || (waiting > budget && out->pending() > 0)) {
+            fall_behind();
+        }
+    }
+
+    void fall_behind() {
+        mode = Mode::catch_up;
+        metrics.stream_caught_up();
+        schedule_pull();
+    }
+
+    void schedule_pull() {
+        if (pull_scheduled) return;
+        pull_scheduled = true;
+        out->when_drained([self = shared_from_this()] { self->pull(); });
+    }
+
+    // On the stream's executor once its socket took everything: the next page of the log.
+    void pull() {
+        if (out->closed()) return;
+        std::lock_guard run_lock(live->mu);
+        std::lock_guard lock(mu);
+        pull_scheduled = false;
+        if (mode != Mode::catch_up) return;
+        std::string buf;
+        bool completed = false;
+        std::size_t n = replay_live(*live, last, kReplayPage, buf, completed);
+        StreamOut::Sent sent = buf.empty() ? StreamOut::Sent::ok : out->send(buf);
+        if (sent == StreamOut::Sent::closed) {
+            mode = Mode::done;
+        } else if (completed) {
+            mode = Mode::done;
+            out->finish();
+        } else if (n == kReplayPage || sent == StreamOut::Sent::backlogged) {
+            schedule_pull();
+        } else if (live->finished) {
+            // Ended without a "completed" event this process could send (its final state is
+            // not stored): the stream ends; a resume reads what storage has.
+            mode = Mode::done;
+            out->finish();
+        } else {
+            waiting = 0;
+            mode = Mode::live;  // caught up, under the run's lock: the next event is pushed
+        }
+    }
+};
+
+void ExecutionHub::stream(const std::string& id, std::uint64_t after_seq, std::shared_ptr<StreamOut> out) {
+    std::shared_ptr<LiveRun> live;
+    {
+        std::lock_guard lock(mu_);
+        auto it = runs_.find(id);
+        if (it != runs_.end()) live = it->second;
+    }
+    if (live) {
+        auto reader = std::make_shared<Reader>(out, after_seq, options_.stream_queue, metrics_);
+        reader->live = live;
+        bool subscribed = false;
+        {
+            std::lock_guard lock(live->mu);
+            if (!live->finished) {
+                live->subs.push_back(reader);
+                subscribed = true;
+            }
+        }
+        if (subscribed) {
+            // Subscribed before anything is read: each event is either in the log when the first
+            // pull reads it (under the run's lock) or pushed after it turned the reader live.
+            std::weak_ptr<Reader> weak = reader;
+            out->on_gone([weak] {
+                if (auto r = weak.lock()) unsubscribe(r->live, r);
+            });
+            reader->pull();
+            return;
+        }
+        // It finished meanwhile: everything it will ever store is stored.
+    }
+    auto ex = out->executor();  // before `out` is moved into the coroutine
+    asio::co_spawn(ex, replay_stored(id, after_seq, std::move(out)), asio::detached);
+}
+
+// A run not live here: its events from storage, a page at a time, each once the client took
+// the last one. Lives only as long as the replay.
+asio::awaitable<void> ExecutionHub::replay_stored(std::string id, std::uint64_t last, std::shared_ptr<StreamOut> out) {
     metrics_.stream_opened();
-    std::uint64_t last = after_seq;
-    bool done = false;
-    bool replay = true;
-    bool ended = false;  // the live run has ended: its log holds all it will ever hold
-    auto last_write = std::chrono::steady_clock::now();
     try {
-        while (!done) {
-            if (replay) {
-                replay = false;
-                for (;;) {
-                    // A client that left stops the replay before the next read: a replay that
-                    // writes nothing would otherwise never notice (issue 12, defect 1).
-                    if (sub->aborted()) goto out;
-                    std::string buf;
-                    std::size_t n = 0;
-                    if (live) {
-                        n = replay_live(*live, last, kReplayPage, buf, done);
-                    } else {
-                        auto evs = co_await db_.run([&id, last](Store& s) { return s.events_after(id, last, kReplayPage); });
-                        if (evs.empty()) break;
-                        const std::uint64_t page_start = last;
-                        for (const auto& e : evs) {
-                            if (e.seq <= last) continue;
-                            encode_event(buf, e.seq, e.type, e.data);
-                            last = e.seq;
-                            if (e.type == "completed") {
-                                done = true;
-                                break;
-                            }
-                        }
-                        // A page that brought nothing new would be fetched again forever: end the
-                        // replay (storage answered something other than "after `last`").
-                        if (last == page_start) {
-                            log_line(R"({"level":"error","msg":"replay made no progress","execution":")" + id +
-                                     R"(","after":)" + std::to_string(last) + "}");
-                            goto out;
-                        }
-                        n = evs.size();
-                    }
-                    if (!buf.empty()) {
-                        if (!co_await sink.write(std::move(buf))) goto out;
-                        last_write = std::chrono::steady_clock::now();
-                    }
-                    if (done || n < kReplayPage) break;
-                }
-                if (done || !live || ended) break;
-            }
-            auto batch = sub->take();
-            if (batch.aborted) break;
-            if (batch.lagged) {
-                metrics_.stream_caught_up();
-                replay = true;
-                continue;
-            }
+        for (;;) {
+            // A client that left stops the replay before the next read: a replay that writes
+            // nothing would otherwise never notice (issue 12, defect 1).
+            if (out->closed()) break;
+            auto evs = co_await db_.run([&id, last](Store& s) { return s.events_after(id, last, kReplayPage); });
             std::string buf;
-            for (const auto& e : batch.events) {
-                if (e->seq <= last) continue;
-                if (e->seq != last + 1) {  // never expected; the log has the missing ones
-                    replay = true;
-                    break;
-                }
-                buf += e->frame;
-                last = e->seq;
-                if (e->type == "completed") {
+            bool done = false;
+            const std::uint64_t page_start = last;
+            for (const auto& e : evs) {
+                if (e.seq <= last) continue;
+                encode_event(buf, e.seq, e.type, e.data);
+                last = e.seq;
+                if (e.type == "completed") {
                     done = true;
                     break;
                 }
             }
-            if (!buf.empty()) {
-                if (!co_await sink.write(std::move(buf))) break;
-                last_write = std::chrono::steady_clock::now();
-                continue;
+            if (!evs.empty() && last == page_start) {
+                // A page that brought nothing new would be fetched again forever: end the replay
+                // (storage answered something other than "after `last`").
+                log_line(R"({"level":"error","msg":"replay made no progress","execution":")" + id +
+                         R"(","after":)" + std::to_string(last) + "}");
+                done = true;
             }
-            if (replay || done) continue;
-            if (batch.closed) {
-                replay = true;  // a final read of the log settles any doubt, then the loop ends
-                ended = true;
-                continue;
+            if (!buf.empty() && out->send(buf) == StreamOut::Sent::closed) break;
+            if (done || evs.size() < kReplayPage) {
+                out->finish();
+                break;
             }
-            auto since = std::chrono::steady_clock::now() - last_write;
-            if (since >= options_.heartbeat) {
-                if (!co_await sink.write(sse::encode_comment("hb"))) break;
-                last_write = std::chrono::steady_clock::now();
-                continue;
+            if (out->pending() > 0) {
+                auto wait = [out](auto handler) {
+                    auto h = std::make_shared<decltype(handler)>(std::move(handler));
+                    out->when_drained([h] { (*h)(); });
+                };
+                co_await asio::async_initiate<const asio::use_awaitable_t<>, void()>(std::move(wait), asio::use_awaitable);
             }
-            co_await sub->wait(std::chrono::duration_cast<std::chrono::milliseconds>(options_.heartbeat - since) +
-                               std::chrono::milliseconds(1));
         }
     } catch (const std::exception& e) {
         log_line(std::string(R"({"level":"error","msg":"stream failed","execution":")") + id +
                  R"(","reason":)" + protocol::dump(protocol::Json(e.what())) + "}");
+        out->finish();
     }
-out:
-    unsubscribe(live, sub);
     metrics_.stream_closed();
 }
 

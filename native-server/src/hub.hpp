@@ -36,14 +36,29 @@ struct StoredEvent {
 };
 using StoredEventPtr = std::shared_ptr<const StoredEvent>;
 
-// One live reader of a run. Publishers (any thread) push into a bounded queue; the reader sleeps
+// What a live run tells those who follow it. Both calls come under the run's lock, in seq order,
+// so a listener that reads the run's log under the same lock misses nothing and sees nothing twice
+// (it drops seqs it has).
+class RunListener {
+public:
+    virtual ~RunListener() = default;
+    virtual void on_events(const StoredEventPtr* events, std::size_t n) = 0;  // just committed (or terminal)
+    virtual void on_closed() = 0;  // the run has ended: its log holds all it will ever hold
+};
+
+// One live reader of a run that waits in a coroutine (cancel_and_settle's wait). Publishers (any thread) push into a bounded queue; the reader sleeps
 // on a timer that a publisher cancels to wake it. Both touch the timer only under the mutex, so no
 // wake-up is lost whatever executor the reader runs on (a plain multi-threaded io_context too). A reader that falls `capacity` events behind is marked `lagged`: its queue is dropped
 // and it catches up from storage, so a slow reader costs bounded memory and loses nothing.
-class Subscriber {
+class Subscriber final : public RunListener {
 public:
     Subscriber(boost::asio::any_io_executor ex, std::size_t capacity)
         : timer_(std::move(ex)), capacity_(capacity) {}
+
+    void on_events(const StoredEventPtr* events, std::size_t n) override {
+        for (std::size_t i = 0; i < n; ++i) push(events[i]);
+    }
+    void on_closed() override { close(); }
 
     void push(const StoredEventPtr& ev);  // any thread
     void close();                         // any thread: the run has ended
@@ -90,8 +105,7 @@ struct StartSpec {
 };
 
 struct HubOptions {
-    std::chrono::milliseconds heartbeat{15000};
-    std::size_t stream_queue = 256;
+    std::size_t stream_queue = 256;  // live events a reader may have waiting for its socket before it catches up from the log
     std::uint64_t compact_every = 256;  // a live run moves its journalled events into events rows every N
 };
 
@@ -104,10 +118,12 @@ public:
     // Error "shutting_down" after shutdown().
     boost::asio::awaitable<Result<ExecutionRecord>> start(StartSpec spec);
 
-    // Writes the events of `id` with seq > after_seq to `sink` as SSE, stored ones first, then
-    // live ones, until the terminal "completed" event, the run's end or the client is gone.
-    // Heartbeat comments keep idle streams open. The caller has checked that `id` is visible.
-    boost::asio::awaitable<void> stream(std::string id, std::uint64_t after_seq, EventSink& sink);
+    // Feeds `out` the events of `id` with seq > after_seq as SSE, stored ones first, then live
+    // ones, until the terminal "completed" event, the run's end or the client is gone; then
+    // finishes it. Returns at once: a live run's reader is a small object its publishers feed (no
+    // coroutine, no timer; heartbeats are the HTTP layer's); a run not live here is replayed from
+    // storage page by page as fast as the client reads. The caller has checked that `id` is visible.
+    void stream(const std::string& id, std::uint64_t after_seq, std::shared_ptr<StreamOut> out);
 
     // Asks a live run to stop (it ends "cancelled"). False when `id` is not running here.
     bool cancel(const std::string& id);
@@ -127,6 +143,9 @@ public:
 
 private:
     struct LiveRun;
+    struct Reader;
+    boost::asio::awaitable<void> replay_stored(std::string id, std::uint64_t after_seq,
+                                               std::shared_ptr<StreamOut> out);
     // Commits a run's completion in one db job; false when storage refused it (logged).
     boost::asio::awaitable<bool> store_completion(const RunCompletion& done);
     boost::asio::awaitable<void> run(std::shared_ptr<LiveRun> live, StartSpec spec);
@@ -135,12 +154,13 @@ private:
     boost::asio::awaitable<void> flush(std::shared_ptr<LiveRun> live);
     boost::asio::awaitable<void> wait_flushed(std::shared_ptr<LiveRun> live);
     boost::asio::awaitable<void> drain(std::shared_ptr<LiveRun> live);
-    std::shared_ptr<LiveRun> subscribe(const std::string& id, const std::shared_ptr<Subscriber>& sub);
+    std::shared_ptr<LiveRun> subscribe(const std::string& id, const std::shared_ptr<RunListener>& sub);
     // The frames of a live run's events after `last`, up to `limit` of them, from its log (then
-    // its unstored terminal events); advances `last`, sets `done` at "completed".
+    // its unstored terminal events); advances `last`, sets `done` at "completed". The caller holds
+    // the run's lock.
     static std::size_t replay_live(LiveRun& live, std::uint64_t& last, std::size_t limit, std::string& out,
                                    bool& done);
-    static void unsubscribe(const std::shared_ptr<LiveRun>& live, const std::shared_ptr<Subscriber>& sub);
+    static void unsubscribe(const std::shared_ptr<LiveRun>& live, const std::shared_ptr<RunListener>& sub);
     void finalize(const std::shared_ptr<LiveRun>& live);
 
     boost::asio::io_context& ioc_;

@@ -145,7 +145,6 @@ int run_serve(const std::vector<std::string>& args) {
     asio::io_context ioc(threads);
     Metrics metrics;
     HubOptions hub_opts;
-    hub_opts.heartbeat = std::chrono::milliseconds(opts.heartbeat_ms);
     hub_opts.stream_queue = opts.stream_queue;
     hub_opts.compact_every = static_cast<std::uint64_t>(opts.compact_every);
     ExecutionHub hub(ioc, db, *config, metrics, hub_opts);
@@ -159,6 +158,7 @@ int run_serve(const std::vector<std::string>& args) {
     http_opts.body_timeout_ms = opts.body_timeout_ms;
     http_opts.idle_timeout_ms = opts.idle_timeout_ms;
     http_opts.write_timeout_ms = opts.write_timeout_ms;
+    http_opts.heartbeat_ms = opts.heartbeat_ms;
     http_opts.max_body_bytes = opts.max_body_bytes;
     http_opts.max_header_bytes = opts.max_header_bytes;
     http_opts.access_log = opts.access_log;

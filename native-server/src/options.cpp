@@ -199,9 +199,11 @@ serve options (environment variable in brackets; flags win):
   --header-timeout-ms MS   request head deadline, default 10000
   --body-timeout-ms MS     request body deadline, default 30000
   --idle-timeout-ms MS     idle keep-alive connection deadline, default 60000
-  --write-timeout-ms MS    one response write deadline, default 30000
+  --write-timeout-ms MS    one response write deadline; a stream whose socket takes
+                           nothing this long is dropped (it resumes), default 30000
   --shutdown-grace-ms MS   on SIGTERM, how long runs may take to finish, default 5000
-  --stream-queue N         live events buffered per stream before it catches up from storage
+  --stream-queue N         live events a stream may have waiting for its socket before
+                           it catches up from the run's log, default 256
   --max-body-bytes N       request body limit, default 1048576
   --no-access-log          do not print one JSON line per request on stderr
   --compact-every N        a streaming run moves its journalled events into its events rows
