@@ -280,14 +280,23 @@ asio::awaitable<void> ExecutionHub::flush(std::shared_ptr<LiveRun> live) {
         // Every options_.compact_every events, the ones journalled before go to the run's events rows in
         // the same transaction (from the log: many of one run at once, so its pages are written
         // once for all of them), and the journal can be cut past the run's older rows.
-        std::vector<EventRecord> compact;
-        if (live->seq - live->compacted >= options_.compact_every) {
-            std::lock_guard lock(live->mu);
-            compact = live->log.events_after(live->compacted);
-        }
+        // The events to compact are read from the log by the db job itself, as it runs: a job
+        // waiting in the queue holds no copy of them (when many runs compact at once, as runs
+        // started together do, queued copies were most of the server's memory). The log holds
+        // (compacted, seq] and only this flush appends to it, after the commit.
+        const bool compact = live->seq - live->compacted >= options_.compact_every;
+        const std::uint64_t compact_from = live->compacted;
+        const std::uint64_t compact_to = live->seq;
         Status st = make_error("internal", "not stored");
         try {
-            st = co_await db_.run([&](Store& s) { return s.journal_events(id, events, compact); });
+            st = co_await db_.run([&](Store& s) {
+                std::vector<EventRecord> moved;
+                if (compact) {
+                    std::lock_guard lock(live->mu);
+                    moved = live->log.events_after(compact_from);
+                }
+                return s.journal_events(id, events, moved);
+            });
         } catch (const std::exception& e) {  // the group commit failed, or the executor stopped
             st = make_error("storage_unavailable", e.what());
         }
@@ -302,7 +311,7 @@ asio::awaitable<void> ExecutionHub::flush(std::shared_ptr<LiveRun> live) {
                      R"(","reason":)" + protocol::dump(protocol::Json(st.error().message)) + "}");
             break;
         }
-        if (!compact.empty()) live->compacted = compact.back().seq;
+        if (compact) live->compacted = compact_to;
         std::vector<StoredEventPtr> frames;
         frames.reserve(events.size());
         for (EventRecord& ev : events) {
