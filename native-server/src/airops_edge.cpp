@@ -338,7 +338,11 @@ asio::awaitable<Response> AiropsEdge::handle(Request& req) {
     enum class R { none, app, execute, execution, cancel, chat, auth } route = R::none;
     const char* allow = "";
     std::string param, version;
-    if (n == 2 && segs[0] == "airop_app_bases") route = R::app, allow = "GET", param = segs[1];
+    // The SDK 2.3.0 calls airops_app_bases (every build of its dist); issue 16 spells it
+    // airop_app_bases: both are served.
+    if (n == 2 && (segs[0] == "airops_app_bases" || segs[0] == "airop_app_bases")) {
+        route = R::app, allow = "GET", param = segs[1];
+    }
     if (n >= 3 && n <= 4 && segs[0] == "airops_apps" && segs[2] == "async_execute" && segs[1] != "executions") {
         route = R::execute, allow = "POST", param = segs[1];
         if (n == 4) {

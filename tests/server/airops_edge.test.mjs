@@ -58,7 +58,7 @@ describe('AirOps SDK edge: /sdk_api', () => {
 
   test('apps.get, execute (with a version), the record in the SDK\'s shape', async () => {
     const h = sdkHeaders(WS.demo, 'ada');
-    const app = await getJson(`${base}/sdk_api/airop_app_bases/story?methods=type`, h);
+    const app = await getJson(`${base}/sdk_api/airops_app_bases/story?methods=type`, h);
     assert.equal(app.status, 200);
     assert.equal(app.json.public, false);
     const ex = await postJson(`${base}/sdk_api/airops_apps/story/async_execute/v2`, { inputs: { hero: 'Ada', count: 3 } }, h);
