@@ -777,6 +777,7 @@ asio::awaitable<void> AiropsEdge::serve_websocket(beast::tcp_stream& stream, htt
     ws.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(http::field::server, "confab"); }));
     ws.read_message_max(64 * 1024);
+    ws.auto_fragment(false);  // one frame per Pusher message: less framing, and simple clients cope
     auto [aec] = co_await ws.async_accept(req, kTuple);
     if (aec) co_return;
 

@@ -59,10 +59,14 @@ export class PusherSocket {
       if (len === 126) { if (this.buf.length < 4) break; len = this.buf.readUInt16BE(2); off = 4; }
       else if (len === 127) { if (this.buf.length < 10) break; len = Number(this.buf.readBigUInt64BE(2)); off = 10; }
       if (this.buf.length < off + len) break;
+      const fin = (this.buf[0] & 0x80) !== 0;
       const payload = this.buf.subarray(off, off + len);
       this.buf = this.buf.subarray(off + len);
-      if (op === 1) {
-        const m = JSON.parse(payload.toString());
+      if (op === 1 || op === 0) {  // a text message, possibly in fragments
+        this.partial = op === 1 ? [payload] : [...(this.partial ?? []), payload];
+        if (!fin) continue;
+        const m = JSON.parse(Buffer.concat(this.partial).toString());
+        this.partial = null;
         if (typeof m.data === 'string') { try { m.data = JSON.parse(m.data); } catch { /* plain string */ } }
         this.messages.push(m);
       } else if (op === 8) {
