@@ -311,8 +311,9 @@ asio::awaitable<Response> AiropsEdge::forward(Request& req, const Caller& c, std
     v1.body = std::move(body);
     v1.remote_ip = req.remote_ip;
     for (const auto& [k, v] : req.headers) {
+        // The edge answers JSON only (an Accept: text/event-stream would turn a v1 route into SSE).
         if (k == "user_id" || k == "workspace_id" || k == "user_id_hashed" || k.starts_with("x-confab-") ||
-            k == "content-length") {
+            k == "content-length" || k == "accept") {
             continue;
         }
         v1.headers.emplace_back(k, v);
@@ -511,7 +512,9 @@ asio::awaitable<Response> AiropsEdge::chat(Request& req, const Caller& c, const 
         }
         client_session = s.get<std::string>();
     }
-    if (!client_session.empty() && app) {
+    // Only where the v1 route will take the turn: no session is made for a caller it refuses.
+    const bool chat_app = app && (app->type == protocol::AppType::agent || app->type == protocol::AppType::llm);
+    if (!client_session.empty() && chat_app && (app->is_public || !c.anonymous)) {
         const std::string sid = "se_ao" + to_hex(sha256(c.workspace->id + '\x1f' + c.user_id + '\x1f' + client_session)).substr(0, 32);
         const std::string ws = c.workspace->id, user = c.user_id;
         const std::int64_t now = now_ms();
