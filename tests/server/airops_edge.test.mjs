@@ -323,7 +323,9 @@ describe('AirOps SDK edge: the Pusher WebSocket', () => {
     const during = await rssKiB(pid);
     const deltaMiB = (during - before) / 1024;
     console.log(`# 1,000 Pusher connections + channels: server RSS ${before} KiB -> ${during} KiB (+${deltaMiB.toFixed(1)} MiB)`);
-    assert.ok(deltaMiB < 48, `RSS grew ${deltaMiB.toFixed(1)} MiB`);
+    // A sanitizer build (make test-tsan sets CONFAB_TEST_SLOWDOWN) keeps shadow memory per byte:
+    // its figure says nothing about the server's own use, so only a plain build is held to it.
+    if (Number(process.env.CONFAB_TEST_SLOWDOWN ?? 1) === 1) assert.ok(deltaMiB < 48, `RSS grew ${deltaMiB.toFixed(1)} MiB`);
     for (const s of sockets) s.close();
     await fresh.stop();
     fresh.cleanup();
