@@ -24,6 +24,9 @@ declare namespace Confab {
   type Session = Sdk.Session;
   type Feedback = Sdk.Feedback;
   type CallOptions = Sdk.CallOptions;
+  type AppId = Sdk.AppId;
+  type AwaitableResult<T> = Sdk.AwaitableResult<T>;
+  type ChatAction = Sdk.ChatAction;
   type ConfabError = Sdk.ConfabError;
   type ApiError = Sdk.ApiError;
   type IdentityError = Sdk.IdentityError;

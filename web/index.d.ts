@@ -3,8 +3,8 @@
 export interface ConfabOptions {
   /** API origin, e.g. "https://confab.example.com". Defaults to the page's origin in a browser. */
   host?: string;
-  /** Workspace of the apps (required by `new Confab` for public apps; identify() sets it). */
-  workspaceId?: string;
+  /** Workspace of the apps (required by `new Confab` for public apps; identify() sets it). A number is its decimal string. */
+  workspaceId?: string | number;
   /** A fetch implementation (default: globalThis.fetch). */
   fetch?: typeof fetch;
   /** Extra headers sent with every request. */
@@ -22,7 +22,7 @@ export interface ConfabOptions {
 
 export interface IdentifyOptions extends ConfabOptions {
   userId: string;
-  workspaceId: string;
+  workspaceId: string | number;
   /** HMAC-SHA256 of userId under the workspace secret (hex), or an expiring `v1.` token, from your backend. */
   hashedUserId: string;
 }
@@ -46,8 +46,17 @@ export interface Execution {
   updatedAt?: number;
 }
 
+/** An app's id; a number (as AirOps' samples write them) is its decimal string. */
+export type AppId = string | number;
+
+/**
+ * A result that is awaited as a property (`await handle.result`) or called (`await handle.result()`,
+ * as the AirOps SDK does): a function that is also a promise.
+ */
+export type AwaitableResult<T> = (() => Promise<T>) & Promise<T>;
+
 export interface ExecuteOptions {
-  appId: string;
+  appId: AppId;
   version?: string | number;
   payload?: { inputs?: Record<string, unknown> };
   stream?: boolean;
@@ -59,7 +68,7 @@ export interface ExecuteOptions {
 export interface ExecutionHandle {
   executionId: string;
   /** The finished execution (whatever its status): from the stream, or polled. */
-  result(): Promise<Execution>;
+  result: AwaitableResult<Execution>;
   /** Cancels the run on the server; resolves also when it had already finished. */
   cancel(): Promise<Execution | undefined>;
 }
@@ -67,10 +76,19 @@ export interface ExecutionHandle {
 export type ChatStreamEvent =
   | { action: 'agent-response'; token: string; /** the event's sequence number (SSE id) */ seq: number }
   | { action: 'agent-action'; tool: string; tool_input: unknown; seq: number }
-  | { action: 'agent-action-error'; [key: string]: unknown };
+  | { action: 'agent-action-error'; tool?: string; tool_error: string; seq: number; [key: string]: unknown };
+
+/** The `action` of chat stream events, as the AirOps SDK exports it. */
+export declare const ChatAction: {
+  readonly AgentResponse: 'agent-response';
+  readonly AgentAction: 'agent-action';
+  readonly AgentActionError: 'agent-action-error';
+  readonly Completed: 'completed';
+};
+export type ChatAction = (typeof ChatAction)[keyof typeof ChatAction];
 
 export interface ChatStreamOptions {
-  appId: string;
+  appId: AppId;
   /** The user's message (not needed with `regenerate`). */
   message?: string;
   /**
@@ -90,7 +108,7 @@ export interface ChatStreamOptions {
   sessionId?: string;
   inputs?: Record<string, unknown>;
   streamCallback?: (event: ChatStreamEvent) => void;
-  streamCompletedCallback?: (done: { result: string }) => void;
+  streamCompletedCallback?: (done: { action: 'completed'; result: string }) => void;
   signal?: AbortSignal;
 }
 
@@ -106,7 +124,7 @@ export interface ChatResult {
 export interface ChatHandle {
   sessionId: string;
   executionId: string;
-  result: Promise<ChatResult>;
+  result: AwaitableResult<ChatResult>;
   cancel(): Promise<Execution | undefined>;
 }
 
@@ -171,19 +189,21 @@ export declare class Confab {
   static IdentityError: typeof IdentityError;
   static AbortError: typeof AbortError;
   static TimeoutError: typeof TimeoutError;
+  static ChatAction: typeof ChatAction;
 
   readonly workspaceId: string | undefined;
   readonly userId: string | undefined;
 
   readonly apps: {
-    get(appId: string, options?: CallOptions): Promise<AppInfo>;
+    get(appId: AppId, options?: CallOptions): Promise<AppInfo>;
     execute(options: ExecuteOptions): Promise<ExecutionHandle>;
-    getResults(options: { appId: string; executionId: string; signal?: AbortSignal }): Promise<Execution>;
+    /** `appId` is optional; given, the execution must belong to that app (else a 404 ApiError). */
+    getResults(options: { appId?: AppId; executionId: string; signal?: AbortSignal }): Promise<Execution>;
     chatStream(options: ChatStreamOptions): Promise<ChatHandle>;
   };
 
   readonly sessions: {
-    list(options?: { appId?: string; limit?: number; signal?: AbortSignal }): Promise<Session[]>;
+    list(options?: { appId?: AppId; limit?: number; signal?: AbortSignal }): Promise<Session[]>;
     get(sessionId: string, options?: CallOptions): Promise<Session>;
     delete(sessionId: string, options?: CallOptions): Promise<void>;
   };

@@ -8,6 +8,7 @@
 
 #include <boost/asio/this_coro.hpp>
 
+#include "airops_edge.hpp"
 #include "request_head.hpp"
 #include "responses.hpp"
 #include "util.hpp"
@@ -300,6 +301,7 @@ Response Api::preflight(const Request& req, const Match& m) const {
 }
 
 asio::awaitable<Response> Api::handle(Request& req) {
+    if (airops_ && AiropsEdge::owns(req.path)) co_return co_await airops_->handle(req);
     Match m;
     auto segs = split_path(req.path);
     const std::string_view method = req.method;

@@ -23,6 +23,7 @@ struct ApiOptions {
 };
 
 class WorkflowService;
+class AiropsEdge;
 
 class Api {
 public:
@@ -36,6 +37,8 @@ public:
     // The server-to-server routes (/v1/workflows, /v1/agents, /v1/jobs, /v1/applications) and
     // bearer-authenticated cancels go to `service`; without it they are 404.
     void set_service(WorkflowService* service);
+    // /sdk_api/* (the AirOps SDK's paths) go to `edge`, which calls handle() back on v1 routes.
+    void set_airops_edge(AiropsEdge* edge) { airops_ = edge; }
 
     struct Match;  // a routed request (route, path parameter, allowed methods)
 
@@ -78,6 +81,7 @@ private:
     std::unordered_map<std::string, std::unique_ptr<IdentityVerifier>> verifiers_;
     std::atomic<bool> ready_{false};
     WorkflowService* service_ = nullptr;
+    AiropsEdge* airops_ = nullptr;
 };
 
 }  // namespace confab::server

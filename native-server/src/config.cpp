@@ -541,6 +541,12 @@ void read_workspace(const Json& j, const std::string& path, WorkspaceConfig& ws,
         if (auto n = pr.integer("ttlSeconds", 1, 86400)) ws.proxy_identity_ttl_seconds = static_cast<int>(*n);
         pr.reject_unknown();
     }
+    if (const Json* pu = r.get("pusher")) {
+        Reader pr(*pu, r.path("pusher"), error);
+        if (auto s = pr.str("key", false, true)) ws.pusher_key = *s;
+        if (auto s = pr.str("secret", false, true)) ws.pusher_secret = *s;
+        pr.reject_unknown();
+    }
     r.reject_unknown();
 }
 

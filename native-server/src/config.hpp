@@ -4,7 +4,7 @@
 // apiKey, model, connectTimeoutMs, idleTimeoutMs}, trustedUserHeader, trustedProxies}; a workspace {id, name?,
 // secrets (>= 1), apiKeys?, allowedOrigins?, rateLimit?: {perSecond, burst}, apps?, clients?:
 // [{clientId, clientSecret, revoked?, tokenTtlSeconds?}], workflows?: [{id, name, description?, steps}],
-// proxyIdentity?: {ttlSeconds?}}; an app {id,
+// proxyIdentity?: {ttlSeconds?}, pusher?: {key?, secret?}}; an app {id,
 // name?, type, public?} plus either `versions: [{version, ...fields}]` or the version fields inline
 // (= one version "1"): inputs [{name, type, required, description}], template, systemPrompt,
 // prompt, model, url, chunkChars, delayMs. Unknown keys are errors (typos must not pass silently);
@@ -97,6 +97,11 @@ struct WorkspaceConfig {
     // Config `proxyIdentity: {ttlSeconds?}`: > 0 lets GET /v1/identity/proxy vouch for this
     // workspace's users with tokens that live this long; 0 = not served (each tenant opts in).
     int proxy_identity_ttl_seconds = 0;
+    // Config `pusher: {key?, secret?}`: the AirOps SDK edge's Pusher app key and channel-auth
+    // secret. The key defaults to the one the unmodified SDK hard-codes; without a secret the
+    // server makes a random one per process (set one when several instances share a channel).
+    std::string pusher_key = "af9e46318302fccfc6db";
+    std::string pusher_secret;
 
     const AppConfig* find_app(std::string_view id) const;
     const ApiClient* find_client(std::string_view client_id) const;

@@ -31,7 +31,9 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 
+#include "airops_edge.hpp"
 #include "confab/sse.hpp"
 #include "request_head.hpp"
 #include "util.hpp"
@@ -74,6 +76,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     Api& api;
     Metrics& metrics;
     HttpOptions opts;
+    AiropsEdge* airops = nullptr;
     tcp::acceptor acceptor;
     std::atomic<bool> shutting_down{false};
     std::atomic<std::size_t> busy{0};
@@ -548,6 +551,16 @@ asio::awaitable<void> HttpServer::Impl::session(tcp::socket socket, std::shared_
                 break;
             }
 
+            // ---- WebSocket hand-off (the AirOps edge's Pusher endpoint): the connection is the
+            // edge's from here. It idles like a keep-alive connection, so shutdown closes it.
+            if (airops && beast::websocket::is_upgrade(parser.get()) &&
+                AiropsEdge::is_websocket_target(parser.get().target())) {
+                set_busy(false);
+                co_await airops->serve_websocket(stream, parser.release());
+                break;
+            }
+            // ---- end of the WebSocket hand-off
+
             auto& msg = parser.get();
             Request req;
             req.method = std::string(msg.method_string());
@@ -745,6 +758,8 @@ Result<std::uint16_t> HttpServer::listen(const std::string& host, std::uint16_t 
     }
     return acc.local_endpoint().port();
 }
+
+void HttpServer::set_airops_edge(AiropsEdge* edge) { impl_->airops = edge; }
 
 void HttpServer::start() {
     auto impl = impl_;

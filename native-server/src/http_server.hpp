@@ -15,6 +15,8 @@
 
 namespace confab::server {
 
+class AiropsEdge;
+
 struct HttpOptions {
     int header_timeout_ms = 10000;
     int body_timeout_ms = 30000;
@@ -35,6 +37,8 @@ public:
 
     // Binds and listens (backlog: the OS maximum). Returns the bound port (useful with port 0).
     Result<std::uint16_t> listen(const std::string& host, std::uint16_t port);
+    // WebSocket upgrades to GET /app/{key} (the AirOps SDK's Pusher socket) are handed to `edge`.
+    void set_airops_edge(AiropsEdge* edge);
     void start();           // starts the accept loop
     void stop_accepting();  // closes the listening socket
     // Shutdown: idle keep-alive connections are closed now, busy ones after their response.

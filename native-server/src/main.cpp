@@ -19,6 +19,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <unistd.h>
 
+#include "airops_edge.hpp"
 #include "api.hpp"
 #include "config.hpp"
 #include "confab/identity.hpp"
@@ -152,6 +153,8 @@ int run_serve(const std::vector<std::string>& args) {
     WorkflowService workflows(ioc, *config, db, hub);
     workflows.prepare_store();  // fails runs cut off by the last shutdown, seeds config workflows
     api.set_service(&workflows);
+    AiropsEdge airops(ioc, *config, db, hub, api);
+    api.set_airops_edge(&airops);
     asio::co_spawn(ioc, purge_idempotency_keys(db), asio::detached);
     HttpOptions http_opts;
     http_opts.header_timeout_ms = opts.header_timeout_ms;
@@ -163,6 +166,7 @@ int run_serve(const std::vector<std::string>& args) {
     http_opts.max_header_bytes = opts.max_header_bytes;
     http_opts.access_log = opts.access_log;
     HttpServer server(ioc, api, metrics, http_opts);
+    server.set_airops_edge(&airops);
     auto port = server.listen(opts.host, opts.port);
     if (!port) {
         std::fprintf(stderr, "confab-server: %s\n", port.error().message.c_str());

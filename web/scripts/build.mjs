@@ -205,6 +205,9 @@ const outputs = [
     banner: { js: '/*! @confab/sdk widget | MIT */' }, terser: true },
   { file: 'confab-widget-panel.js', entryPoints: [join(web, 'src/widget/panel.js')], format: 'iife', minify: true,
     platform: 'browser', wasm: widgetWasm, banner: { js: '/*! @confab/sdk widget panel | MIT */' }, terser: true },
+  // For pages on the unmodified AirOps SDK: sends its Pusher socket to the Confab server.
+  { file: 'confab-airops.js', entryPoints: [join(web, 'src/airops.js')], format: 'iife', minify: true, platform: 'browser',
+    banner: { js: '/*! @confab/sdk confab-airops | MIT */' } },
 ];
 
 // The widget's files, which every visitor downloads, go through terser after esbuild: its

@@ -28,6 +28,36 @@ export function requireString(value, name) {
   return value;
 }
 
+// An id (appId, workspaceId) given as a number, as AirOps' own docs and samples write them
+// (`appId: 1234`), is its decimal string; anything else must be a non-empty string.
+export function requireId(value, name) {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return String(value);
+  return requireString(value, name);
+}
+
+export function optionalId(value, name) {
+  return value === undefined || value === null ? undefined : requireId(value, name);
+}
+
+// A result that is awaited as a property (`await chat.result`, the documented form) or called
+// (`await chat.result()`, what the AirOps SDK does): a function that is also thenable. `get`
+// starts the work on first use only.
+export function awaitableResult(get) {
+  const result = () => get();
+  result.then = (onFulfilled, onRejected) => get().then(onFulfilled, onRejected);
+  result.catch = (onRejected) => get().catch(onRejected);
+  result.finally = (onFinally) => get().finally(onFinally);
+  return result;
+}
+
+/** The `action` of each chat stream event, as the AirOps SDK exports it. */
+export const ChatAction = Object.freeze({
+  AgentResponse: 'agent-response',
+  AgentAction: 'agent-action',
+  AgentActionError: 'agent-action-error',
+  Completed: 'completed',
+});
+
 export function optionalString(value, name) {
   return value === undefined || value === null ? undefined : requireString(value, name);
 }
@@ -258,7 +288,7 @@ export class Apps {
   /** GET /v1/apps/{appId}: name, type, inputs, public flag. */
   async get(appId, options = {}) {
     if (isObject(appId)) ({ appId, ...options } = appId);
-    requireString(appId, 'appId');
+    appId = requireId(appId, 'appId');
     return requestJson(this._client, { method: 'GET', path: path.app(appId), signal: optionalSignal(options.signal) });
   }
 
@@ -269,7 +299,7 @@ export class Apps {
    */
   async chatStream(args) {
     requireObject(args, 'chatStream(args)');
-    const appId = requireString(args.appId, 'appId');
+    const appId = requireId(args.appId, 'appId');
     const regenerate = optionalBoolean(args.regenerate, 'regenerate');
     const editLast = optionalBoolean(args.editLast, 'editLast');
     if (regenerate && editLast) throw invalidArgument('regenerate/editLast: pass one of them, not both');
@@ -299,6 +329,7 @@ export class Apps {
 
     const started = await startStream(client, { path: path.app(appId) + '/chat', body, signal, headers, onRetry });
     const { first, core, executionId } = started;
+    let lastTool;
     const result = quiet(streamRun(client, core, {
       first, executionId, signal,
       setup(transcript) {
@@ -311,14 +342,19 @@ export class Apps {
         if (type === 'agent-response') {
           callSafely(streamCallback, { action: type, token: data.token, seq });
         } else if (type === 'agent-action') {
+          lastTool = data.tool;
           callSafely(streamCallback, { action: type, tool: data.tool, tool_input: data.tool_input, seq });
         } else if (type === 'agent-action-error') {
-          callSafely(streamCallback, { action: type, ...data, seq });
+          // The AirOps shape {tool, tool_error}: the failing tool is the last action's unless named.
+          const { error, ...rest } = data;
+          callSafely(streamCallback, {
+            action: type, ...rest, tool: data.tool ?? lastTool, tool_error: data.tool_error ?? error, seq,
+          });
         }
       },
       finish(completed, transcript) {
         const text = transcript.result();
-        callSafely(streamCompletedCallback, { result: text });
+        callSafely(streamCompletedCallback, { action: 'completed', result: text });
         const out = { result: text, sessionId: transcript.sessionId(), status: transcript.status(), executionId };
         addError(out, transcript);
         return out;
@@ -327,7 +363,7 @@ export class Apps {
     return {
       sessionId: started.sessionId || sessionId,
       executionId,
-      result,
+      result: awaitableResult(() => result),
       cancel: () => cancelExecution(client, executionId),
     };
   }
@@ -341,7 +377,7 @@ class Sessions {
   /** The user's chat sessions, newest first; `appId` filters. */
   async list(args = {}) {
     requireObject(args, 'list(args)');
-    const appId = optionalString(args.appId, 'appId');
+    const appId = optionalId(args.appId, 'appId');
     if (args.limit !== undefined && (!Number.isInteger(args.limit) || args.limit < 1 || args.limit > 1000)) {
       throw invalidArgument(`limit: expected an integer from 1 to 1000, got ${typeof args.limit === 'number' ? args.limit : describe(args.limit)}`);
     }
@@ -408,7 +444,7 @@ export default class Confab {
    */
   constructor(options = {}) {
     const opts = checkOptions(options);
-    const identity = options._identity || { workspaceId: optionalString(options.workspaceId, 'workspaceId') };
+    const identity = options._identity || { workspaceId: optionalId(options.workspaceId, 'workspaceId') };
     const client = new Client(opts, identity);
     Object.defineProperty(this, '_client', { value: client });
     this.apps = new Apps(client);
@@ -420,7 +456,7 @@ export default class Confab {
   static identify(args) {
     requireObject(args, 'identify(args)');
     const userId = requireString(args.userId, 'userId');
-    const workspaceId = requireString(args.workspaceId, 'workspaceId');
+    const workspaceId = requireId(args.workspaceId, 'workspaceId');
     const hashedUserId = requireString(args.hashedUserId, 'hashedUserId');
     return new Confab({ ...args, _identity: { workspaceId, userId, hashedUserId } });
   }
@@ -446,6 +482,7 @@ Confab.ApiError = ApiError;
 Confab.IdentityError = IdentityError;
 Confab.AbortError = AbortError;
 Confab.TimeoutError = TimeoutError;
+Confab.ChatAction = ChatAction;
 // Not part of the documented API: lets the SDK's own tests watch the wasm heap and reach the core.
 Object.defineProperty(Confab, '_wasmHeapUsed', { value: async () => (await loadCore()).heapUsed() });
 Object.defineProperty(Confab, '_wasmCore', { value: loadCore });

@@ -3,8 +3,8 @@
 import { ConfabError, ApiError, invalidArgument } from './errors.js';
 import { abortErrorFrom, requestJson, sleep } from './http.js';
 import {
-  Apps, addError, callSafely, cancelExecution, describe, optionalFunction, optionalSignal, optionalString, path, quiet,
-  requireObject, requireString, startStream, streamRun,
+  Apps, addError, awaitableResult, callSafely, cancelExecution, describe, optionalFunction, optionalId, optionalSignal,
+  optionalString, path, quiet, requireId, requireObject, requireString, startStream, streamRun,
 } from './confab.js';
 
 const TERMINAL = new Set(['success', 'error', 'cancelled']);
@@ -25,7 +25,7 @@ async function pollExecution(client, executionId, signal) {
  */
 async function execute(args) {
   requireObject(args, 'execute(args)');
-  const appId = requireString(args.appId, 'appId');
+  const appId = requireId(args.appId, 'appId');
   let version = args.version;
   if (typeof version === 'number' && Number.isFinite(version)) version = String(version);
   version = optionalString(version, 'version');
@@ -53,7 +53,7 @@ async function execute(args) {
     let done = null;
     return {
       executionId,
-      result: () => (done ??= pollExecution(client, executionId, signal)),
+      result: awaitableResult(() => (done ??= pollExecution(client, executionId, signal))),
       cancel: cancel(executionId),
     };
   }
@@ -73,16 +73,19 @@ async function execute(args) {
       return result;
     },
   }));
-  return { executionId, result: () => done, cancel: cancel(executionId) };
+  return { executionId, result: awaitableResult(() => done), cancel: cancel(executionId) };
 }
 
-/** GET /v1/executions/{executionId}: the execution (status, output, error...). */
+/**
+ * GET /v1/executions/{executionId}: the execution (status, output, error...). `appId` is optional
+ * (the AirOps SDK reads an execution by its id alone); given, the execution must be that app's.
+ */
 async function getResults(args) {
   requireObject(args, 'getResults(args)');
-  const appId = requireString(args.appId, 'appId');
+  const appId = optionalId(args.appId, 'appId');
   const executionId = requireString(args.executionId, 'executionId');
   const ex = await requestJson(this._client, { method: 'GET', path: path.execution(executionId), signal: optionalSignal(args.signal) });
-  if (ex && ex.appId !== undefined && ex.appId !== appId) {
+  if (appId !== undefined && ex && ex.appId !== undefined && ex.appId !== appId) {
     throw new ApiError(`execution ${executionId} does not belong to app ${appId}`,
       { status: 404, code: 'execution_not_found' });
   }

@@ -91,7 +91,8 @@ export async function errorFromResponse(res) {
   const detail = body && typeof body.error === 'string' ? body.error : (text.slice(0, 200) || res.statusText || 'no details');
   const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
   const options = { status: res.status, code, body, retryAfterMs };
-  const message = `HTTP ${res.status} ${code}: ${detail}`;
+  // The server's own words, as the AirOps SDK reports them; status and code are on the error.
+  const message = detail;
   return res.status === 401 ? new IdentityError(message, options) : new ApiError(message, options);
 }
 

@@ -5,4 +5,5 @@ import './execute.js';
 export default Confab;
 export { Confab };
 export { ConfabError, ApiError, IdentityError, AbortError, TimeoutError } from './errors.js';
+export { ChatAction } from './confab.js';
 export const userHash = (secret, userId) => Confab.userHash(secret, userId);

@@ -46,7 +46,7 @@ ${kind === 'esm'
 it('npm pack -> install -> import from ESM and CJS', () => {
   const out = JSON.parse(npm(['pack', '--json', '--pack-destination', dir], webDir));
   const files = out[0].files.map((f) => f.path).sort();
-  assert.deepEqual(files, ['README.md', 'dist/confab-widget-core.wasm', 'dist/confab-widget-lang-ar.json', 'dist/confab-widget-lang-de.json',
+  assert.deepEqual(files, ['README.md', 'dist/confab-airops.js', 'dist/confab-widget-core.wasm', 'dist/confab-widget-lang-ar.json', 'dist/confab-widget-lang-de.json',
     'dist/confab-widget-lang-es.json', 'dist/confab-widget-lang-fr.json',
     'dist/confab-widget-panel.js', 'dist/confab-widget.js', 'dist/confab-widget.mjs', 'dist/confab.cjs',
     'dist/confab.global.js', 'dist/confab.mjs', 'index.d.cts', 'index.d.ts', 'package.json', 'widget.d.ts'],

@@ -232,7 +232,7 @@ describe('apps.chatStream and sessions', () => {
     assert.ok(events.every((e) => e.action === 'agent-response' && typeof e.token === 'string'));
     assert.equal(events.map((e) => e.token).join(''), r.result);
     assert.ok(r.result.includes('Hello, **Confab**!'), 'the echo model quotes the message');
-    assert.deepEqual(completed, { result: r.result });
+    assert.deepEqual(completed, { action: 'completed', result: r.result });
 
     // Another instance (e.g. after a page reload) continues the same session.
     const b = identify('carol');

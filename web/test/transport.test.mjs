@@ -177,9 +177,11 @@ it('chat: the error event and a completion without status make an error result; 
   assert.deepEqual(events, [
     { action: 'agent-response', token: 'Hi ', seq: 1 },
     { action: 'agent-action', tool: 'search', tool_input: { q: 'x' }, seq: 2 },
-    { action: 'agent-action-error', error: 'search failed', seq: 3 },
+    // The AirOps shape: the failing tool (the last action's) and its error as tool_error.
+    { action: 'agent-action-error', tool: 'search', tool_error: 'search failed', seq: 3 },
   ]);
-  assert.deepEqual(completed, { result: 'Hi ' });
+  assert.deepEqual(completed, { action: 'completed', result: 'Hi ' });
+  assert.deepEqual(await chat.result(), r, 'chat.result is also callable, as in the AirOps SDK');
   assert.deepEqual(r, { result: 'Hi ', sessionId: 'se_h', status: 'error', executionId: 'ex_2',
     error: 'model gone', errorCode: 'upstream_error' });
 });

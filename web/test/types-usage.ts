@@ -1,6 +1,6 @@
 // Typed usage of @confab/sdk, checked by `tsc --noEmit` (npm run typecheck / types.test.mjs).
 // Lines marked @ts-expect-error must stay errors: they prove the declarations are not `any`.
-import Confab, { ApiError, IdentityError, AbortError, TimeoutError, ConfabError, userHash } from '@confab/sdk';
+import Confab, { ApiError, IdentityError, AbortError, TimeoutError, ConfabError, ChatAction, userHash } from '@confab/sdk';
 import type { Execution, ChatResult, Session, AppInfo, ChatStreamEvent } from '@confab/sdk';
 
 async function main(): Promise<void> {
@@ -68,8 +68,21 @@ async function main(): Promise<void> {
   await confab.apps.execute({ stream: true });
   // @ts-expect-error content is a string, not a number
   await confab.apps.execute({ appId: 'a', streamCallback: ({ content }: { content: number }) => content });
-  // @ts-expect-error result is a promise, not a method, on chat handles
-  await chat.result();
+  // Both forms: the documented `await chat.result` and the AirOps SDK's `await chat.result()`.
+  const called: ChatResult = await chat.result();
+  void called;
+  // Numeric ids, as AirOps' samples write them; getResults without appId; ChatAction.
+  const numeric = Confab.identify({ userId: 'u', workspaceId: 1234, hashedUserId: 'h' });
+  const byId: Execution = await numeric.apps.getResults({ executionId: id });
+  void byId;
+  await numeric.apps.chatStream({ appId: 42, message: 'hi', streamCallback: (e) => {
+    if (e.action === ChatAction.AgentActionError) console.log(e.tool, e.tool_error.trim());
+  } });
+  const action: ChatAction = ChatAction.Completed;
+  void action;
+  // @ts-expect-error result resolves to a ChatResult, not a string
+  const wrong: string = await chat.result;
+  void wrong;
   // @ts-expect-error retries is a number
   new Confab({ retries: 'three' });
 }
