@@ -303,6 +303,50 @@ describe('AirOps SDK edge: the Pusher WebSocket', () => {
 
   // The figure README.md states: 1,000 open connections, each subscribed to a channel, add less
   // than 48 MiB of resident memory to the server.
+  test('malformed frames and auth bodies get an error or nothing; the connection and the server stay up', async () => {
+    const s = await PusherSocket.connect(base);
+    const socketId = await s.established();
+    const bad = [
+      'not json', '[1,2]', '{"event":5}', 'null', '"pusher:ping"', '{"event":"pusher:subscribe"}',
+      '{"event":"pusher:subscribe","data":[1]}', '{"event":"pusher:subscribe","data":"{\\"channel\\":7}"}',
+      '{"event":"pusher:subscribe","data":"not json either"}',
+      '{"event":"pusher:subscribe","data":{"channel":{"a":1},"auth":5}}',
+      `{"event":"pusher:subscribe","data":{"channel":"private-${'x'.repeat(5000)}","auth":"a:b"}}`,
+      '{"event":"pusher:subscribe","data":{"channel":"private-\u0000\u00ff","auth":"::::"}}',
+      '{"event":"pusher:unsubscribe","data":null}', '{"event":"pusher:unsubscribe","data":{"channel":"public-nope"}}',
+      '['.repeat(20000), '{"event":"client-x","data":{}}', '{"event":"pusher:ping","data":' + '{"a":'.repeat(300) + '1' + '}'.repeat(300) + '}',
+    ];
+    for (const text of bad) s.sendFrame(text);
+    s.sendFrame(Buffer.from([0xff, 0xfe, 0x00]), 0x2);  // a binary frame
+    const from = s.messages.length;
+    s.send({ event: 'pusher:ping', data: {} });
+    await s.waitFor((m) => m.event === 'pusher:pong', { from });
+    // Subscribing still works on the same connection after all that.
+    const h = sdkHeaders(WS.demo, 'mallory');
+    const id = randomUUID();
+    const a = await auth(socketId, `private-${id}`, h);
+    assert.equal(a.status, 200);
+    const sub = await s.subscribe(`private-${id}`, a.json.auth);
+    assert.equal(sub.event, 'pusher_internal:subscription_succeeded');
+    s.close();
+
+    // A message over the 64 KiB limit ends that connection, and only it.
+    const big = await PusherSocket.connect(base);
+    await big.established();
+    big.sendFrame(JSON.stringify({ event: 'pusher:ping', data: { pad: 'x'.repeat(70000) } }));
+    await big.waitFor(() => false, { ms: 5000 }).catch(() => {});
+    assert.ok(big.closed, 'the oversized message closed its connection');
+    big.close();
+
+    for (const body of ['[]', '{"socket_id":[1],"channel_name":{}}', 'socket_id=%ZZ&channel_name=%', '{', '{"socket_id":"1.2"}',
+      `socket_id=1.2&channel_name=private-${'y'.repeat(100000)}`]) {
+      const res = await fetch(`${base}/sdk_api/pusher/auth`, { method: 'POST', headers: { ...h, 'content-type': 'application/json' }, body });
+      assert.ok(res.status >= 400 && res.status < 500, `${JSON.stringify(body.slice(0, 40))}: ${res.status}`);
+      assert.equal(typeof (await res.json()).error, 'string');
+    }
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+  });
+
   test('1,000 channels at once stay within 48 MiB of server memory', async () => {
     // A server of its own: the figure is not blurred by the heap the tests above grew.
     const fresh = await startServer({ config: config() });

@@ -76,11 +76,23 @@ export class PusherSocket {
     this.#wake();
   }
 
-  send(obj) {
-    const payload = Buffer.from(JSON.stringify(obj));
+  send(obj) { this.sendFrame(JSON.stringify(obj)); }
+
+  // One masked frame of any bytes (opcode 1: text, 2: binary), up to 2^32 - 1 bytes.
+  sendFrame(data, opcode = 0x1) {
+    const payload = Buffer.from(data);
     const mask = randomBytes(4);
-    const head = payload.length < 126 ? Buffer.from([0x81, 0x80 | payload.length])
-      : Buffer.from([0x81, 0x80 | 126, payload.length >> 8, payload.length & 0xff]);
+    let head;
+    if (payload.length < 126) {
+      head = Buffer.from([0x80 | opcode, 0x80 | payload.length]);
+    } else if (payload.length < 65536) {
+      head = Buffer.from([0x80 | opcode, 0x80 | 126, payload.length >> 8, payload.length & 0xff]);
+    } else {
+      head = Buffer.alloc(10);
+      head[0] = 0x80 | opcode;
+      head[1] = 0x80 | 127;
+      head.writeUInt32BE(payload.length, 6);
+    }
     const body = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]));
     this.sock.write(Buffer.concat([head, mask, body]));
   }
