@@ -434,6 +434,25 @@ asio::awaitable<Response> AiropsEdge::handle(Request& req) {
     co_return with_cors(std::move(res), caller.workspace);
 }
 
+// The Pusher channel a run started with `stream_channel_id` is relayed to ("" when none or the app
+// is unknown); a private one is claimed for the caller. An error response when the id is malformed
+// or the channel is another user's.
+std::optional<Response> AiropsEdge::stream_channel(const Json& body, const AppConfig* app, const Caller& c,
+                                                   std::string& channel) {
+    auto it = body.find("stream_channel_id");
+    if (it == body.end() || it->is_null()) return std::nullopt;
+    if (!it->is_string() || !valid_channel_id(it->get_ref<const std::string&>())) {
+        return edge_error(400, "invalid_request",
+                          "stream_channel_id: must be 1-150 characters of A-Z a-z 0-9 _ - = @ , . ;");
+    }
+    if (!app) return std::nullopt;
+    channel = (app->is_public ? "public-" : "private-") + it->get<std::string>();
+    if (!app->is_public && !c.anonymous && !claim_channel(channel, c)) {
+        return edge_error(403, "channel_taken", "stream_channel_id: the channel belongs to another user");
+    }
+    return std::nullopt;
+}
+
 asio::awaitable<Response> AiropsEdge::execute(Request& req, const Caller& c, const std::string& app_id,
                                               std::string version) {
     Json body = Json::object();
@@ -454,17 +473,7 @@ asio::awaitable<Response> AiropsEdge::execute(Request& req, const Caller& c, con
         v1["version"] = version;
     }
     std::string channel;
-    if (body.contains("stream_channel_id") && !body["stream_channel_id"].is_null()) {
-        const Json& s = body["stream_channel_id"];
-        if (!s.is_string() || !valid_channel_id(s.get<std::string>())) {
-            co_return edge_error(400, "invalid_request",
-                                 "stream_channel_id: must be 1-150 characters of A-Z a-z 0-9 _ - = @ , . ;");
-        }
-        if (app) channel = (app->is_public ? "public-" : "private-") + s.get<std::string>();
-        if (app && !app->is_public && !c.anonymous && !claim_channel(channel, c)) {
-            co_return edge_error(403, "channel_taken", "stream_channel_id: the channel belongs to another user");
-        }
-    }
+    if (auto bad = stream_channel(body, app, c, channel)) co_return std::move(*bad);
     Response res = co_await forward(req, c, "POST", "/v1/apps/" + app_id + "/executions", protocol::dump(v1));
     if (res.status != 202 && res.status != 200) co_return res;
     auto created = protocol::parse_json(res.body);
@@ -490,17 +499,7 @@ asio::awaitable<Response> AiropsEdge::chat(Request& req, const Caller& c, const 
     }
     const AppConfig* app = c.workspace->find_app(app_id);
     std::string channel;
-    if (body.contains("stream_channel_id") && !body["stream_channel_id"].is_null()) {
-        const Json& s = body["stream_channel_id"];
-        if (!s.is_string() || !valid_channel_id(s.get<std::string>())) {
-            co_return edge_error(400, "invalid_request",
-                                 "stream_channel_id: must be 1-150 characters of A-Z a-z 0-9 _ - = @ , . ;");
-        }
-        if (app) channel = (app->is_public ? "public-" : "private-") + s.get<std::string>();
-        if (app && !app->is_public && !c.anonymous && !claim_channel(channel, c)) {
-            co_return edge_error(403, "channel_taken", "stream_channel_id: the channel belongs to another user");
-        }
-    }
+    if (auto bad = stream_channel(body, app, c, channel)) co_return std::move(*bad);
     // The SDK invents the session id of a new conversation. It is kept per user: the stored
     // session's id is derived from (workspace, user, the client's id), so another user sending the
     // same id gets a session of their own, never this one.
@@ -686,7 +685,6 @@ public:
         std::lock_guard lock(mu_);
         return finished_;
     }
-    std::size_t pending() const override { return 0; }
     boost::asio::any_io_executor executor() const override { return ex_; }
 
 private:

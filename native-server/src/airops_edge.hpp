@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -79,6 +80,8 @@ private:
 
     // Binds `channel` to (workspace, user) unless another caller holds it; false then.
     bool claim_channel(const std::string& channel, const Caller& c);
+    std::optional<Response> stream_channel(const protocol::Json& body, const AppConfig* app, const Caller& c,
+                                           std::string& channel);
     // Publishes the events of run `execution_id` to `channel` until its "completed" event.
     void watch_run(std::string execution_id, std::string channel, bool chat, std::string client_session);
     void relay(std::string execution_id, std::string channel, bool chat, std::string client_session);

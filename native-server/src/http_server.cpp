@@ -132,7 +132,8 @@ public:
         frame_locked(bytes);
         if (!write_armed_) flush_locked();
         if (broken_) return Sent::closed;
-        return out_.size() - off_ > kBacklogBytes ? Sent::backlogged : Sent::ok;
+        const std::size_t waiting = out_.size() - off_;
+        return waiting == 0 ? Sent::ok : waiting > kBacklogBytes ? Sent::backlogged : Sent::queued;
     }
 
     void when_drained(std::function<void()> fn) override {
@@ -161,10 +162,6 @@ public:
     bool closed() const override {
         std::lock_guard lock(mu_);
         return closed_ || broken_;
-    }
-    std::size_t pending() const override {
-        std::lock_guard lock(mu_);
-        return out_.size() - off_;
     }
     asio::any_io_executor executor() const override { return st_->executor; }
 

@@ -48,7 +48,8 @@ struct Request {
 class StreamOut {
 public:
     enum class Sent {
-        ok,          // sent, or queued behind a short write
+        ok,          // the socket took everything handed over so far
+        queued,      // some bytes wait for the socket (a short write)
         backlogged,  // queued, and more than the stream's budget is waiting: feed it again after when_drained()
         closed,      // the client is gone (or the server closes it): stop feeding it
     };
@@ -65,7 +66,6 @@ public:
     // serves its next request or closes.
     virtual void finish() = 0;
     virtual bool closed() const = 0;
-    virtual std::size_t pending() const = 0;  // bytes handed over and not yet taken by the socket
     virtual boost::asio::any_io_executor executor() const = 0;  // where the callbacks run
 };
 

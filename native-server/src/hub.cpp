@@ -676,15 +676,15 @@ struct ExecutionHub::Reader final : RunListener, std::enable_shared_from_this<Re
 
     // Under mu: hands `bytes` (`n` events) to the stream.
     void deliver(std::string_view bytes, std::size_t n, bool completed) {
-        if (out->pending() == 0) waiting = 0;
         StreamOut::Sent sent = out->send(bytes);
-        waiting += n;
+        // Events handed over since the socket last took everything it was given.
+        waiting = sent == StreamOut::Sent::ok ? 0 : waiting + n;
         if (sent == StreamOut::Sent::closed) {
             mode = Mode::done;  // on_gone unsubscribes it
         } else if (completed) {
             mode = Mode::done;
             out->finish();
-        } else if (sent == StreamOut::Sent::backlogged || (waiting > budget && out->pending() > 0)) {
+        } else if (sent == StreamOut::Sent::backlogged || waiting > budget) {
             fall_behind();
         }
     }
@@ -794,12 +794,13 @@ asio::awaitable<void> ExecutionHub::replay_stored(std::string id, std::uint64_t 
                          R"(","after":)" + std::to_string(last) + "}");
                 done = true;
             }
-            if (!buf.empty() && out->send(buf) == StreamOut::Sent::closed) break;
+            const StreamOut::Sent sent = buf.empty() ? StreamOut::Sent::ok : out->send(buf);
+            if (sent == StreamOut::Sent::closed) break;
             if (done || evs.size() < kReplayPage) {
                 out->finish();
                 break;
             }
-            if (out->pending() > 0) {
+            if (sent != StreamOut::Sent::ok) {
                 auto wait = [out](auto handler) {
                     auto h = std::make_shared<decltype(handler)>(std::move(handler));
                     out->when_drained([h] { (*h)(); });
