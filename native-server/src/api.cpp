@@ -606,10 +606,18 @@ asio::awaitable<Response> Api::execute(Request& req, const Caller& c, const std:
         status = rec->status;
     }
     // A replay that overtook its first request, which is still storing the execution.
-    auto stored_or_starting = [this, &id](std::optional<ExecutionRecord>& now) -> std::optional<Response> {
+    // It is a replay like any other: the same headers as the 202 below (they were missing here, so
+    // a double click's second answer did not say it was a replay; widget_api.test.mjs, 20 at once).
+    auto stored_or_starting = [this, &id, replayed](std::optional<ExecutionRecord>& now) -> std::optional<Response> {
         if (now) return std::nullopt;
-        if (hub_.is_live(id)) return json_response(202, protocol::encode(protocol::ExecutionCreated{id, protocol::ExecutionStatus::queued}));
-        return error_response(503, "retry", "Idempotency-Key: the first request with this key is still starting; retry");
+        if (!hub_.is_live(id)) {
+            return error_response(503, "retry", "Idempotency-Key: the first request with this key is still starting; retry");
+        }
+        Response r = json_response(202, protocol::encode(protocol::ExecutionCreated{id, protocol::ExecutionStatus::queued}));
+        r.headers.emplace_back("X-Confab-Execution-Id", id);
+        r.headers.emplace_back("Location", "/v1/executions/" + id);
+        if (replayed) r.headers.emplace_back("Idempotency-Replayed", "true");
+        return r;
     };
 
     if (wants_event_stream(req)) {

@@ -317,7 +317,10 @@ describe('chat turns for the widget', () => {
     const count = async () => (await getJson(`${srv.url}/v1/jobs?type=execution&size=1`, s2s)).json.totalElements;
     const before = await count();
     const answers = await Promise.all(Array.from({ length: 20 }, () => postJson(url, { inputs: {} }, h)));
-    for (const r of answers) assert.equal(r.status, 202, r.text);
+    for (const r of answers) {
+      assert.equal(r.status, 202, r.text);
+      assert.equal(r.headers.get('x-confab-execution-id'), r.json.executionId, 'every answer names its execution');
+    }
     const ids = new Set(answers.map((r) => r.json.executionId));
     assert.equal(ids.size, 1, `one execution for one key: ${[...ids].join(', ')}`);
     assert.equal(answers.filter((r) => r.headers.get('idempotency-replayed') === 'true').length, 19);
