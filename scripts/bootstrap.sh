@@ -39,9 +39,10 @@ if [ "$node_major" -lt 20 ]; then
   exit 1
 fi
 
-# npm dependencies: the web package (SDK, browser tests), the CommonMark spec examples and the
+# npm dependencies: the web package (SDK, browser tests), the CommonMark spec examples, the server
+# tests' (OpenAPI validators, the MCP client) and the
 # browser benchmarks' baselines (bench/: marked, markdown-it, eventsource-parser, the AirOps SDK).
-for dir in web tests/markdown bench; do
+for dir in web tests/markdown tests/server bench; do
   [ -f "$dir/package.json" ] || continue
   stamp=$dir/node_modules/.confab-stamp
   want=$(cat "$dir/package.json" "$dir/package-lock.json" 2>/dev/null | sha256sum | cut -c1-16)
