@@ -412,7 +412,8 @@ Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& url, int conne
     bool logged = false;
     for (;;) {
         if (store->connect_once()) break;
-        if (std::chrono::steady_clock::now() + pause >= deadline) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= deadline) {
             return make_error("storage_unavailable", "cannot connect to the database " + store->redacted_ + " within " +
                                                          std::to_string(connect_timeout_ms) +
                                                          " ms: " + store->last_connect_error_);
@@ -423,7 +424,8 @@ Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& url, int conne
                      protocol::dump(Json(store->last_connect_error_)) + "}");
             logged = true;
         }
-        std::this_thread::sleep_for(pause);
+        // The last attempt falls on the deadline.
+        std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(pause, deadline - now));
         pause = std::min(pause * 2, std::chrono::milliseconds(1000));
     }
     if (auto st = store->migrate(); !st) {
