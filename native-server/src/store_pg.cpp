@@ -373,9 +373,12 @@ PgStore::~PgStore() {
 // ---------------------------------------------------------------- connection
 
 Status PgStore::connect_once() {
-    // connect_timeout first: a value in the URL overrides it (later keywords win).
-    const char* keys[] = {"connect_timeout", "application_name", "client_encoding", "dbname", nullptr};
-    const char* vals[] = {"5", "confab-server", "UTF8", url_.c_str(), nullptr};
+    // Our defaults first: a value in the URL overrides them (later keywords win). TCP keepalives
+    // and a user timeout bound how long a call can hang on a database that vanished from the
+    // network without closing the connection (30 s instead of the kernel's ~15 min).
+    const char* keys[] = {"connect_timeout", "application_name", "client_encoding", "keepalives_idle",
+                          "keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname", nullptr};
+    const char* vals[] = {"5", "confab-server", "UTF8", "10", "5", "3", "30000", url_.c_str(), nullptr};
     PGconn* c = PQconnectdbParams(keys, vals, /*expand_dbname=*/1);
     auto fail = [&](std::string why) -> Status {
         last_connect_error_ = std::move(why);
@@ -598,17 +601,19 @@ Status PgStore::exec(const char* sql, std::string_view what) {
 // ---------------------------------------------------------------- pipelined batches
 
 Status PgStore::flush() {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     for (;;) {
         const int r = PQflush(conn_);
         if (r == 0) return Ok{};
-        if (r < 0) {
-            Error e = failure(nullptr, "sending");
-            return e;
+        if (r < 0) return failure(nullptr, "sending");
+        if (std::chrono::steady_clock::now() > deadline) {
+            lost("sending to the database timed out");
+            return make_error("storage_unavailable", "database error: sending to the database timed out");
         }
         // The socket is full: wait until it drains, reading what the server sends meanwhile so
         // that it never blocks writing to us.
         pollfd p{PQsocket(conn_), POLLIN | POLLOUT, 0};
-        if (::poll(&p, 1, 5000) < 0) continue;
+        if (::poll(&p, 1, 1000) < 0) continue;
         if ((p.revents & POLLIN) != 0 && PQconsumeInput(conn_) == 0) return failure(nullptr, "sending");
     }
 }
