@@ -182,12 +182,16 @@ constexpr const char* kFeedbackColumns =
 constexpr const char* kWorkflowColumns = "id, workspace_id, '', name, created_at, updated_at, doc";
 constexpr const char* kRunColumns = "id, workspace_id, workflow_id, status, created_at, updated_at, doc";
 
-// Rows of one statement per call: the arrays of unnest() carry every event of the call.
+// Journal rows of any number of runs in one statement (the arrays of unnest() carry them all); it
+// answers each run's first and last row id, for the journal's pins.
 constexpr const char* kInsertJournalSql =
     "WITH ins AS (INSERT INTO journal (execution_id, seq, type, data, created_at) "
-    "SELECT $1::text, u.seq, u.type, u.data, u.created_at "
-    "FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[]) WITH ORDINALITY AS u(seq, type, data, created_at, n) "
-    "ORDER BY u.n RETURNING id) SELECT COALESCE(MIN(id), 0), COALESCE(MAX(id), 0) FROM ins";
+    "SELECT u.execution_id, u.seq, u.type, u.data, u.created_at "
+    "FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[]) "
+    "WITH ORDINALITY AS u(execution_id, seq, type, data, created_at, n) "
+    "ORDER BY u.n RETURNING id, execution_id) "
+    "SELECT execution_id, MIN(id), MAX(id), COUNT(*) FROM ins GROUP BY execution_id";
+// Rows of events of one execution ($1), the others as arrays.
 constexpr const char* kInsertEventsSql =
     "INSERT INTO events (execution_id, seq, type, data, created_at) "
     "SELECT $1::text, u.seq, u.type, u.data, u.created_at "
@@ -204,6 +208,21 @@ std::string trimmed(const char* message) {
 }
 
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+
+// One element of an array literal: text always quoted, '"' and '\\' escaped.
+void append_text_element(std::string& out, std::string_view v) {
+    if (!out.empty()) out += ',';
+    out += '"';
+    for (char c : v) {
+        if (c == '"' || c == '\\') out += '\\';
+        out += c;
+    }
+    out += '"';
+}
+void append_int_element(std::string& out, std::int64_t v) {
+    if (!out.empty()) out += ',';
+    out += std::to_string(v);
+}
 
 }  // namespace
 
@@ -229,31 +248,12 @@ struct PgParams {
         return *this;
     }
     // Array literals for unnest(): {1,2} and {"a","b\"c"} (every text element quoted).
-    PgParams& int_array(const std::vector<std::int64_t>& v) {
-        std::string s = "{";
-        for (std::size_t i = 0; i < v.size(); ++i) {
-            if (i > 0) s += ',';
-            s += std::to_string(v[i]);
-        }
-        s += '}';
-        values.emplace_back(std::move(s));
-        return *this;
-    }
-    PgParams& text_array(const std::vector<std::string_view>& v) {
-        std::size_t size = 2;
-        for (auto e : v) size += e.size() + 3;
+    // An array from its elements (append_*_element): {1,2} or {"a","b\\"c"}.
+    PgParams& array(std::string_view elements) {
         std::string s;
-        s.reserve(size + size / 8);
+        s.reserve(elements.size() + 2);
         s += '{';
-        for (std::size_t i = 0; i < v.size(); ++i) {
-            if (i > 0) s += ',';
-            s += '"';
-            for (char c : v[i]) {
-                if (c == '"' || c == '\\') s += '\\';
-                s += c;
-            }
-            s += '"';
-        }
+        s += elements;
         s += '}';
         values.emplace_back(std::move(s));
         return *this;
@@ -270,16 +270,15 @@ namespace {
 
 // The five arrays of a batch of event rows (seq, type, data, created_at after $1 = execution id).
 PgParams event_params(const std::string& execution_id, const std::vector<EventRecord>& events, std::size_t from = 0) {
-    std::vector<std::int64_t> seqs, times;
-    std::vector<std::string_view> types, datas;
+    std::string seqs, types, datas, times;
     for (std::size_t i = from; i < events.size(); ++i) {
-        seqs.push_back(static_cast<std::int64_t>(events[i].seq));
-        types.push_back(events[i].type);
-        datas.push_back(events[i].data);
-        times.push_back(events[i].created_at);
+        append_int_element(seqs, static_cast<std::int64_t>(events[i].seq));
+        append_text_element(types, events[i].type);
+        append_text_element(datas, events[i].data);
+        append_int_element(times, events[i].created_at);
     }
     PgParams p;
-    p.text(execution_id).int_array(seqs).text_array(types).text_array(datas).int_array(times);
+    p.text(execution_id).array(seqs).array(types).array(datas).array(times);
     return p;
 }
 
@@ -484,6 +483,7 @@ void PgStore::lost(const std::string& why) {
     conn_ = nullptr;
     pipeline_ = false;
     pending_.clear();
+    journal_batch_.clear();
     if (batch_ || tx_open_) broken_ = true;
     set_writes_failing(true);
     next_attempt_ = std::chrono::steady_clock::now() + backoff_;
@@ -531,6 +531,9 @@ Status PgStore::usable() {
         return make_error("storage_unavailable", "the database is unreachable: " +
                                                      (last_connect_error_.empty() ? std::string("reconnecting")
                                                                                   : last_connect_error_));
+    }
+    if (journal_batch_.rows > 0) {
+        if (auto st = send_journal_batch(); !st) return st;
     }
     if (pipeline_) return settle();
     return Ok{};
@@ -618,7 +621,34 @@ Status PgStore::flush() {
     }
 }
 
-Status PgStore::send_pipelined(std::string_view sql, const PgParams* params, std::string pending_execution) {
+void PgStore::JournalRows::add(std::string_view execution_id, const EventRecord& e) {
+    append_text_element(ids, execution_id);
+    append_int_element(seqs, static_cast<std::int64_t>(e.seq));
+    append_text_element(types, e.type);
+    append_text_element(datas, e.data);
+    append_int_element(times, e.created_at);
+    ++rows;
+}
+
+void PgStore::JournalRows::clear() {
+    ids.clear();
+    seqs.clear();
+    types.clear();
+    datas.clear();
+    times.clear();
+    rows = 0;
+}
+
+Status PgStore::send_journal_batch() {
+    if (journal_batch_.rows == 0) return Ok{};
+    PgParams p;
+    p.array(journal_batch_.ids).array(journal_batch_.seqs).array(journal_batch_.types).array(journal_batch_.datas)
+        .array(journal_batch_.times);
+    journal_batch_.clear();
+    return send_pipelined(kInsertJournalSql, &p);
+}
+
+Status PgStore::send_pipelined(std::string_view sql, const PgParams* params) {
     if (broken_) return make_error("storage_unavailable", "the database connection was lost during this transaction");
     if (conn_ == nullptr) return make_error("storage_unavailable", "the database is unreachable");
     Error err;
@@ -646,10 +676,8 @@ Status PgStore::send_pipelined(std::string_view sql, const PgParams* params, std
                          ? PQsendQueryPrepared(conn_, name->c_str(), params->size(), params->data(), nullptr, nullptr, 0)
                          : PQsendQueryParams(conn_, std::string(sql).c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0);
     if (sent != 1) return failure(nullptr, "sending");
-    Pending p;
-    p.kind = params == nullptr ? (sql == "BEGIN" ? Pending::Kind::begin : Pending::Kind::commit) : Pending::Kind::journal;
-    p.execution_id = std::move(pending_execution);
-    pending_.push_back(std::move(p));
+    pending_.push_back(Pending{params == nullptr ? (sql == "BEGIN" ? Pending::Kind::begin : Pending::Kind::commit)
+                                                 : Pending::Kind::journal});
     return Ok{};
 }
 
@@ -675,8 +703,8 @@ Status PgStore::settle() {
             if (!batch_error_) batch_error_ = std::move(e);
             continue;
         }
-        if (p.kind == Pending::Kind::journal && PQntuples(r.get()) == 1) {
-            journalled(p.execution_id, int_value(r.get(), 0, 0), int_value(r.get(), 0, 1), p.rows);
+        if (p.kind == Pending::Kind::journal) {
+            journalled(r.get());
         } else if (p.kind == Pending::Kind::commit) {
             // An aborted transaction's COMMIT answers ROLLBACK.
             committed_batch_ = std::strcmp(PQcmdStatus(r.get()), "COMMIT") == 0;
@@ -694,7 +722,7 @@ Status PgStore::begin_batch() {
     batch_error_.reset();
     committed_batch_ = false;
     // BEGIN goes out with the batch's first statements: no round trip of its own.
-    if (auto st = send_pipelined("BEGIN", nullptr, {}); !st) return st;
+    if (auto st = send_pipelined("BEGIN", nullptr); !st) return st;
     batch_ = true;
     return Ok{};
 }
@@ -705,6 +733,7 @@ Status PgStore::commit_batch() {
         if (conn_ != nullptr && PQtransactionStatus(conn_) != PQTRANS_IDLE) exec("ROLLBACK", "commit_batch");
         broken_ = false;
         batch_error_.reset();
+        journal_batch_.clear();
         after_rollback();
         return e;
     };
@@ -713,8 +742,9 @@ Status PgStore::commit_batch() {
     if (conn_ != nullptr && PQtransactionStatus(conn_) == PQTRANS_INERROR && !pipeline_) {
         return rolled_back(make_error("storage_error", "a statement of the group commit failed; it was rolled back"));
     }
-    // COMMIT rides the pipeline with the journal writes still unanswered: one round trip.
-    if (auto st = send_pipelined("COMMIT", nullptr, {}); !st) return rolled_back(st.error());
+    // The batch's journal rows and COMMIT ride the pipeline: one round trip.
+    if (auto st = send_journal_batch(); !st) return rolled_back(st.error());
+    if (auto st = send_pipelined("COMMIT", nullptr); !st) return rolled_back(st.error());
     if (auto st = settle(); !st) return rolled_back(st.error());
     if (batch_error_) {
         Error e = *batch_error_;
@@ -821,21 +851,24 @@ Status PgStore::append_event(const std::string& execution_id, const EventRecord&
                                       std::to_string(last + 1) + " (the next in sequence)");
 }
 
-void PgStore::journalled(const std::string& execution_id, std::int64_t first, std::int64_t last, std::size_t rows) {
-    if (first <= 0) return;
-    journal_last_id_ = std::max(journal_last_id_, last);
-    journal_written_ += static_cast<std::int64_t>(rows);
-    if (journal_first_.emplace(execution_id, first).second) journal_pins_.insert(first);
+void PgStore::journalled(const pg_result* r) {
+    for (int i = 0; i < PQntuples(r); ++i) {
+        const std::int64_t first = int_value(r, i, 1);
+        journal_last_id_ = std::max(journal_last_id_, int_value(r, i, 2));
+        journal_written_ += int_value(r, i, 3);
+        std::string id = value(r, i, 0);
+        // Pinned from its first row on: a rolled-back row only keeps a few rows longer than needed.
+        if (first > 0 && journal_first_.emplace(std::move(id), first).second) journal_pins_.insert(first);
+    }
 }
 
 Status PgStore::journal_events(const std::string& execution_id, const std::vector<EventRecord>& events,
                                const std::vector<EventRecord>& compact) {
     if (events.empty() && compact.empty()) return Ok{};
     if (batch_ && compact.empty()) {
-        // The hot path: one pipelined statement, answered with the batch's COMMIT.
-        PgParams p = event_params(execution_id, events);
-        if (auto st = send_pipelined(kInsertJournalSql, &p, execution_id); !st) return st;
-        pending_.back().rows = events.size();
+        // The hot path: rows of the batch's one journal INSERT, answered with its COMMIT.
+        if (broken_) return make_error("storage_unavailable", "the database connection was lost during the group commit");
+        for (const EventRecord& e : events) journal_batch_.add(execution_id, e);
         return Ok{};
     }
     const bool own_tx = !compact.empty();
@@ -849,15 +882,19 @@ Status PgStore::journal_events(const std::string& execution_id, const std::vecto
     if (auto st = insert_events(execution_id, compact); !st) return fail(st.error());
     std::int64_t first = 0;
     if (!events.empty()) {
-        PgParams p = event_params(execution_id, events);
+        JournalRows rows;
+        for (const EventRecord& e : events) rows.add(execution_id, e);
+        PgParams p;
+        p.array(rows.ids).array(rows.seqs).array(rows.types).array(rows.datas).array(rows.times);
         auto r = run(kInsertJournalSql, p, "journal_events");
         if (!r) return fail(r.error());
-        first = int_value(r->get(), 0, 0);
+        if (PQntuples(r->get()) == 1) first = int_value(r->get(), 0, 1);
         if (compact.empty()) {
-            journalled(execution_id, first, int_value(r->get(), 0, 1), events.size());
-        } else {
-            journal_last_id_ = std::max(journal_last_id_, int_value(r->get(), 0, 1));
-            journal_written_ += static_cast<std::int64_t>(events.size());
+            journalled(r->get());
+        } else if (PQntuples(r->get()) == 1) {
+            // Compacted: the new first row is pinned when this commits (repin below).
+            journal_last_id_ = std::max(journal_last_id_, int_value(r->get(), 0, 2));
+            journal_written_ += int_value(r->get(), 0, 3);
         }
     }
     if (own_tx) {

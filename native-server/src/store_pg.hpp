@@ -27,8 +27,9 @@ struct PgParams;
 // a commit has returned only once the server flushed its WAL: nothing a client was sent can be
 // lost by a crash of this process or of the database server.
 // Group commit: the jobs of one DbExecutor batch run in one transaction. Journal writes (the
-// stream events of live runs, the hot path) are pipelined: sent without waiting for their results,
-// which are checked together with the COMMIT in one round trip; any failure there fails the batch.
+// stream events of live runs, the hot path) are gathered into one multi-row INSERT per batch and
+// pipelined with BEGIN and COMMIT: one round trip, its results checked at the commit; any failure
+// there fails the batch.
 // Connection loss: calls fail fast with "storage_unavailable" (and writes_failing() turns true)
 // while the store reconnects with backoff (100 ms doubling to 5 s; idle() retries without traffic),
 // logging one line when the database goes away and one when it is back. Statements are prepared
@@ -119,7 +120,7 @@ private:
     static std::int64_t affected(const PgResult& r);
     // The pipelined part of a batch: BEGIN and journal inserts go out without waiting; settle()
     // sends a sync and reads their results (the first failure is kept in batch_error_).
-    Status send_pipelined(std::string_view sql, const PgParams* params, std::string pending_execution);
+    Status send_pipelined(std::string_view sql, const PgParams* params);
     Status settle();
     Status flush();
 
@@ -129,7 +130,7 @@ private:
     void committed() noexcept { set_writes_failing(false); }
     void after_commit();
     void after_rollback() { repin_staged_.clear(); }
-    void journalled(const std::string& execution_id, std::int64_t first, std::int64_t last, std::size_t rows);
+    void journalled(const pg_result* r);  // (execution_id, first id, last id, rows) of an insert
 
     Status insert_message(const MessageRecord&);
     Status insert_events(const std::string& execution_id, const std::vector<EventRecord>& events);
@@ -153,10 +154,19 @@ private:
     bool pipeline_ = false;  // in pipeline mode: pending_ results are due
     struct Pending {
         enum class Kind { begin, journal, commit } kind;
-        std::string execution_id;  // journal
-        std::size_t rows = 0;
     };
     std::vector<Pending> pending_;
+    // The journal rows of the open batch, as the array literals of one INSERT: every run's events
+    // of a group commit go to the server as one statement, sent with the COMMIT (or before the
+    // next statement that is not a journal write, so the order of writes stays the callers').
+    struct JournalRows {
+        std::string ids, seqs, types, datas, times;  // array elements, comma separated
+        std::size_t rows = 0;
+        void add(std::string_view execution_id, const EventRecord& e);
+        void clear();
+    };
+    JournalRows journal_batch_;
+    Status send_journal_batch();
     std::optional<Error> batch_error_;  // a pipelined statement of the open batch failed
     bool committed_batch_ = false;      // settle() saw the pipelined COMMIT succeed
     bool probe_table_ = false;
