@@ -1043,3 +1043,22 @@ TEST_P(StoreTest, ARefusedPipelinedJournalWriteFailsTheWholeBatch) {
     EXPECT_EQ(store->journal_rows(), 3);
     EXPECT_EQ(store->get_execution_by_id("ex_1")->status, ExecutionStatus::running);
 }
+
+// Database URLs reach logs and errors only through redact_database_url: no form of a password
+// may survive it.
+TEST(DatabaseUrl, PasswordsAreRedactedInEveryForm) {
+    using confab::server::redact_database_url;
+    EXPECT_EQ(redact_database_url("postgresql://app:s3cret@db:5432/confab"), "postgresql://app:***@db:5432/confab");
+    EXPECT_EQ(redact_database_url("postgres://app:p@ss:w0rd@db/confab?sslmode=require"),
+              "postgres://app:***@db/confab?sslmode=require");
+    EXPECT_EQ(redact_database_url("postgresql://app@db/confab?password=s3cret&sslmode=require"),
+              "postgresql://app@db/confab?password=***&sslmode=require");
+    EXPECT_EQ(redact_database_url("postgresql://db/confab?sslmode=require&password=s3cret"),
+              "postgresql://db/confab?sslmode=require&password=***");
+    EXPECT_EQ(redact_database_url("postgresql://app@db/confab"), "postgresql://app@db/confab");
+    EXPECT_EQ(redact_database_url("postgresql:///confab?host=/run/postgresql"), "postgresql:///confab?host=/run/postgresql");
+    EXPECT_TRUE(confab::server::is_postgres_url("postgres://x"));
+    EXPECT_TRUE(confab::server::is_postgres_url("postgresql://x"));
+    EXPECT_FALSE(confab::server::is_postgres_url("mysql://x"));
+    EXPECT_FALSE(confab::server::is_postgres_url("host=db password=x"));
+}
