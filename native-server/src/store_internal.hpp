@@ -1,5 +1,5 @@
-// What the SQLite and PostgreSQL stores share beyond the interface: titles, the interrupted-run
-// terminal events, status parsing. Internal to the store implementations.
+// What the SQLite and PostgreSQL stores share beyond the interface (store_common.cpp): titles,
+// the interrupted-run terminal events, status parsing. Internal to the store implementations.
 #pragma once
 
 #include <optional>
