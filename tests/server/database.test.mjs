@@ -13,6 +13,7 @@ import {
   REPO, SERVER_BIN, STORE, WS, databaseUrlFor, freePorts, getJson, idHeaders, makeDataDir, postJson, psql, readSse,
   sleep, startServer, withDatabase,
 } from './helpers.mjs';
+import { KEY, bearer, createWorkflow, s2sConfig } from './s2s_helpers.mjs';
 
 const T = { timeout: 60000 };
 
@@ -113,7 +114,7 @@ describe('PostgreSQL stopped under a running server', { skip: STORE !== 'postgre
   before(async () => {
     const admin = pg('start');
     await psql(admin, 'CREATE DATABASE outage');
-    srv = await startServer({ databaseUrl: withDatabase(admin, 'outage') });
+    srv = await startServer({ config: s2sConfig(), databaseUrl: withDatabase(admin, 'outage') });
   });
   after(async () => {
     if (srv) await srv.stop();
@@ -172,5 +173,28 @@ describe('PostgreSQL stopped under a running server', { skip: STORE !== 'postgre
     assert.equal(logs.match(/the database connection is lost/g)?.length, 1, `one line per outage:\n${logs}`);
     assert.match(logs, /the database connection is back/);
     assert.ok(!logs.includes('confab-test'), 'no password in the logs');
+  });
+
+  test('a workflow run whose database goes away reads FAILED once it is back, never RUNNING', { timeout: 90000 }, async () => {
+    const h = bearer(KEY.demo);
+    const wf = await createWorkflow(srv.url, h, { name: 'outage', steps: [{ agentId: 'slowpoke', action: 'Tell a long story:', stepOrder: 1 }] });
+    const run = await postJson(`${srv.url}/v1/workflows/${wf.id}/run`, { input: 'x'.repeat(60) }, h);
+    assert.equal(run.status, 202, run.text);
+    await sleep(400);  // the step is streaming
+    pg('stop');
+    let ready;
+    for (const deadline = Date.now() + 20000; Date.now() < deadline; await sleep(50)) {
+      ready = await getJson(`${srv.url}/readyz`);
+      if (ready.status === 503) break;
+    }
+    assert.equal(ready.json?.code, 'storage_unavailable', ready.text);
+    pg('start');
+    let job;
+    for (const deadline = Date.now() + 30000; Date.now() < deadline; await sleep(100)) {
+      job = await getJson(`${srv.url}/v1/jobs/${run.json.jobId}`, h);
+      if (job.status === 200 && job.json?.status !== 'RUNNING' && job.json?.status !== 'QUEUED') break;
+    }
+    assert.equal(job.json?.status, 'FAILED', job.text);
+    assert.match(JSON.stringify(job.json), /storage/);
   });
 });
