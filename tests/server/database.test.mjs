@@ -175,6 +175,24 @@ describe('PostgreSQL stopped under a running server', { skip: STORE !== 'postgre
     assert.ok(!logs.includes('confab-test'), 'no password in the logs');
   });
 
+  test('an idle server notices the database going away: /readyz 503, then 200 once it is back', { timeout: 90000 }, async () => {
+    assert.equal((await getJson(`${srv.url}/readyz`)).status, 200);
+    pg('stop');
+    let ready;
+    for (const deadline = Date.now() + 20000; Date.now() < deadline; await sleep(100)) {
+      ready = await getJson(`${srv.url}/readyz`);
+      if (ready.status === 503) break;
+    }
+    assert.equal(ready.status, 503, `no run, no request touched the database: ${ready.text}`);
+    assert.equal(ready.json.code, 'storage_unavailable');
+    pg('start');
+    for (const deadline = Date.now() + 30000; Date.now() < deadline; await sleep(100)) {
+      ready = await getJson(`${srv.url}/readyz`);
+      if (ready.status === 200) break;
+    }
+    assert.equal(ready.status, 200, ready.text);
+  });
+
   test('a workflow run whose database goes away reads FAILED once it is back, never RUNNING', { timeout: 90000 }, async () => {
     const h = bearer(KEY.demo);
     const wf = await createWorkflow(srv.url, h, { name: 'outage', steps: [{ agentId: 'slowpoke', action: 'Tell a long story:', stepOrder: 1 }] });
