@@ -209,6 +209,45 @@ std::string trimmed(const char* message) {
 
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
 
+// Whether PostgreSQL's TEXT can hold `v` as it is: valid UTF-8 (what a UTF8 database accepts: no
+// overlong forms, no surrogates, nothing above U+10FFFF) without a NUL character. Checked before
+// sending, so that such a value fails its own call instead of the statement, whose error would
+// abort every job of a group commit.
+bool storable_text(std::string_view v) {
+    const auto* p = reinterpret_cast<const unsigned char*>(v.data());
+    const auto* end = p + v.size();
+    while (p < end) {
+        const unsigned char c = *p;
+        if (c < 0x80) {
+            if (c == 0) return false;
+            ++p;
+            continue;
+        }
+        int n = 0;
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF) {
+            n = 1;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            n = 2;
+            if (c == 0xE0) lo = 0xA0;
+            if (c == 0xED) hi = 0x9F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 3;
+            if (c == 0xF0) lo = 0x90;
+            if (c == 0xF4) hi = 0x8F;
+        } else {
+            return false;
+        }
+        if (end - p <= n) return false;
+        if (p[1] < lo || p[1] > hi) return false;
+        for (int i = 2; i <= n; ++i) {
+            if (p[i] < 0x80 || p[i] > 0xBF) return false;
+        }
+        p += n + 1;
+    }
+    return true;
+}
+
 // One element of an array literal: text always quoted, '"' and '\\' escaped.
 void append_text_element(std::string& out, std::string_view v) {
     if (!out.empty()) out += ',';
@@ -230,12 +269,15 @@ void append_int_element(std::string& out, std::int64_t v) {
 struct PgParams {
     std::vector<std::optional<std::string>> values;
     mutable std::vector<const char*> ptrs;
+    bool storable = true;  // every text value is storable_text()
 
     PgParams& text(std::string_view v) {
+        storable = storable && storable_text(v);
         values.emplace_back(std::string(v));
         return *this;
     }
     PgParams& opt(const std::optional<std::string>& v) {
+        if (v) storable = storable && storable_text(*v);
         values.emplace_back(v);
         return *this;
     }
@@ -271,7 +313,9 @@ namespace {
 // The five arrays of a batch of event rows (seq, type, data, created_at after $1 = execution id).
 PgParams event_params(const std::string& execution_id, const std::vector<EventRecord>& events, std::size_t from = 0) {
     std::string seqs, types, datas, times;
+    bool storable = true;
     for (std::size_t i = from; i < events.size(); ++i) {
+        storable = storable && storable_text(events[i].type) && storable_text(events[i].data);
         append_int_element(seqs, static_cast<std::int64_t>(events[i].seq));
         append_text_element(types, events[i].type);
         append_text_element(datas, events[i].data);
@@ -279,6 +323,7 @@ PgParams event_params(const std::string& execution_id, const std::vector<EventRe
     }
     PgParams p;
     p.text(execution_id).array(seqs).array(types).array(datas).array(times);
+    p.storable = p.storable && storable;
     return p;
 }
 
@@ -582,7 +627,15 @@ const std::string* PgStore::statement(std::string_view sql, Error& err) {
     return &it->second.name;
 }
 
+static Error not_storable(std::string_view what) {
+    // invalid_request: the API answers 400 with this message (the text came from the request).
+    return make_error("invalid_request", std::string(what) +
+                                             ": the text holds a NUL character (U+0000) or is not valid UTF-8, "
+                                             "which PostgreSQL cannot store");
+}
+
 Result<PgStore::PgResult> PgStore::run(std::string_view sql, const PgParams& params, std::string_view what) {
+    if (!params.storable) return not_storable(what);
     if (auto st = usable(); !st) return st.error();
     Error err;
     const std::string* name = statement(sql, err);
@@ -730,10 +783,10 @@ Status PgStore::begin_batch() {
 Status PgStore::commit_batch() {
     batch_ = false;
     auto rolled_back = [&](Error e) -> Status {
-        if (conn_ != nullptr && PQtransactionStatus(conn_) != PQTRANS_IDLE) exec("ROLLBACK", "commit_batch");
+        journal_batch_.clear();
+        if (conn_ != nullptr && !broken_ && PQtransactionStatus(conn_) != PQTRANS_IDLE) exec("ROLLBACK", "commit_batch");
         broken_ = false;
         batch_error_.reset();
-        journal_batch_.clear();
         after_rollback();
         return e;
     };
@@ -868,6 +921,9 @@ Status PgStore::journal_events(const std::string& execution_id, const std::vecto
     if (batch_ && compact.empty()) {
         // The hot path: rows of the batch's one journal INSERT, answered with its COMMIT.
         if (broken_) return make_error("storage_unavailable", "the database connection was lost during the group commit");
+        for (const EventRecord& e : events) {
+            if (!storable_text(e.type) || !storable_text(e.data)) return not_storable("journal_events");
+        }
         for (const EventRecord& e : events) journal_batch_.add(execution_id, e);
         return Ok{};
     }
@@ -883,7 +939,10 @@ Status PgStore::journal_events(const std::string& execution_id, const std::vecto
     std::int64_t first = 0;
     if (!events.empty()) {
         JournalRows rows;
-        for (const EventRecord& e : events) rows.add(execution_id, e);
+        for (const EventRecord& e : events) {
+            if (!storable_text(e.type) || !storable_text(e.data)) return fail(not_storable("journal_events"));
+            rows.add(execution_id, e);
+        }
         PgParams p;
         p.array(rows.ids).array(rows.seqs).array(rows.types).array(rows.datas).array(rows.times);
         auto r = run(kInsertJournalSql, p, "journal_events");

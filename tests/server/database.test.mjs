@@ -90,6 +90,34 @@ test('a database URL that is not PostgreSQL: a usage error naming the flag, pass
   assert.ok(!r.stderr.includes('hunter2'));
 });
 
+test('a chat message holding U+0000: SQLite keeps it whole, PostgreSQL (which cannot store it) answers 400 and nothing else fails', T, async () => {
+  const srv = await startServer();
+  try {
+    const h = idHeaders(WS.demo, 'nul-user');
+    // A stream of another user runs meanwhile: its events share group commits with the bad request.
+    const other = readSse(`${srv.url}/v1/apps/story/executions`, {
+      method: 'POST', headers: idHeaders(WS.demo, 'other-user'), body: { version: '1', inputs: { hero: 'Bo' } },
+    });
+    const chat = await readSse(`${srv.url}/v1/apps/assistant/chat`, { method: 'POST', headers: h, body: { message: 'hi\u0000there' } });
+    if (STORE === 'postgres') {
+      assert.equal(chat.status, 400, chat.text);
+      assert.equal(chat.json.code, 'invalid_request');
+      assert.match(chat.json.error, /NUL character \(U\+0000\)/);
+    } else {
+      assert.equal(chat.status, 200);
+      const sessionId = chat.headers.get('x-confab-session-id');
+      const session = await getJson(`${srv.url}/v1/sessions/${sessionId}`, h);
+      assert.equal(session.json.messages[0].content, 'hi\u0000there');
+    }
+    const story = await other;
+    assert.equal(story.events.at(-1).json.status, 'success');
+    story.events.forEach((e, i) => assert.equal(e.id, String(i + 1)));
+  } finally {
+    await srv.stop();
+    srv.cleanup();
+  }
+});
+
 test('one instance per database: a second server on the same database refuses to start', { ...T, skip: STORE !== 'postgres' && 'postgres only: SQLite data dirs are not shared' }, async () => {
   const srv = await startServer();
   try {

@@ -1022,19 +1022,24 @@ TEST_P(StoreTest, ALostConnectionFailsFastThenReconnects) {
 }
 
 // PostgreSQL: journal writes of a batch are pipelined and checked at its commit. One that the
-// server refuses (text that is not UTF-8) fails the whole batch, leaves nothing behind, and the
-// connection serves the next batch.
+// server refuses (here a trigger, as a full disk or a constraint would) fails the whole batch,
+// leaves nothing behind, and the connection serves the next batch.
 TEST_P(StoreTest, ARefusedPipelinedJournalWriteFailsTheWholeBatch) {
     if (sqlite()) GTEST_SKIP() << "postgres only: pipelined group commits";
+    backend->exec_raw("", "CREATE FUNCTION refuse_seq_3() RETURNS trigger AS $$ BEGIN IF NEW.seq = 3 THEN "
+                          "RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql; "
+                          "CREATE TRIGGER refuse_seq_3 BEFORE INSERT ON journal FOR EACH ROW EXECUTE FUNCTION refuse_seq_3()");
     ASSERT_TRUE(store->insert_execution(make_exec("ex_1")).ok());
     ASSERT_TRUE(store->begin_batch().ok());
     ASSERT_TRUE(store->journal_events("ex_1", {ev(1), ev(2)}).ok());
-    ASSERT_TRUE(store->journal_events("ex_1", {ev(3, "delta", "{\"content\":\"\xff\"}")}).ok());  // answered at commit
+    ASSERT_TRUE(store->journal_events("ex_1", {ev(3)}).ok());  // answered at commit
     ASSERT_TRUE(store->journal_events("ex_1", {ev(4)}).ok());
     auto commit = store->commit_batch();
     ASSERT_FALSE(commit.ok());
     EXPECT_EQ(commit.error().code, "storage_error") << commit.error().message;
+    EXPECT_NE(commit.error().message.find("refused"), std::string::npos) << commit.error().message;
     EXPECT_EQ(store->journal_rows(), 0);
+    backend->exec_raw("", "DROP TRIGGER refuse_seq_3 ON journal");
     ASSERT_TRUE(store->begin_batch().ok());
     ASSERT_TRUE(store->journal_events("ex_1", {ev(1), ev(2)}).ok());
     ASSERT_TRUE(store->set_status("ex_1", ExecutionStatus::running, 5).ok());  // a synchronous job between
@@ -1042,6 +1047,30 @@ TEST_P(StoreTest, ARefusedPipelinedJournalWriteFailsTheWholeBatch) {
     ASSERT_TRUE(store->commit_batch().ok());
     EXPECT_EQ(store->journal_rows(), 3);
     EXPECT_EQ(store->get_execution_by_id("ex_1")->status, ExecutionStatus::running);
+}
+
+// PostgreSQL's TEXT holds neither NUL nor invalid UTF-8 (SQLite stores both). Such a value fails its
+// own call, as a bad request, before anything is sent: the other jobs of its group commit commit.
+TEST_P(StoreTest, TextPostgresCannotHoldFailsOnlyItsOwnCall) {
+    if (sqlite()) GTEST_SKIP() << "postgres only: SQLite stores any bytes";
+    ASSERT_TRUE(store->insert_execution(make_exec("ex_1")).ok());
+    ASSERT_TRUE(store->insert_session(make_session("se_1", "w1", "u1", "assistant", 1)).ok());
+    ASSERT_TRUE(store->begin_batch().ok());
+    ASSERT_TRUE(store->journal_events("ex_1", {ev(1)}).ok());
+    auto bad_event = store->journal_events("ex_1", {ev(2, "delta", "{\"content\":\"\xff\"}")});
+    EXPECT_EQ(bad_event.error().code, "invalid_request");
+    auto nul = store->append_message({"se_1", Role::user, std::string("hi\0there", 8), std::nullopt, 2});
+    EXPECT_EQ(nul.error().code, "invalid_request");
+    EXPECT_NE(nul.error().message.find("NUL"), std::string::npos) << nul.error().message;
+    auto overlong = store->insert_execution(make_exec("ex_2", "w1", "\xc0\xaf"));
+    EXPECT_EQ(overlong.error().code, "invalid_request");
+    ASSERT_TRUE(store->append_message({"se_1", Role::user, "fine: é ✓ 😀", std::nullopt, 3}).ok());
+    ASSERT_TRUE(store->journal_events("ex_1", {ev(2)}).ok());
+    ASSERT_TRUE(store->commit_batch().ok());
+    EXPECT_EQ(store->journal_rows(), 2);
+    auto msgs = store->messages("se_1");
+    ASSERT_EQ(msgs.size(), 1u);
+    EXPECT_EQ(msgs[0].content, "fine: é ✓ 😀");
 }
 
 // Database URLs reach logs and errors only through redact_database_url: no form of a password
