@@ -69,7 +69,7 @@ test-server:
 # throwaway cluster in build/pg/, every test server gets a database of its own, the cluster stops.
 test-server-pg:
 	@echo "==== confab-server over real HTTP, PostgreSQL store (ctest store tests + node:test) ===="
-	@./scripts/pg.sh start >/dev/null; \
+	@./scripts/pg.sh start >/dev/null || exit 1; \
 	url=$$(./scripts/pg.sh url); status=0; \
 	CONFAB_TEST_DATABASE_URL=$$url ctest --test-dir $(NATIVE) --output-on-failure --no-tests=error -R '/postgres' || status=1; \
 	CONFAB_TEST_STORE=postgres CONFAB_TEST_DATABASE_URL=$$url CONFAB_SERVER_BIN=$(CURDIR)/$(NATIVE)/confab-server \
