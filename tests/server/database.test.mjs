@@ -20,8 +20,10 @@ const T = { timeout: 60000 };
 // Runs `confab-server serve` with `args` until it exits (it must, within timeoutMs).
 function runToExit(args, { env = {}, timeoutMs = 20000 } = {}) {
   return new Promise((resolve, reject) => {
+    const inherited = { ...process.env };
+    delete inherited.CONFAB_DATABASE_URL;  // only what the test gives
     const proc = spawn(SERVER_BIN, ['serve', '--listen', '127.0.0.1:0', '--threads', '1', ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'], env: { ...inherited, ...env },
     });
     let stdout = '';
     let stderr = '';

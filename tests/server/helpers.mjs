@@ -191,10 +191,13 @@ export async function startServer({ config = testConfig(), dataDir, args = [], e
   const storeArgs = [];
   if (databaseUrl) storeArgs.push('--database-url', databaseUrl);
   else if (STORE === 'postgres') storeArgs.push('--database-url', await databaseUrlFor(dataDir));
+  // The store is the test's choice, not the shell's: a CONFAB_DATABASE_URL there is not inherited.
+  const procEnv = { ...process.env };
+  delete procEnv.CONFAB_DATABASE_URL;
   const proc = spawn(SERVER_BIN, ['serve', '--listen', '127.0.0.1:0', ...configArgs,
     '--data-dir', path.join(dataDir, 'db'), ...storeArgs, '--threads', process.env.CONFAB_TEST_THREADS ?? '2', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
+    env: { ...procEnv, ...env },
   });
   running.add(proc);
   let stdout = '';
