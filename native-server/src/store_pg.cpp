@@ -412,18 +412,23 @@ PgStore::PgStore(std::string url, std::string redacted) : url_(std::move(url)), 
 
 PgStore::~PgStore() {
     if (conn_ != nullptr) PQfinish(conn_);
+    if (connecting_ != nullptr) PQfinish(connecting_);
 }
 
 // ---------------------------------------------------------------- connection
 
-Status PgStore::connect_once() {
+PGconn* PgStore::start_connection(bool blocking) const {
     // Our defaults first: a value in the URL overrides them (later keywords win). TCP keepalives
     // and a user timeout bound how long a call can hang on a database that vanished from the
     // network without closing the connection (30 s instead of the kernel's ~15 min).
     const char* keys[] = {"connect_timeout", "application_name", "client_encoding", "keepalives_idle",
                           "keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname", nullptr};
     const char* vals[] = {"5", "confab-server", "UTF8", "10", "5", "3", "30000", url_.c_str(), nullptr};
-    PGconn* c = PQconnectdbParams(keys, vals, /*expand_dbname=*/1);
+    return blocking ? PQconnectdbParams(keys, vals, /*expand_dbname=*/1)
+                    : PQconnectStartParams(keys, vals, /*expand_dbname=*/1);
+}
+
+Status PgStore::set_up(PGconn* c) {
     auto fail = [&](std::string why) -> Status {
         last_connect_error_ = std::move(why);
         if (c != nullptr) PQfinish(c);
@@ -451,6 +456,8 @@ Status PgStore::connect_once() {
     last_connect_error_.clear();
     return Ok{};
 }
+
+Status PgStore::connect_once() { return set_up(start_connection(/*blocking=*/true)); }
 
 Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& url, int connect_timeout_ms) {
     std::unique_ptr<PgStore> store(new PgStore(url, redact_database_url(url)));
@@ -542,8 +549,37 @@ void PgStore::lost(const std::string& why) {
 bool PgStore::reconnect() {
     if (conn_ != nullptr) return true;
     const auto now = std::chrono::steady_clock::now();
-    if (now < next_attempt_) return false;
-    if (!connect_once()) {
+    auto failed = [&](std::string why) {
+        if (connecting_ != nullptr) PQfinish(connecting_);
+        connecting_ = nullptr;
+        last_connect_error_ = std::move(why);
+        backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds(5000));
+        next_attempt_ = std::chrono::steady_clock::now() + backoff_;
+        return false;
+    };
+    if (connecting_ == nullptr) {
+        if (now < next_attempt_) return false;
+        // Non-blocking: a database that does not answer (a host gone from the network) must not
+        // hold the db thread; calls keep failing fast while the handshake goes on between them.
+        connecting_ = start_connection(/*blocking=*/false);
+        connect_started_ = now;
+        connect_polling_ = PGRES_POLLING_WRITING;
+        if (connecting_ == nullptr) return failed("out of memory");
+        if (PQstatus(connecting_) == CONNECTION_BAD) return failed(trimmed(PQerrorMessage(connecting_)));
+    }
+    // The handshake goes as far as it can without waiting.
+    while (connect_polling_ != PGRES_POLLING_OK) {
+        if (connect_polling_ == PGRES_POLLING_FAILED) return failed(trimmed(PQerrorMessage(connecting_)));
+        pollfd p{PQsocket(connecting_), static_cast<short>(connect_polling_ == PGRES_POLLING_READING ? POLLIN : POLLOUT), 0};
+        if (::poll(&p, 1, 0) <= 0) {
+            if (now - connect_started_ > std::chrono::seconds(10)) return failed("connecting timed out");
+            return false;
+        }
+        connect_polling_ = PQconnectPoll(connecting_);
+    }
+    PGconn* c = connecting_;
+    connecting_ = nullptr;
+    if (!set_up(c)) {
         backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds(5000));
         next_attempt_ = std::chrono::steady_clock::now() + backoff_;
         return false;

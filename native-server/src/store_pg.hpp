@@ -31,7 +31,8 @@ struct PgParams;
 // pipelined with BEGIN and COMMIT: one round trip, its results checked at the commit; any failure
 // there fails the batch.
 // Connection loss: calls fail fast with "storage_unavailable" (and writes_failing() turns true)
-// while the store reconnects with backoff (100 ms doubling to 5 s; idle() retries without traffic),
+// while the store reconnects with backoff (100 ms doubling to 5 s; a non-blocking handshake that
+// advances on each call and on idle(), so a database that does not answer never holds the thread),
 // logging one line when the database goes away and one when it is back. Statements are prepared
 // once per connection.
 // Schema: a `confab_schema_version` row, migrated at open() in one transaction under an advisory
@@ -109,7 +110,9 @@ private:
     using PgResult = std::unique_ptr<pg_result, ResultDeleter>;
 
     PgStore(std::string url, std::string redacted);
-    Status connect_once();     // a new connection, set up; last_connect_error_ on failure
+    pg_conn* start_connection(bool blocking) const;
+    Status set_up(pg_conn* c);  // session settings and the instance lock; owns c (closed on failure)
+    Status connect_once();      // a blocking connect (at open); last_connect_error_ on failure
     Status migrate();
     bool reconnect();          // when the backoff allows; true when connected
     void lost(const std::string& why);  // the connection is gone: drop it, start reconnecting
@@ -145,6 +148,9 @@ private:
     std::uint64_t generation_ = 0;  // connections made: prepared statements belong to one
     std::string last_connect_error_;
     bool outage_logged_ = false;
+    pg_conn* connecting_ = nullptr;  // a reconnection under way (non-blocking handshake)
+    int connect_polling_ = 0;        // its PostgresPollingStatusType
+    std::chrono::steady_clock::time_point connect_started_{};
     std::chrono::steady_clock::time_point next_attempt_{};
     std::chrono::milliseconds backoff_{100};
 
