@@ -11,7 +11,7 @@ FUZZ := build/fuzz
 FUZZ_SECONDS ?= 120
 NODE_TEST := node --test --test-reporter=spec
 
-.PHONY: all deps native wasm sdk tsan test test-native test-wasm test-web test-server test-sdk test-markdown test-bench test-tsan demo bench fuzz fuzz-build fuzz-merge clean help
+.PHONY: all deps native wasm sdk tsan test test-native test-wasm test-web test-server test-server-pg test-sdk test-markdown test-bench test-tsan demo bench fuzz fuzz-build fuzz-merge clean help
 
 all: native wasm
 
@@ -47,7 +47,7 @@ sdk: wasm
 	cd web && CONFAB_WASM_BUILD_DIR=$(CURDIR)/$(WASM)/wasm npm run build
 
 test: native wasm sdk
-	@$(MAKE) -k --no-print-directory test-native test-wasm test-web test-server test-sdk test-markdown test-bench
+	@$(MAKE) -k --no-print-directory test-native test-wasm test-web test-server test-server-pg test-sdk test-markdown test-bench
 
 test-native:
 	@echo "==== core, server and bench smoke tests: native (ctest) ===="
@@ -64,6 +64,18 @@ test-web:
 test-server:
 	@echo "==== confab-server over real HTTP (node:test) ===="
 	CONFAB_SERVER_BIN=$(CURDIR)/$(NATIVE)/confab-server $(NODE_TEST) tests/server/
+
+# The same server suite (and the C++ store tests) against PostgreSQL: scripts/pg.sh starts a
+# throwaway cluster in build/pg/, every test server gets a database of its own, the cluster stops.
+test-server-pg:
+	@echo "==== confab-server over real HTTP, PostgreSQL store (ctest store tests + node:test) ===="
+	@./scripts/pg.sh start >/dev/null || exit 1; \
+	url=$$(./scripts/pg.sh url); status=0; \
+	CONFAB_TEST_DATABASE_URL=$$url ctest --test-dir $(NATIVE) --output-on-failure --no-tests=error -R '/postgres' || status=1; \
+	CONFAB_TEST_STORE=postgres CONFAB_TEST_DATABASE_URL=$$url CONFAB_SERVER_BIN=$(CURDIR)/$(NATIVE)/confab-server \
+	  $(NODE_TEST) tests/server/ || status=1; \
+	./scripts/pg.sh stop; \
+	exit $$status
 
 test-sdk:
 	@echo "==== SDK: node, package, types and Chromium (node:test) ===="

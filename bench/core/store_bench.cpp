@@ -1,6 +1,6 @@
 // The storage cost of one streamed event, as confab-server's db thread pays it: N executions each
 // append one event per group commit (BEGIN IMMEDIATE ... COMMIT), on the real schema and rows
-// (made by Store::open and Store::insert_execution) with the server's pragmas. Two statement
+// (made by SqliteStore::open and insert_execution) with the server's pragmas. Two statement
 // shapes, the same connection settings, in the same process:
 //   old    what Store::append_event ran up to 8f3ff0e: SAVEPOINT, UPDATE executions SET last_seq
 //          (the dense-sequence check; it rewrites the execution's row), INSERT, RELEASE
@@ -22,12 +22,12 @@
 #include <string>
 #include <vector>
 
-#include "store.hpp"
+#include "store_sqlite.hpp"
 
 namespace {
 
 using confab::server::ExecutionRecord;
-using confab::server::Store;
+using confab::server::SqliteStore;
 
 void check(int rc, sqlite3* db, const char* what) {
     if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW) {
@@ -52,7 +52,7 @@ void BM_AppendEvent(benchmark::State& state, bool old_shape) {
     std::vector<std::string> ids;
     {
         // The real schema, and rows as the server writes them (a chat's inputs hold the message).
-        auto store = Store::open(dir);
+        auto store = SqliteStore::open(dir);
         if (!store.ok()) throw std::runtime_error(store.error().message);
         for (int i = 0; i < executions; ++i) {
             ExecutionRecord r;

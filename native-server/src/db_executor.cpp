@@ -1,4 +1,5 @@
-// The DbExecutor's thread: runs queued Store work in order, drains on stop(), checkpoints the WAL.
+// The DbExecutor's thread: runs queued Store work in order, drains on stop(), checkpoints the WAL,
+// gives the store its idle moments.
 #include "db_executor.hpp"
 
 #include <algorithm>
@@ -42,7 +43,13 @@ void DbExecutor::thread_main() {
             // pages (the journal's last one, say), so fewer, fuller commits write far less per
             // event. Idle, a job runs at once.
             const bool loaded = !queue_.empty();
-            cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+            // Idle, the store gets a moment about once a second (PostgreSQL notices a lost
+            // connection and reconnects there, so /readyz tells the truth without traffic).
+            while (!cv_.wait_for(lock, kIdleTick, [this] { return stopping_ || !queue_.empty(); })) {
+                lock.unlock();
+                if (store_) store_->idle();
+                lock.lock();
+            }
             if (queue_.empty()) break;  // stopping and drained
             if (loaded && queue_.front()->batchable()) {
                 cv_.wait_until(lock, front_since_ + kCommitWindow,

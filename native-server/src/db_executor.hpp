@@ -26,8 +26,8 @@
 
 namespace confab::server {
 
-// SQLite calls block (fsync at checkpoints, busy waits), so they never run on the I/O threads.
-// One thread owns the Store; work is queued FIFO, so writes of one execution are applied in the
+// Store calls block (SQLite: fsync at checkpoints, busy waits; PostgreSQL: a round trip to the
+// server), so they never run on the I/O threads. One thread owns the Store; work is queued FIFO, so writes of one execution are applied in the
 // order they were issued.
 //
 //   auto rec = co_await db.run([&](Store& s) { return s.get_execution(ws, user, id); });
@@ -89,6 +89,7 @@ private:
     };
     static constexpr std::size_t kMaxBatch = 512;
     static constexpr std::chrono::milliseconds kCommitWindow{2};
+    static constexpr std::chrono::milliseconds kIdleTick{1000};
     void run_batch(std::vector<std::unique_ptr<Job>>& batch);
     template <class R, class F, class Handler>
     struct AsyncJob;

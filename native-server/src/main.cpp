@@ -122,10 +122,19 @@ int run_serve(const std::vector<std::string>& args) {
         if (const char* v = std::getenv("CONFAB_LLM_MODEL"); v && *v) config->llm.model = v;
         log_line(R"({"level":"warn","msg":"no --config: using the embedded demo config, whose secrets are public"})");
     }
-    auto store = Store::open(opts.data_dir);
+    StoreConfig store_config;
+    store_config.data_dir = opts.data_dir;
+    store_config.database_url = opts.database_url;
+    store_config.connect_timeout_ms = opts.database_connect_timeout_ms;
+    auto store = open_store(store_config);
     if (!store) {
-        std::fprintf(stderr, "confab-server: cannot open the data directory '%s': %s\n", opts.data_dir.c_str(),
-                     store.error().message.c_str());
+        if (opts.database_url.empty()) {
+            std::fprintf(stderr, "confab-server: cannot open the data directory '%s': %s\n", opts.data_dir.c_str(),
+                         store.error().message.c_str());
+        } else {
+            // The message names the database with its password redacted.
+            std::fprintf(stderr, "confab-server: cannot open the database: %s\n", store.error().message.c_str());
+        }
         return 1;
     }
     auto failed = (*store)->fail_interrupted(now_ms());

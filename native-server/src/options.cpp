@@ -1,6 +1,8 @@
 // Command-line options of confab-server: flags, environment variables and their validation.
 #include "options.hpp"
 
+#include "store.hpp"
+
 #include <charconv>
 #include <cstdlib>
 #include <limits>
@@ -88,6 +90,8 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
     }
     if (const char* v = std::getenv("CONFAB_CONFIG"); v && *v) o.config_path = v;
     if (const char* v = std::getenv("CONFAB_DATA_DIR"); v && *v) o.data_dir = v;
+    if (const char* v = std::getenv("CONFAB_DATABASE_URL"); v && *v) o.database_url = v;
+    std::string url_source = "CONFAB_DATABASE_URL";
     if (const char* v = std::getenv("CONFAB_THREADS"); v && *v) {
         auto t = parse_int<int>("CONFAB_THREADS", v, 0, 256);
         if (!t) return t.error();
@@ -118,6 +122,13 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
             if (!v) return v.error();
             if (v->empty()) return usage("--data-dir: must not be empty");
             o.data_dir = *v;
+        } else if (r.name == "--database-url") {
+            auto v = r.value();
+            if (!v) return v.error();
+            o.database_url = *v;
+            url_source = "--database-url";
+        } else if (r.name == "--database-connect-timeout-ms") {
+            s = int_flag(o.database_connect_timeout_ms, 0, 3600000);
         } else if (r.name == "--threads") {
             s = int_flag(o.threads, 0, 256);
         } else if (r.name == "--heartbeat-ms") {
@@ -150,6 +161,10 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
             return usage("unknown option '" + r.name + "' (see confab-server --help)");
         }
         if (!s) return s.error();
+    }
+    if (!o.database_url.empty() && !is_postgres_url(o.database_url)) {
+        return usage(url_source + ": expected a postgresql:// or postgres:// URL, got '" +
+                     redact_database_url(o.database_url) + "'");
     }
     return o;
 }
@@ -194,6 +209,12 @@ serve options (environment variable in brackets; flags win):
   --config FILE            JSON config of workspaces and apps; default: the embedded demo config
                            [CONFAB_CONFIG]
   --data-dir DIR           SQLite data directory, default ./confab-data [CONFAB_DATA_DIR]
+  --database-url URL       store everything in PostgreSQL instead of SQLite:
+                           postgresql://user:password@host:port/dbname (or postgres://);
+                           one instance per database for now [CONFAB_DATABASE_URL]
+  --database-connect-timeout-ms MS
+                           at start, how long to wait for PostgreSQL before exiting with
+                           an error, default 10000
   --threads N              I/O threads, default: number of cores [CONFAB_THREADS]
   --heartbeat-ms MS        SSE heartbeat comment interval, default 15000
   --header-timeout-ms MS   request head deadline, default 10000

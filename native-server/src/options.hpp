@@ -15,6 +15,8 @@ struct ServeOptions {
     std::uint16_t port = 8787;        // 0: any free port (the printed URL says which)
     std::string config_path;          // empty: the embedded demo config
     std::string data_dir = "confab-data";
+    std::string database_url;         // postgresql://...: the PostgreSQL store instead of SQLite
+    int database_connect_timeout_ms = 10000;  // at start: how long to wait for the database
     int threads = 0;                  // 0: hardware concurrency
     int heartbeat_ms = 15000;         // SSE ": hb" comment interval
     int header_timeout_ms = 10000;    // whole request head must arrive within this (slowloris)
@@ -39,7 +41,8 @@ struct SignOptions {
 
 // Errors have code "usage" and a message that names the flag.
 // `args` excludes the program name and the subcommand. Environment variables (CONFAB_LISTEN,
-// CONFAB_CONFIG, CONFAB_DATA_DIR, CONFAB_THREADS) are applied first, flags override them.
+// CONFAB_CONFIG, CONFAB_DATA_DIR, CONFAB_DATABASE_URL, CONFAB_THREADS) are applied first, flags
+// override them.
 Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args);
 Result<SignOptions> parse_sign_args(const std::vector<std::string>& args);
 

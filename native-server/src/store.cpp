@@ -1,5 +1,7 @@
 // SQLite implementation of Store: WAL, cached prepared statements, PRAGMA user_version migrations.
-#include "store.hpp"
+#include "store_sqlite.hpp"
+
+#include "store_internal.hpp"
 
 #include <sqlite3.h>
 
@@ -12,6 +14,10 @@ namespace confab::server {
 
 using protocol::ExecutionStatus;
 using protocol::Json;
+using store_detail::kInterrupted;
+using store_detail::make_title;
+using store_detail::role_from;
+using store_detail::status_from;
 
 namespace {
 
@@ -152,7 +158,6 @@ const char* const kMigrations[] = {
 };
 constexpr int kSchemaVersion = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
 
-constexpr const char* kInterrupted = "interrupted: the server restarted before this run finished";
 
 
 Json load_json(const unsigned char* text, int len) {
@@ -224,25 +229,6 @@ private:
     sqlite3_stmt* st_;
 };
 
-ExecutionStatus status_from(const std::string& s) {
-    auto r = protocol::parse_execution_status(s);
-    return r ? *r : ExecutionStatus::error;
-}
-
-protocol::Role role_from(const std::string& s) {
-    auto r = protocol::parse_role(s);
-    return r ? *r : protocol::Role::user;
-}
-
-// Title of a session: its first user message, cut to at most 80 bytes on a UTF-8 boundary.
-std::string make_title(std::string_view message) {
-    constexpr std::size_t kMax = 80;
-    if (message.size() <= kMax) return std::string(message);
-    std::size_t end = kMax;
-    while (end > 0 && (static_cast<unsigned char>(message[end]) & 0xC0) == 0x80) --end;
-    return std::string(message.substr(0, end)) + "…";
-}
-
 // The highest stored seq of an execution, from its events (the primary key's last entry: one
 // B-tree descent). The executions.last_seq column is no longer kept per event: bumping it
 // rewrote the execution's row, inputs and all, and dirtied its page for every token.
@@ -294,15 +280,15 @@ const char* const kAppendEventSql =
     "INSERT INTO events (execution_id, seq, type, data, created_at) SELECT ?1, ?2, ?3, ?4, ?5 "
     "WHERE EXISTS (SELECT 1 FROM executions WHERE id = ?1) AND " CONFAB_LAST_SEQ_OF("?1") " = ?2 - 1";
 
-Store::Store(sqlite3* db) : db_(db) {}
+SqliteStore::SqliteStore(sqlite3* db) : db_(db) {}
 
-Store::~Store() {
+SqliteStore::~SqliteStore() {
     for (auto& [sql, st] : stmts_) sqlite3_finalize(st);
     stmts_.clear();
     if (db_ != nullptr) sqlite3_close_v2(db_);
 }
 
-Error Store::classify(std::string message) const {
+Error SqliteStore::classify(std::string message) const {
     switch (db_ != nullptr ? sqlite3_errcode(db_) & 0xff : SQLITE_CANTOPEN) {
         // The storage itself refuses (full, failing, read-only, damaged): /readyz says so until a
         // commit succeeds again.
@@ -312,7 +298,7 @@ Error Store::classify(std::string message) const {
         case SQLITE_READONLY:
         case SQLITE_CORRUPT:
         case SQLITE_NOTADB:
-            writes_failing_.store(true, std::memory_order_relaxed);
+            set_writes_failing(true);
             return make_error("storage_unavailable", std::move(message));
         // Passing contention or memory pressure: this request fails (503, retry), readiness stays.
         case SQLITE_BUSY:
@@ -325,7 +311,7 @@ Error Store::classify(std::string message) const {
     }
 }
 
-Error Store::db_error(std::string_view what) const {
+Error SqliteStore::db_error(std::string_view what) const {
     std::string msg = "database error: " + std::string(what);
     if (db_ != nullptr) {
         msg += ": ";
@@ -334,7 +320,7 @@ Error Store::db_error(std::string_view what) const {
     return classify(std::move(msg));
 }
 
-Status Store::exec(const char* sql) {
+Status SqliteStore::exec(const char* sql) {
     char* err = nullptr;
     if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
         std::string msg = err != nullptr ? err : "unknown error";
@@ -344,7 +330,7 @@ Status Store::exec(const char* sql) {
     return Ok{};
 }
 
-Status Store::probe_write(std::int64_t now) {
+Status SqliteStore::probe_write(std::int64_t now) {
     // Created on the first probe (not a migration: it holds nothing), not on every one.
     if (!probe_table_) {
         if (auto st = exec("CREATE TABLE IF NOT EXISTS health_probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL)"); !st) {
@@ -360,7 +346,7 @@ Status Store::probe_write(std::int64_t now) {
     return Ok{};
 }
 
-sqlite3_stmt* Store::prepare(std::string_view sql) {
+sqlite3_stmt* SqliteStore::prepare(std::string_view sql) {
     if (auto it = stmts_.find(sql); it != stmts_.end()) return it->second;
     std::string key(sql);
     sqlite3_stmt* st = nullptr;
@@ -373,7 +359,7 @@ sqlite3_stmt* Store::prepare(std::string_view sql) {
     return st;
 }
 
-Result<std::unique_ptr<Store>> Store::open(const std::string& data_dir) {
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& data_dir) {
     std::error_code ec;
     std::filesystem::create_directories(data_dir, ec);
     if (ec) {
@@ -384,7 +370,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& data_dir) {
     // NOMUTEX: one thread uses the Store at a time (the DbExecutor's), so SQLite's locks are waste.
     const int rc = sqlite3_open_v2(path.c_str(), &db,
                                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-    std::unique_ptr<Store> store(new Store(db));  // owns db even if open failed (close_v2 frees it)
+    std::unique_ptr<SqliteStore> store(new SqliteStore(db));  // owns db even if open failed (close_v2 frees it)
     if (rc != SQLITE_OK) {
         return make_error("storage_error", "cannot open " + path + ": " +
                                                (db != nullptr ? sqlite3_errmsg(db) : "out of memory"));
@@ -401,13 +387,13 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& data_dir) {
     return store;
 }
 
-int Store::schema_version() {
+int SqliteStore::schema_version() {
     Use q(prepare("PRAGMA user_version"));
     if (!q || sqlite3_step(q.get()) != SQLITE_ROW) return -1;
     return sqlite3_column_int(q.get(), 0);
 }
 
-Status Store::migrate() {
+Status SqliteStore::migrate() {
     const int current = schema_version();
     if (current < 0) return db_error("reading the schema version");
     if (current > kSchemaVersion) {
@@ -434,9 +420,9 @@ Status Store::migrate() {
 
 // A Store function's own transaction: BEGIN IMMEDIATE/COMMIT alone, a savepoint inside a group
 // commit (the DbExecutor runs queued jobs in one transaction, committed before any is answered).
-Status Store::tx_begin() { return exec(batch_ ? "SAVEPOINT tx" : "BEGIN IMMEDIATE"); }
+Status SqliteStore::tx_begin() { return exec(batch_ ? "SAVEPOINT tx" : "BEGIN IMMEDIATE"); }
 
-Status Store::tx_commit() {
+Status SqliteStore::tx_commit() {
     if (batch_) return exec("RELEASE tx");
     auto st = exec("COMMIT");
     if (st) {
@@ -446,7 +432,7 @@ Status Store::tx_commit() {
     return st;
 }
 
-void Store::tx_rollback() {
+void SqliteStore::tx_rollback() {
     if (batch_) {
         exec("ROLLBACK TO tx");
         exec("RELEASE tx");
@@ -456,18 +442,18 @@ void Store::tx_rollback() {
     }
 }
 
-Status Store::begin_batch() {
+Status SqliteStore::begin_batch() {
     if (batch_) return make_error("storage_error", "a group commit is already open");
     if (auto st = exec("BEGIN IMMEDIATE"); !st) return st;
     batch_ = true;
     return Ok{};
 }
 
-Status Store::commit_batch() {
+Status SqliteStore::commit_batch() {
     batch_ = false;
     if (sqlite3_get_autocommit(db_) != 0) {
         // SQLite rolled the whole transaction back on its own (I/O error, disk full ...).
-        writes_failing_.store(true, std::memory_order_relaxed);
+        set_writes_failing(true);
         after_rollback();
         return make_error("storage_unavailable", "the group commit's transaction was rolled back");
     }
@@ -481,7 +467,7 @@ Status Store::commit_batch() {
     return Ok{};
 }
 
-Status Store::insert_execution(const ExecutionRecord& r) {
+Status SqliteStore::insert_execution(const ExecutionRecord& r) {
     Use q(prepare(
         "INSERT INTO executions (id, workspace_id, user_id, app_id, version, kind, session_id, "
         "status, inputs, output, error, created_at, updated_at, last_seq) "
@@ -510,7 +496,7 @@ Status Store::insert_execution(const ExecutionRecord& r) {
     return db_error("insert_execution");
 }
 
-Status Store::append_event(const std::string& execution_id, const EventRecord& e) {
+Status SqliteStore::append_event(const std::string& execution_id, const EventRecord& e) {
     // One statement, so atomic on its own: no savepoint, no second write. It inserts only when
     // the execution exists and seq is the next in sequence (the dense-sequence check).
     {
@@ -534,7 +520,7 @@ Status Store::append_event(const std::string& execution_id, const EventRecord& e
     return db_error("append_event");
 }
 
-Status Store::journal_events(const std::string& execution_id, const std::vector<EventRecord>& events,
+Status SqliteStore::journal_events(const std::string& execution_id, const std::vector<EventRecord>& events,
                              const std::vector<EventRecord>& compact) {
     if (events.empty() && compact.empty()) return Ok{};
     // One row alone needs no transaction of its own; more are all or none.
@@ -581,7 +567,7 @@ Status Store::journal_events(const std::string& execution_id, const std::vector<
 // Writes the events rows of `events` (consecutive seqs) that follow the execution's stored ones,
 // inside the caller's transaction; the ones stored already (compacted earlier) are skipped, a gap
 // is a "conflict".
-Status Store::insert_events(const std::string& execution_id, const std::vector<EventRecord>& events) {
+Status SqliteStore::insert_events(const std::string& execution_id, const std::vector<EventRecord>& events) {
     if (events.empty()) return Ok{};  // journal_events without a compaction: no read either
     std::uint64_t stored = 0;
     {
@@ -612,7 +598,7 @@ Status Store::insert_events(const std::string& execution_id, const std::vector<E
     return Ok{};
 }
 
-Status Store::complete_run(const RunCompletion& c) {
+Status SqliteStore::complete_run(const RunCompletion& c) {
     if (auto st = tx_begin(); !st) return st;
     auto fail = [&](Error err) -> Status {
         tx_rollback();
@@ -631,7 +617,7 @@ Status Store::complete_run(const RunCompletion& c) {
     return Ok{};
 }
 
-void Store::after_commit() {
+void SqliteStore::after_commit() {
     for (const auto& [id, first] : repin_staged_) {
         if (auto it = journal_first_.find(id); it != journal_first_.end()) {
             if (auto pin = journal_pins_.find(it->second); pin != journal_pins_.end()) journal_pins_.erase(pin);
@@ -657,14 +643,14 @@ void Store::after_commit() {
     }
 }
 
-std::int64_t Store::journal_rows() {
+std::int64_t SqliteStore::journal_rows() {
     Use q(prepare("SELECT COUNT(*) FROM journal"));
     if (!q || sqlite3_step(q.get()) != SQLITE_ROW) return -1;
     return sqlite3_column_int64(q.get(), 0);
 }
 
 // After a guarded status UPDATE changed no row: says whether the execution is missing or finished.
-Status Store::why_not_updated(const std::string& id, std::string_view what) {
+Status SqliteStore::why_not_updated(const std::string& id, std::string_view what) {
     Use sel(prepare("SELECT status FROM executions WHERE id = ?1"));
     if (!sel) return db_error(what);
     bind(sel.get(), 1, std::string_view(id));
@@ -672,7 +658,7 @@ Status Store::why_not_updated(const std::string& id, std::string_view what) {
     return make_error("conflict", "execution " + id + " already finished (" + column_text(sel.get(), 0) + ")");
 }
 
-Status Store::finish_execution(const std::string& id, ExecutionStatus status, const Json& output,
+Status SqliteStore::finish_execution(const std::string& id, ExecutionStatus status, const Json& output,
                                const std::optional<std::string>& error, std::int64_t now) {
     if (!protocol::is_terminal(status)) {
         return make_error("invalid_argument", std::string("finish_execution needs a terminal status, not ") +
@@ -694,7 +680,7 @@ Status Store::finish_execution(const std::string& id, ExecutionStatus status, co
     return why_not_updated(id, "finish_execution");
 }
 
-Status Store::set_status(const std::string& id, ExecutionStatus status, std::int64_t now) {
+Status SqliteStore::set_status(const std::string& id, ExecutionStatus status, std::int64_t now) {
     if (protocol::is_terminal(status)) {
         return make_error("invalid_argument", "set_status is for non-terminal states; use finish_execution");
     }
@@ -712,7 +698,7 @@ Status Store::set_status(const std::string& id, ExecutionStatus status, std::int
     return why_not_updated(id, "set_status");
 }
 
-std::optional<ExecutionRecord> Store::get_execution(const std::string& workspace_id,
+std::optional<ExecutionRecord> SqliteStore::get_execution(const std::string& workspace_id,
                                                     const std::string& user_id, const std::string& id) {
     // Built once: this runs per request.
     static const std::string sql = std::string("SELECT ") + kExecutionColumns +
@@ -726,7 +712,7 @@ std::optional<ExecutionRecord> Store::get_execution(const std::string& workspace
     return read_execution(q.get());
 }
 
-std::optional<ExecutionRecord> Store::get_execution_by_id(const std::string& id) {
+std::optional<ExecutionRecord> SqliteStore::get_execution_by_id(const std::string& id) {
     // Built once: this runs per request.
     static const std::string sql = std::string("SELECT ") + kExecutionColumns + " FROM executions WHERE id = ?1";
     Use q(prepare(sql));
@@ -736,7 +722,7 @@ std::optional<ExecutionRecord> Store::get_execution_by_id(const std::string& id)
     return read_execution(q.get());
 }
 
-std::vector<EventRecord> Store::events_after(const std::string& execution_id, std::uint64_t after_seq,
+std::vector<EventRecord> SqliteStore::events_after(const std::string& execution_id, std::uint64_t after_seq,
                                              std::size_t limit) {
     std::vector<EventRecord> out;
     // Stored seqs are SQLite integers (int64): nothing comes after a larger value, and binding it
@@ -762,7 +748,7 @@ std::vector<EventRecord> Store::events_after(const std::string& execution_id, st
     return out;
 }
 
-Result<std::size_t> Store::fail_interrupted(std::int64_t now) {
+Result<std::size_t> SqliteStore::fail_interrupted(std::int64_t now) {
     struct Pending {
         std::string id, kind;
         std::optional<std::string> session_id;
@@ -799,49 +785,26 @@ Result<std::size_t> Store::fail_interrupted(std::int64_t now) {
         if (rc != SQLITE_DONE) return fail(db_error("fail_interrupted"));
     }
     for (const auto& p : pending) {
-        std::vector<std::pair<std::string, std::string>> events;
-        events.emplace_back("error", protocol::dump(protocol::encode(protocol::ApiError{kInterrupted, "interrupted"})));
+        // The reply streamed so far is what the visitor saw: it becomes the turn's assistant
+        // message, marked interrupted, so the session's history keeps it (issue 12).
+        std::string partial;
         if (p.kind == "chat") {
-            // The reply streamed so far is what the visitor saw: it becomes the turn's assistant
-            // message, marked interrupted, so the session's history keeps it (issue 12).
-            std::string partial;
-            {
-                Use ev(prepare("SELECT type, data FROM events WHERE execution_id = ?1 AND "
-                               "type IN ('delta', 'agent-response') ORDER BY seq"));
-                if (!ev) return fail(db_error("fail_interrupted"));
-                bind(ev.get(), 1, std::string_view(p.id));
-                int rc;
-                while ((rc = sqlite3_step(ev.get())) == SQLITE_ROW) {
-                    const std::string type = column_text(ev.get(), 0);
-                    Json data = load_json(sqlite3_column_text(ev.get(), 1), sqlite3_column_bytes(ev.get(), 1));
-                    if (const std::string* text = protocol::reply_text_of(type, data)) partial += *text;
-                }
-                if (rc != SQLITE_DONE) return fail(db_error("fail_interrupted"));
+            Use ev(prepare("SELECT type, data FROM events WHERE execution_id = ?1 AND "
+                           "type IN ('delta', 'agent-response') ORDER BY seq"));
+            if (!ev) return fail(db_error("fail_interrupted"));
+            bind(ev.get(), 1, std::string_view(p.id));
+            int rc;
+            while ((rc = sqlite3_step(ev.get())) == SQLITE_ROW) {
+                store_detail::append_reply_text(partial, column_text(ev.get(), 0), column_text(ev.get(), 1));
             }
+            if (rc != SQLITE_DONE) return fail(db_error("fail_interrupted"));
             if (p.session_id) {
-                MessageRecord m;
-                m.session_id = *p.session_id;
-                m.role = protocol::Role::assistant;
-                m.content = partial;
-                m.execution_id = p.id;
-                m.created_at = now;
-                m.status = "interrupted";
-                m.error_code = "interrupted";
-                m.error_message = kInterrupted;
                 // The session may be gone (deleted mid-run): then there is no history to keep.
+                auto m = store_detail::interrupted_message(*p.session_id, p.id, partial, now);
                 if (auto st = insert_message(m); !st && st.error().code != "not_found") return fail(st.error());
             }
-            protocol::ChatCompleted c;
-            c.result = partial;
-            c.session_id = p.session_id.value_or("");
-            c.status = ExecutionStatus::error;
-            events.emplace_back("completed", protocol::dump(protocol::encode(c)));
-        } else {
-            protocol::ExecutionCompleted c;
-            c.status = ExecutionStatus::error;
-            c.error = kInterrupted;
-            events.emplace_back("completed", protocol::dump(protocol::encode(c)));
         }
+        const auto events = store_detail::interrupted_events(p.kind, p.session_id, partial);
         std::uint64_t seq = p.last_seq;
         Use ins(prepare(kInsertEventSql));
         if (!ins) return fail(db_error("fail_interrupted"));
@@ -862,7 +825,7 @@ Result<std::size_t> Store::fail_interrupted(std::int64_t now) {
     return pending.size();
 }
 
-Status Store::insert_session(const SessionRecord& s) {
+Status SqliteStore::insert_session(const SessionRecord& s) {
     Use q(prepare(
         "INSERT INTO sessions (id, workspace_id, user_id, app_id, title, created_at, updated_at, message_count) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
@@ -881,7 +844,7 @@ Status Store::insert_session(const SessionRecord& s) {
     return db_error("insert_session");
 }
 
-std::optional<SessionRecord> Store::get_session(const std::string& workspace_id, const std::string& user_id,
+std::optional<SessionRecord> SqliteStore::get_session(const std::string& workspace_id, const std::string& user_id,
                                                 const std::string& id) {
     // Built once: this runs per request.
     static const std::string sql = std::string("SELECT ") + kSessionColumns +
@@ -895,7 +858,7 @@ std::optional<SessionRecord> Store::get_session(const std::string& workspace_id,
     return read_session(q.get());
 }
 
-std::vector<SessionRecord> Store::list_sessions(const std::string& workspace_id, const std::string& user_id,
+std::vector<SessionRecord> SqliteStore::list_sessions(const std::string& workspace_id, const std::string& user_id,
                                                 const std::string& app_id, std::size_t limit) {
     std::vector<SessionRecord> out;
     // Built once: this runs per request.
@@ -914,7 +877,7 @@ std::vector<SessionRecord> Store::list_sessions(const std::string& workspace_id,
     return out;
 }
 
-Result<bool> Store::delete_session(const std::string& workspace_id, const std::string& user_id,
+Result<bool> SqliteStore::delete_session(const std::string& workspace_id, const std::string& user_id,
                                    const std::string& id) {
     if (auto st = tx_begin(); !st) return st.error();
     auto fail = [&](Error err) -> Result<bool> {
@@ -941,7 +904,7 @@ Result<bool> Store::delete_session(const std::string& workspace_id, const std::s
     return found;
 }
 
-Status Store::append_message(const MessageRecord& m) {
+Status SqliteStore::append_message(const MessageRecord& m) {
     if (auto st = tx_begin(); !st) return st;
     if (auto st = insert_message(m); !st) {
         tx_rollback();
@@ -955,7 +918,7 @@ Status Store::append_message(const MessageRecord& m) {
 }
 
 // append_message's work inside the caller's transaction (fail_interrupted has one open).
-Status Store::insert_message(const MessageRecord& m) {
+Status SqliteStore::insert_message(const MessageRecord& m) {
     {
         Use q(prepare(
             "UPDATE sessions SET updated_at = MAX(updated_at, ?1), message_count = message_count + 1, "
@@ -985,7 +948,7 @@ Status Store::insert_message(const MessageRecord& m) {
     return Ok{};
 }
 
-std::vector<MessageRecord> Store::messages(const std::string& session_id) {
+std::vector<MessageRecord> SqliteStore::messages(const std::string& session_id) {
     std::vector<MessageRecord> out;
     Use q(prepare(
         "SELECT session_id, role, content, execution_id, created_at, id, status, error_code, error_message, "
@@ -1015,7 +978,7 @@ std::vector<MessageRecord> Store::messages(const std::string& session_id) {
 
 // The turn of user message `user_message_id` runs again as `execution_id`: its replies (the
 // assistant messages after it, up to the next user message) go, the user message stays.
-Status Store::replace_reply(const std::string& session_id, std::int64_t user_message_id,
+Status SqliteStore::replace_reply(const std::string& session_id, std::int64_t user_message_id,
                             const std::string& execution_id, const std::string& turn_id) {
     if (auto st = tx_begin(); !st) return st;
     auto fail = [&](Error err) -> Status {
@@ -1039,7 +1002,7 @@ Status Store::replace_reply(const std::string& session_id, std::int64_t user_mes
     return Ok{};
 }
 
-Status Store::delete_turn(const std::string& session_id, std::int64_t user_message_id) {
+Status SqliteStore::delete_turn(const std::string& session_id, std::int64_t user_message_id) {
     if (auto st = tx_begin(); !st) return st;
     if (auto st = delete_replies(session_id, user_message_id, true); !st) {
         tx_rollback();
@@ -1054,7 +1017,7 @@ Status Store::delete_turn(const std::string& session_id, std::int64_t user_messa
 
 // Deletes the replies of a turn (and its user message too with `with_user`), then recounts the
 // session's messages; a session left with no user message gets its title from the next one.
-Status Store::delete_replies(const std::string& session_id, std::int64_t user_message_id, bool with_user) {
+Status SqliteStore::delete_replies(const std::string& session_id, std::int64_t user_message_id, bool with_user) {
     {
         Use q(prepare(
             "DELETE FROM messages WHERE session_id = ?1 AND ((id > ?2 AND role <> 'user' AND id < "
@@ -1076,7 +1039,7 @@ Status Store::delete_replies(const std::string& session_id, std::int64_t user_me
     return Ok{};
 }
 
-std::optional<IdempotencyRecord> Store::get_idempotency(const std::string& workspace_id, const std::string& user_id,
+std::optional<IdempotencyRecord> SqliteStore::get_idempotency(const std::string& workspace_id, const std::string& user_id,
                                                         const std::string& key) {
     Use q(prepare(
         "SELECT app_id, session_id, fingerprint, turn_id, created_at FROM idempotency_keys "
@@ -1098,7 +1061,7 @@ std::optional<IdempotencyRecord> Store::get_idempotency(const std::string& works
     return r;
 }
 
-Status Store::put_idempotency(const IdempotencyRecord& r) {
+Status SqliteStore::put_idempotency(const IdempotencyRecord& r) {
     Use q(prepare(
         "INSERT INTO idempotency_keys (workspace_id, user_id, key, app_id, session_id, fingerprint, turn_id, "
         "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
@@ -1117,7 +1080,7 @@ Status Store::put_idempotency(const IdempotencyRecord& r) {
     return db_error("put_idempotency");
 }
 
-Result<Store::ExecutionKeyClaim> Store::claim_execution_key(const std::string& workspace_id,
+Result<Store::ExecutionKeyClaim> SqliteStore::claim_execution_key(const std::string& workspace_id,
                                                            const std::string& user_id, const std::string& key,
                                                            const std::string& fingerprint,
                                                            const std::string& execution_id, std::int64_t now) {
@@ -1154,7 +1117,7 @@ Result<Store::ExecutionKeyClaim> Store::claim_execution_key(const std::string& w
     return claim;
 }
 
-Status Store::release_execution_key(const std::string& workspace_id, const std::string& user_id,
+Status SqliteStore::release_execution_key(const std::string& workspace_id, const std::string& user_id,
                                    const std::string& key, const std::string& execution_id) {
     Use q(prepare("DELETE FROM execution_keys WHERE workspace_id = ?1 AND user_id = ?2 AND key = ?3 "
                   "AND execution_id = ?4"));
@@ -1167,7 +1130,7 @@ Status Store::release_execution_key(const std::string& workspace_id, const std::
     return Ok{};
 }
 
-Result<std::size_t> Store::purge_idempotency_keys(std::int64_t before) {
+Result<std::size_t> SqliteStore::purge_idempotency_keys(std::int64_t before) {
     if (auto st = tx_begin(); !st) return st.error();
     std::size_t gone = 0;
     for (const char* sql : {"DELETE FROM idempotency_keys WHERE created_at < ?1",
@@ -1211,7 +1174,7 @@ FeedbackRecord read_feedback(sqlite3_stmt* st) {
 }
 }  // namespace
 
-Result<FeedbackRecord> Store::put_feedback(const FeedbackRecord& f) {
+Result<FeedbackRecord> SqliteStore::put_feedback(const FeedbackRecord& f) {
     {
         Use q(prepare(
             "INSERT INTO feedback (execution_id, user_id, workspace_id, app_id, rating, comment, created_at, "
@@ -1237,7 +1200,7 @@ Result<FeedbackRecord> Store::put_feedback(const FeedbackRecord& f) {
     return read_feedback(q.get());
 }
 
-Result<bool> Store::delete_feedback(const std::string& execution_id, const std::string& user_id) {
+Result<bool> SqliteStore::delete_feedback(const std::string& execution_id, const std::string& user_id) {
     Use q(prepare("DELETE FROM feedback WHERE execution_id = ?1 AND user_id = ?2"));
     if (!q) return db_error("delete_feedback");
     bind(q.get(), 1, std::string_view(execution_id));
@@ -1246,7 +1209,7 @@ Result<bool> Store::delete_feedback(const std::string& execution_id, const std::
     return sqlite3_changes(db_) > 0;
 }
 
-FeedbackPage Store::list_feedback(const FeedbackQuery& f, std::int64_t offset, std::int64_t limit) {
+FeedbackPage SqliteStore::list_feedback(const FeedbackQuery& f, std::int64_t offset, std::int64_t limit) {
     FeedbackPage page;
     // One filter for both queries: "" / 0 means no condition.
     static const std::string where =
@@ -1277,7 +1240,7 @@ FeedbackPage Store::list_feedback(const FeedbackQuery& f, std::int64_t offset, s
     return page;
 }
 
-std::map<std::string, std::int64_t> Store::count_executions_by_status() {
+std::map<std::string, std::int64_t> SqliteStore::count_executions_by_status() {
     std::map<std::string, std::int64_t> out;
     for (auto s : {ExecutionStatus::queued, ExecutionStatus::running, ExecutionStatus::success,
                    ExecutionStatus::error, ExecutionStatus::cancelled}) {
@@ -1289,7 +1252,7 @@ std::map<std::string, std::int64_t> Store::count_executions_by_status() {
     return out;
 }
 
-Status Store::checkpoint() {
+Status SqliteStore::checkpoint() {
     return exec("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
@@ -1312,11 +1275,10 @@ DocRecord read_doc(sqlite3_stmt* st) {
 
 constexpr const char* kWorkflowColumns = "id, workspace_id, '', name, created_at, updated_at, doc";
 constexpr const char* kRunColumns = "id, workspace_id, workflow_id, status, created_at, updated_at, doc";
-constexpr const char* kRunInterrupted = "interrupted: the server restarted before this run finished";
 
 }  // namespace
 
-std::vector<ExecutionRecord> Store::list_executions(const std::string& workspace_id, std::size_t limit) {
+std::vector<ExecutionRecord> SqliteStore::list_executions(const std::string& workspace_id, std::size_t limit) {
     std::vector<ExecutionRecord> out;
     static const std::string sql = std::string("SELECT ") + kExecutionColumns +
         " FROM executions WHERE workspace_id = ?1 ORDER BY created_at DESC, rowid DESC LIMIT ?2";
@@ -1330,7 +1292,7 @@ std::vector<ExecutionRecord> Store::list_executions(const std::string& workspace
     return out;
 }
 
-Status Store::put_workflow(const DocRecord& d, bool only_if_absent) {
+Status SqliteStore::put_workflow(const DocRecord& d, bool only_if_absent) {
     Use q(prepare(only_if_absent
                       ? "INSERT OR IGNORE INTO workflows (id, workspace_id, name, created_at, updated_at, doc) "
                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
@@ -1352,7 +1314,7 @@ Status Store::put_workflow(const DocRecord& d, bool only_if_absent) {
 }
 
 // One workflow or run by id, within its workspace (sql binds ?1 = workspace, ?2 = id).
-std::optional<DocRecord> Store::get_doc(const std::string& sql, const std::string& workspace_id, const std::string& id) {
+std::optional<DocRecord> SqliteStore::get_doc(const std::string& sql, const std::string& workspace_id, const std::string& id) {
     Use q(prepare(sql));
     if (!q) return std::nullopt;
     bind(q.get(), 1, std::string_view(workspace_id));
@@ -1361,13 +1323,13 @@ std::optional<DocRecord> Store::get_doc(const std::string& sql, const std::strin
     return read_doc(q.get());
 }
 
-std::optional<DocRecord> Store::get_workflow(const std::string& workspace_id, const std::string& id) {
+std::optional<DocRecord> SqliteStore::get_workflow(const std::string& workspace_id, const std::string& id) {
     static const std::string sql = std::string("SELECT ") + kWorkflowColumns +
         " FROM workflows WHERE workspace_id = ?1 AND id = ?2";
     return get_doc(sql, workspace_id, id);
 }
 
-DocPage Store::list_workflows(const std::string& workspace_id, const std::string& order_by, bool desc,
+DocPage SqliteStore::list_workflows(const std::string& workspace_id, const std::string& order_by, bool desc,
                               std::int64_t offset, std::int64_t limit) {
     DocPage page;
     {
@@ -1390,7 +1352,7 @@ DocPage Store::list_workflows(const std::string& workspace_id, const std::string
     return page;
 }
 
-Result<bool> Store::delete_workflow(const std::string& workspace_id, const std::string& id) {
+Result<bool> SqliteStore::delete_workflow(const std::string& workspace_id, const std::string& id) {
     Use q(prepare("DELETE FROM workflows WHERE workspace_id = ?1 AND id = ?2"));
     if (!q) return db_error("delete_workflow");
     bind(q.get(), 1, std::string_view(workspace_id));
@@ -1399,7 +1361,7 @@ Result<bool> Store::delete_workflow(const std::string& workspace_id, const std::
     return sqlite3_changes(db_) > 0;
 }
 
-Status Store::put_run(const DocRecord& d) {
+Status SqliteStore::put_run(const DocRecord& d) {
     // Upsert (keeps the rowid: creation order among runs of the same millisecond).
     Use q(prepare("INSERT INTO workflow_runs (id, workspace_id, workflow_id, status, created_at, "
                   "updated_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO UPDATE SET "
@@ -1418,13 +1380,13 @@ Status Store::put_run(const DocRecord& d) {
     return Ok{};
 }
 
-std::optional<DocRecord> Store::get_run(const std::string& workspace_id, const std::string& id) {
+std::optional<DocRecord> SqliteStore::get_run(const std::string& workspace_id, const std::string& id) {
     static const std::string sql = std::string("SELECT ") + kRunColumns +
         " FROM workflow_runs WHERE workspace_id = ?1 AND id = ?2";
     return get_doc(sql, workspace_id, id);
 }
 
-DocPage Store::list_runs(const std::string& workspace_id, const std::string& workflow_id, const std::string& status,
+DocPage SqliteStore::list_runs(const std::string& workspace_id, const std::string& workflow_id, const std::string& status,
                          std::int64_t offset, std::int64_t limit) {
     DocPage page;
     {
@@ -1450,7 +1412,7 @@ DocPage Store::list_runs(const std::string& workspace_id, const std::string& wor
     return page;
 }
 
-Result<std::size_t> Store::fail_interrupted_runs(std::int64_t now) {
+Result<std::size_t> SqliteStore::fail_interrupted_runs(std::int64_t now) {
     std::vector<DocRecord> open;
     {
         static const std::string sql = std::string("SELECT ") + kRunColumns +
@@ -1464,7 +1426,7 @@ Result<std::size_t> Store::fail_interrupted_runs(std::int64_t now) {
     for (auto& d : open) {
         d.label = "FAILED";
         d.updated_at = now;
-        d.doc["error"] = kRunInterrupted;
+        d.doc["error"] = kInterrupted;
         d.doc["errorCode"] = "interrupted";
         if (auto st = put_run(d); !st) return st.error();
     }

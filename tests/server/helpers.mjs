@@ -1,6 +1,6 @@
 // Test helpers: start/stop a real confab-server process on 127.0.0.1, sign identities, read SSE.
-import { spawn } from 'node:child_process';
-import { createHmac } from 'node:crypto';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -111,11 +111,64 @@ export function idHeaders(ws, user, extra = {}) {
   };
 }
 
+// The store the servers of this run use: SQLite in their data dir (default), or PostgreSQL with
+// CONFAB_TEST_STORE=postgres and CONFAB_TEST_DATABASE_URL naming an admin URL (make test-server-pg
+// starts a cluster with scripts/pg.sh): then every data dir gets a database of its own, created
+// at its first start, reused by restarts on the same data dir, dropped at cleanup or exit.
+export const STORE = process.env.CONFAB_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
+export const ADMIN_DATABASE_URL = process.env.CONFAB_TEST_DATABASE_URL ?? '';
+if (STORE === 'postgres' && !ADMIN_DATABASE_URL) {
+  throw new Error('CONFAB_TEST_STORE=postgres needs CONFAB_TEST_DATABASE_URL (the admin URL: scripts/pg.sh url)');
+}
+const databases = new Map();  // data dir -> { name, url }
+
+// Runs SQL with psql against `url`; resolves its output (unaligned, tuples only).
+export function psql(url, sql) {
+  return new Promise((resolve, reject) => {
+    execFile('psql', [url, '-X', '-v', 'ON_ERROR_STOP=1', '-Atqc', sql], { timeout: 30000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`psql failed: ${stderr || err.message}`));
+      else resolve(stdout.trim());
+    });
+  });
+}
+
+function psqlSync(url, sql) {
+  const r = spawnSync('psql', [url, '-X', '-Atqc', sql], { encoding: 'utf8', timeout: 30000 });
+  return r.status === 0;
+}
+
+// `url` naming database `name` instead.
+export function withDatabase(url, name) {
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+// The database of a data dir (postgres runs): created on first use.
+export async function databaseUrlFor(dataDir) {
+  let db = databases.get(dataDir);
+  if (!db) {
+    const name = `confab_test_${randomBytes(6).toString('hex')}`;
+    await psql(ADMIN_DATABASE_URL, `CREATE DATABASE ${name}`);
+    db = { name, url: withDatabase(ADMIN_DATABASE_URL, name) };
+    databases.set(dataDir, db);
+  }
+  return db.url;
+}
+
+function dropDatabase(dataDir) {
+  const db = databases.get(dataDir);
+  if (!db) return;
+  databases.delete(dataDir);
+  psqlSync(ADMIN_DATABASE_URL, `DROP DATABASE IF EXISTS ${db.name} WITH (FORCE)`);
+}
+
 const running = new Set();
 process.on('exit', () => {
   for (const p of running) {
     try { p.kill('SIGKILL'); } catch { /* already gone */ }
   }
+  for (const dir of [...databases.keys()]) dropDatabase(dir);
 });
 
 export function makeDataDir() {
@@ -123,8 +176,9 @@ export function makeDataDir() {
 }
 
 // Starts the server on a free port (--listen 127.0.0.1:0; the URL is read from its stdout) and
-// waits for /readyz. I/O threads: 2, or CONFAB_TEST_THREADS (make test-tsan: 8). Options: config (object; null = the embedded demo config), dataDir (reused across restarts), args (extra flags).
-export async function startServer({ config = testConfig(), dataDir, args = [], env = {}, readyTimeoutMs = 10000 } = {}) {
+// waits for /readyz. I/O threads: 2, or CONFAB_TEST_THREADS (make test-tsan: 8). Options: config (object; null = the embedded demo config), dataDir (reused across restarts), args (extra flags),
+// databaseUrl (PostgreSQL: this database instead of the data dir's own one on postgres runs).
+export async function startServer({ config = testConfig(), dataDir, args = [], env = {}, readyTimeoutMs = 10000, databaseUrl } = {}) {
   const ownDir = !dataDir;
   dataDir ??= makeDataDir();
   // config null: no --config, i.e. the embedded demo config.
@@ -134,10 +188,16 @@ export async function startServer({ config = testConfig(), dataDir, args = [], e
     writeFileSync(configPath, JSON.stringify(config, null, 2));
     configArgs.push('--config', configPath);
   }
+  const storeArgs = [];
+  if (databaseUrl) storeArgs.push('--database-url', databaseUrl);
+  else if (STORE === 'postgres') storeArgs.push('--database-url', await databaseUrlFor(dataDir));
+  // The store is the test's choice, not the shell's: a CONFAB_DATABASE_URL there is not inherited.
+  const procEnv = { ...process.env };
+  delete procEnv.CONFAB_DATABASE_URL;
   const proc = spawn(SERVER_BIN, ['serve', '--listen', '127.0.0.1:0', ...configArgs,
-    '--data-dir', path.join(dataDir, 'db'), '--threads', process.env.CONFAB_TEST_THREADS ?? '2', ...args], {
+    '--data-dir', path.join(dataDir, 'db'), ...storeArgs, '--threads', process.env.CONFAB_TEST_THREADS ?? '2', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
+    env: { ...procEnv, ...env },
   });
   running.add(proc);
   let stdout = '';
@@ -196,7 +256,10 @@ export async function startServer({ config = testConfig(), dataDir, args = [], e
       return r;
     },
     cleanup() {
-      if (ownDir) rmSync(dataDir, { recursive: true, force: true });
+      if (ownDir) {
+        rmSync(dataDir, { recursive: true, force: true });
+        dropDatabase(dataDir);
+      }
     },
   };
   return server;

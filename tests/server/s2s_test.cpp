@@ -9,7 +9,7 @@
 
 #include "access_token.hpp"
 #include "config.hpp"
-#include "store.hpp"
+#include "store_sqlite.hpp"
 
 namespace {
 
@@ -123,7 +123,7 @@ protected:
     void SetUp() override {
         dir = (std::filesystem::temp_directory_path() / ("confab-s2s-" + std::to_string(::getpid()))).string();
         std::filesystem::remove_all(dir);
-        auto s = Store::open(dir);
+        auto s = confab::server::SqliteStore::open(dir);
         ASSERT_TRUE(s.ok()) << s.error().message;
         store = std::move(s.value());
     }

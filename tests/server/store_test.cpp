@@ -1,7 +1,11 @@
-// Tests of the SQLite Store (CRUD, tenant scoping, dense event seq, restarts) and the DbExecutor.
+// Tests of the stores (CRUD, tenant scoping, dense event seq, restarts) and the DbExecutor, each run
+// on SQLite and on PostgreSQL (the latter when CONFAB_TEST_DATABASE_URL names an admin URL, as
+// make test-server-pg sets it; skipped with a message otherwise).
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <random>
 #include <cstdlib>
 #include <filesystem>
 #include <future>
@@ -11,10 +15,14 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include "db_executor.hpp"
 #include "store.hpp"
+#include "store_pg.hpp"
+#include "store_sqlite.hpp"
 
 namespace {
 
@@ -48,10 +56,119 @@ private:
 };
 
 std::unique_ptr<Store> open_store(const std::string& dir) {
-    auto s = Store::open(dir);
+    auto s = confab::server::SqliteStore::open(dir);
     if (!s) ADD_FAILURE() << s.error().code << ": " << s.error().message;
-    return s ? std::move(*s) : nullptr;
+    return s ? std::unique_ptr<Store>(std::move(*s)) : nullptr;
 }
+
+// `url` naming database `name` instead of its own.
+std::string with_database(const std::string& url, const std::string& name) {
+    const auto slash = url.find('/', url.find("://") + 3);
+    const auto query = url.find('?', slash == std::string::npos ? 0 : slash);
+    std::string out = slash == std::string::npos ? url.substr(0, query) : url.substr(0, slash);
+    out += "/" + name;
+    if (query != std::string::npos) out += url.substr(query);
+    return out;
+}
+
+// Runs one statement on a connection of its own; the first column of the first row, or "" (and a
+// test failure) on an error.
+std::string pg_exec(const std::string& url, const std::string& sql) {
+    PGconn* c = PQconnectdb(url.c_str());
+    std::string out;
+    if (PQstatus(c) != CONNECTION_OK) {
+        ADD_FAILURE() << "connecting: " << PQerrorMessage(c);
+    } else {
+        PGresult* r = PQexec(c, sql.c_str());
+        const auto st = PQresultStatus(r);
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            ADD_FAILURE() << sql << ": " << PQresultErrorMessage(r);
+        } else if (st == PGRES_TUPLES_OK && PQntuples(r) > 0) {
+            out = PQgetvalue(r, 0, 0);
+        }
+        PQclear(r);
+    }
+    PQfinish(c);
+    return out;
+}
+
+// Where a test's store lives: a temporary SQLite data dir, or a fresh PostgreSQL database (created
+// from CONFAB_TEST_DATABASE_URL, dropped at the end).
+class Backend {
+public:
+    explicit Backend(std::string kind) : kind_(std::move(kind)) {
+        if (kind_ != "postgres") return;
+        const char* admin = std::getenv("CONFAB_TEST_DATABASE_URL");
+        if (admin == nullptr || *admin == '\0') return;
+        admin_ = admin;
+        std::random_device rd;
+        db_ = "confab_unit_" + std::to_string(::getpid()) + "_" + std::to_string(rd() % 1000000);
+        pg_exec(admin_, "CREATE DATABASE " + db_);
+        url_ = with_database(admin_, db_);
+    }
+    ~Backend() {
+        if (!db_.empty()) pg_exec(admin_, "DROP DATABASE IF EXISTS " + db_ + " WITH (FORCE)");
+    }
+    Backend(const Backend&) = delete;
+    Backend& operator=(const Backend&) = delete;
+
+    bool sqlite() const { return kind_ == "sqlite"; }
+    bool available() const { return sqlite() || !url_.empty(); }
+    const std::string& url() const { return url_; }
+    const TempDir& dir() const { return dir_; }
+
+    // A new store on the same data (a restart).
+    std::unique_ptr<Store> open() {
+        if (sqlite()) return open_store(dir_.path());
+        auto s = confab::server::PgStore::open(url_, 10000);
+        if (!s) ADD_FAILURE() << s.error().code << ": " << s.error().message;
+        return s ? std::unique_ptr<Store>(std::move(*s)) : nullptr;
+    }
+    // SQL on a connection of its own (the store's may be open): the first value it returns.
+    std::string exec_raw(const std::string& sqlite_sql, const std::string& pg_sql) {
+        if (!sqlite()) return pg_exec(url_, pg_sql);
+        sqlite3* db = nullptr;
+        std::string out;
+        EXPECT_EQ(sqlite3_open((dir_.path() + "/confab.db").c_str(), &db), SQLITE_OK);
+        sqlite3_stmt* st = nullptr;
+        const char* tail = sqlite_sql.c_str();
+        while (tail != nullptr && *tail != '\0') {
+            if (sqlite3_prepare_v2(db, tail, -1, &st, &tail) != SQLITE_OK) {
+                ADD_FAILURE() << sqlite_sql << ": " << sqlite3_errmsg(db);
+                break;
+            }
+            if (st == nullptr) break;
+            if (sqlite3_step(st) == SQLITE_ROW && out.empty()) {
+                const unsigned char* t = sqlite3_column_text(st, 0);
+                out = t != nullptr ? reinterpret_cast<const char*>(t) : "";
+            }
+            sqlite3_finalize(st);
+        }
+        sqlite3_close(db);
+        return out;
+    }
+
+private:
+    std::string kind_;
+    TempDir dir_;
+    std::string admin_, db_, url_;
+};
+
+// Both stores: "sqlite", "postgres" (skipped without CONFAB_TEST_DATABASE_URL).
+class BackendTest : public ::testing::TestWithParam<const char*> {
+protected:
+    void SetUp() override {
+        backend = std::make_unique<Backend>(GetParam());
+        if (!backend->available()) {
+            GTEST_SKIP() << "CONFAB_TEST_DATABASE_URL is not set: the PostgreSQL store is not tested here "
+                            "(make test-server-pg runs these tests against a throwaway cluster)";
+        }
+    }
+    bool sqlite() const { return backend->sqlite(); }
+    std::unique_ptr<Backend> backend;
+};
+
+std::string backend_name(const ::testing::TestParamInfo<const char*>& info) { return info.param; }
 
 ExecutionRecord make_exec(std::string id, std::string ws = "w1", std::string user = "u1") {
     ExecutionRecord r;
@@ -83,38 +200,48 @@ SessionRecord make_session(std::string id, std::string ws, std::string user, std
     return s;
 }
 
-class StoreTest : public ::testing::Test {
+class StoreTest : public BackendTest {
 protected:
     void SetUp() override {
-        store = open_store(dir.path());
+        BackendTest::SetUp();
+        if (IsSkipped()) return;
+        store = backend->open();
         ASSERT_NE(store, nullptr);
     }
-    TempDir dir;
+    std::unique_ptr<Store> reopen() { return backend->open(); }
     std::unique_ptr<Store> store;
 };
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postgres"), backend_name);
 
-TEST_F(StoreTest, OpenCreatesTheDatabaseWithTheCurrentSchema) {
-    EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(dir.path()) / "confab.db"));
+class DbExecutorTest : public BackendTest {};
+INSTANTIATE_TEST_SUITE_P(Backends, DbExecutorTest, ::testing::Values("sqlite", "postgres"), backend_name);
+
+TEST_P(StoreTest, OpenCreatesTheDatabaseWithTheCurrentSchema) {
+    if (sqlite()) {
+        EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(backend->dir().path()) / "confab.db"));
+    }
     EXPECT_EQ(store->schema_version(), 5);
 }
 
-TEST_F(StoreTest, OpenCreatesAMissingDataDirectory) {
-    const std::string nested = dir.path() + "/data";
+TEST_P(StoreTest, OpenCreatesAMissingDataDirectory) {
+    if (!sqlite()) GTEST_SKIP() << "sqlite only: the data directory";
+    const std::string nested = backend->dir().path() + "/data";
     auto s = open_store(nested);
     ASSERT_NE(s, nullptr);
     EXPECT_TRUE(std::filesystem::is_directory(nested));
 }
 
-TEST_F(StoreTest, OpenFailsClearlyWhenTheDirectoryCannotBeCreated) {
-    const std::string file = dir.path() + "/not-a-dir";
+TEST_P(StoreTest, OpenFailsClearlyWhenTheDirectoryCannotBeCreated) {
+    if (!sqlite()) GTEST_SKIP() << "sqlite only: the data directory";
+    const std::string file = backend->dir().path() + "/not-a-dir";
     { std::FILE* f = std::fopen(file.c_str(), "w"); ASSERT_NE(f, nullptr); std::fclose(f); }
-    auto s = Store::open(file + "/sub");
+    auto s = confab::server::SqliteStore::open(file + "/sub");
     ASSERT_FALSE(s.ok());
     EXPECT_EQ(s.error().code, "storage_error");
     EXPECT_NE(s.error().message.find("not-a-dir"), std::string::npos) << s.error().message;
 }
 
-TEST_F(StoreTest, InsertedExecutionReadsBackWithAllFields) {
+TEST_P(StoreTest, InsertedExecutionReadsBackWithAllFields) {
     auto r = make_exec("ex_1");
     r.kind = "chat";
     r.session_id = "se_1";
@@ -136,14 +263,14 @@ TEST_F(StoreTest, InsertedExecutionReadsBackWithAllFields) {
     EXPECT_FALSE(store->get_execution_by_id("ex_2").has_value());
 }
 
-TEST_F(StoreTest, DuplicateExecutionIdIsAConflict) {
+TEST_P(StoreTest, DuplicateExecutionIdIsAConflict) {
     ASSERT_TRUE(store->insert_execution(make_exec("ex_1")).ok());
     auto st = store->insert_execution(make_exec("ex_1"));
     ASSERT_FALSE(st.ok());
     EXPECT_EQ(st.error().code, "conflict");
 }
 
-TEST_F(StoreTest, ExecutionsOfAnotherWorkspaceOrUserAreNotFound) {
+TEST_P(StoreTest, ExecutionsOfAnotherWorkspaceOrUserAreNotFound) {
     ASSERT_TRUE(store->insert_execution(make_exec("ex_1", "w1", "u1")).ok());
     ASSERT_TRUE(store->insert_execution(make_exec("ex_anon", "w1", "")).ok());
     EXPECT_TRUE(store->get_execution("w1", "u1", "ex_1").has_value());
@@ -154,7 +281,7 @@ TEST_F(StoreTest, ExecutionsOfAnotherWorkspaceOrUserAreNotFound) {
     EXPECT_FALSE(store->get_execution("w1", "u1", "ex_anon").has_value());
 }
 
-TEST_F(StoreTest, EventsMustHaveDenseSequenceNumbers) {
+TEST_P(StoreTest, EventsMustHaveDenseSequenceNumbers) {
     ASSERT_TRUE(store->insert_execution(make_exec("ex_1")).ok());
     ASSERT_TRUE(store->append_event("ex_1", ev(1)).ok());
     auto dup = store->append_event("ex_1", ev(1));
@@ -186,7 +313,7 @@ TEST_F(StoreTest, EventsMustHaveDenseSequenceNumbers) {
     EXPECT_TRUE(store->events_after("ex_1", 2, 100).empty());
 }
 
-TEST_F(StoreTest, FinishResolvesOnceAndLaterTransitionsConflict) {
+TEST_P(StoreTest, FinishResolvesOnceAndLaterTransitionsConflict) {
     ASSERT_TRUE(store->insert_execution(make_exec("ex_1")).ok());
     ASSERT_TRUE(store->set_status("ex_1", ExecutionStatus::running, 1100).ok());
     EXPECT_EQ(store->get_execution("w1", "u1", "ex_1")->status, ExecutionStatus::running);
@@ -211,7 +338,7 @@ TEST_F(StoreTest, FinishResolvesOnceAndLaterTransitionsConflict) {
     EXPECT_FALSE(not_terminal.ok());
 }
 
-TEST_F(StoreTest, FinishWithErrorStoresTheMessageAndJsonOutput) {
+TEST_P(StoreTest, FinishWithErrorStoresTheMessageAndJsonOutput) {
     ASSERT_TRUE(store->insert_execution(make_exec("ex_1")).ok());
     ASSERT_TRUE(store->finish_execution("ex_1", ExecutionStatus::error, Json{{"partial", true}},
                                         std::string("upstream said no"), 5)
@@ -222,7 +349,7 @@ TEST_F(StoreTest, FinishWithErrorStoresTheMessageAndJsonOutput) {
     EXPECT_EQ(got->output, (Json{{"partial", true}}));
 }
 
-TEST_F(StoreTest, FailInterruptedEndsEveryUnfinishedRunWithTerminalEvents) {
+TEST_P(StoreTest, FailInterruptedEndsEveryUnfinishedRunWithTerminalEvents) {
     ASSERT_TRUE(store->insert_execution(make_exec("ex_queued")).ok());
     ASSERT_TRUE(store->insert_execution(make_exec("ex_running")).ok());
     ASSERT_TRUE(store->set_status("ex_running", ExecutionStatus::running, 1).ok());
@@ -270,7 +397,7 @@ TEST_F(StoreTest, FailInterruptedEndsEveryUnfinishedRunWithTerminalEvents) {
     EXPECT_EQ(*again, 0u);
 }
 
-TEST_F(StoreTest, SessionsAreScopedListedNewestFirstAndDeletedWithTheirMessages) {
+TEST_P(StoreTest, SessionsAreScopedListedNewestFirstAndDeletedWithTheirMessages) {
     ASSERT_TRUE(store->insert_session(make_session("se_a", "w1", "u1", "assistant", 100)).ok());
     ASSERT_TRUE(store->insert_session(make_session("se_b", "w1", "u1", "other", 200)).ok());
     ASSERT_TRUE(store->insert_session(make_session("se_c", "w1", "u2", "assistant", 300)).ok());
@@ -319,7 +446,7 @@ TEST_F(StoreTest, SessionsAreScopedListedNewestFirstAndDeletedWithTheirMessages)
     EXPECT_FALSE(*store->delete_session("w1", "u1", "se_a"));
 }
 
-TEST_F(StoreTest, LongTitlesAreCutOnACharacterBoundary) {
+TEST_P(StoreTest, LongTitlesAreCutOnACharacterBoundary) {
     ASSERT_TRUE(store->insert_session(make_session("se_a", "w1", "u1", "assistant", 1)).ok());
     std::string msg;
     for (int i = 0; i < 60; ++i) msg += "é";  // 120 bytes
@@ -334,7 +461,7 @@ TEST_F(StoreTest, LongTitlesAreCutOnACharacterBoundary) {
     EXPECT_EQ(prefix.size() % 2, 0u);  // whole two-byte characters only
 }
 
-TEST_F(StoreTest, CountsExecutionsByStatus) {
+TEST_P(StoreTest, CountsExecutionsByStatus) {
     ASSERT_TRUE(store->insert_execution(make_exec("ex_1")).ok());
     ASSERT_TRUE(store->insert_execution(make_exec("ex_2")).ok());
     ASSERT_TRUE(store->insert_execution(make_exec("ex_3")).ok());
@@ -346,7 +473,7 @@ TEST_F(StoreTest, CountsExecutionsByStatus) {
     EXPECT_EQ(counts.size(), 5u);
 }
 
-TEST_F(StoreTest, DataSurvivesCloseAndReopenAndMigrationIsIdempotent) {
+TEST_P(StoreTest, DataSurvivesCloseAndReopenAndMigrationIsIdempotent) {
     ASSERT_TRUE(store->insert_execution(make_exec("ex_1")).ok());
     ASSERT_TRUE(store->append_event("ex_1", ev(1)).ok());
     ASSERT_TRUE(store->insert_session(make_session("se_a", "w1", "u1", "assistant", 1)).ok());
@@ -355,7 +482,7 @@ TEST_F(StoreTest, DataSurvivesCloseAndReopenAndMigrationIsIdempotent) {
     store.reset();
 
     for (int round = 0; round < 2; ++round) {
-        auto s = open_store(dir.path());
+        auto s = reopen();
         ASSERT_NE(s, nullptr);
         EXPECT_EQ(s->schema_version(), 5);
         auto got = s->get_execution("w1", "u1", "ex_1");
@@ -368,22 +495,18 @@ TEST_F(StoreTest, DataSurvivesCloseAndReopenAndMigrationIsIdempotent) {
     }
 }
 
-TEST_F(StoreTest, WritesAreVisibleToAnotherConnectionWithoutACheckpoint) {
+TEST_P(StoreTest, WritesAreVisibleToAnotherConnectionWithoutACheckpoint) {
     // Committed before returning: a second connection (as after kill -9) sees the write at once.
     ASSERT_TRUE(store->insert_execution(make_exec("ex_1")).ok());
     ASSERT_TRUE(store->append_event("ex_1", ev(1)).ok());
-    auto other = open_store(dir.path());
-    ASSERT_NE(other, nullptr);
-    auto got = other->get_execution("w1", "u1", "ex_1");
-    ASSERT_TRUE(got.has_value());
-    EXPECT_EQ(got->last_seq, 1u);
+    const std::string sql = "SELECT COUNT(*) FROM events WHERE execution_id = 'ex_1'";
+    EXPECT_EQ(backend->exec_raw(sql, sql), "1");
 }
 
 // ---- DbExecutor ----
 
-TEST(DbExecutorTest, RunsOnTheDbThreadAndResumesOnTheCallersExecutor) {
-    TempDir dir;
-    auto store = open_store(dir.path());
+TEST_P(DbExecutorTest, RunsOnTheDbThreadAndResumesOnTheCallersExecutor) {
+    auto store = backend->open();
     ASSERT_NE(store, nullptr);
     DbExecutor db(std::move(store));
     asio::io_context io;
@@ -426,9 +549,8 @@ TEST(DbExecutorTest, RunsOnTheDbThreadAndResumesOnTheCallersExecutor) {
     EXPECT_TRUE(db.run_blocking([](Store& s) { return s.get_execution_by_id(std::string(48, 'z')).has_value(); }));
 }
 
-TEST(DbExecutorTest, StopDrainsQueuedWorkThenRefusesMore) {
-    TempDir dir;
-    auto store = open_store(dir.path());
+TEST_P(DbExecutorTest, StopDrainsQueuedWorkThenRefusesMore) {
+    auto store = backend->open();
     ASSERT_NE(store, nullptr);
     asio::io_context io;
     std::atomic<int> completed{0};
@@ -464,16 +586,15 @@ TEST(DbExecutorTest, StopDrainsQueuedWorkThenRefusesMore) {
         EXPECT_TRUE(refused);
     }
     EXPECT_EQ(completed.load(), 20);
-    auto reopened = open_store(dir.path());
+    auto reopened = backend->open();
     ASSERT_NE(reopened, nullptr);
     EXPECT_EQ(reopened->count_executions_by_status()["queued"], 20);
 }
 
 // Jobs that queue up while the db thread is busy run as one transaction (group commit): each keeps
 // its own result, a failing one is rolled back alone, and none is answered before the commit.
-TEST(DbExecutorTest, JobsQueuedTogetherShareOneCommitAndFailAlone) {
-    TempDir dir;
-    auto store = open_store(dir.path());
+TEST_P(DbExecutorTest, JobsQueuedTogetherShareOneCommitAndFailAlone) {
+    auto store = backend->open();
     ASSERT_NE(store, nullptr);
     asio::io_context io;
     int ok = 0, conflicts = 0;
@@ -512,7 +633,7 @@ TEST(DbExecutorTest, JobsQueuedTogetherShareOneCommitAndFailAlone) {
         EXPECT_EQ(ok, 40);
         EXPECT_EQ(conflicts, 1);
     }
-    auto reopened = open_store(dir.path());
+    auto reopened = backend->open();
     ASSERT_NE(reopened, nullptr);
     auto events = reopened->events_after("ex_1", 0, 100);
     ASSERT_EQ(events.size(), 40u);
@@ -522,7 +643,7 @@ TEST(DbExecutorTest, JobsQueuedTogetherShareOneCommitAndFailAlone) {
 
 // ---- chat turns of the widget (schema 3) ----
 
-TEST_F(StoreTest, FailInterruptedStoresAChatTurnsPartialReplyAsInterrupted) {
+TEST_P(StoreTest, FailInterruptedStoresAChatTurnsPartialReplyAsInterrupted) {
     ASSERT_TRUE(store->insert_session(make_session("se_1", "w1", "u1", "assistant", 1)).ok());
     MessageRecord user{"se_1", Role::user, "tell me", std::string("ex_chat"), 2};
     user.turn_id = "tu_1";
@@ -549,7 +670,7 @@ TEST_F(StoreTest, FailInterruptedStoresAChatTurnsPartialReplyAsInterrupted) {
     EXPECT_EQ(Json::parse(events[1].data)["result"], "Once upon");
 }
 
-TEST_F(StoreTest, ReplaceReplyAndDeleteTurnKeepTheSessionConsistent) {
+TEST_P(StoreTest, ReplaceReplyAndDeleteTurnKeepTheSessionConsistent) {
     ASSERT_TRUE(store->insert_session(make_session("se_1", "w1", "u1", "assistant", 1)).ok());
     ASSERT_TRUE(store->append_message({"se_1", Role::user, "first", std::string("ex_1"), 2}).ok());
     ASSERT_TRUE(store->append_message({"se_1", Role::assistant, "one", std::string("ex_1"), 3}).ok());
@@ -586,7 +707,7 @@ TEST_F(StoreTest, ReplaceReplyAndDeleteTurnKeepTheSessionConsistent) {
     EXPECT_EQ(store->get_session("w1", "u1", "se_1")->title, "fresh start");
 }
 
-TEST_F(StoreTest, IdempotencyKeysAreScopedByWorkspaceAndUserAndGoWithTheirSession) {
+TEST_P(StoreTest, IdempotencyKeysAreScopedByWorkspaceAndUserAndGoWithTheirSession) {
     ASSERT_TRUE(store->insert_session(make_session("se_1", "w1", "u1", "assistant", 1)).ok());
     confab::server::IdempotencyRecord k{"w1", "u1", "key-1", "assistant", "se_1", "fp", "tu_1", 5};
     ASSERT_TRUE(store->put_idempotency(k).ok());
@@ -601,7 +722,7 @@ TEST_F(StoreTest, IdempotencyKeysAreScopedByWorkspaceAndUserAndGoWithTheirSessio
     EXPECT_FALSE(store->get_idempotency("w1", "u1", "key-1").has_value());
 }
 
-TEST_F(StoreTest, FeedbackIsOnePerUserAndExecutionAndListsNewestFirst) {
+TEST_P(StoreTest, FeedbackIsOnePerUserAndExecutionAndListsNewestFirst) {
     confab::server::FeedbackRecord f{"ex_1", "u1", "w1", "assistant", "up", "", 100, 100};
     auto a = store->put_feedback(f);
     ASSERT_TRUE(a.ok());
@@ -648,16 +769,14 @@ TEST_F(StoreTest, FeedbackIsOnePerUserAndExecutionAndListsNewestFirst) {
     EXPECT_EQ(store->list_feedback(q, 0, 10).total, 2);
 }
 
-TEST_F(StoreTest, ExecutionKeysClaimOnceAndADatabaseOfSchema3GetsThem) {
+TEST_P(StoreTest, ExecutionKeysClaimOnceAndADatabaseOfSchema3GetsThem) {
     // A database of schema 3 (shipped without execution_keys) is migrated to 4 at open.
     store.reset();
     {
-        sqlite3* db = nullptr;
-        ASSERT_EQ(sqlite3_open((dir.path() + "/confab.db").c_str(), &db), SQLITE_OK);
-        ASSERT_EQ(sqlite3_exec(db, "DROP TABLE execution_keys; DROP TABLE journal; PRAGMA user_version = 3;", nullptr, nullptr, nullptr), SQLITE_OK);
-        sqlite3_close(db);
+        backend->exec_raw("DROP TABLE execution_keys; DROP TABLE journal; PRAGMA user_version = 3;",
+                          "DROP TABLE execution_keys; DROP TABLE journal; UPDATE confab_schema_version SET version = 3");
     }
-    store = open_store(dir.path());
+    store = reopen();
     ASSERT_NE(store, nullptr);
     EXPECT_EQ(store->schema_version(), 5);
 
@@ -694,7 +813,7 @@ TEST_F(StoreTest, ExecutionKeysClaimOnceAndADatabaseOfSchema3GetsThem) {
     EXPECT_FALSE(bob->known);
 }
 
-TEST_F(StoreTest, IdempotencyKeysOlderThanTheCutOffArePurged) {
+TEST_P(StoreTest, IdempotencyKeysOlderThanTheCutOffArePurged) {
     ASSERT_TRUE(store->claim_execution_key("w1", "u1", "old", "fp", "ex_old", 1000).ok());
     ASSERT_TRUE(store->claim_execution_key("w1", "u1", "new", "fp", "ex_new", 5000).ok());
     auto gone = store->purge_idempotency_keys(2000);
@@ -714,7 +833,7 @@ TEST_F(StoreTest, IdempotencyKeysOlderThanTheCutOffArePurged) {
 
 // The journal of live runs (docs/STREAMING.md): events go there while a run streams, and its
 // completion writes the run's events, final state and chat message in one transaction.
-TEST_F(StoreTest, CompleteRunWritesEventsStatusAndMessageTogetherOrNothing) {
+TEST_P(StoreTest, CompleteRunWritesEventsStatusAndMessageTogetherOrNothing) {
     ASSERT_TRUE(store->insert_session(make_session("se_1", "w1", "u1", "haiku", 1)).ok());
     auto chat = make_exec("ex_1");
     chat.kind = "chat";
@@ -771,7 +890,7 @@ TEST_F(StoreTest, CompleteRunWritesEventsStatusAndMessageTogetherOrNothing) {
     EXPECT_EQ(store->messages("se_1").size(), 1u);
 }
 
-TEST_F(StoreTest, RestartMovesTheJournalOfUnfinishedRunsIntoTheirEventsThenClosesThem) {
+TEST_P(StoreTest, RestartMovesTheJournalOfUnfinishedRunsIntoTheirEventsThenClosesThem) {
     ASSERT_TRUE(store->insert_execution(make_exec("ex_live")).ok());
     ASSERT_TRUE(store->set_status("ex_live", ExecutionStatus::running, 1).ok());
     ASSERT_TRUE(store->insert_execution(make_exec("ex_done")).ok());
@@ -786,7 +905,7 @@ TEST_F(StoreTest, RestartMovesTheJournalOfUnfinishedRunsIntoTheirEventsThenClose
     ASSERT_TRUE(store->journal_events("ex_live", {ev(3)}).ok());
 
     store.reset();  // kill: the journal is all there is of ex_live
-    store = open_store(dir.path());
+    store = reopen();
     auto n = store->fail_interrupted(9000);
     ASSERT_TRUE(n.ok()) << n.error().message;
     EXPECT_EQ(*n, 1u);
@@ -803,7 +922,7 @@ TEST_F(StoreTest, RestartMovesTheJournalOfUnfinishedRunsIntoTheirEventsThenClose
     EXPECT_EQ(store->events_after("ex_done", 0, 100).size(), 2u);  // untouched
 }
 
-TEST_F(StoreTest, TheJournalIsCutAndALongRunThatCompactsDoesNotHoldIt) {
+TEST_P(StoreTest, TheJournalIsCutAndALongRunThatCompactsDoesNotHoldIt) {
     // ex_long streams through everything, moving its journalled events into its events rows every
     // 256 events as the hub does; 200 runs of 500 events start, stream and complete meanwhile.
     ASSERT_TRUE(store->insert_execution(make_exec("ex_long")).ok());
@@ -847,11 +966,128 @@ TEST_F(StoreTest, TheJournalIsCutAndALongRunThatCompactsDoesNotHoldIt) {
     }
     // A kill now: ex_long's events, compacted and still journalled, are dense 1..N, then closed.
     store.reset();
-    store = open_store(dir.path());
+    store = reopen();
     ASSERT_TRUE(store->fail_interrupted(9000).ok());
     EXPECT_EQ(store->journal_rows(), 0);
     auto events = store->events_after("ex_long", 0, 1000);
     ASSERT_EQ(events.size(), long_events.size() + 2);
     for (std::uint64_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].seq, i + 1);
     EXPECT_EQ(events.back().type, "completed");
+}
+
+// A database migrated by a newer server: this one refuses it with a clear message rather than
+// writing into a schema it does not know.
+TEST_P(StoreTest, ASchemaNewerThanTheServerKnowsIsRefused) {
+    store.reset();
+    backend->exec_raw("PRAGMA user_version = 99", "UPDATE confab_schema_version SET version = 99");
+    if (sqlite()) {
+        auto s = confab::server::SqliteStore::open(backend->dir().path());
+        ASSERT_FALSE(s.ok());
+        EXPECT_NE(s.error().message.find("schema version 99 is newer than this server knows (5)"), std::string::npos)
+            << s.error().message;
+    } else {
+        auto s = confab::server::PgStore::open(backend->url(), 10000);
+        ASSERT_FALSE(s.ok());
+        EXPECT_NE(s.error().message.find("schema version 99 is newer than this server knows (5)"), std::string::npos)
+            << s.error().message;
+        EXPECT_EQ(s.error().message.find("confab-test"), std::string::npos) << "no password: " << s.error().message;
+    }
+}
+
+// PostgreSQL: the server ends our connection (a restart, a failover, an admin): the next call fails
+// fast with storage_unavailable and the store says writes fail; after the backoff it reconnects by
+// itself, re-prepares its statements, and a committed write makes it healthy again.
+TEST_P(StoreTest, ALostConnectionFailsFastThenReconnects) {
+    if (sqlite()) GTEST_SKIP() << "postgres only: a database server connection";
+    ASSERT_TRUE(store->insert_execution(make_exec("ex_1")).ok());
+    ASSERT_TRUE(store->get_execution_by_id("ex_1").has_value());  // its statements are prepared
+    backend->exec_raw("", "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() "
+                          "AND pid <> pg_backend_pid()");
+    auto lost = store->insert_execution(make_exec("ex_2"));
+    ASSERT_FALSE(lost.ok());
+    EXPECT_EQ(lost.error().code, "storage_unavailable") << lost.error().message;
+    EXPECT_TRUE(store->writes_failing());
+    Store* s = store.get();
+    confab::Status probe = confab::make_error("storage_unavailable", "not probed");
+    for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+         std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(std::chrono::milliseconds(50))) {
+        probe = s->probe_write(1);
+        if (probe.ok()) break;
+    }
+    ASSERT_TRUE(probe.ok()) << probe.error().message;
+    EXPECT_FALSE(store->writes_failing());
+    ASSERT_TRUE(store->insert_execution(make_exec("ex_2")).ok());
+    EXPECT_TRUE(store->get_execution_by_id("ex_1").has_value());
+    EXPECT_EQ(store->insert_execution(make_exec("ex_2")).error().code, "conflict");
+}
+
+// PostgreSQL: journal writes of a batch are pipelined and checked at its commit. One that the
+// server refuses (here a trigger, as a full disk or a constraint would) fails the whole batch,
+// leaves nothing behind, and the connection serves the next batch.
+TEST_P(StoreTest, ARefusedPipelinedJournalWriteFailsTheWholeBatch) {
+    if (sqlite()) GTEST_SKIP() << "postgres only: pipelined group commits";
+    backend->exec_raw("", "CREATE FUNCTION refuse_seq_3() RETURNS trigger AS $$ BEGIN IF NEW.seq = 3 THEN "
+                          "RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql; "
+                          "CREATE TRIGGER refuse_seq_3 BEFORE INSERT ON journal FOR EACH ROW EXECUTE FUNCTION refuse_seq_3()");
+    ASSERT_TRUE(store->insert_execution(make_exec("ex_1")).ok());
+    ASSERT_TRUE(store->begin_batch().ok());
+    ASSERT_TRUE(store->journal_events("ex_1", {ev(1), ev(2)}).ok());
+    ASSERT_TRUE(store->journal_events("ex_1", {ev(3)}).ok());  // answered at commit
+    ASSERT_TRUE(store->journal_events("ex_1", {ev(4)}).ok());
+    auto commit = store->commit_batch();
+    ASSERT_FALSE(commit.ok());
+    EXPECT_EQ(commit.error().code, "storage_error") << commit.error().message;
+    EXPECT_NE(commit.error().message.find("refused"), std::string::npos) << commit.error().message;
+    EXPECT_EQ(store->journal_rows(), 0);
+    backend->exec_raw("", "DROP TRIGGER refuse_seq_3 ON journal");
+    ASSERT_TRUE(store->begin_batch().ok());
+    ASSERT_TRUE(store->journal_events("ex_1", {ev(1), ev(2)}).ok());
+    ASSERT_TRUE(store->set_status("ex_1", ExecutionStatus::running, 5).ok());  // a synchronous job between
+    ASSERT_TRUE(store->journal_events("ex_1", {ev(3)}).ok());
+    ASSERT_TRUE(store->commit_batch().ok());
+    EXPECT_EQ(store->journal_rows(), 3);
+    EXPECT_EQ(store->get_execution_by_id("ex_1")->status, ExecutionStatus::running);
+}
+
+// PostgreSQL's TEXT holds neither NUL nor invalid UTF-8 (SQLite stores both). Such a value fails its
+// own call, as a bad request, before anything is sent: the other jobs of its group commit commit.
+TEST_P(StoreTest, TextPostgresCannotHoldFailsOnlyItsOwnCall) {
+    if (sqlite()) GTEST_SKIP() << "postgres only: SQLite stores any bytes";
+    ASSERT_TRUE(store->insert_execution(make_exec("ex_1")).ok());
+    ASSERT_TRUE(store->insert_session(make_session("se_1", "w1", "u1", "assistant", 1)).ok());
+    ASSERT_TRUE(store->begin_batch().ok());
+    ASSERT_TRUE(store->journal_events("ex_1", {ev(1)}).ok());
+    auto bad_event = store->journal_events("ex_1", {ev(2, "delta", "{\"content\":\"\xff\"}")});
+    EXPECT_EQ(bad_event.error().code, "invalid_request");
+    auto nul = store->append_message({"se_1", Role::user, std::string("hi\0there", 8), std::nullopt, 2});
+    EXPECT_EQ(nul.error().code, "invalid_request");
+    EXPECT_NE(nul.error().message.find("NUL"), std::string::npos) << nul.error().message;
+    auto overlong = store->insert_execution(make_exec("ex_2", "w1", "\xc0\xaf"));
+    EXPECT_EQ(overlong.error().code, "invalid_request");
+    ASSERT_TRUE(store->append_message({"se_1", Role::user, "fine: é ✓ 😀", std::nullopt, 3}).ok());
+    ASSERT_TRUE(store->journal_events("ex_1", {ev(2)}).ok());
+    ASSERT_TRUE(store->commit_batch().ok());
+    EXPECT_EQ(store->journal_rows(), 2);
+    auto msgs = store->messages("se_1");
+    ASSERT_EQ(msgs.size(), 1u);
+    EXPECT_EQ(msgs[0].content, "fine: é ✓ 😀");
+}
+
+// Database URLs reach logs and errors only through redact_database_url: no form of a password
+// may survive it.
+TEST(DatabaseUrl, PasswordsAreRedactedInEveryForm) {
+    using confab::server::redact_database_url;
+    EXPECT_EQ(redact_database_url("postgresql://app:s3cret@db:5432/confab"), "postgresql://app:***@db:5432/confab");
+    EXPECT_EQ(redact_database_url("postgres://app:p@ss:w0rd@db/confab?sslmode=require"),
+              "postgres://app:***@db/confab?sslmode=require");
+    EXPECT_EQ(redact_database_url("postgresql://app@db/confab?password=s3cret&sslmode=require"),
+              "postgresql://app@db/confab?password=***&sslmode=require");
+    EXPECT_EQ(redact_database_url("postgresql://db/confab?sslmode=require&password=s3cret"),
+              "postgresql://db/confab?sslmode=require&password=***");
+    EXPECT_EQ(redact_database_url("postgresql://app@db/confab"), "postgresql://app@db/confab");
+    EXPECT_EQ(redact_database_url("postgresql:///confab?host=/run/postgresql"), "postgresql:///confab?host=/run/postgresql");
+    EXPECT_TRUE(confab::server::is_postgres_url("postgres://x"));
+    EXPECT_TRUE(confab::server::is_postgres_url("postgresql://x"));
+    EXPECT_FALSE(confab::server::is_postgres_url("mysql://x"));
+    EXPECT_FALSE(confab::server::is_postgres_url("host=db password=x"));
 }
