@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import SwaggerParser from '@apidevtools/swagger-parser';
 
 import { REPO, WS, getJson, idHeaders, openapiViolations, startServer } from './helpers.mjs';
-import { DOC_PATH, SseScanner, checkBody, checkEvent, deref, documentedMethods, locate, matchPath } from './openapi_check.mjs';
+import { DOC_PATH, SseScanner, checkBody, checkEvent, checkRequestBody, deref, documentedMethods, locate, matchPath } from './openapi_check.mjs';
 import { CLIENT, KEY, bearer, s2sConfig } from './s2s_helpers.mjs';
 
 const T = { timeout: 30000 };
@@ -93,7 +93,37 @@ describe('the document', () => {
         }
       }
     }
-    assert.ok(examples >= 20, `only ${examples} examples`);
+    assert.ok(examples >= 60, `only ${examples} examples`);
+  });
+
+  test('every request example is an instance of its request schema; the schemas refuse what the server refuses', () => {
+    let examples = 0;
+    for (const { path: p, method, op } of operations()) {
+      for (const [name, ex] of Object.entries(op.requestBody?.content?.['application/json']?.examples ?? {})) {
+        examples++;
+        assert.equal(checkRequestBody(method, p, ex.value), null, `${method} ${p} request example ${name}`);
+      }
+    }
+    assert.ok(examples >= 10, `only ${examples} request examples`);
+    // Bodies the server answers 400: the request schemas say so too.
+    const refused = [
+      ['POST', '/v1/apps/{appId}/chat', {}],
+      ['POST', '/v1/apps/{appId}/chat', { message: '' }],
+      ['POST', '/v1/apps/{appId}/chat', { regenerate: true }],
+      ['POST', '/v1/apps/{appId}/chat', { message: 'x', editLast: true }],
+      ['POST', '/v1/apps/{appId}/chat', { sessionId: 's', regenerate: true, editLast: true }],
+      ['POST', '/v1/identity', { userId: 'a\nb' }],
+      ['POST', '/v1/identity', { userId: 'a', ttlSeconds: 0 }],
+      ['POST', '/v1/executions/{executionId}/feedback', { rating: 'up', extra: 1 }],
+      ['POST', '/v1/workflows', { name: 'x', stepOder: [] }],
+      ['POST', '/v1/workflows/{workflowId}/steps', { agentId: 'a', action: 'b', stepOrder: -1 }],
+      ['POST', '/v1/applications/token', { client_id: 'a', client_secret: 'b', grant_type: 'password' }],
+    ];
+    for (const [method, p, body] of refused) {
+      assert.notEqual(checkRequestBody(method, p, body), null, `${method} ${p} ${JSON.stringify(body)} should not match`);
+    }
+    assert.equal(checkRequestBody('POST', '/v1/apps/{appId}/chat', { sessionId: 's', regenerate: true }), null);
+    assert.equal(checkRequestBody('POST', '/v1/apps/{appId}/chat', { sessionId: 's', message: 'x', editLast: true }), null);
   });
 });
 

@@ -118,24 +118,33 @@ function eventCatalog(pointer) {
 // Parses SSE text incrementally; calls onEvent({event, id, data}) per dispatched event.
 export class SseScanner {
   constructor(onEvent) { this.buf = ''; this.cur = { data: [] }; this.onEvent = onEvent; }
+  // Linear in the text: lines are cut by index, the unfinished rest kept for the next chunk.
   push(text) {
-    this.buf += text;
-    let nl;
-    while ((nl = this.buf.search(/\r\n|\n|\r/)) >= 0) {
-      const line = this.buf.slice(0, nl);
-      this.buf = this.buf.slice(nl + (this.buf[nl] === '\r' && this.buf[nl + 1] === '\n' ? 2 : 1));
-      if (line === '') {
-        if (this.cur.data.length) this.onEvent({ event: this.cur.event ?? 'message', id: this.cur.id, data: this.cur.data.join('\n') });
-        this.cur = { data: [] };
-      } else if (!line.startsWith(':')) {
-        const i = line.indexOf(':');
-        const field = i < 0 ? line : line.slice(0, i);
-        let value = i < 0 ? '' : line.slice(i + 1);
-        if (value.startsWith(' ')) value = value.slice(1);
-        if (field === 'data') this.cur.data.push(value);
-        else if (field === 'event') this.cur.event = value;
-        else if (field === 'id') this.cur.id = value;
-      }
+    const buf = this.buf + text;
+    let start = 0;
+    for (;;) {
+      const lf = buf.indexOf('\n', start);
+      const cr = buf.indexOf('\r', start);
+      const nl = lf < 0 ? cr : cr < 0 ? lf : Math.min(lf, cr);
+      // A CR at the very end may be the first half of CRLF: wait for the next chunk.
+      if (nl < 0 || (nl === cr && nl === buf.length - 1)) break;
+      this.line(buf.slice(start, nl));
+      start = nl + (buf[nl] === '\r' && buf[nl + 1] === '\n' ? 2 : 1);
+    }
+    this.buf = buf.slice(start);
+  }
+  line(line) {
+    if (line === '') {
+      if (this.cur.data.length) this.onEvent({ event: this.cur.event ?? 'message', id: this.cur.id, data: this.cur.data.join('\n') });
+      this.cur = { data: [] };
+    } else if (!line.startsWith(':')) {
+      const i = line.indexOf(':');
+      const field = i < 0 ? line : line.slice(0, i);
+      let value = i < 0 ? '' : line.slice(i + 1);
+      if (value.startsWith(' ')) value = value.slice(1);
+      if (field === 'data') this.cur.data.push(value);
+      else if (field === 'event') this.cur.event = value;
+      else if (field === 'id') this.cur.id = value;
     }
   }
 }
@@ -261,4 +270,11 @@ export function checkEvent(loc, ev) {
   if (ev.id !== undefined) value.id = ev.id;
   if (!v(value)) return `${loc.where}: event '${ev.event}' (id ${ev.id}) does not match ${p}: ${schemaErrors(v)}; data: ${ev.data.slice(0, 200)}`;
   return null;
+}
+
+// Checks a JSON request body against the operation's request schema; returns a problem or null.
+export function checkRequestBody(method, template, value) {
+  const p = pointerOf('paths', template, method.toLowerCase(), 'requestBody', 'content', 'application/json', 'schema');
+  const v = validatorAt(p);
+  return v(value) ? null : `${method} ${template}: the request body does not match ${p}: ${schemaErrors(v)}`;
 }

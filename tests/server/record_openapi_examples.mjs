@@ -15,6 +15,7 @@ cfg.workspaces[0].proxyIdentity = { ttlSeconds: 600 };
 const srv = await startServer({ config: cfg });
 const H = srv.url;
 const out = {};
+const requests = {};  // 'method template' -> the JSON bodies of requests that succeeded
 const alice = idHeaders(WS.demo, 'alice');
 const K = bearer(KEY.demo);
 const J = { 'Content-Type': 'application/json' };
@@ -27,7 +28,7 @@ async function call(method, p, { headers = {}, body, sse = false } = {}) {
   });
   const text = await res.text();
   const media = (res.headers.get('content-type') ?? '').split(';')[0];
-  return { status: res.status, media, text, json: media === 'application/json' ? JSON.parse(text) : undefined, headers: res.headers };
+  return { status: res.status, media, text, json: media === 'application/json' ? JSON.parse(text) : undefined, headers: res.headers, sent: body };
 }
 // Stores the response as an example of (method, template, status, media) or of a component response.
 function keep(where, name, summary, r) {
@@ -35,6 +36,10 @@ function keep(where, name, summary, r) {
   const key = template.startsWith('components') ? `${template} ${r.media}` : `${method} ${template} ${r.status} ${r.media}`;
   out[key] ??= {};
   out[key][name] = { summary, value: r.media === 'application/json' ? r.json : r.text };
+  if (r.status < 400 && r.sent !== null && typeof r.sent === 'object' && !template.startsWith('components')) {
+    requests[`${method} ${template}`] ??= {};
+    requests[`${method} ${template}`][name] = { summary, value: r.sent };
+  }
   return r;
 }
 
@@ -133,6 +138,12 @@ for (const [key, examples] of Object.entries(out)) {
     ? doc.components.responses[parts[0].split('/')[2]]?.content?.[parts[1]]
     : doc.paths[parts[1]]?.[parts[0]]?.responses?.[parts[2]]?.content?.[parts[3]];
   if (!media) throw new Error(`docs/openapi.json has no response for the example ${key}`);
+  media.examples = examples;
+}
+for (const [key, examples] of Object.entries(requests)) {
+  const [method, template] = key.split(' ');
+  const media = doc.paths[template][method].requestBody?.content?.['application/json'];
+  if (!media) throw new Error(`docs/openapi.json has no JSON request body for ${key}`);
   media.examples = examples;
 }
 const target = process.env.CONFAB_OPENAPI_OUT ?? DOC_PATH;  // another file, to compare first
