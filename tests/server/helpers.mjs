@@ -128,7 +128,8 @@ globalThis.fetch = async function fetchCheckedAgainstOpenApi(input, init) {
   const loc = locate(method, url, res.status, res.headers);
   if (loc.ssePointer && loc.problems.length === 0) return withCheckedEvents(res, loc);
   if ((res.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
-    throw violation([...loc.problems, `${loc.where}: an event stream where the document has none`].join('\n'));
+    await res.body?.cancel();  // a stream never ends by itself: let the connection go
+    throw violation((loc.problems.length ? loc.problems : [`${loc.where}: an event stream where the document has none`]).join('\n'));
   }
   const text = method === 'HEAD' ? '' : await res.clone().text();
   const problems = checkBody(method, loc, res.status, res.headers, text);
