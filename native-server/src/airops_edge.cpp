@@ -3,6 +3,7 @@
 // events to the channel the SDK subscribed to, in the SDK's event names and shapes.
 #include "airops_edge.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -107,6 +108,14 @@ Json airops_record(const Json& v1) {
     r["created_at"] = v1.contains("createdAt") ? v1["createdAt"] : Json();
     r["updated_at"] = v1.contains("updatedAt") ? v1["updatedAt"] : Json();
     return r;
+}
+
+// A v1 route's JSON answer, parsed whatever its size: the request limit (1 MiB) is for what clients
+// send, and a record's output may be larger (it was, and the SDK got the v1 shape instead of its own).
+Result<Json> parse_v1_body(const Response& res) {
+    protocol::ParseLimits limits;
+    limits.max_bytes = std::max(limits.max_bytes, res.body.size());
+    return protocol::parse_json(res.body, limits);
 }
 
 // A v1 response whose body becomes `body` (status and CORS headers kept).
@@ -476,7 +485,7 @@ asio::awaitable<Response> AiropsEdge::execute(Request& req, const Caller& c, con
     if (auto bad = stream_channel(body, app, c, channel)) co_return std::move(*bad);
     Response res = co_await forward(req, c, "POST", "/v1/apps/" + app_id + "/executions", protocol::dump(v1));
     if (res.status != 202 && res.status != 200) co_return res;
-    auto created = protocol::parse_json(res.body);
+    auto created = parse_v1_body(res);
     if (!created || !created->is_object()) co_return res;
     const std::string id = created->value("executionId", created->value("id", ""));
     if (!channel.empty() && (app->is_public || !c.anonymous)) watch_run(id, channel, false, "");
@@ -557,7 +566,7 @@ asio::awaitable<Response> AiropsEdge::chat(Request& req, const Caller& c, const 
 asio::awaitable<Response> AiropsEdge::get_execution(Request& req, const Caller& c, const std::string& id) {
     Response res = co_await forward(req, c, "GET", "/v1/executions/" + id, "");
     if (res.status != 200) co_return res;
-    auto rec = protocol::parse_json(res.body);
+    auto rec = parse_v1_body(res);
     if (!rec) co_return res;
     co_return with_body(std::move(res), 200, airops_record(*rec));
 }
@@ -568,7 +577,7 @@ asio::awaitable<Response> AiropsEdge::cancel(Request& req, const Caller& c, cons
     Response res = co_await forward(req, c, "POST", "/v1/executions/" + id + "/cancel", "");
     if (res.status == 409) res = co_await forward(req, c, "GET", "/v1/executions/" + id, "");
     if (res.status != 200) co_return res;
-    auto rec = protocol::parse_json(res.body);
+    auto rec = parse_v1_body(res);
     if (!rec) co_return res;
     co_return with_body(std::move(res), 200, airops_record(*rec));
 }

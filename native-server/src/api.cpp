@@ -9,6 +9,7 @@
 #include <boost/asio/this_coro.hpp>
 
 #include "airops_edge.hpp"
+#include "openapi.hpp"
 #include "request_head.hpp"
 #include "responses.hpp"
 #include "util.hpp"
@@ -315,6 +316,7 @@ asio::awaitable<Response> Api::handle(Request& req) {
     } else if (nonempty && segs.size() >= 2 && segs[0] == "v1") {
         const auto n = segs.size();
         if (n == 2 && segs[1] == "identity") set_route(m, Route::identity, "", "POST", method);
+        if (n == 2 && segs[1] == "openapi.json") set_route(m, Route::openapi, "", "GET", method);
         // Exists only when configured: otherwise it is as unknown as any other path.
         if (n == 3 && segs[1] == "identity" && segs[2] == "proxy" && !config_.trusted_user_header.empty()) {
             set_route(m, Route::identity_proxy, "", "GET", method);
@@ -415,6 +417,7 @@ asio::awaitable<Response> Api::dispatch(Request& req, const Match& m) {
             }
             co_return json_response(200, Json{{"status", "ready"}});
         case Route::metrics: co_return co_await metrics_text();
+        case Route::openapi: co_return openapi(req);
         case Route::identity: co_return co_await identity(req);
         case Route::identity_proxy: co_return proxy_identity(req);
         case Route::workflows:
@@ -485,6 +488,38 @@ asio::awaitable<Response> Api::metrics_text() {
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     r.body = metrics_.render(counts);
     co_return r;
+}
+
+// GET /v1/openapi.json: the document built into this binary, unchanged; no credentials (it says
+// what the routes are, nothing about any workspace). Revalidated by ETag, so a client that keeps
+// it pays 304s, and a new build is seen within max-age.
+Response Api::openapi(const Request& req) const {
+    Response r;
+    const std::string etag(openapi_etag());
+    r.headers.emplace_back("ETag", etag);
+    r.headers.emplace_back("Cache-Control", "public, max-age=300");
+    if (auto inm = req.header("if-none-match")) {
+        // A list of tags (or "*"); the weak form of ours matches too (RFC 9110 13.1.2).
+        std::string_view list = *inm;
+        bool match = false;
+        while (!list.empty() && !match) {
+            auto comma = list.find(',');
+            std::string_view tag = list.substr(0, comma);
+            while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) tag.remove_prefix(1);
+            while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) tag.remove_suffix(1);
+            if (tag.starts_with("W/")) tag.remove_prefix(2);
+            match = tag == "*" || tag == etag;
+            if (comma == std::string_view::npos) break;
+            list.remove_prefix(comma + 1);
+        }
+        if (match) {
+            r.status = 304;
+            r.content_type.clear();
+            return r;
+        }
+    }
+    r.body = std::string(openapi_document());
+    return r;
 }
 
 asio::awaitable<Response> Api::identity(Request& req) {

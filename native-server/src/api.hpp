@@ -69,6 +69,7 @@ private:
     boost::asio::awaitable<Response> delete_session(const Caller& c, const std::string& id);
     boost::asio::awaitable<Response> feedback(Request& req, const Caller& c, const std::string& id);
     boost::asio::awaitable<Response> metrics_text();
+    Response openapi(const Request& req) const;
     // An agent chat turn of the server-to-server API, as the API user of `ws`.
     boost::asio::awaitable<Response> api_chat(Request& req, const WorkspaceConfig* ws, std::string app_id);
 

@@ -278,6 +278,9 @@ describe('AirOps SDK edge: the Pusher WebSocket', () => {
     for (const uuid of ids) {
       const rec = await waitStatus(base, uuid, { Origin: 'http://allowed.test' });
       assert.equal(rec.status, 'success');
+      // In the SDK's shape however large the output (4 MiB, over the 1 MiB request limit).
+      assert.equal(rec.uuid, uuid);
+      assert.equal(rec.output.length, 4 << 20);
     }
     // Reading again, it gets what its socket buffers held, then the end: the server let it go.
     slow.sock.resume();

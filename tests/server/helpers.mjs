@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { SseScanner, checkBody, checkEvent, locate } from './openapi_check.mjs';
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.resolve(here, '../..');
 export const SERVER_BIN =
@@ -84,6 +86,62 @@ export function testConfig({ acmeRate = { perSecond: 0.2, burst: 3 } } = {}) {
     ],
   };
 }
+
+// ---- Every response a test gets from a server started here is checked against docs/openapi.json
+// (openapi_check.mjs): route, status, media type, required headers, the JSON body and each SSE
+// event. A mismatch rejects the fetch() (or errors the stream) of the test that received it and
+// fails the test file at exit even if the test swallowed the error. Exempt: requests over raw
+// sockets (rawRequest, net.connect, pusher_client.mjs), which test malformed HTTP and the WebSocket.
+// web/test imports this file too, so the SDK's node-side fetches are checked as well.
+// CONFAB_OPENAPI_CHECK=0 turns the check off (to tell a document gap from another failure).
+const checkedOrigins = new Set();
+const checking = process.env.CONFAB_OPENAPI_CHECK !== '0';
+export const openapiViolations = [];
+const realFetch = globalThis.fetch;
+
+function violation(message) {
+  openapiViolations.push(message);
+  return new Error(`response not as documented in docs/openapi.json:\n${message}`);
+}
+
+function withCheckedEvents(res, loc) {
+  const decoder = new TextDecoder();
+  let failed = null;
+  const scanner = new SseScanner((ev) => { failed ??= checkEvent(loc, ev); });
+  const checked = res.body.pipeThrough(new TransformStream({
+    transform(chunk, controller) {
+      scanner.push(decoder.decode(chunk, { stream: true }));
+      if (failed) controller.error(violation(failed));
+      else controller.enqueue(chunk);
+    },
+  }));
+  return new Response(checked, { status: res.status, statusText: res.statusText, headers: res.headers });
+}
+
+globalThis.fetch = async function fetchCheckedAgainstOpenApi(input, init) {
+  const res = await realFetch(input, init);
+  const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+  let origin;
+  try { origin = new URL(url).origin; } catch { return res; }
+  if (!checkedOrigins.has(origin)) return res;
+  const method = (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
+  const loc = locate(method, url, res.status, res.headers);
+  if (loc.ssePointer && loc.problems.length === 0) return withCheckedEvents(res, loc);
+  if ((res.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
+    await res.body?.cancel();  // a stream never ends by itself: let the connection go
+    throw violation((loc.problems.length ? loc.problems : [`${loc.where}: an event stream where the document has none`]).join('\n'));
+  }
+  const text = method === 'HEAD' ? '' : await res.clone().text();
+  const problems = checkBody(method, loc, res.status, res.headers, text);
+  if (problems.length) throw violation(problems.join('\n'));
+  return res;
+};
+
+process.on('exit', () => {
+  if (openapiViolations.length === 0) return;
+  process.stderr.write(`responses not as documented in docs/openapi.json:\n${openapiViolations.join('\n')}\n`);
+  process.exitCode = 1;
+});
 
 export function userHash(secret, user) {
   return createHmac('sha256', secret).update(user).digest('hex');
@@ -217,7 +275,13 @@ export async function startServer({ config = testConfig(), dataDir, args = [], e
     proc.stdout.on('data', (d) => {
       stdout += d;
       const m = /listening on (http:\/\/\S+)/.exec(stdout);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
+      if (m) {
+        clearTimeout(timer);
+        const origin = new URL(m[1]).origin;
+        if (checking) checkedOrigins.add(origin);
+        exited.then(() => checkedOrigins.delete(origin));
+        resolve(m[1]);
+      }
     });
     exited.then(({ code, signal }) => {
       clearTimeout(timer);
