@@ -28,6 +28,7 @@ const char* route_label(Route r) noexcept {
         case Route::identity_proxy: return "/v1/identity/proxy";
         case Route::feedback: return "/v1/executions/{id}/feedback";
         case Route::feedback_list: return "/v1/feedback";
+        case Route::mcp: return "/v1/mcp";
         case Route::count_: break;
     }
     return "unmatched";
