@@ -236,6 +236,15 @@ describe('lifecycle', () => {
     const evil = await raw(srv.url, init, { Origin: 'http://evil.test' });
     assert.equal(evil.status, 403, evil.text);
     assert.equal(evil.headers.get('mcp-session-id'), null, 'no session was made');
+    // A tool call from another site's page is refused before it runs, not merely hidden after.
+    const { sid } = await rawSession(srv.url);
+    const t0 = Date.now();
+    const run = await raw(srv.url, {
+      jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'run_app', arguments: { appId: 'welcome', inputs: { name: 'Mallory' } } },
+    }, { 'Mcp-Session-Id': sid, Origin: 'http://evil.test' });
+    assert.equal(run.status, 403, run.text);
+    const jobs = await getJson(`${srv.url}/v1/jobs?type=execution`, bearer(KEY.demo));
+    assert.deepEqual(jobs.json.content.filter((j) => j.appId === 'welcome' && j.createdAt >= t0), [], 'nothing ran');
     // acme's origin is allowed for acme, not for demo's credential.
     const acmeSite = await raw(srv.url, init, { Origin: 'http://acme.test' });
     assert.equal(acmeSite.status, 403, acmeSite.text);
