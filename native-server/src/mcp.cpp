@@ -536,7 +536,6 @@ struct McpServer::Session {
     std::string id;
     std::string workspace_id;
     std::string version;  // negotiated protocol version
-    bool initialized = false;  // notifications/initialized came
     std::chrono::steady_clock::time_point last_used;
     std::unordered_map<std::string, std::shared_ptr<Call>> calls;  // by request id (JSON text)
 };
@@ -576,16 +575,10 @@ struct McpServer::CallCtx {
     }
 };
 
-McpServer::McpServer(asio::io_context& ioc, const ServerConfig& config, DbExecutor& db, ExecutionHub& hub, Api& api,
-                     WorkflowService& service, McpOptions options)
-    : ioc_(ioc), config_(config), db_(db), hub_(hub), api_(api), service_(service), options_(options) {}
+McpServer::McpServer(asio::io_context& ioc, DbExecutor& db, Api& api, WorkflowService& service, McpOptions options)
+    : ioc_(ioc), db_(db), api_(api), service_(service), options_(options) {}
 
 McpServer::~McpServer() = default;
-
-std::size_t McpServer::sessions() const {
-    std::lock_guard lock(mu_);
-    return sessions_.size();
-}
 
 asio::awaitable<Response> McpServer::handle(Request& req) {
     ServiceCaller caller;
@@ -724,11 +717,8 @@ Response McpServer::initialize(const Json& msg, const WorkspaceConfig* ws) {
 
 void McpServer::notification(const std::shared_ptr<Session>& s, const Json& msg) {
     const std::string method = msg["method"].get<std::string>();
-    if (method == "notifications/initialized") {
-        std::lock_guard lock(mu_);
-        s->initialized = true;
-        return;
-    }
+    // notifications/initialized needs nothing: this server sends no requests of its own that it
+    // would have to hold back until then, and it answers requests that come before it.
     if (method == "notifications/cancelled") {
         const Json params = msg.value("params", Json::object());
         if (!params.is_object() || !params.contains("requestId")) return;
@@ -890,9 +880,11 @@ asio::awaitable<Response> McpServer::post(Request& req, const WorkspaceConfig* w
         }
         return ctx;
     };
+    // A session is idle from the end of its last call, not from the request that started it.
     auto end = [this, session](const Json& id) {
         std::lock_guard lock(mu_);
         session->calls.erase(id_key(id));
+        session->last_used = std::chrono::steady_clock::now();
     };
 
     // One request whose client asked for progress, and takes SSE: answered as an event stream

@@ -18,7 +18,6 @@
 #include "confab/protocol.hpp"
 #include "db_executor.hpp"
 #include "http_types.hpp"
-#include "hub.hpp"
 
 namespace confab::server {
 
@@ -43,13 +42,10 @@ struct McpOptions {
 // stored run of a workflow, the hub's event stream of an execution).
 class McpServer {
 public:
-    McpServer(boost::asio::io_context& ioc, const ServerConfig& config, DbExecutor& db, ExecutionHub& hub, Api& api,
-              WorkflowService& service, McpOptions options = {});
+    McpServer(boost::asio::io_context& ioc, DbExecutor& db, Api& api, WorkflowService& service, McpOptions options = {});
     ~McpServer();
 
     boost::asio::awaitable<Response> handle(Request& req);
-
-    std::size_t sessions() const;
 
     struct Session;  // mcp.cpp
     struct Call;     // one request in flight (cancellable)
@@ -91,9 +87,7 @@ private:
     boost::asio::awaitable<void> cancel_started_job(CallCtx& ctx);
 
     boost::asio::io_context& ioc_;
-    const ServerConfig& config_;
-    DbExecutor& db_;
-    ExecutionHub& hub_;
+    DbExecutor& db_;  // progress of workflow runs is read from their stored state
     Api& api_;
     WorkflowService& service_;
     McpOptions options_;

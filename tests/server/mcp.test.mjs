@@ -147,13 +147,15 @@ describe('lifecycle', () => {
     assert.match(r.json.error.message, /MCP-Protocol-Version/);
   });
 
-  test('GET is 405 with Allow (no server-initiated stream); a non-JSON body is 415', T, async () => {
+  test('GET is 405 with Allow (no server-initiated stream); a non-JSON body is 415, an Accept of neither type 406', T, async () => {
     const { sid } = await rawSession(srv.url);
     const get = await raw(srv.url, null, { 'Mcp-Session-Id': sid, Accept: 'text/event-stream' }, 'GET');
     assert.equal(get.status, 405, get.text);
     assert.equal(get.headers.get('allow'), 'POST, DELETE, OPTIONS');
     const form = await raw(srv.url, 'a=b', { 'Mcp-Session-Id': sid, 'Content-Type': 'text/plain' });
     assert.equal(form.status, 415, form.text);
+    const html = await raw(srv.url, { jsonrpc: '2.0', id: 1, method: 'ping' }, { 'Mcp-Session-Id': sid, Accept: 'text/html' });
+    assert.equal(html.status, 406, html.text);
   });
 
   test('malformed JSON-RPC: parse error, invalid request, unknown method, bad params; the server keeps answering', T, async () => {
@@ -283,6 +285,40 @@ describe('limits', () => {
     assert.equal((await ping(a.sid)).status, 200);
     assert.equal((await ping(c.sid)).status, 200);
     assert.equal((await ping(acme.sid, KEY.acme)).status, 200);
+  });
+
+  test('at most 16 requests of a session in flight: the next is refused; cancelled JSON calls answer -32800', T, async () => {
+    const { sid } = await rawSession(small.url);
+    const h = { 'Mcp-Session-Id': sid };
+    const call = (id) => raw(small.url, {
+      jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'run_app', arguments: { appId: 'idle', waitSeconds: 20 } },
+    }, h);
+    const t0 = Date.now();
+    const calls = Array.from({ length: 16 }, (_, i) => call(i));
+    let running = [];
+    for (let i = 0; i < 250 && running.length < 16; i++) {
+      const jobs = await getJson(`${small.url}/v1/jobs?type=execution&size=100`, bearer(KEY.demo));
+      running = jobs.json.content.filter((j) => j.appId === 'idle' && j.createdAt >= t0);
+      if (running.length < 16) await sleep(20);
+    }
+    assert.equal(running.length, 16);
+    const refused = await call(99);
+    assert.equal(refused.status, 200);
+    assert.equal(refused.json.error.code, -32000);
+    assert.match(refused.json.error.message, /in flight/);
+    for (let i = 0; i < 16; i++) {
+      const n = await raw(small.url, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: i, reason: 'test' } }, h);
+      assert.equal(n.status, 202);
+    }
+    for (const r of await Promise.all(calls)) {
+      assert.equal(r.json.error.code, -32800, r.text);
+    }
+    const again = await raw(small.url, { jsonrpc: '2.0', id: 100, method: 'tools/call', params: { name: 'list_agents', arguments: {} } }, h);
+    assert.equal(again.json.result?.isError, false, `room again once they ended: ${again.text}`);
+    for (const j of running) {
+      const job = await waitJob(small.url, j.id, bearer(KEY.demo), ['CANCELLED', 'COMPLETED', 'FAILED']);
+      assert.equal(job.status, 'CANCELLED');
+    }
   });
 
   test('an idle session expires (404)', T, async () => {
