@@ -550,6 +550,10 @@ struct McpServer::CallCtx {
     std::shared_ptr<StreamOut> out;  // set when answering over SSE: progress goes there
     double last_progress = -1;
     std::chrono::steady_clock::time_point last_sent{};
+    // The SSE response has more than its budget waiting for a slow reader: progress is skipped
+    // until it drains (each notification carries the whole state, so none is owed), so a client
+    // that stops reading costs bounded memory until the HTTP layer's write deadline drops it.
+    std::shared_ptr<std::atomic<bool>> congested = std::make_shared<std::atomic<bool>>(false);
 
     bool cancelled() const {
         std::lock_guard lock(call->mu);
@@ -566,12 +570,16 @@ struct McpServer::CallCtx {
     // notifications/progress on the call's SSE response; `progress` must grow (the spec's rule),
     // so a value not above the last one is not sent.
     void progress(double value, std::optional<double> total, std::string message) {
-        if (!out || progress_token.is_null() || value <= last_progress) return;
+        if (!out || progress_token.is_null() || value <= last_progress || congested->load()) return;
         last_progress = value;
         last_sent = std::chrono::steady_clock::now();
         Json params{{"progressToken", progress_token}, {"progress", value}, {"message", std::move(message)}};
         if (total) params["total"] = *total;
-        out->send(sse_message(Json{{"jsonrpc", "2.0"}, {"method", "notifications/progress"}, {"params", std::move(params)}}));
+        auto sent = out->send(sse_message(Json{{"jsonrpc", "2.0"}, {"method", "notifications/progress"}, {"params", std::move(params)}}));
+        if (sent == StreamOut::Sent::backlogged) {
+            congested->store(true);
+            out->when_drained([c = congested] { c->store(false); });
+        }
     }
 };
 
