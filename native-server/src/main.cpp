@@ -159,7 +159,7 @@ int run_serve(const std::vector<std::string>& args) {
     McpOptions mcp_opts;
     mcp_opts.max_sessions_per_workspace = static_cast<std::size_t>(opts.mcp_max_sessions);
     mcp_opts.session_idle = std::chrono::seconds(opts.mcp_session_idle_seconds);
-    McpServer mcp(ioc, db, api, workflows, mcp_opts);
+    McpServer mcp(ioc, db, hub, api, workflows, mcp_opts);
     api.set_mcp(&mcp);
     asio::co_spawn(ioc, purge_idempotency_keys(db), asio::detached);
     HttpOptions http_opts;

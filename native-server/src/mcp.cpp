@@ -583,8 +583,9 @@ struct McpServer::CallCtx {
     }
 };
 
-McpServer::McpServer(asio::io_context& ioc, DbExecutor& db, Api& api, WorkflowService& service, McpOptions options)
-    : ioc_(ioc), db_(db), api_(api), service_(service), options_(options) {}
+McpServer::McpServer(asio::io_context& ioc, DbExecutor& db, ExecutionHub& hub, Api& api, WorkflowService& service,
+                     McpOptions options)
+    : ioc_(ioc), db_(db), hub_(hub), api_(api), service_(service), options_(options) {}
 
 McpServer::~McpServer() = default;
 
@@ -1118,40 +1119,84 @@ asio::awaitable<Json> McpServer::resume_workflow_run(CallCtx& ctx, const Json& a
 // Waits for a run to finish, pause or pass `wait_seconds`, reporting each finished step as
 // progress; then answers the run as the API has it.
 asio::awaitable<Json> McpServer::follow_run(CallCtx& ctx, std::string run_id, int wait_seconds, bool rejected) {
+    using std::chrono::milliseconds;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_seconds);
     const std::string ws = ctx.ws->id;
     Json steps_def = Json::array();
-    std::size_t reported = 0;
+    std::size_t done = 0, reported = 0;
     bool first = true;
+    // The running step's execution, followed through the hub so its text streams as progress.
+    std::shared_ptr<Follower> step;
+    std::string step_exec;
+    std::size_t step_sent = 0;
+    auto next_poll = std::chrono::steady_clock::now();
+    auto ex = co_await asio::this_coro::executor;
     for (;;) {
         if (ctx.stopped()) break;
-        auto doc = co_await db_.run([&](Store& s) { return s.get_run(ws, run_id); });
-        if (!doc) break;
-        steps_def = doc->doc.value("steps", Json::array());
-        const Json trace = doc->doc.value("trace", Json::array());
-        std::size_t done = 0;
-        for (const auto& e : trace) done += e.value("status", "") == "COMPLETED";
-        const double total = static_cast<double>(steps_def.size());
-        if (first || done > reported) {
-            std::string msg = "workflow run " + run_id + ": " + doc->label;
-            if (done > 0) {
-                std::string agent;
-                for (const auto& e : trace) {
-                    if (e.value("status", "") == "COMPLETED") agent = e.value("agentId", "");
-                }
-                msg += ", step " + std::to_string(done) + " of " + std::to_string(steps_def.size()) + " (" + agent +
-                       ") completed";
+        auto now = std::chrono::steady_clock::now();
+        if (now >= next_poll) {
+            next_poll = now + kRunPoll;
+            auto doc = co_await db_.run([&](Store& s) { return s.get_run(ws, run_id); });
+            if (!doc) break;
+            steps_def = doc->doc.value("steps", Json::array());
+            const Json trace = doc->doc.value("trace", Json::array());
+            done = 0;
+            std::string agent;
+            for (const auto& e : trace) {
+                if (e.value("status", "") != "COMPLETED") continue;
+                ++done;
+                agent = e.value("agentId", "");
             }
-            ctx.progress(static_cast<double>(done), total, std::move(msg));
-            reported = done;
-            first = false;
+            if (first || done > reported) {
+                std::string msg = "workflow run " + run_id + ": " + doc->label;
+                if (done > 0) {
+                    msg += ", step " + std::to_string(done) + " of " + std::to_string(steps_def.size()) + " (" + agent +
+                           ") completed";
+                }
+                ctx.progress(static_cast<double>(done), static_cast<double>(steps_def.size()), std::move(msg));
+                reported = done;
+                first = false;
+            }
+            const std::string& st = doc->label;
+            if (st == "COMPLETED" || st == "FAILED" || st == "CANCELLED" || st == "PAUSED") break;
+            // A finished step's execution stays current until the next one starts: not followed.
+            std::string current = doc->doc.value("currentExecutionId", "");
+            for (const auto& e : trace) {
+                if (e.value("executionId", "") == current) current.clear();
+            }
+            if (current != step_exec) {
+                if (step) step->stop();
+                step.reset();
+                step_exec = current;
+                step_sent = 0;
+                if (!current.empty() && !ctx.progress_token.is_null()) {
+                    step = std::make_shared<Follower>(ex, ctx.call->wake);
+                    hub_.stream(current, 0, step);  // a step of this workspace's run: visible
+                }
+            }
         }
-        const std::string& st = doc->label;
-        if (st == "COMPLETED" || st == "FAILED" || st == "CANCELLED" || st == "PAUSED") break;
-        if (std::chrono::steady_clock::now() >= deadline) break;
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        co_await ctx.call->wake->wait(std::min<std::chrono::milliseconds>(kRunPoll, left));
+        now = std::chrono::steady_clock::now();
+        auto wait = std::chrono::duration_cast<milliseconds>(next_poll - now);
+        if (step) {
+            // The running step's text so far, between the whole steps: progress done + (0..1).
+            const auto snap = step->snapshot();
+            if (snap.text.size() > step_sent) {
+                if (now - ctx.last_sent >= kProgressEvery) {
+                    const double n = static_cast<double>(chars(snap.text));
+                    ctx.progress(static_cast<double>(done) + n / (n + 100.0), static_cast<double>(steps_def.size()),
+                                 "step " + std::to_string(done + 1) + " of " + std::to_string(steps_def.size()) + ": " +
+                                     snap.text);
+                    step_sent = snap.text.size();
+                } else {
+                    wait = std::min(wait, std::chrono::duration_cast<milliseconds>(kProgressEvery - (now - ctx.last_sent)));
+                }
+            }
+        }
+        if (now >= deadline) break;
+        wait = std::min(wait, std::chrono::duration_cast<milliseconds>(deadline - now));
+        co_await ctx.call->wake->wait(std::max(wait, milliseconds(1)));
     }
+    if (step) step->stop();
     if (ctx.cancelled()) {
         co_await cancel_started_job(ctx);
         co_return Json();

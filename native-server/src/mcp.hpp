@@ -18,6 +18,7 @@
 #include "confab/protocol.hpp"
 #include "db_executor.hpp"
 #include "http_types.hpp"
+#include "hub.hpp"
 
 namespace confab::server {
 
@@ -42,7 +43,8 @@ struct McpOptions {
 // stored run of a workflow, the hub's event stream of an execution).
 class McpServer {
 public:
-    McpServer(boost::asio::io_context& ioc, DbExecutor& db, Api& api, WorkflowService& service, McpOptions options = {});
+    McpServer(boost::asio::io_context& ioc, DbExecutor& db, ExecutionHub& hub, Api& api, WorkflowService& service,
+              McpOptions options = {});
     ~McpServer();
 
     boost::asio::awaitable<Response> handle(Request& req);
@@ -87,7 +89,8 @@ private:
     boost::asio::awaitable<void> cancel_started_job(CallCtx& ctx);
 
     boost::asio::io_context& ioc_;
-    DbExecutor& db_;  // progress of workflow runs is read from their stored state
+    DbExecutor& db_;     // progress of workflow runs is read from their stored state
+    ExecutionHub& hub_;  // and the text of their running step from its execution's events
     Api& api_;
     WorkflowService& service_;
     McpOptions options_;

@@ -416,10 +416,18 @@ describe('tools', () => {
     assert.equal((await getJson(`${srv.url}/v1/jobs/${third.runId}`, bearer(KEY.demo))).json.status, 'CANCELLED');
   });
 
-  test('run_workflow still going at waitSeconds answers its job id; get_job and cancel_job follow it', T, async () => {
-    const r = await client.callTool({ name: 'run_workflow', arguments: { workflowId: slowWf.id, input: 'x'.repeat(30), waitSeconds: 1 } });
+  test('run_workflow still going at waitSeconds answers its job id (its step\'s text streamed meanwhile); get_job and cancel_job follow it', T, async () => {
+    const progress = [];
+    const r = await client.callTool({ name: 'run_workflow', arguments: { workflowId: slowWf.id, input: 'x'.repeat(30), waitSeconds: 1 } },
+      undefined, { onprogress: (p) => progress.push(p) });
     assert.equal(r.isError, false, text(r));
     const run = structured(r);
+    // The running step's output streams as progress between the whole steps (0 < progress < 1).
+    const streamed = progress.filter((p) => p.message.startsWith('step 1 of 1: '));
+    assert.ok(streamed.length >= 2, JSON.stringify(progress));
+    assert.match(streamed.at(-1).message, /^step 1 of 1: ## Echo\n\n- Turn: 1\n- Length: 47 characters/);
+    assert.ok(streamed.every((p) => p.progress > 0 && p.progress < 1 && p.total === 1));
+    for (let i = 1; i < progress.length; i++) assert.ok(progress[i].progress > progress[i - 1].progress);
     assert.equal(run.finished, false);
     assert.ok(['QUEUED', 'RUNNING'].includes(run.status), run.status);
     assert.match(text(r), /get_job/);
