@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 #include "airops_edge.hpp"
-#include "mcp.hpp"
 #include "api.hpp"
 #include "config.hpp"
 #include "confab/identity.hpp"
@@ -28,6 +27,7 @@
 #include "http_server.hpp"
 #include "hub.hpp"
 #include "workflows.hpp"
+#include "mcp.hpp"
 #include "metrics.hpp"
 #include "options.hpp"
 #include "store.hpp"

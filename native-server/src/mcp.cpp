@@ -765,7 +765,7 @@ asio::awaitable<Response> McpServer::post(Request& req, const WorkspaceConfig* w
 
     // initialize: the one request without a session (it makes one).
     if (body.is_object() && body.contains("method") && body["method"] == "initialize") {
-        if (!body.contains("id") || !valid_id(body["id"]) || body.value("jsonrpc", "") != "2.0") {
+        if (!body.contains("id") || !valid_id(body["id"]) || body.value("jsonrpc", Json()) != "2.0") {
             co_return http_rpc_error(400, kInvalidRequest, "Invalid Request: initialize must be a JSON-RPC 2.0 request with an id");
         }
         co_return initialize(body, ws);

@@ -161,6 +161,12 @@ describe('lifecycle', () => {
   test('malformed JSON-RPC: parse error, invalid request, unknown method, bad params; the server keeps answering', T, async () => {
     const { sid } = await rawSession(srv.url);
     const h = { 'Mcp-Session-Id': sid };
+    for (const init of [{ jsonrpc: 2, id: 1, method: 'initialize' }, { jsonrpc: '2.0', method: 'initialize' },
+      { jsonrpc: '2.0', id: null, method: 'initialize', params: {} }]) {
+      const r = await raw(srv.url, init);
+      assert.equal(r.status, 400, `${JSON.stringify(init)}: ${r.text}`);
+      assert.equal(r.json.error.code, -32600);
+    }
     const parse = await raw(srv.url, '{"jsonrpc": "2.0", "id": 1, "method": ', h);
     assert.equal(parse.status, 400);
     assert.deepEqual([parse.json.id, parse.json.error.code], [null, -32700]);
