@@ -498,6 +498,10 @@ describe('tools', () => {
     const lost = await client.callTool({ name: 'chat_with_agent', arguments: { agentId: 'fetcher', message: 'x', sessionId: 'se_nope' } });
     assert.equal(lost.isError, true);
     assert.match(text(lost), /session 'se_nope' not found/);
+    const broken = await client.callTool({ name: 'chat_with_agent', arguments: { agentId: 'broken', message: 'x' } });
+    assert.equal(broken.isError, true, 'a reply that failed is the tool\'s error');
+    assert.equal(structured(broken).status, 'FAILED');
+    assert.equal(typeof structured(broken).error, 'string');
     const notAgent = await client.callTool({ name: 'chat_with_agent', arguments: { agentId: 'welcome', message: 'x' } });
     assert.equal(notAgent.isError, true);
     assert.match(text(notAgent), /agent 'welcome' not found/);
