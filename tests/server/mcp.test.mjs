@@ -3,12 +3,13 @@
 // cancellation, tenancy; and the transport's refusals (sessions, versions, malformed JSON-RPC,
 // credentials, Origin, limits) by raw fetch.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
-import { getJson, sleep, startServer } from './helpers.mjs';
+import { SERVER_BIN, getJson, sleep, startServer } from './helpers.mjs';
 import { BRIEFING, KEY, bearer, createWorkflow, s2sConfig, waitJob } from './s2s_helpers.mjs';
 
 const T = { timeout: 30000 };
@@ -279,6 +280,14 @@ describe('limits', () => {
     small = await startServer({ config: s2sConfig(), args: ['--mcp-max-sessions', '2', '--mcp-session-idle-seconds', '1'] });
   });
   after(async () => { if (small) { await small.stop(); small.cleanup(); } });
+
+  test('the limits\' flags refuse values out of range, naming the flag', T, () => {
+    for (const [flag, value] of [['--mcp-max-sessions', '0'], ['--mcp-session-idle-seconds', 'soon']]) {
+      const r = spawnSync(SERVER_BIN, ['serve', flag, value], { encoding: 'utf8', timeout: 10000 });
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, new RegExp(flag));
+    }
+  });
 
   test('past the cap per workspace, the least recently used session ends (404); other workspaces keep theirs', T, async () => {
     const acme = await rawSession(small.url, '2025-11-25', bearer(KEY.acme));
