@@ -590,6 +590,30 @@ describe('tools', () => {
     }
   });
 
+  test('a client that only disconnects does not cancel: the run goes on (the spec: disconnection is not cancellation)', T, async () => {
+    const { sid } = await rawSession(srv.url);
+    const ac = new AbortController();
+    const res = await fetch(`${srv.url}/v1/mcp`, {
+      method: 'POST', signal: ac.signal,
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', ...bearer(KEY.demo), 'Mcp-Session-Id': sid },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call',
+        params: { name: 'run_workflow', arguments: { workflowId: slowWf.id, input: 'z'.repeat(20) }, _meta: { progressToken: 'd' } } }),
+    });
+    assert.equal(res.headers.get('content-type'), 'text/event-stream');
+    const reader = res.body.getReader();
+    let first = '';
+    while (!/wr_[0-9a-f]{32}/.test(first)) first += new TextDecoder().decode((await reader.read()).value);
+    const runId = /wr_[0-9a-f]{32}/.exec(first)[0];
+    ac.abort();
+    await sleep(300);
+    const job = await getJson(`${srv.url}/v1/jobs/${runId}`, bearer(KEY.demo));
+    assert.equal(job.json.status, 'RUNNING');
+    const ping = await raw(srv.url, { jsonrpc: '2.0', id: 2, method: 'ping' }, { 'Mcp-Session-Id': sid });
+    assert.equal(ping.status, 200, 'the session and the server are fine');
+    const c = await client.callTool({ name: 'cancel_job', arguments: { jobId: runId } });
+    assert.equal(structured(c).status, 'CANCELLED');
+  });
+
   test('run_app still going at waitSeconds answers its job id and the output so far', T, async () => {
     const r = await client.callTool({ name: 'run_app', arguments: { appId: 'slow', inputs: { hero: 'Bo' }, waitSeconds: 1 } });
     assert.equal(r.isError, false, text(r));
