@@ -10,6 +10,7 @@
 
 #include "airops_edge.hpp"
 #include "openapi.hpp"
+#include "mcp.hpp"
 #include "request_head.hpp"
 #include "responses.hpp"
 #include "util.hpp"
@@ -25,9 +26,10 @@ namespace {
 
 constexpr const char* kAllowHeaders =
     "Content-Type, Authorization, Accept, Last-Event-ID, X-Confab-Workspace, X-Confab-User, "
-    "X-Confab-User-Hash, Idempotency-Key";
+    "X-Confab-User-Hash, Idempotency-Key, Mcp-Session-Id, MCP-Protocol-Version";
 constexpr const char* kExposeHeaders =
-    "X-Confab-Execution-Id, X-Confab-Session-Id, Retry-After, Idempotency-Replayed";
+    "X-Confab-Execution-Id, X-Confab-Session-Id, Retry-After, Idempotency-Replayed, Mcp-Session-Id, "
+    "WWW-Authenticate";
 
 // Maps a core/store error to an HTTP status.
 int status_for(const Error& e) {
@@ -189,6 +191,14 @@ void Api::set_service(WorkflowService* service) {
     });
 }
 
+asio::awaitable<Response> Api::execute_as_api(Request& req, const WorkspaceConfig* ws, std::string app_id) {
+    Caller c;
+    c.workspace = ws;
+    c.user_id = kApiUser;
+    c.anonymous = false;
+    co_return co_await execute(req, c, app_id);
+}
+
 asio::awaitable<Response> Api::api_chat(Request& req, const WorkspaceConfig* ws, std::string app_id) {
     Caller c;
     c.workspace = ws;
@@ -334,6 +344,8 @@ asio::awaitable<Response> Api::handle(Request& req) {
             if (n == 4 && segs[3] == "feedback") set_route(m, Route::feedback, seg(2), "POST, DELETE", method);
         }
         if (segs[1] == "sessions" && n == 3) set_route(m, Route::session, seg(2), "GET, DELETE", method);
+        // The MCP endpoint (mcp.cpp). GET is 405: see mcp.hpp for why there is no GET stream.
+        if (n == 2 && segs[1] == "mcp" && mcp_) set_route(m, Route::mcp, "", "POST, DELETE", method);
         // Server-to-server routes: workflows.cpp routes within them (405s included).
         if (service_ && WorkflowService::owns(segs)) {
             const Route r = segs[1] == "workflows"  ? Route::workflows
@@ -429,6 +441,7 @@ asio::awaitable<Response> Api::dispatch(Request& req, const Match& m) {
             for (auto sv : split_path(req.path)) segs.emplace_back(sv);
             co_return co_await service_->handle(req, std::move(segs));
         }
+        case Route::mcp: co_return co_await mcp_->handle(req);
         case Route::execution_cancel:
             // A backend cancels with its bearer credential; a browser with its identity headers.
             if (service_ && req.header("authorization") && !req.header("x-confab-workspace")) {

@@ -24,6 +24,7 @@ struct ApiOptions {
 
 class WorkflowService;
 class AiropsEdge;
+class McpServer;
 
 class Api {
 public:
@@ -39,6 +40,13 @@ public:
     void set_service(WorkflowService* service);
     // /sdk_api/* (the AirOps SDK's paths) go to `edge`, which calls handle() back on v1 routes.
     void set_airops_edge(AiropsEdge* edge) { airops_ = edge; }
+    // /v1/mcp (the MCP endpoint) goes to `mcp`, which calls handle() back on v1 routes; without
+    // it the path is 404.
+    void set_mcp(McpServer* mcp) { mcp_ = mcp; }
+    // POST /v1/apps/{appId}/executions as the server-to-server API user of `ws`: the end-user
+    // route's validation, versions, Idempotency-Key and streaming, without an end-user identity.
+    // For the MCP tool run_app; the caller has authorized the request.
+    boost::asio::awaitable<Response> execute_as_api(Request& req, const WorkspaceConfig* ws, std::string app_id);
 
     struct Match;  // a routed request (route, path parameter, allowed methods)
 
@@ -83,6 +91,7 @@ private:
     std::atomic<bool> ready_{false};
     WorkflowService* service_ = nullptr;
     AiropsEdge* airops_ = nullptr;
+    McpServer* mcp_ = nullptr;
 };
 
 }  // namespace confab::server

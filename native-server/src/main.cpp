@@ -27,6 +27,7 @@
 #include "http_server.hpp"
 #include "hub.hpp"
 #include "workflows.hpp"
+#include "mcp.hpp"
 #include "metrics.hpp"
 #include "options.hpp"
 #include "store.hpp"
@@ -164,6 +165,11 @@ int run_serve(const std::vector<std::string>& args) {
     api.set_service(&workflows);
     AiropsEdge airops(ioc, *config, db, hub, api);
     api.set_airops_edge(&airops);
+    McpOptions mcp_opts;
+    mcp_opts.max_sessions_per_workspace = static_cast<std::size_t>(opts.mcp_max_sessions);
+    mcp_opts.session_idle = std::chrono::seconds(opts.mcp_session_idle_seconds);
+    McpServer mcp(ioc, db, hub, api, workflows, mcp_opts);
+    api.set_mcp(&mcp);
     asio::co_spawn(ioc, purge_idempotency_keys(db), asio::detached);
     HttpOptions http_opts;
     http_opts.header_timeout_ms = opts.header_timeout_ms;

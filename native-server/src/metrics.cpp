@@ -29,6 +29,7 @@ const char* route_label(Route r) noexcept {
         case Route::feedback: return "/v1/executions/{id}/feedback";
         case Route::feedback_list: return "/v1/feedback";
         case Route::openapi: return "/v1/openapi.json";
+        case Route::mcp: return "/v1/mcp";
         case Route::count_: break;
     }
     return "unmatched";

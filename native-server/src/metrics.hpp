@@ -17,6 +17,7 @@ enum class Route : int {
     identity_proxy,                      // GET /v1/identity/proxy (proxy_identity.cpp)
     feedback, feedback_list,             // /v1/executions/{id}/feedback, GET /v1/feedback (s2s)
     openapi,                             // GET /v1/openapi.json
+    mcp,                                 // /v1/mcp, the MCP endpoint (mcp.cpp)
     count_
 };
 const char* route_label(Route r) noexcept;

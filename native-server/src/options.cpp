@@ -155,6 +155,10 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
             int b = 0;
             s = int_flag(b, 1, 64 << 20);
             o.max_body_bytes = static_cast<std::size_t>(b);
+        } else if (r.name == "--mcp-max-sessions") {
+            s = int_flag(o.mcp_max_sessions, 1, 100000);
+        } else if (r.name == "--mcp-session-idle-seconds") {
+            s = int_flag(o.mcp_session_idle_seconds, 1, 7 * 24 * 3600);
         } else if (r.name == "--no-access-log") {
             o.access_log = false;
         } else {
@@ -232,6 +236,10 @@ serve options (environment variable in brackets; flags win):
                            default 256
   --commit-delay-ms MS     hold every storage transaction MS before it runs (slow storage,
                            for tests and drills), default 0
+  --mcp-max-sessions N     open MCP sessions (/v1/mcp) per workspace; a new one past N ends
+                           the least recently used idle one, default 100
+  --mcp-session-idle-seconds S
+                           an MCP session unused for S seconds expires, default 1800
 
 sign: prints the user hash HMAC-SHA256(secret, user) in hex, or with --ttl an identity token
   "v1.<exp>.<mac>" that expires SECONDS from now. The secret file's trailing newline is ignored.

@@ -30,6 +30,8 @@ struct ServeOptions {
     bool access_log = true;           // one JSON line per request on stderr
     int compact_every = 256;          // a live run compacts its journalled events every N
     int commit_delay_ms = 0;          // hold each db transaction this long (slow storage, tests)
+    int mcp_max_sessions = 100;       // open MCP sessions per workspace (the least recently used idle one goes)
+    int mcp_session_idle_seconds = 1800;  // an MCP session unused this long expires (404)
 };
 
 struct SignOptions {

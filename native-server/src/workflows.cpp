@@ -340,6 +340,16 @@ bool WorkflowService::check_rate(const std::string& key, const RateLimit& rl, Re
     return false;
 }
 
+bool WorkflowService::authorize(const Request& req, ServiceCaller& out, Response& err) {
+    if (!authenticate(req, out, err)) return false;
+    const std::string key = out.workspace->id + "\x1f" "s2s:" + out.credential;
+    if (!check_rate(key, out.workspace->rate_limit, err)) {
+        err.workspace = out.workspace->id;
+        return false;
+    }
+    return true;
+}
+
 asio::awaitable<Response> WorkflowService::handle(Request& req, std::vector<std::string> segs) {
     if (segs.size() == 3 && segs[1] == "applications" && segs[2] == "token") {
         if (req.method != "POST") co_return method_not_allowed(req, "POST");
@@ -347,12 +357,7 @@ asio::awaitable<Response> WorkflowService::handle(Request& req, std::vector<std:
     }
     ServiceCaller c;
     Response err;
-    if (!authenticate(req, c, err)) co_return err;
-    const std::string key = c.workspace->id + "\x1f" "s2s:" + c.credential;
-    if (!check_rate(key, c.workspace->rate_limit, err)) {
-        err.workspace = c.workspace->id;
-        co_return err;
-    }
+    if (!authorize(req, c, err)) co_return err;
     Response res = co_await route(req, c, segs);
     res.workspace = c.workspace->id;
     co_return res;
@@ -1225,12 +1230,7 @@ asio::awaitable<Response> WorkflowService::cancel_job(const ServiceCaller& c, st
 asio::awaitable<Response> WorkflowService::cancel_with_bearer(Request& req, std::string id) {
     ServiceCaller c;
     Response err;
-    if (!authenticate(req, c, err)) co_return err;
-    const std::string key = c.workspace->id + "\x1f" "s2s:" + c.credential;
-    if (!check_rate(key, c.workspace->rate_limit, err)) {
-        err.workspace = c.workspace->id;
-        co_return err;
-    }
+    if (!authorize(req, c, err)) co_return err;
     // if/else, not ?: : g++ 12 miscompiles co_await inside a conditional expression.
     Response r;
     if (id.rfind("wr_", 0) == 0) {

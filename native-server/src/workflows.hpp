@@ -42,6 +42,11 @@ public:
     static bool owns(const std::vector<std::string_view>& segs);
     // Handles an owned path: auth, rate limit, routing (405 with Allow for a wrong method).
     boost::asio::awaitable<Response> handle(Request& req, std::vector<std::string> segs);
+    // What every server-to-server route does first: the bearer credential (API key or access
+    // token) names the workspace, and one token is taken from that credential's rate-limit
+    // bucket. False with `err` filled (401 + WWW-Authenticate, or 429 + Retry-After) otherwise.
+    // The MCP endpoint (mcp.cpp) authorizes its requests here too.
+    bool authorize(const Request& req, ServiceCaller& out, Response& err);
     // POST /v1/executions/{id}/cancel with a bearer token: cancels an execution or a workflow run
     // of the caller's workspace.
     boost::asio::awaitable<Response> cancel_with_bearer(Request& req, std::string id);

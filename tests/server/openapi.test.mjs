@@ -58,10 +58,16 @@ describe('the document', () => {
       for (const [status, r] of Object.entries(op.responses)) {
         if (Number(status) < 400) continue;
         const schema = deref(r).content?.['application/json']?.schema;
-        const codes = schema?.allOf?.[1]?.properties?.code?.enum;
+        // An error body names its codes: `{error, code}`, or a JSON-RPC error's error.code (MCP);
+        // a response that may be either (anyOf) names them in each.
+        const codesOf = (s) => s?.allOf?.[1]?.properties?.code?.enum ??
+          s?.allOf?.[1]?.properties?.error?.properties?.code?.enum;
         // The chat reply of a failed turn (502) is the reply's own shape, not an error body.
         if (status === '502') continue;
-        assert.ok(Array.isArray(codes) && codes.length > 0, `${method} ${p} ${status}: no code enum`);
+        for (const alt of schema?.anyOf ?? [schema]) {
+          const codes = codesOf(alt);
+          assert.ok(Array.isArray(codes) && codes.length > 0, `${method} ${p} ${status}: no code enum`);
+        }
       }
     }
   });
