@@ -191,19 +191,22 @@ void Api::set_service(WorkflowService* service) {
     });
 }
 
-asio::awaitable<Response> Api::execute_as_api(Request& req, const WorkspaceConfig* ws, std::string app_id) {
+// The end-user routes as the server-to-server API's own user of the workspace.
+Api::Caller Api::api_caller(const WorkspaceConfig* ws) {
     Caller c;
     c.workspace = ws;
     c.user_id = kApiUser;
     c.anonymous = false;
+    return c;
+}
+
+asio::awaitable<Response> Api::execute_as_api(Request& req, const WorkspaceConfig* ws, std::string app_id) {
+    Caller c = api_caller(ws);
     co_return co_await execute(req, c, app_id);
 }
 
 asio::awaitable<Response> Api::api_chat(Request& req, const WorkspaceConfig* ws, std::string app_id) {
-    Caller c;
-    c.workspace = ws;
-    c.user_id = kApiUser;
-    c.anonymous = false;
+    Caller c = api_caller(ws);
     co_return co_await chat(req, c, app_id);
 }
 

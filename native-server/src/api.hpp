@@ -56,6 +56,7 @@ private:
         std::string user_id;  // "" when anonymous
         bool anonymous = true;
     };
+    static Caller api_caller(const WorkspaceConfig* ws);
     boost::asio::awaitable<Response> dispatch(Request& req, const Match& m);
     Response preflight(const Request& req, const Match& m) const;
     // Resolves X-Confab-Workspace/User/User-Hash. On failure fills `err` and returns false.

@@ -549,17 +549,13 @@ Status SqliteStore::journal_events(const std::string& execution_id, const std::v
     } else if (!batch_) {
         committed();
     }
-    if (first > 0) {
-        journal_last_id_ = sqlite3_last_insert_rowid(db_);
-        journal_written_ += static_cast<std::int64_t>(events.size());
-    }
+    if (first > 0) journal_.written(static_cast<std::int64_t>(events.size()), sqlite3_last_insert_rowid(db_));
     if (!compact.empty()) {
         // Its journal rows before these are garbage once this commits; until then the old pin holds.
-        repin_staged_.emplace_back(execution_id, first);
+        journal_.stage(execution_id, first);
         if (!batch_) after_commit();
-    } else if (first > 0 && journal_first_.emplace(execution_id, first).second) {
-        // Pinned from its first row on: a rolled-back row only keeps a few rows longer than needed.
-        journal_pins_.insert(first);
+    } else {
+        journal_.pin(execution_id, first);
     }
     return Ok{};
 }
@@ -612,31 +608,17 @@ Status SqliteStore::complete_run(const RunCompletion& c) {
     }
     if (auto st = insert_events(c.execution_id, c.events); !st) return fail(st.error());
     if (auto st = tx_commit(); !st) return fail(st.error());
-    repin_staged_.emplace_back(c.execution_id, 0);
+    journal_.stage(c.execution_id, 0);
     if (!batch_) after_commit();
     return Ok{};
 }
 
 void SqliteStore::after_commit() {
-    for (const auto& [id, first] : repin_staged_) {
-        if (auto it = journal_first_.find(id); it != journal_first_.end()) {
-            if (auto pin = journal_pins_.find(it->second); pin != journal_pins_.end()) journal_pins_.erase(pin);
-            journal_first_.erase(it);
-        }
-        if (first > 0) {
-            journal_first_.emplace(id, first);
-            journal_pins_.insert(first);
-        }
-    }
-    repin_staged_.clear();
-    // Every journal_cut_rows_ rows written, the journal is cut below the oldest row a live run still needs
-    // (live runs move their events into events rows every so often, so that is never old).
-    if (journal_written_ < journal_cut_rows_ || batch_) return;
-    journal_written_ = 0;
-    const std::int64_t below = journal_pins_.empty() ? journal_last_id_ + 1 : *journal_pins_.begin();
+    const auto below = journal_.committed(!batch_);
+    if (!below) return;
     Use del(prepare("DELETE FROM journal WHERE id < ?1"));
     if (!del) return;
-    bind(del.get(), 1, below);
+    bind(del.get(), 1, *below);
     // Best effort: what is not cut now is cut next time (or emptied at the next start).
     if (sqlite3_step(del.get()) != SQLITE_DONE) {
         std::fprintf(stderr, "confab-server: cutting the journal: %s\n", sqlite3_errmsg(db_));
@@ -769,8 +751,7 @@ Result<std::size_t> SqliteStore::fail_interrupted(std::int64_t now) {
         return fail(st.error());
     }
     if (auto st = exec("DELETE FROM journal"); !st) return fail(st.error());
-    journal_first_.clear();
-    journal_pins_.clear();
+    journal_.clear();
     std::vector<Pending> pending;
     {
         Use q(prepare("SELECT id, kind, session_id, " CONFAB_LAST_SEQ_OF("executions.id")

@@ -112,5 +112,23 @@ MessageRecord interrupted_message(const std::string& session_id, const std::stri
     return m;
 }
 
+std::optional<std::int64_t> JournalPins::committed(bool may_cut) {
+    for (const auto& [id, first] : staged_) {
+        if (auto it = first_.find(id); it != first_.end()) {
+            if (auto pin = pins_.find(it->second); pin != pins_.end()) pins_.erase(pin);
+            first_.erase(it);
+        }
+        if (first > 0) {
+            first_.emplace(id, first);
+            pins_.insert(first);
+        }
+    }
+    staged_.clear();
+    // Live runs move their events into events rows every so often, so the oldest pin is never old.
+    if (written_ < cut_rows_ || !may_cut) return std::nullopt;
+    written_ = 0;
+    return pins_.empty() ? last_id_ + 1 : *pins_.begin();
+}
+
 }  // namespace store_detail
 }  // namespace confab::server

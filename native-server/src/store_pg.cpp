@@ -942,12 +942,8 @@ Status PgStore::append_event(const std::string& execution_id, const EventRecord&
 
 void PgStore::journalled(const pg_result* r) {
     for (int i = 0; i < PQntuples(r); ++i) {
-        const std::int64_t first = int_value(r, i, 1);
-        journal_last_id_ = std::max(journal_last_id_, int_value(r, i, 2));
-        journal_written_ += int_value(r, i, 3);
-        std::string id = value(r, i, 0);
-        // Pinned from its first row on: a rolled-back row only keeps a few rows longer than needed.
-        if (first > 0 && journal_first_.emplace(std::move(id), first).second) journal_pins_.insert(first);
+        journal_.written(int_value(r, i, 3), int_value(r, i, 2));
+        journal_.pin(value(r, i, 0), int_value(r, i, 1));
     }
 }
 
@@ -988,8 +984,7 @@ Status PgStore::journal_events(const std::string& execution_id, const std::vecto
             journalled(r->get());
         } else if (PQntuples(r->get()) == 1) {
             // Compacted: the new first row is pinned when this commits (repin below).
-            journal_last_id_ = std::max(journal_last_id_, int_value(r->get(), 0, 2));
-            journal_written_ += int_value(r->get(), 0, 3);
+            journal_.written(int_value(r->get(), 0, 3), int_value(r->get(), 0, 2));
         }
     }
     if (own_tx) {
@@ -999,7 +994,7 @@ Status PgStore::journal_events(const std::string& execution_id, const std::vecto
     }
     if (!compact.empty()) {
         // Its journal rows before these are garbage once this commits; until then the old pin holds.
-        repin_staged_.emplace_back(execution_id, first);
+        journal_.stage(execution_id, first);
         if (!batch_) after_commit();
     }
     return Ok{};
@@ -1042,28 +1037,16 @@ Status PgStore::complete_run(const RunCompletion& c) {
     }
     if (auto st = insert_events(c.execution_id, c.events); !st) return fail(st.error());
     if (auto st = tx_commit(); !st) return fail(st.error());
-    repin_staged_.emplace_back(c.execution_id, 0);
+    journal_.stage(c.execution_id, 0);
     if (!batch_) after_commit();
     return Ok{};
 }
 
 void PgStore::after_commit() {
-    for (const auto& [id, first] : repin_staged_) {
-        if (auto it = journal_first_.find(id); it != journal_first_.end()) {
-            if (auto pin = journal_pins_.find(it->second); pin != journal_pins_.end()) journal_pins_.erase(pin);
-            journal_first_.erase(it);
-        }
-        if (first > 0) {
-            journal_first_.emplace(id, first);
-            journal_pins_.insert(first);
-        }
-    }
-    repin_staged_.clear();
-    if (journal_written_ < journal_cut_rows_ || batch_) return;
-    journal_written_ = 0;
-    const std::int64_t below = journal_pins_.empty() ? journal_last_id_ + 1 : *journal_pins_.begin();
+    const auto below = journal_.committed(!batch_);
+    if (!below) return;
     PgParams p;
-    p.num(below);
+    p.num(*below);
     // Best effort: what is not cut now is cut next time (or emptied at the next start).
     if (auto r = run("DELETE FROM journal WHERE id < $1::bigint", p, "cutting the journal"); !r) {
         log_line(R"({"level":"warn","msg":"cutting the journal failed","reason":)" +
@@ -1179,8 +1162,7 @@ Result<std::size_t> PgStore::fail_interrupted(std::int64_t now) {
         return fail(st.error());
     }
     if (auto st = exec("DELETE FROM journal", "fail_interrupted"); !st) return fail(st.error());
-    journal_first_.clear();
-    journal_pins_.clear();
+    journal_.clear();
     auto open = run("SELECT id, kind, session_id, " CONFAB_PG_LAST_SEQ_OF("executions.id")
                     " FROM executions WHERE status IN ('queued', 'running') ORDER BY row_id",
                     PgParams{}, "fail_interrupted");

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "store.hpp"
+#include "store_internal.hpp"
 
 struct pg_conn;
 struct pg_result;
@@ -51,7 +52,7 @@ public:
     Status journal_events(const std::string& execution_id, const std::vector<EventRecord>& events,
                           const std::vector<EventRecord>& compact = {}) override;
     Status complete_run(const RunCompletion&) override;
-    void set_journal_cut_rows(std::int64_t rows) override { journal_cut_rows_ = rows > 0 ? rows : 1; }
+    void set_journal_cut_rows(std::int64_t rows) override { journal_.set_cut_rows(rows); }
     std::int64_t journal_rows() override;
     Status set_status(const std::string& id, protocol::ExecutionStatus, std::int64_t now) override;
     std::optional<ExecutionRecord> get_execution(const std::string& workspace_id, const std::string& user_id,
@@ -132,7 +133,7 @@ private:
     void tx_rollback();
     void committed() noexcept { set_writes_failing(false); }
     void after_commit();
-    void after_rollback() { repin_staged_.clear(); }
+    void after_rollback() { journal_.rolled_back(); }
     void journalled(const pg_result* r);  // (execution_id, first id, last id, rows) of an insert
 
     Status insert_message(const MessageRecord&);
@@ -177,14 +178,7 @@ private:
     bool committed_batch_ = false;      // settle() saw the pipelined COMMIT succeed
     bool probe_table_ = false;
 
-    // Journal bookkeeping, as in the SQLite store: the first journal row of each live execution,
-    // pinned so that the periodic cut keeps it.
-    std::unordered_map<std::string, std::int64_t> journal_first_;
-    std::multiset<std::int64_t> journal_pins_;
-    std::vector<std::pair<std::string, std::int64_t>> repin_staged_;
-    std::int64_t journal_written_ = 0;
-    std::int64_t journal_cut_rows_ = 4096;
-    std::int64_t journal_last_id_ = 0;
+    store_detail::JournalPins journal_;  // which journal rows live runs still need
 
     struct Prepared {
         std::string name;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "store.hpp"
+#include "store_internal.hpp"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -41,7 +42,7 @@ public:
     Status journal_events(const std::string& execution_id, const std::vector<EventRecord>& events,
                           const std::vector<EventRecord>& compact = {}) override;
     Status complete_run(const RunCompletion&) override;
-    void set_journal_cut_rows(std::int64_t rows) override { journal_cut_rows_ = rows > 0 ? rows : 1; }
+    void set_journal_cut_rows(std::int64_t rows) override { journal_.set_cut_rows(rows); }
     std::int64_t journal_rows() override;
     Status set_status(const std::string& id, protocol::ExecutionStatus, std::int64_t now) override;
     std::optional<ExecutionRecord> get_execution(const std::string& workspace_id, const std::string& user_id,
@@ -111,22 +112,13 @@ private:
     // After a transaction committed: completed runs give their journal rows up, and every few
     // thousand rows the journal is cut below the oldest row a live run still needs.
     void after_commit();
-    void after_rollback() { repin_staged_.clear(); }
+    void after_rollback() { journal_.rolled_back(); }
     Status insert_events(const std::string& execution_id, const std::vector<EventRecord>& events);
 
     sqlite3* db_ = nullptr;
     bool batch_ = false;  // inside begin_batch() .. commit_batch()
     bool probe_table_ = false;  // probe_write() created its table
-    // Journal bookkeeping (memory only; a restart empties the journal): the first journal row of
-    // each execution that has rows there and is not completed, its change in the open transaction
-    // (compacted: its new first row; completed: none), and how many rows were written since the
-    // last cut.
-    std::unordered_map<std::string, std::int64_t> journal_first_;
-    std::multiset<std::int64_t> journal_pins_;
-    std::vector<std::pair<std::string, std::int64_t>> repin_staged_;  // (id, new first row or 0)
-    std::int64_t journal_written_ = 0;
-    std::int64_t journal_cut_rows_ = 4096;
-    std::int64_t journal_last_id_ = 0;
+    store_detail::JournalPins journal_;  // which journal rows live runs still need
     // Transparent hash: prepare() looks a statement up by string_view without allocating a key.
     struct SqlHash {
         using is_transparent = void;
