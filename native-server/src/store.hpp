@@ -264,14 +264,81 @@ public:
     // A tiny committed write, to learn whether storage accepts writes again (/readyz while failing).
     virtual Status probe_write(std::int64_t now) = 0;
 
+    // ---- Several instances on one database (PostgreSQL; docs/OPERATING.md) ----
+    // On SQLite the store belongs to one process: shared() is false, and the rest are trivial
+    // (register/renew Ok, nothing expires, nothing to follow, nobody else to cancel for).
+    //
+    // An instance registers with a lease measured on the DATABASE's clock (no clock of an
+    // instance is trusted). It owns what it inserts: executions (and workflow runs it writes)
+    // carry its id. Every transaction it opens first checks that it is not fenced, so once
+    // another instance has fenced it (its lease ran out), nothing of it commits: its writes
+    // fail with code "fenced" and fenced() turns true for good.
+    //
+    // Notifications (PostgreSQL LISTEN/NOTIFY on channel kNotifyChannel, sent by the committing
+    // transaction, so delivered only after commit, in commit order):
+    //   "j <first> <last>"  a commit added journal rows with row ids in [first, last]
+    //   "d <execution_id>"  the execution ended: its events are all stored, its status terminal
+    //   "c <execution_id>"  a client asked to cancel the execution (its owner should stop it)
+    static constexpr const char* kNotifyChannel = "confab";
+
+    virtual bool shared() const { return false; }
+    // Registers this process as instance `id` (unique per start), named `name` for operators
+    // (host:port), holding a lease of `lease_ms` from now. Call once, before any other write.
+    virtual Status register_instance(const std::string& id, const std::string& name, std::int64_t lease_ms) {
+        (void)id, (void)name, (void)lease_ms;
+        return Ok{};
+    }
+    // Extends the lease to lease_ms from now. Code "fenced" when another instance fenced this one.
+    virtual Status renew_lease() { return Ok{}; }
+    // Every instance whose lease ran out is fenced and what it owned is closed, one transaction
+    // per instance: its unfinished executions end as fail_interrupted() ends them (terminal
+    // events, the chat reply "interrupted", a "d" notification each), its QUEUED/RUNNING workflow
+    // runs become FAILED, its journal rows become events rows. Returns the executions closed.
+    virtual Result<std::vector<std::string>> take_over_expired(std::int64_t now) {
+        (void)now;
+        return std::vector<std::string>{};
+    }
+    // The instance that owns unfinished execution `id` and whether its lease is current
+    // (nullopt: no owner recorded, or the execution is terminal or unknown).
+    struct Owner {
+        std::string instance_id;
+        bool alive = false;
+    };
+    virtual std::optional<Owner> execution_owner(const std::string& id) {
+        (void)id;
+        return std::nullopt;
+    }
+    // Sends "c <execution_id>" to the instances (committed with the current transaction).
+    virtual Status request_cancel(const std::string& execution_id) {
+        (void)execution_id;
+        return Ok{};
+    }
+    // The journal rows with row ids in [first, last] that belong to one of `execution_ids` (what a
+    // "j" notification names, for the runs this instance follows), ordered by execution, then seq.
+    struct JournalRow {
+        std::string execution_id;
+        EventRecord event;
+    };
+    virtual std::vector<JournalRow> journal_range(std::int64_t first, std::int64_t last,
+                                                  const std::vector<std::string>& execution_ids) {
+        (void)first, (void)last, (void)execution_ids;
+        return {};
+    }
+    // Note for shared stores: events_after() answers the events of a run live on ANOTHER instance
+    // too (its events rows, then its journal rows), so a reader anywhere can catch up.
+
+    bool fenced() const noexcept { return fenced_.load(std::memory_order_relaxed); }
+
 protected:
     Store() = default;
     void set_writes_failing(bool failing) const noexcept {
         writes_failing_.store(failing, std::memory_order_relaxed);
     }
+    void set_fenced() const noexcept { fenced_.store(true, std::memory_order_relaxed); }
 
 private:
     mutable std::atomic<bool> writes_failing_{false};
+    mutable std::atomic<bool> fenced_{false};
 };
 
 // Where the store lives: PostgreSQL when `database_url` is set (postgresql:// or postgres://),
