@@ -264,7 +264,7 @@ public:
     // A tiny committed write, to learn whether storage accepts writes again (/readyz while failing).
     virtual Status probe_write(std::int64_t now) = 0;
 
-    // ---- Several instances on one database (PostgreSQL; docs/OPERATING.md) ----
+    // ---- Several instances on one database (PostgreSQL; README "Operating several instances") ----
     // On SQLite the store belongs to one process: shared() is false, and the rest are trivial
     // (register/renew Ok, nothing expires, nothing to follow, nobody else to cancel for).
     //
