@@ -53,7 +53,7 @@ test('a schema newer than the server knows: it refuses to start and says why', T
     const args = await storeArgs(dataDir);
     const r = await runToExit(args);
     assert.notEqual(r.code, 0, r.stderr);
-    assert.match(r.stderr, /schema version 99 is newer than this server knows \(5\)/);
+    assert.match(r.stderr, /schema version 99 is newer than this server knows \(\d+\)/);
     assert.doesNotMatch(r.stdout, /listening/);
     if (STORE === 'postgres') {
       const password = new URL(args[1]).password;
@@ -114,19 +114,6 @@ test('a chat message holding U+0000: SQLite keeps it whole, PostgreSQL (which ca
     const story = await other;
     assert.equal(story.events.at(-1).json.status, 'success');
     story.events.forEach((e, i) => assert.equal(e.id, String(i + 1)));
-  } finally {
-    await srv.stop();
-    srv.cleanup();
-  }
-});
-
-test('one instance per database: a second server on the same database refuses to start', { ...T, skip: STORE !== 'postgres' && 'postgres only: SQLite data dirs are not shared' }, async () => {
-  const srv = await startServer();
-  try {
-    const r = await runToExit([...await storeArgs(srv.dataDir), '--database-connect-timeout-ms', '600']);
-    assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /another confab-server instance is using this database/);
-    assert.equal((await getJson(`${srv.url}/readyz`)).status, 200, 'the first one is unaffected');
   } finally {
     await srv.stop();
     srv.cleanup();
