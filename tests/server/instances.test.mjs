@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  STORE, SseReader, WS, databaseUrlFor, getJson, idHeaders, makeDataDir, postJson, sleep, startServer, testConfig,
+  STORE, SseReader, WS, databaseUrlFor, getJson, idHeaders, makeDataDir, postJson, psql, sleep, startServer, testConfig,
 } from './helpers.mjs';
 
 const T = { timeout: 90000 };
@@ -148,6 +148,39 @@ describe('two instances on one PostgreSQL database', {
     assertDense(resumedOnB.events, 4);
     assert.equal(resumedOnB.events.length, onA.events.length - 3);
     assert.ok(onA.text.endsWith(resumedOnB.text), 'the resumed stream is the tail of the run, byte for byte');
+  });
+
+  test('the notification connections dropped mid-run: they reconnect, resync, and B still streams all of it', T, async () => {
+    const a = await instance('a-relisten');
+    const b = await instance('b-relisten');
+    const user = 'relisten';
+    let fromB;
+    let dropped;
+    const turn = startChat(a, user, (ev, all) => {
+      if (all.length === 3 && !fromB) {
+        fromB = turn.idKnown.then((id) => rawSse(`${b.url}/v1/executions/${id}/events`, {
+          headers: idHeaders(WS.demo, user),
+          onEvent: (e, seen) => {
+            if (seen.length === 6 && !dropped) {
+              // Every LISTEN connection of this database (A's and B's) is cut by the server.
+              dropped = psql(databaseUrl, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity " +
+                "WHERE application_name = 'confab-server-listen' AND datname = current_database()");
+            }
+            return false;
+          },
+        }));
+      }
+      return false;
+    });
+    const onA = await turn.done;
+    const onB = await fromB;
+    // The instances of earlier tests in this file listen on this database too.
+    assert.ok(Number(await dropped) >= 2, 'both instances were listening');
+    assertDense(onB.events);
+    assert.equal(onB.events.at(-1).type, 'completed');
+    assert.equal(onB.text, onA.text);
+    await waitFor('B to listen again', () => /notification connection to the database is back/.test(b.logs()), 10000);
+    assert.match(b.logs(), /notification connection to the database is lost/);
   });
 
   test('a cancel sent to B stops the run on A', T, async () => {
