@@ -951,6 +951,11 @@ Status PgStore::commit_batch() {
     if (broken_) return rolled_back(make_error("storage_unavailable", "the database connection was lost during the group commit"));
     committed_batch_ = false;
     if (conn_ != nullptr && PQtransactionStatus(conn_) == PQTRANS_INERROR && !pipeline_) {
+        // The first failure says why (a fenced instance's batch fails "fenced").
+        if (batch_error_) {
+            Error e = *batch_error_;
+            return rolled_back(std::move(e));
+        }
         return rolled_back(make_error("storage_error", "a statement of the group commit failed; it was rolled back"));
     }
     // The batch's journal rows and COMMIT ride the pipeline: one round trip.
