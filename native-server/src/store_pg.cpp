@@ -481,7 +481,10 @@ Status PgStore::set_up(PGconn* c) {
     if (PQstatus(c) != CONNECTION_OK) return fail(trimmed(PQerrorMessage(c)));
     // Session settings: the durability contract (a commit returns once the WAL is flushed on
     // the server, whatever the server's or role's default), no NOTICE chatter on stderr.
-    PgResult set(PQexec(c, "SET synchronous_commit = on; SET client_min_messages = warning"));
+    const std::string settings = "SET synchronous_commit = on; SET client_min_messages = warning; "
+                                 "SET idle_in_transaction_session_timeout = " +
+                                 std::to_string(idle_tx_timeout_ms_);
+    PgResult set(PQexec(c, settings.c_str()));
     if (PQresultStatus(set.get()) != PGRES_COMMAND_OK) return fail(trimmed(PQerrorMessage(c)));
     // Non-blocking sends: a pipelined batch must never block writing while the server waits for
     // us to read its results. PQexec and PQexecPrepared still block, as the db thread wants.
@@ -666,6 +669,7 @@ Error PgStore::failure(const pg_result* r, std::string_view what) {
                                                                                   : (conn_ ? PQerrorMessage(conn_) : ""));
     const char* state = r != nullptr ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
     const std::string_view code = state != nullptr ? state : "";
+    last_sqlstate_ = code;
     // Another instance fenced this one (its lease ran out): nothing of it may commit any more.
     if (code == kFencedState) {
         set_fenced();
@@ -1409,9 +1413,19 @@ Result<std::vector<std::string>> PgStore::take_over_expired(std::int64_t now) {
         // holds the row FOR SHARE since its fence check): that one commits first and the statements
         // below see its rows, or it fails "fenced" after this commits. A lease renewed meanwhile, or
         // another instance's take-over first, leaves nothing to do.
+        // Bounded: a dead instance frozen inside a transaction holds the row until the server
+        // ends its session (idle_in_transaction_session_timeout); meanwhile this instance's db
+        // thread must not wait on it. It tries again at its next scan.
+        if (auto st = exec("SET LOCAL lock_timeout = 200", "take_over_expired"); !st) return fail(st.error());
         auto fence = run("UPDATE confab_instances SET fenced = true WHERE id = $1::text AND "
                          "lease_until < clock_timestamp() AND NOT fenced RETURNING id",
                          p, "take_over_expired");
+        if (!fence && last_sqlstate_ == "55P03") {
+            tx_rollback();
+            log_line(R"({"level":"warn","msg":"take-over waits: the expired instance still holds a transaction open","instance":)" +
+                     protocol::dump(Json(inst)) + "}");
+            continue;
+        }
         if (!fence) return fail(fence.error());
         if (PQntuples(fence->get()) != 1) {
             tx_rollback();
@@ -1524,6 +1538,11 @@ Status PgStore::register_instance(const std::string& id, const std::string& name
     if (!r) return r.error();
     instance_id_ = id;
     lease_ms_ = lease_ms;
+    // Half the lease, at most 5 s: a frozen instance's open transaction is gone (and its row
+    // lock with it) before its lease runs out, so a take-over never waits on it.
+    idle_tx_timeout_ms_ = std::clamp<std::int64_t>(lease_ms / 2, 100, 5000);
+    const std::string set = "SET idle_in_transaction_session_timeout = " + std::to_string(idle_tx_timeout_ms_);
+    if (auto st = exec(set.c_str(), "register_instance"); !st) return st.error();
     return Ok{};
 }
 

@@ -206,6 +206,10 @@ private:
     bool probe_table_ = false;
     std::string instance_id_;    // register_instance(): "" = not registered (rows carry no owner)
     std::int64_t lease_ms_ = 0;
+    // A session idle inside a transaction this long is ended by the server: a frozen instance
+    // (SIGSTOP, a stalled VM) must not hold its instance row's lock, which a take-over waits for.
+    std::int64_t idle_tx_timeout_ms_ = 5000;
+    std::string last_sqlstate_;  // of the last failure(), for callers that treat one specially
 
     store_detail::JournalPins journal_;  // which journal rows live runs still need
 
