@@ -208,6 +208,9 @@ struct AiropsEdge::Channel {
     std::string workspace_id, user_id;
     std::unordered_set<std::shared_ptr<Conn>> subscribers;
     int watchers = 0;  // runs relaying into it
+    // The runs relayed here, kept while the channel lives (a late "p" of one of them must not
+    // relay it twice).
+    std::unordered_set<std::string> relaying;
     std::int64_t touched_ms = 0;
 };
 
@@ -745,22 +748,50 @@ private:
 
 }  // namespace
 
-void AiropsEdge::watch_run(std::string execution_id, std::string channel, bool chat, std::string client_session) {
+void AiropsEdge::watch_run(std::string execution_id, std::string channel, bool chat, std::string client_session,
+                           bool announce) {
     if (execution_id.empty()) return;
     {
         std::lock_guard lock(mu_);
         auto& slot = channels_[channel];
         if (!slot) slot = std::make_unique<Channel>();
+        if (!slot->relaying.insert(execution_id).second) return;  // relayed here already
         slot->watchers++;
         slot->touched_ms = now_ms();
     }
+    if (announce && db_.shared()) {
+        // The SDK subscribes (and waits for pusher:subscription_succeeded) before it starts the
+        // run, so its WebSocket, on whichever instance, is there when this arrives.
+        std::string payload = "p " + execution_id + (chat ? " 1 " : " 0 ") + channel;
+        if (!client_session.empty()) payload += " " + client_session;
+        asio::co_spawn(
+            ioc_,
+            [this, payload = std::move(payload)]() -> asio::awaitable<void> {
+                auto st = co_await db_.run([&payload](Store& s) { return s.notify(payload); });
+                if (!st) {
+                    log_line(R"({"level":"warn","msg":"telling the other instances of a Pusher relay failed","reason":)" +
+                             protocol::dump(Json(st.error().message)) + "}");
+                }
+            },
+            asio::detached);
+    }
     relay(std::move(execution_id), std::move(channel), chat, std::move(client_session));
+}
+
+void AiropsEdge::on_relay_notified(const std::string& execution_id, bool chat, const std::string& channel,
+                                   const std::string& client_session) {
+    {
+        std::lock_guard lock(mu_);
+        auto it = channels_.find(channel);
+        if (it == channels_.end() || it->second->subscribers.empty() || it->second->relaying.count(execution_id)) return;
+    }
+    watch_run(execution_id, channel, chat, client_session, /*announce=*/false);
 }
 
 // The one place this edge reads a run's events: the hub's stream, from the first event (stored
 // ones first, so a relay that starts late loses nothing), as SSE bytes.
 void AiropsEdge::relay(std::string execution_id, std::string channel, bool chat, std::string client_session) {
-    auto ended = [this, channel] {
+    auto ended = [this, channel, execution_id] {
         std::lock_guard lock(mu_);
         auto it = channels_.find(channel);
         if (it != channels_.end()) {

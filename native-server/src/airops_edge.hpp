@@ -41,6 +41,12 @@ public:
     ~AiropsEdge();
 
     static bool owns(std::string_view path);  // "/sdk_api" and below
+    // Another instance relays `execution_id` to Pusher channel `channel` (a "p" notification of a
+    // shared store): this one relays it too when it has subscribers on that channel, so a
+    // WebSocket may land on any instance behind a load balancer. Any thread.
+    void on_relay_notified(const std::string& execution_id, bool chat, const std::string& channel,
+                           const std::string& client_session);
+
     // GET /app/{key}: the Pusher endpoint (http_server.cpp hands WebSocket upgrades here).
     static bool is_websocket_target(std::string_view target);
 
@@ -82,8 +88,10 @@ private:
     bool claim_channel(const std::string& channel, const Caller& c);
     std::optional<Response> stream_channel(const protocol::Json& body, const AppConfig* app, const Caller& c,
                                            std::string& channel);
-    // Publishes the events of run `execution_id` to `channel` until its "completed" event.
-    void watch_run(std::string execution_id, std::string channel, bool chat, std::string client_session);
+    // Publishes the events of run `execution_id` to `channel` until its "completed" event (once
+    // per run and channel). `announce`: on a shared store, tells the other instances ("p").
+    void watch_run(std::string execution_id, std::string channel, bool chat, std::string client_session,
+                   bool announce = true);
     void relay(std::string execution_id, std::string channel, bool chat, std::string client_session);
     void publish(const std::string& channel, std::string_view event, const protocol::Json& data);
 

@@ -277,6 +277,9 @@ int run_serve(const std::vector<std::string>& args) {
         cb.done = [&hub](const std::string& id) { hub.on_done_notified(id); };
         cb.cancel = [&hub](const std::string& id) { hub.on_cancel_notified(id); };
         cb.resync = [&hub] { hub.resync_followed(); };
+        cb.relay = [&airops](const std::string& id, bool chat, const std::string& channel, const std::string& session) {
+            airops.on_relay_notified(id, chat, channel, session);
+        };
         listener = PgListener::create(ioc, opts.database_url, std::move(cb));
         listener->start();
         hub.start_following();

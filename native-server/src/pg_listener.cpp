@@ -63,6 +63,29 @@ bool PgListener::parse(const std::string& payload, Parsed& out) {
         out.first = out.last = 0;
         return true;
     }
+    if (kind == 'p') {
+        // id, 0|1, channel, and an optional client session: space-free tokens, each bounded.
+        std::string_view tok[5];
+        std::size_t n = 0;
+        while (!rest.empty()) {
+            if (n == 5) return false;
+            auto sp = rest.find(' ');
+            tok[n++] = rest.substr(0, sp);
+            if (sp == std::string_view::npos) break;
+            rest.remove_prefix(sp + 1);
+        }
+        if (n < 3 || tok[0].empty() || tok[0].size() > 128 || (tok[1] != "0" && tok[1] != "1") ||
+            tok[2].empty() || tok[2].size() > 200 || (n == 4 && (tok[3].empty() || tok[3].size() > 200)) || n == 5) {
+            return false;
+        }
+        out.kind = kind;
+        out.id.assign(tok[0]);
+        out.chat = tok[1] == "1";
+        out.channel.assign(tok[2]);
+        out.client_session.assign(n == 4 ? tok[3] : std::string_view{});
+        out.first = out.last = 0;
+        return true;
+    }
     return false;
 }
 
@@ -263,6 +286,7 @@ struct PgListener::Impl : std::enable_shared_from_this<PgListener::Impl> {
             if (p.kind == 'j' && callbacks.journal) callbacks.journal(p.first, p.last);
             if (p.kind == 'd' && callbacks.done) callbacks.done(p.id);
             if (p.kind == 'c' && callbacks.cancel) callbacks.cancel(p.id);
+            if (p.kind == 'p' && callbacks.relay) callbacks.relay(p.id, p.chat, p.channel, p.client_session);
         }
         if (conn != nullptr) wait_socket(true);
     }

@@ -27,6 +27,10 @@ public:
         std::function<void(std::int64_t first, std::int64_t last)> journal;  // "j first last"
         std::function<void(const std::string& execution_id)> done;          // "d id"
         std::function<void(const std::string& execution_id)> cancel;        // "c id"
+        // "p id 0|1 channel [session]": relay `id` to a Pusher channel (the AirOps edge)
+        std::function<void(const std::string& execution_id, bool chat, const std::string& channel,
+                           const std::string& client_session)>
+            relay;
         std::function<void()> resync;
     };
 
@@ -39,9 +43,11 @@ public:
 
     // What a payload says, for the parser's tests; false for anything malformed.
     struct Parsed {
-        char kind = 0;  // 'j', 'd' or 'c'
+        char kind = 0;  // 'j', 'd', 'c' or 'p'
         std::int64_t first = 0, last = 0;
         std::string id;
+        bool chat = false;                    // 'p'
+        std::string channel, client_session;  // 'p'
     };
     static bool parse(const std::string& payload, Parsed& out);
 

@@ -279,6 +279,9 @@ public:
     //   "j <first> <last>"  a commit added journal rows with row ids in [first, last]
     //   "d <execution_id>"  the execution ended: its events are all stored, its status terminal
     //   "c <execution_id>"  a client asked to cancel the execution (its owner should stop it)
+    //   "p <execution_id> <0|1> <channel> [<client_session>]"  the AirOps edge of some instance
+    //                       relays the execution (1: a chat turn) to Pusher channel <channel>:
+    //                       instances with WebSocket subscribers on that channel relay it too
     static constexpr const char* kNotifyChannel = "confab";
 
     virtual bool shared() const { return false; }
@@ -311,6 +314,12 @@ public:
     // Sends "c <execution_id>" to the instances (committed with the current transaction).
     virtual Status request_cancel(const std::string& execution_id) {
         (void)execution_id;
+        return Ok{};
+    }
+    // Sends `payload` (one of the notifications above) to the instances, committed with the
+    // current transaction. SQLite: nobody else to tell.
+    virtual Status notify(const std::string& payload) {
+        (void)payload;
         return Ok{};
     }
     // The journal rows with row ids in [first, last] that belong to one of `execution_ids` (what a

@@ -1497,6 +1497,14 @@ Status PgStore::request_cancel(const std::string& execution_id) {
     return Ok{};
 }
 
+Status PgStore::notify(const std::string& payload) {
+    PgParams p;
+    p.text(payload);
+    auto r = write("SELECT pg_notify('confab', $1::text)", p, "notify");
+    if (!r) return r.error();
+    return Ok{};
+}
+
 std::vector<Store::JournalRow> PgStore::journal_range(std::int64_t first, std::int64_t last,
                                                       const std::vector<std::string>& execution_ids) {
     std::vector<JournalRow> out;

@@ -117,6 +117,7 @@ public:
     Result<std::vector<std::string>> take_over_expired(std::int64_t now) override;
     std::optional<Owner> execution_owner(const std::string& id) override;
     Status request_cancel(const std::string& execution_id) override;
+    Status notify(const std::string& payload) override;
     std::vector<JournalRow> journal_range(std::int64_t first, std::int64_t last,
                                           const std::vector<std::string>& execution_ids) override;
 

@@ -8,9 +8,11 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  STORE, SseReader, WS, databaseUrlFor, getJson, idHeaders, makeDataDir, postJson, psql, sleep, startServer,
+  STORE, SseReader, WS, databaseUrlFor, userHash, getJson, idHeaders, makeDataDir, postJson, psql, sleep, startServer,
 } from './helpers.mjs';
 import { KEY, bearer, createWorkflow, s2sConfig, waitJob } from './s2s_helpers.mjs';
+import { PusherSocket } from './pusher_client.mjs';
+import { randomUUID } from 'node:crypto';
 
 const T = { timeout: 90000 };
 const LEASE_MS = 1500;
@@ -150,6 +152,36 @@ describe('two instances on one PostgreSQL database', {
     assertDense(resumedOnB.events, 4);
     assert.equal(resumedOnB.events.length, onA.events.length - 3);
     assert.ok(onA.text.endsWith(resumedOnB.text), 'the resumed stream is the tail of the run, byte for byte');
+  });
+
+  test('AirOps SDK over Pusher: the WebSocket on B, the run started on A: B relays it, whole, once', T, async () => {
+    const a = await instance('a-pusher');
+    const b = await instance('b-pusher');
+    const user = 'pusher-user';
+    const h = { user_id: user, workspace_id: WS.demo.id, user_id_hashed: userHash(WS.demo.secret, user) };
+    const sock = await PusherSocket.connect(b.url);
+    const socketId = await sock.established();
+    const relay = async (path, body, channelId) => {
+      const channel = `private-${channelId}`;
+      // The SDK's order: auth (here through A: every instance signs alike), subscribe, then run.
+      const auth = await fetch(`${a.url}/sdk_api/pusher/auth`, {
+        method: 'POST', headers: { ...h, 'content-type': 'application/json' },
+        body: `socket_id=${encodeURIComponent(socketId)}&channel_name=${encodeURIComponent(channel)}`,
+      });
+      assert.equal(auth.status, 200);
+      const sub = await sock.subscribe(channel, (await auth.json()).auth);
+      assert.equal(sub.event, 'pusher_internal:subscription_succeeded');
+      const started = await postJson(`${a.url}${path}`, { ...body, stream_channel_id: channelId }, h);
+      assert.equal(started.status, 200, JSON.stringify(started.json));
+      return sock.untilCompleted(channel, 30000);
+    };
+    const chat = await relay('/sdk_api/agent_apps/slowchat/chat_stream',
+      { message: 'over the socket of another instance', session_id: randomUUID() }, randomUUID());
+    const tokens = chat.filter((e) => e.event === 'agent-response').map((e) => e.data.token).join('');
+    assert.match(tokens, /another instance/);
+    assert.equal(chat.at(-1).data.result, tokens, 'every token once, in order, then completed');
+    assert.equal(chat.filter((e) => e.event === 'completed').length, 1);
+    sock.close();
   });
 
   test('the notification connections dropped mid-run: they reconnect, resync, and B still streams all of it', T, async () => {
