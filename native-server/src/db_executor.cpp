@@ -14,7 +14,7 @@
 namespace confab::server {
 
 DbExecutor::DbExecutor(std::unique_ptr<Store> store, std::chrono::milliseconds commit_delay)
-    : store_(std::move(store)), commit_delay_(commit_delay), thread_([this] { thread_main(); }) {}
+    : store_(std::move(store)), shared_(store_ && store_->shared()), commit_delay_(commit_delay), thread_([this] { thread_main(); }) {}
 
 DbExecutor::~DbExecutor() { stop(); }
 

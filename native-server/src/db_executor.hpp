@@ -76,6 +76,9 @@ public:
 
     // Any thread: the store's last write failed for a reason of the storage (see Store).
     bool writes_failing() const noexcept { return store_ && store_->writes_failing(); }
+    // Any thread: several instances share the store (PostgreSQL), so state that must hold across
+    // them (rate limits, MCP sessions) lives in it rather than in this process.
+    bool shared() const noexcept { return shared_; }
 
 private:
     struct Job {
@@ -98,6 +101,7 @@ private:
     void enqueue(std::unique_ptr<Job> job);  // runs job->run(nullptr) inline after stop()
     void thread_main();
     std::unique_ptr<Store> store_;
+    const bool shared_;  // store_->shared(), read once: store_ belongs to the db thread
     std::chrono::milliseconds commit_delay_{};
     std::mutex mu_;
     std::condition_variable cv_;

@@ -103,6 +103,11 @@ public:
     int schema_version() override;  // confab_schema_version.version
     void idle() override;
     Status probe_write(std::int64_t now) override;
+    bool shared() const override { return true; }
+    Result<RateTake> take_rate_token(const std::string& key, double per_second, double burst) override;
+    Status insert_mcp_session(const McpSession& s, std::int64_t idle_ms, std::int64_t max_per_workspace) override;
+    Result<std::optional<McpSession>> touch_mcp_session(const std::string& id, std::int64_t idle_ms) override;
+    Result<bool> delete_mcp_session(const std::string& id) override;
 
 private:
     struct ResultDeleter {
@@ -177,6 +182,8 @@ private:
     std::optional<Error> batch_error_;  // a pipelined statement of the open batch failed
     bool committed_batch_ = false;      // settle() saw the pipelined COMMIT succeed
     bool probe_table_ = false;
+    // When expired rate buckets and MCP sessions were last purged (once a minute at most).
+    std::chrono::steady_clock::time_point rate_purged_{}, mcp_purged_{};
 
     store_detail::JournalPins journal_;  // which journal rows live runs still need
 
