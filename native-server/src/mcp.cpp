@@ -598,7 +598,8 @@ McpServer::~McpServer() = default;
 asio::awaitable<Response> McpServer::handle(Request& req) {
     ServiceCaller caller;
     Response err;
-    if (!service_.authorize(req, caller, err)) co_return err;
+    const bool authorized = co_await service_.authorize(req, caller, err);
+    if (!authorized) co_return err;
     const WorkspaceConfig* ws = caller.workspace;
     // DNS rebinding: a page of another site must not drive this endpoint from a browser. The
     // Origin is checked against the workspace's allowedOrigins before anything is done; requests
