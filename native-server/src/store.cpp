@@ -155,9 +155,17 @@ const char* const kMigrations[] = {
         created_at   INTEGER NOT NULL
     );
     )sql",
-    // 6 (SLOT: becomes 7 once store14's 6 is merged): PostgreSQL's tables of state that several
-    // instances share (rate buckets, MCP sessions). One SQLite process keeps that state in memory,
-    // so these stay empty here; they exist so that a schema version means the same on both stores.
+    // 6: several instances on one database (PostgreSQL: leases, owners, fencing). A SQLite file
+    // belongs to one process, so nothing uses these columns here (always NULL); they exist so that
+    // a schema version means the same tables on both stores.
+    R"sql(
+    ALTER TABLE executions ADD COLUMN owner TEXT;
+    ALTER TABLE workflow_runs ADD COLUMN owner TEXT;
+    ALTER TABLE journal ADD COLUMN instance TEXT;
+    )sql",
+    // 7: PostgreSQL's tables of state that several instances share (rate buckets, MCP sessions).
+    // One SQLite process keeps that state in memory, so these stay empty here; they exist so that
+    // a schema version means the same on both stores.
     R"sql(
     CREATE TABLE rate_buckets (
         key        TEXT PRIMARY KEY,
