@@ -234,6 +234,16 @@ public:
     virtual Result<bool> delete_workflow(const std::string& workspace_id, const std::string& id) = 0;  // false: not found
     // Workflow runs (upsert by id).
     virtual Status put_run(const DocRecord&) = 0;
+    // put_run() only if the stored run's status is still `expected` (compare and set): of two
+    // instances resuming one PAUSED run at once, exactly one wins. false: it was not (or no run).
+    // This default is atomic for a store that one thread of one process uses (SQLite); a
+    // shared store makes it one conditional statement.
+    virtual Result<bool> put_run_if(const DocRecord& d, const std::string& expected) {
+        auto current = get_run(d.workspace_id, d.id);
+        if (!current || current->label != expected) return false;
+        if (auto st = put_run(d); !st) return st.error();
+        return true;
+    }
     virtual std::optional<DocRecord> get_run(const std::string& workspace_id, const std::string& id) = 0;
     // Newest first; workflow_id/status "" = any.
     virtual DocPage list_runs(const std::string& workspace_id, const std::string& workflow_id,

@@ -1980,6 +1980,19 @@ Status PgStore::put_run(const DocRecord& d) {
     return Ok{};
 }
 
+Result<bool> PgStore::put_run_if(const DocRecord& d, const std::string& expected) {
+    PgParams p;
+    p.text(d.id).text(d.workspace_id).text(d.label).num(d.updated_at).text(protocol::dump(d.doc)).opt(owner())
+        .text(expected);
+    // The row lock of the UPDATE serializes two instances; the second sees the new status and
+    // updates nothing.
+    auto r = write("UPDATE workflow_runs SET status = $3::text, updated_at = $4::bigint, doc = $5::text, owner = $6::text "
+                   "WHERE id = $1::text AND workspace_id = $2::text AND status = $7::text",
+                   p, "put_run_if");
+    if (!r) return r.error();
+    return affected(*r) == 1;
+}
+
 std::optional<DocRecord> PgStore::get_run(const std::string& workspace_id, const std::string& id) {
     static const std::string sql = std::string("SELECT ") + kRunColumns +
         " FROM workflow_runs WHERE workspace_id = $1::text AND id = $2::text";

@@ -104,6 +104,7 @@ public:
     void idle() override;
     Status probe_write(std::int64_t now) override;
     bool shared() const override { return true; }
+    Result<bool> put_run_if(const DocRecord& d, const std::string& expected) override;
     Result<std::vector<RateTake>> take_rate_tokens(const std::vector<RateTakeRequest>& takes) override;
     Status insert_mcp_session(const McpSession& s, std::int64_t idle_ms, std::int64_t max_per_workspace) override;
     Result<std::optional<McpSession>> touch_mcp_session(const std::string& id, std::int64_t idle_ms) override;

@@ -1062,8 +1062,17 @@ asio::awaitable<Response> WorkflowService::resume_run(Request& req, const Servic
             trace.back()["output"] = approved;
         }
         run->updated_at = now_ms();
-        if (!s.put_run(*run)) {
+        // Several instances may share the store: the transition is written only if the run is
+        // still PAUSED, so of two resumes through different instances exactly one wins.
+        auto won = s.put_run_if(*run, "PAUSED");
+        if (!won) {
             r.status = 500;
+            return r;
+        }
+        if (!*won) {
+            auto now = s.get_run(ws, run_id);
+            r.status = now ? 409 : 404;
+            r.current = now ? now->label : "";
             return r;
         }
         r.run = std::move(*run);

@@ -2,15 +2,16 @@
 // (issue 14): what one instance decides about a caller holds on the other. A rate limit of N
 // allows N requests in all, whichever instance answers each; a Pusher channel authorised through
 // one instance is subscribed on the other; an MCP session made on one is used on the other, and
-// ended through the other it is gone on the first too, as is one left idle.
+// ended through the other it is gone on the first too, as is one left idle; a paused workflow
+// run resumed through both at once is resumed exactly once.
 // SQLite belongs to one process, so these run on the PostgreSQL pass only (make test-server-pg).
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 
-import { STORE, WS, databaseUrlFor, getJson, idHeaders, sleep, startServer, testConfig, userHash } from './helpers.mjs';
+import { STORE, WS, databaseUrlFor, getJson, idHeaders, postJson, sleep, startServer, testConfig, userHash } from './helpers.mjs';
 import { PusherSocket } from './pusher_client.mjs';
-import { bearer } from './s2s_helpers.mjs';
+import { bearer, createWorkflow, waitJob } from './s2s_helpers.mjs';
 
 const T = { timeout: 30000 };
 const N = 6;  // the acme workspace's burst; it refills one token in 1000 s, i.e. not during a test
@@ -23,6 +24,10 @@ const OTHER_KEY = 'test-other-key';  // a third workspace, whose rate limit the 
 
 function config() {
   const c = testConfig({ acmeRate: { perSecond: 0.001, burst: N } });
+  c.workspaces[0].apps.push(
+    { id: 'fetcher', type: 'agent', model: 'echo', chunkChars: 64, delayMs: 1 },
+    { id: 'summarizer', type: 'agent', model: 'echo', chunkChars: 64, delayMs: 1 },
+  );
   c.workspaces.push({ id: 'other', secrets: ['test-other-secret'], apiKeys: [OTHER_KEY], rateLimit: { perSecond: 1000, burst: 1000 }, apps: [] });
   return c;
 }
@@ -103,6 +108,36 @@ describe('two instances on one database', { skip }, () => {
     assert.equal((await ping(b.url, sid)).status, 404);
     assert.equal((await ping(a.url, sid)).status, 404);
   });
+  test('a paused workflow run resumed through A and B at once is resumed once: one 202, one 409', T, async () => {
+    const demo = bearer(WS.demo.apiKey);
+    const wf = await createWorkflow(a.url, demo, {
+      name: 'approval',
+      steps: [
+        { agentId: 'fetcher', action: 'Draft:', stepOrder: 1 },
+        { agentId: 'human_approval', action: 'Approve the draft', stepOrder: 2 },
+        { agentId: 'summarizer', action: 'Publish:', stepOrder: 3 },
+      ],
+    });
+    for (let round = 0; round < 3; round++) {
+      const start = await postJson(`${a.url}/v1/workflows/${wf.id}/run`, { input: `numbers ${round}` }, demo);
+      assert.equal(start.status, 202, start.text);
+      const runId = start.json.jobId;
+      // Paused on A, seen PAUSED through B.
+      assert.equal((await waitJob(b.url, runId, demo, ['PAUSED', 'COMPLETED', 'FAILED'])).status, 'PAUSED');
+      const [ra, rb] = await Promise.all([
+        postJson(`${a.url}/v1/workflows/runs/${runId}/resume`, { output: `APPROVED by A ${round}` }, demo),
+        postJson(`${b.url}/v1/workflows/runs/${runId}/resume`, { output: `APPROVED by B ${round}` }, demo),
+      ]);
+      assert.deepEqual([ra.status, rb.status].sort(), [202, 409], `${ra.text} / ${rb.text}`);
+      const winner = ra.status === 202 ? 'A' : 'B';
+      const done = await waitJob(a.url, runId, demo, ['COMPLETED', 'FAILED']);
+      assert.equal(done.status, 'COMPLETED');
+      assert.equal(done.steps.length, 3);
+      assert.equal(done.steps[1].output, `APPROVED by ${winner} ${round}`);
+      assert.match(done.output, new RegExp(`APPROVED by ${winner} ${round}`));
+    }
+  });
+
   test('a Pusher channel authorised through A is subscribed on B; a forged signature is refused there', T, async () => {
     const socket = await PusherSocket.connect(b.url);
     try {

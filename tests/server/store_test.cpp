@@ -28,6 +28,7 @@ namespace {
 
 namespace asio = boost::asio;
 using confab::server::DbExecutor;
+using confab::server::DocRecord;
 using confab::server::EventRecord;
 using confab::server::ExecutionRecord;
 using confab::server::MessageRecord;
@@ -221,6 +222,23 @@ TEST_P(StoreTest, OpenCreatesTheDatabaseWithTheCurrentSchema) {
         EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(backend->dir().path()) / "confab.db"));
     }
     EXPECT_EQ(store->schema_version(), 7);
+}
+
+TEST_P(StoreTest, PutRunIfWritesOnlyOverTheExpectedStatus) {
+    DocRecord run{"wr_1", "w1", "wf", "PAUSED", 1, 1, Json{{"n", 1}}};
+    ASSERT_TRUE(store->put_run(run).ok());
+    run.label = "QUEUED";
+    run.doc = Json{{"n", 2}};
+    auto first = store->put_run_if(run, "PAUSED");
+    ASSERT_TRUE(first.ok()) << first.error().message;
+    EXPECT_TRUE(*first);
+    run.doc = Json{{"n", 3}};
+    EXPECT_FALSE(*store->put_run_if(run, "PAUSED")) << "no longer PAUSED: a second resume loses";
+    EXPECT_EQ(store->get_run("w1", "wr_1")->doc, (Json{{"n", 2}}));
+    EXPECT_EQ(store->get_run("w1", "wr_1")->label, "QUEUED");
+    DocRecord other{"wr_none", "w1", "wf", "QUEUED", 1, 1, Json::object()};
+    EXPECT_FALSE(*store->put_run_if(other, "PAUSED"));
+    EXPECT_FALSE(store->get_run("w1", "wr_none").has_value());
 }
 
 TEST_P(StoreTest, ASharedStoreKeepsRateBucketsAndMcpSessions) {
