@@ -749,11 +749,39 @@ void WorkflowService::spawn_run(const WorkspaceConfig* ws, DocRecord run, std::s
     asio::co_spawn(asio::make_strand(ioc_), drive(ws, std::move(run), live), asio::detached);
 }
 
+asio::awaitable<Result<bool>> WorkflowService::save_progress(DocRecord& run, std::string& stored) {
+    run.updated_at = now_ms();
+    Result<bool> r = make_error("internal", "not stored");
+    try {
+        r = co_await db_.run([&](Store& s) { return s.put_run_if(run, stored); });
+    } catch (const std::exception& e) {
+        r = make_error("internal", e.what());
+    }
+    if (r && *r) stored = run.label;
+    co_return r;
+}
+
 asio::awaitable<void> WorkflowService::drive(const WorkspaceConfig* ws, DocRecord run, std::shared_ptr<LiveRun> live) {
     const std::string run_id = run.id;
+    // Several instances may share the store: a cancel through another one writes CANCELLED over
+    // the stored status (it cannot reach this process's LiveRun), so progress is written only
+    // over the status this process stored last, and a refusal means "cancelled elsewhere".
+    std::string stored_label = run.label;  // QUEUED: stored before the run was spawned
+    auto progress = [&]() -> asio::awaitable<void> {
+        auto r = co_await save_progress(run, stored_label);
+        if (r && !*r) {
+            std::string exec;
+            {
+                std::lock_guard lock(live->mu);
+                live->cancel = true;
+                exec = live->current_execution;
+            }
+            if (!exec.empty()) hub_.cancel(exec);
+        }
+    };
     try {
         run.label = "RUNNING";
-        co_await save_run(run);
+        co_await progress();
         Json steps = sorted_workflow_steps(run.doc.value("steps", Json::array()));
         std::string carry = run.doc.value("carry", std::string());
         std::size_t i = run.doc.value("nextIndex", std::size_t{0});
@@ -816,7 +844,7 @@ asio::awaitable<void> WorkflowService::drive(const WorkspaceConfig* ws, DocRecor
             }
             if (cancel_now) hub_.cancel(exec_id);
             run.doc["currentExecutionId"] = exec_id;
-            co_await save_run(run);
+            co_await progress();
             for (;;) {
                 bool done = co_await hub_.wait_finished(exec_id, std::chrono::milliseconds(60000));
                 if (done) break;
@@ -837,7 +865,7 @@ asio::awaitable<void> WorkflowService::drive(const WorkspaceConfig* ws, DocRecor
                 carry = text_of(ex->output);
                 run.doc["carry"] = carry;
                 run.doc["nextIndex"] = i + 1;
-                co_await save_run(run);
+                co_await progress();
                 continue;
             }
             if (ex->status == protocol::ExecutionStatus::cancelled) {
@@ -875,10 +903,22 @@ asio::awaitable<void> WorkflowService::drive(const WorkspaceConfig* ws, DocRecor
             Status st = make_error("storage_unavailable", "not stored");
             bool stored = false;
             try {
-                st = co_await db_.run([&](Store& s) {
-                    Status put = s.put_run(run);
-                    if (put) unregister_live(run_id);
-                    return put;
+                st = co_await db_.run([&](Store& s) -> Status {
+                    auto won = s.put_run_if(run, stored_label);
+                    if (!won) return won.error();
+                    if (!*won) {
+                        // Changed under us: cancelled through another instance. Its CANCELLED
+                        // stays, with this run's trace; anything else stored stays as it is.
+                        auto now = s.get_run(run.workspace_id, run_id);
+                        if (now && now->label == "CANCELLED") {
+                            run.label = "CANCELLED";
+                            run.doc.erase("output");
+                            auto again = s.put_run_if(run, "CANCELLED");
+                            if (!again) return again.error();
+                        }
+                    }
+                    unregister_live(run_id);
+                    return Ok{};
                 });
                 stored = st.ok();
             } catch (const std::exception& e) {
@@ -1286,15 +1326,28 @@ asio::awaitable<Response> WorkflowService::cancel_run(const ServiceCaller& c, st
             co_await timer.async_wait(asio::use_awaitable);
         }
     } else {
-        // Not running in this process (PAUSED, or queued by a process that is gone): close it here.
-        auto closed = co_await db_.run([&](Store& s) {
-            auto r = s.get_run(ws, run_id);
-            if (!r || run_terminal(r->label)) return false;
-            r->label = "CANCELLED";
-            r->updated_at = now_ms();
-            return s.put_run(*r).ok();
-        });
-        (void)closed;
+        // Not running in this process: PAUSED, queued by a process that is gone, or driven by
+        // another instance sharing the store. Closed here with one conditional write (over the
+        // status read, so a step stored meanwhile makes it try again); an instance driving it
+        // finds its next progress refused and stops, and its running step's execution is asked
+        // to stop now (Store::request_cancel).
+        const bool shared = db_.shared();
+        for (int attempt = 0; attempt < 5; ++attempt) {
+            auto closed = co_await db_.run([&](Store& s) -> Result<bool> {
+                auto r = s.get_run(ws, run_id);
+                if (!r || run_terminal(r->label)) return true;
+                const std::string expected = r->label;
+                const std::string exec = r->doc.value("currentExecutionId", std::string());
+                r->label = "CANCELLED";
+                r->updated_at = now_ms();
+                auto won = s.put_run_if(*r, expected);
+                if (won && *won && shared && !exec.empty()) {
+                    if (auto st = s.request_cancel(exec); !st) return st.error();
+                }
+                return won;
+            });
+            if (!closed || *closed) break;
+        }
     }
     auto after = co_await db_.run([&](Store& s) { return s.get_run(ws, run_id); });
     if (!after) co_return error_response(404, "run_not_found", "run '" + run_id + "' not found");

@@ -101,6 +101,10 @@ private:
     void unregister_live(const std::string& run_id);
     void spawn_run(const WorkspaceConfig* ws, DocRecord run, std::shared_ptr<LiveRun> live);
     boost::asio::awaitable<Status> save_run(DocRecord& run);
+    // A driven run's progress, written only over `stored` (the status this process last stored):
+    // false when the stored status changed under it, i.e. another instance sharing the store
+    // cancelled the run. `stored` follows what was written.
+    boost::asio::awaitable<Result<bool>> save_progress(DocRecord& run, std::string& stored);
     // For ?wait=true: until the run is no longer live here (finished or paused) or `max` passed;
     // then the stored run (200), or 202 with it still going.
     boost::asio::awaitable<Response> wait_run(const std::string& ws, const std::string& run_id, std::chrono::milliseconds max);

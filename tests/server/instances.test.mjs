@@ -3,7 +3,8 @@
 // allows N requests in all, whichever instance answers each; a Pusher channel authorised through
 // one instance is subscribed on the other; an MCP session made on one is used on the other, and
 // ended through the other it is gone on the first too, as is one left idle; a paused workflow
-// run resumed through both at once is resumed exactly once.
+// run resumed through both at once is resumed exactly once, and one cancelled through the
+// instance that is not driving it ends CANCELLED without running another step.
 // SQLite belongs to one process, so these run on the PostgreSQL pass only (make test-server-pg).
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -27,6 +28,7 @@ function config() {
   c.workspaces[0].apps.push(
     { id: 'fetcher', type: 'agent', model: 'echo', chunkChars: 64, delayMs: 1 },
     { id: 'summarizer', type: 'agent', model: 'echo', chunkChars: 64, delayMs: 1 },
+    { id: 'slowpoke', type: 'agent', model: 'echo', chunkChars: 2, delayMs: 40 },  // about 4 s a step
   );
   c.workspaces.push({ id: 'other', secrets: ['test-other-secret'], apiKeys: [OTHER_KEY], rateLimit: { perSecond: 1000, burst: 1000 }, apps: [] });
   return c;
@@ -136,6 +138,31 @@ describe('two instances on one database', { skip }, () => {
       assert.equal(done.steps[1].output, `APPROVED by ${winner} ${round}`);
       assert.match(done.output, new RegExp(`APPROVED by ${winner} ${round}`));
     }
+  });
+
+  test('a run driven by A, cancelled through B: 200 CANCELLED, and A runs no further step nor overwrites it', T, async () => {
+    const demo = bearer(WS.demo.apiKey);
+    const wf = await createWorkflow(a.url, demo, {
+      name: 'slow',
+      steps: [{ agentId: 'slowpoke', action: 'take your time', stepOrder: 1 }, { agentId: 'fetcher', action: 'never', stepOrder: 2 }],
+    });
+    const start = await postJson(`${a.url}/v1/workflows/${wf.id}/run`, { input: 'x'.repeat(40) }, demo);
+    const runId = start.json.jobId;
+    await waitJob(a.url, runId, demo, ['RUNNING']);
+    const c = await postJson(`${b.url}/v1/executions/${runId}/cancel`, '', demo);
+    assert.equal(c.status, 200, c.text);
+    assert.equal(c.json.status, 'CANCELLED');
+    // A learns of it at the latest when its step ends (about 4 s) and stops there.
+    let job;
+    for (let i = 0; i < 150; i++) {
+      job = (await getJson(`${a.url}/v1/jobs/${runId}`, demo)).json;
+      if (job.steps.length >= 1) break;
+      await sleep(100);
+    }
+    await sleep(500);
+    job = (await getJson(`${b.url}/v1/jobs/${runId}`, demo)).json;
+    assert.equal(job.status, 'CANCELLED', JSON.stringify(job));
+    assert.equal(job.steps.length, 1, 'step 2 never ran');
   });
 
   test('a Pusher channel authorised through A is subscribed on B; a forged signature is refused there', T, async () => {
