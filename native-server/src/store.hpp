@@ -234,6 +234,16 @@ public:
     virtual Result<bool> delete_workflow(const std::string& workspace_id, const std::string& id) = 0;  // false: not found
     // Workflow runs (upsert by id).
     virtual Status put_run(const DocRecord&) = 0;
+    // put_run() only if the stored run's status is still `expected` (compare and set): of two
+    // instances resuming one PAUSED run at once, exactly one wins. false: it was not (or no run).
+    // This default is atomic for a store that one thread of one process uses (SQLite); a
+    // shared store makes it one conditional statement.
+    virtual Result<bool> put_run_if(const DocRecord& d, const std::string& expected) {
+        auto current = get_run(d.workspace_id, d.id);
+        if (!current || current->label != expected) return false;
+        if (auto st = put_run(d); !st) return st.error();
+        return true;
+    }
     virtual std::optional<DocRecord> get_run(const std::string& workspace_id, const std::string& id) = 0;
     // Newest first; workflow_id/status "" = any.
     virtual DocPage list_runs(const std::string& workspace_id, const std::string& workflow_id,
@@ -335,6 +345,49 @@ public:
     }
     // Note for shared stores: events_after() answers the events of a run live on ANOTHER instance
     // too (its events rows, then its journal rows), so a reader anywhere can catch up.
+
+    // ---- Per-request state every instance must see alike (shared stores; SQLite keeps it in
+    // memory, so these are never called there: their defaults refuse). Times are the DATABASE's
+    // clock, the only one all instances share.
+    //
+    // Takes up to `count` tokens from each bucket `key` (refilled at `per_second`, holding at most
+    // `burst`, created full), all in one atomic statement: a process gathers the takes of many
+    // requests into one round trip. Keys must be distinct. The answer, in the order asked:
+    // `granted` tokens were taken (<= count), `tokens` are left (below 1 when some were refused,
+    // for Retry-After). Buckets that are full again are purged now and then.
+    struct RateTakeRequest {
+        std::string key;
+        double per_second = 0, burst = 0;
+        std::int64_t count = 1;
+    };
+    struct RateTake {
+        std::int64_t granted = 0;
+        double tokens = 0;
+    };
+    virtual Result<std::vector<RateTake>> take_rate_tokens(const std::vector<RateTakeRequest>& takes) {
+        (void)takes;
+        return make_error("storage_error", "this store keeps no rate limits");
+    }
+    // MCP sessions (POST /v1/mcp initialize): a row per session, so any instance answers it.
+    struct McpSession {
+        std::string id, workspace_id, version;
+    };
+    // Past `max_per_workspace` live sessions of its workspace, the least recently used ones end.
+    // Also purges, now and then, the rows of sessions unused for `idle_ms`.
+    virtual Status insert_mcp_session(const McpSession& s, std::int64_t idle_ms, std::int64_t max_per_workspace) {
+        (void)s, (void)idle_ms, (void)max_per_workspace;
+        return make_error("storage_error", "this store keeps no MCP sessions");
+    }
+    // The session `id`, marked used now, unless it was deleted or unused for `idle_ms` (then
+    // nullopt, for good: an expired session is not revived). Expired rows are purged now and then.
+    virtual Result<std::optional<McpSession>> touch_mcp_session(const std::string& id, std::int64_t idle_ms) {
+        (void)id, (void)idle_ms;
+        return make_error("storage_error", "this store keeps no MCP sessions");
+    }
+    virtual Result<bool> delete_mcp_session(const std::string& id) {  // false: there was none
+        (void)id;
+        return make_error("storage_error", "this store keeps no MCP sessions");
+    }
 
     bool fenced() const noexcept { return fenced_.load(std::memory_order_relaxed); }
 

@@ -109,9 +109,14 @@ public:
     int schema_version() override;  // confab_schema_version.version
     void idle() override;
     Status probe_write(std::int64_t now) override;
+    bool shared() const override { return true; }
+    Result<bool> put_run_if(const DocRecord& d, const std::string& expected) override;
+    Result<std::vector<RateTake>> take_rate_tokens(const std::vector<RateTakeRequest>& takes) override;
+    Status insert_mcp_session(const McpSession& s, std::int64_t idle_ms, std::int64_t max_per_workspace) override;
+    Result<std::optional<McpSession>> touch_mcp_session(const std::string& id, std::int64_t idle_ms) override;
+    Result<bool> delete_mcp_session(const std::string& id) override;
 
     // Several instances on one database (store.hpp): leases and fencing on the database's clock.
-    bool shared() const override { return true; }
     Status register_instance(const std::string& id, const std::string& name, std::int64_t lease_ms) override;
     Status renew_lease() override;
     Result<std::vector<std::string>> take_over_expired(std::int64_t now) override;
@@ -211,6 +216,8 @@ private:
     // (SIGSTOP, a stalled VM) must not hold its instance row's lock, which a take-over waits for.
     std::int64_t idle_tx_timeout_ms_ = 5000;
     std::string last_sqlstate_;  // of the last failure(), for callers that treat one specially
+    // When expired rate buckets and MCP sessions were last purged (once a minute at most).
+    std::chrono::steady_clock::time_point rate_purged_{}, mcp_purged_{};
 
     store_detail::JournalPins journal_;  // which journal rows live runs still need
 

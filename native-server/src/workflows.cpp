@@ -332,22 +332,23 @@ bool WorkflowService::authenticate(const Request& req, ServiceCaller& out, Respo
     return true;
 }
 
-bool WorkflowService::check_rate(const std::string& key, const RateLimit& rl, Response& err) {
-    auto retry = limiter_.take(key, rl.per_second, rl.burst, now_ms());
-    if (!retry) return true;
+asio::awaitable<bool> WorkflowService::check_rate(const std::string& key, const RateLimit& rl, Response& err) {
+    auto retry = co_await limiter_.take(db_, key, rl.per_second, rl.burst);
+    if (!retry) co_return true;
     err = error_response(429, "rate_limited", "too many requests; retry in " + std::to_string(*retry) + " s");
     err.headers.emplace_back("Retry-After", std::to_string(*retry));
-    return false;
+    co_return false;
 }
 
-bool WorkflowService::authorize(const Request& req, ServiceCaller& out, Response& err) {
-    if (!authenticate(req, out, err)) return false;
+asio::awaitable<bool> WorkflowService::authorize(const Request& req, ServiceCaller& out, Response& err) {
+    if (!authenticate(req, out, err)) co_return false;
     const std::string key = out.workspace->id + "\x1f" "s2s:" + out.credential;
-    if (!check_rate(key, out.workspace->rate_limit, err)) {
+    const bool within_rate = co_await check_rate(key, out.workspace->rate_limit, err);
+    if (!within_rate) {
         err.workspace = out.workspace->id;
-        return false;
+        co_return false;
     }
-    return true;
+    co_return true;
 }
 
 asio::awaitable<Response> WorkflowService::handle(Request& req, std::vector<std::string> segs) {
@@ -357,7 +358,8 @@ asio::awaitable<Response> WorkflowService::handle(Request& req, std::vector<std:
     }
     ServiceCaller c;
     Response err;
-    if (!authorize(req, c, err)) co_return err;
+    const bool authorized = co_await authorize(req, c, err);
+    if (!authorized) co_return err;
     Response res = co_await route(req, c, segs);
     res.workspace = c.workspace->id;
     co_return res;
@@ -444,7 +446,10 @@ asio::awaitable<Response> WorkflowService::route(Request& req, const ServiceCall
 asio::awaitable<Response> WorkflowService::issue_token(Request& req) {
     Response err;
     // Before the secret is checked: bounds guessing per address.
-    if (!check_rate("token-ip:" + req.remote_ip, RateLimit{}, err)) co_return err;
+    const std::string ip_key = "token-ip:" + req.remote_ip;
+    const RateLimit token_limit{};
+    const bool within_rate = co_await check_rate(ip_key, token_limit, err);
+    if (!within_rate) co_return err;
     auto body = body_object(req, false);
     if (!body) co_return from_error(body.error());
     if (auto u = unknown_key(*body, {"client_id", "client_secret", "expires_in", "grant_type"}, "")) co_return bad_request(*u);
@@ -744,11 +749,39 @@ void WorkflowService::spawn_run(const WorkspaceConfig* ws, DocRecord run, std::s
     asio::co_spawn(asio::make_strand(ioc_), drive(ws, std::move(run), live), asio::detached);
 }
 
+asio::awaitable<Result<bool>> WorkflowService::save_progress(DocRecord& run, std::string& stored) {
+    run.updated_at = now_ms();
+    Result<bool> r = make_error("internal", "not stored");
+    try {
+        r = co_await db_.run([&](Store& s) { return s.put_run_if(run, stored); });
+    } catch (const std::exception& e) {
+        r = make_error("internal", e.what());
+    }
+    if (r && *r) stored = run.label;
+    co_return r;
+}
+
 asio::awaitable<void> WorkflowService::drive(const WorkspaceConfig* ws, DocRecord run, std::shared_ptr<LiveRun> live) {
     const std::string run_id = run.id;
+    // Several instances may share the store: a cancel through another one writes CANCELLED over
+    // the stored status (it cannot reach this process's LiveRun), so progress is written only
+    // over the status this process stored last, and a refusal means "cancelled elsewhere".
+    std::string stored_label = run.label;  // QUEUED: stored before the run was spawned
+    auto progress = [&]() -> asio::awaitable<void> {
+        auto r = co_await save_progress(run, stored_label);
+        if (r && !*r) {
+            std::string exec;
+            {
+                std::lock_guard lock(live->mu);
+                live->cancel = true;
+                exec = live->current_execution;
+            }
+            if (!exec.empty()) hub_.cancel(exec);
+        }
+    };
     try {
         run.label = "RUNNING";
-        co_await save_run(run);
+        co_await progress();
         Json steps = sorted_workflow_steps(run.doc.value("steps", Json::array()));
         std::string carry = run.doc.value("carry", std::string());
         std::size_t i = run.doc.value("nextIndex", std::size_t{0});
@@ -811,7 +844,7 @@ asio::awaitable<void> WorkflowService::drive(const WorkspaceConfig* ws, DocRecor
             }
             if (cancel_now) hub_.cancel(exec_id);
             run.doc["currentExecutionId"] = exec_id;
-            co_await save_run(run);
+            co_await progress();
             for (;;) {
                 bool done = co_await hub_.wait_finished(exec_id, std::chrono::milliseconds(60000));
                 if (done) break;
@@ -832,7 +865,7 @@ asio::awaitable<void> WorkflowService::drive(const WorkspaceConfig* ws, DocRecor
                 carry = text_of(ex->output);
                 run.doc["carry"] = carry;
                 run.doc["nextIndex"] = i + 1;
-                co_await save_run(run);
+                co_await progress();
                 continue;
             }
             if (ex->status == protocol::ExecutionStatus::cancelled) {
@@ -870,10 +903,22 @@ asio::awaitable<void> WorkflowService::drive(const WorkspaceConfig* ws, DocRecor
             Status st = make_error("storage_unavailable", "not stored");
             bool stored = false;
             try {
-                st = co_await db_.run([&](Store& s) {
-                    Status put = s.put_run(run);
-                    if (put) unregister_live(run_id);
-                    return put;
+                st = co_await db_.run([&](Store& s) -> Status {
+                    auto won = s.put_run_if(run, stored_label);
+                    if (!won) return won.error();
+                    if (!*won) {
+                        // Changed under us: cancelled through another instance. Its CANCELLED
+                        // stays, with this run's trace; anything else stored stays as it is.
+                        auto now = s.get_run(run.workspace_id, run_id);
+                        if (now && now->label == "CANCELLED") {
+                            run.label = "CANCELLED";
+                            run.doc.erase("output");
+                            auto again = s.put_run_if(run, "CANCELLED");
+                            if (!again) return again.error();
+                        }
+                    }
+                    unregister_live(run_id);
+                    return Ok{};
                 });
                 stored = st.ok();
             } catch (const std::exception& e) {
@@ -1057,8 +1102,17 @@ asio::awaitable<Response> WorkflowService::resume_run(Request& req, const Servic
             trace.back()["output"] = approved;
         }
         run->updated_at = now_ms();
-        if (!s.put_run(*run)) {
+        // Several instances may share the store: the transition is written only if the run is
+        // still PAUSED, so of two resumes through different instances exactly one wins.
+        auto won = s.put_run_if(*run, "PAUSED");
+        if (!won) {
             r.status = 500;
+            return r;
+        }
+        if (!*won) {
+            auto now = s.get_run(ws, run_id);
+            r.status = now ? 409 : 404;
+            r.current = now ? now->label : "";
             return r;
         }
         r.run = std::move(*run);
@@ -1230,7 +1284,8 @@ asio::awaitable<Response> WorkflowService::cancel_job(const ServiceCaller& c, st
 asio::awaitable<Response> WorkflowService::cancel_with_bearer(Request& req, std::string id) {
     ServiceCaller c;
     Response err;
-    if (!authorize(req, c, err)) co_return err;
+    const bool authorized = co_await authorize(req, c, err);
+    if (!authorized) co_return err;
     // if/else, not ?: : g++ 12 miscompiles co_await inside a conditional expression.
     Response r;
     if (id.rfind("wr_", 0) == 0) {
@@ -1296,15 +1351,28 @@ asio::awaitable<Response> WorkflowService::cancel_run(const ServiceCaller& c, st
                 co_await timer.async_wait(asio::use_awaitable);
             }
         }
-        // Not running in any process (PAUSED, or queued by a process that is gone): close it here.
-        auto closed = co_await db_.run([&](Store& s) {
-            auto r = s.get_run(ws, run_id);
-            if (!r || run_terminal(r->label)) return false;
-            r->label = "CANCELLED";
-            r->updated_at = now_ms();
-            return s.put_run(*r).ok();
-        });
-        (void)closed;
+        // Not running in this process: PAUSED, queued by a process that is gone, or driven by
+        // another instance sharing the store. Closed here with one conditional write (over the
+        // status read, so a step stored meanwhile makes it try again); an instance driving it
+        // finds its next progress refused and stops, and its running step's execution is asked
+        // to stop now (Store::request_cancel).
+        const bool shared = db_.shared();
+        for (int attempt = 0; attempt < 5; ++attempt) {
+            auto closed = co_await db_.run([&](Store& s) -> Result<bool> {
+                auto r = s.get_run(ws, run_id);
+                if (!r || run_terminal(r->label)) return true;
+                const std::string expected = r->label;
+                const std::string exec = r->doc.value("currentExecutionId", std::string());
+                r->label = "CANCELLED";
+                r->updated_at = now_ms();
+                auto won = s.put_run_if(*r, expected);
+                if (won && *won && shared && !exec.empty()) {
+                    if (auto st = s.request_cancel(exec); !st) return st.error();
+                }
+                return won;
+            });
+            if (!closed || *closed) break;
+        }
     }
     auto after = co_await db_.run([&](Store& s) { return s.get_run(ws, run_id); });
     if (!after) co_return error_response(404, "run_not_found", "run '" + run_id + "' not found");

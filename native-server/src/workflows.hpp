@@ -46,7 +46,7 @@ public:
     // token) names the workspace, and one token is taken from that credential's rate-limit
     // bucket. False with `err` filled (401 + WWW-Authenticate, or 429 + Retry-After) otherwise.
     // The MCP endpoint (mcp.cpp) authorizes its requests here too.
-    bool authorize(const Request& req, ServiceCaller& out, Response& err);
+    boost::asio::awaitable<bool> authorize(const Request& req, ServiceCaller& out, Response& err);
     // POST /v1/executions/{id}/cancel with a bearer token: cancels an execution or a workflow run
     // of the caller's workspace.
     boost::asio::awaitable<Response> cancel_with_bearer(Request& req, std::string id);
@@ -64,7 +64,7 @@ private:
     };
 
     bool authenticate(const Request& req, ServiceCaller& out, Response& err) const;
-    bool check_rate(const std::string& key, const RateLimit& rl, Response& err);
+    boost::asio::awaitable<bool> check_rate(const std::string& key, const RateLimit& rl, Response& err);
 
     boost::asio::awaitable<Response> issue_token(Request& req);
     boost::asio::awaitable<Response> route(Request& req, const ServiceCaller& c, const std::vector<std::string>& segs);
@@ -101,6 +101,10 @@ private:
     void unregister_live(const std::string& run_id);
     void spawn_run(const WorkspaceConfig* ws, DocRecord run, std::shared_ptr<LiveRun> live);
     boost::asio::awaitable<Status> save_run(DocRecord& run);
+    // A driven run's progress, written only over `stored` (the status this process last stored):
+    // false when the stored status changed under it, i.e. another instance sharing the store
+    // cancelled the run. `stored` follows what was written.
+    boost::asio::awaitable<Result<bool>> save_progress(DocRecord& run, std::string& stored);
     // For ?wait=true: until the run is no longer live here (finished or paused) or `max` passed;
     // then the stored run (200), or 202 with it still going.
     boost::asio::awaitable<Response> wait_run(const std::string& ws, const std::string& run_id, std::chrono::milliseconds max);

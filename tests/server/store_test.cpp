@@ -28,6 +28,7 @@ namespace {
 
 namespace asio = boost::asio;
 using confab::server::DbExecutor;
+using confab::server::DocRecord;
 using confab::server::EventRecord;
 using confab::server::ExecutionRecord;
 using confab::server::MessageRecord;
@@ -220,7 +221,81 @@ TEST_P(StoreTest, OpenCreatesTheDatabaseWithTheCurrentSchema) {
     if (sqlite()) {
         EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(backend->dir().path()) / "confab.db"));
     }
-    EXPECT_EQ(store->schema_version(), 6);
+    EXPECT_EQ(store->schema_version(), 7);
+}
+
+TEST_P(StoreTest, PutRunIfWritesOnlyOverTheExpectedStatus) {
+    DocRecord run{"wr_1", "w1", "wf", "PAUSED", 1, 1, Json{{"n", 1}}};
+    ASSERT_TRUE(store->put_run(run).ok());
+    run.label = "QUEUED";
+    run.doc = Json{{"n", 2}};
+    auto first = store->put_run_if(run, "PAUSED");
+    ASSERT_TRUE(first.ok()) << first.error().message;
+    EXPECT_TRUE(*first);
+    run.doc = Json{{"n", 3}};
+    EXPECT_FALSE(*store->put_run_if(run, "PAUSED")) << "no longer PAUSED: a second resume loses";
+    EXPECT_EQ(store->get_run("w1", "wr_1")->doc, (Json{{"n", 2}}));
+    EXPECT_EQ(store->get_run("w1", "wr_1")->label, "QUEUED");
+    DocRecord other{"wr_none", "w1", "wf", "QUEUED", 1, 1, Json::object()};
+    EXPECT_FALSE(*store->put_run_if(other, "PAUSED"));
+    EXPECT_FALSE(store->get_run("w1", "wr_none").has_value());
+}
+
+TEST_P(StoreTest, ASharedStoreKeepsRateBucketsAndMcpSessions) {
+    if (sqlite()) {
+        // One process: its limiter and MCP sessions live in memory; the store refuses to keep them.
+        EXPECT_FALSE(store->shared());
+        EXPECT_FALSE(store->take_rate_tokens({{"k", 1, 2, 1}}).ok());
+        return;
+    }
+    ASSERT_TRUE(store->shared());
+    auto take = [&](std::vector<Store::RateTakeRequest> r) {
+        auto t = store->take_rate_tokens(r);
+        EXPECT_TRUE(t.ok()) << t.error().message;
+        return t.ok() ? *t : std::vector<Store::RateTake>(r.size());
+    };
+    // A bucket of 3 that refills once in 1000 s: 3 granted one by one, then refused with less
+    // than a token left.
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(take({{"w\x1fu:a", 0.001, 3, 1}})[0].granted, 1) << i;
+    auto refused = take({{"w\x1fu:a", 0.001, 3, 1}})[0];
+    EXPECT_EQ(refused.granted, 0);
+    EXPECT_GE(refused.tokens, 0.0);
+    EXPECT_LT(refused.tokens, 1.0);
+    // Several keys and counts in one statement (answered in the order asked): 5 asked of a
+    // bucket of 4 get 4; another key has a bucket of its own; an odd key is stored too.
+    auto many = take({{"w\x1fu:c", 0.001, 4, 5}, {"w\x1fu:b", 0.001, 3, 2}, {std::string("w\x1fu:\0\xff", 8), 0.001, 2, 1}});
+    EXPECT_EQ(many[0].granted, 4);
+    EXPECT_LT(many[0].tokens, 1.0);
+    EXPECT_EQ(many[1].granted, 2);
+    EXPECT_NEAR(many[1].tokens, 1.0, 0.01);
+    EXPECT_EQ(many[2].granted, 1);
+    EXPECT_EQ(take({{"w\x1fu:b", 0.001, 3, 3}})[0].granted, 1);
+    // A fast refill gives tokens back within milliseconds; a burst under 1 grants nothing.
+    EXPECT_EQ(take({{"fast", 1000, 1, 1}})[0].granted, 1);
+    EXPECT_EQ(take({{"fast", 0.001, 1, 1}})[0].granted, 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(take({{"fast", 1000, 1, 1}})[0].granted, 1);
+    EXPECT_EQ(take({{"tiny", 1, 0.5, 1}})[0].granted, 0);
+
+    // MCP sessions: found (and touched) until deleted or idle too long; past the cap, the least
+    // recently used ends.
+    ASSERT_TRUE(store->insert_mcp_session({"mcp_1", "w1", "2025-06-18"}, 60000, 100).ok());
+    auto got = store->touch_mcp_session("mcp_1", 60000);
+    ASSERT_TRUE(got.ok()) << got.error().message;
+    ASSERT_TRUE(got->has_value());
+    EXPECT_EQ((*got)->workspace_id, "w1");
+    EXPECT_EQ((*got)->version, "2025-06-18");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_FALSE(store->touch_mcp_session("mcp_1", 5)->has_value()) << "idle longer than 5 ms";
+    EXPECT_TRUE(*store->delete_mcp_session("mcp_1"));
+    EXPECT_FALSE(store->touch_mcp_session("mcp_1", 60000)->has_value());
+    EXPECT_FALSE(*store->delete_mcp_session("mcp_1"));
+    for (const char* id : {"mcp_a", "mcp_b"}) ASSERT_TRUE(store->insert_mcp_session({id, "w2", "v"}, 60000, 2).ok());
+    ASSERT_TRUE(store->touch_mcp_session("mcp_a", 60000)->has_value());
+    ASSERT_TRUE(store->insert_mcp_session({"mcp_c", "w2", "v"}, 60000, 2).ok());
+    EXPECT_FALSE(store->touch_mcp_session("mcp_b", 60000)->has_value()) << "the least recently used ended";
+    EXPECT_TRUE(store->touch_mcp_session("mcp_a", 60000)->has_value());
+    EXPECT_TRUE(store->touch_mcp_session("mcp_c", 60000)->has_value());
 }
 
 TEST_P(StoreTest, OpenCreatesAMissingDataDirectory) {
@@ -484,7 +559,7 @@ TEST_P(StoreTest, DataSurvivesCloseAndReopenAndMigrationIsIdempotent) {
     for (int round = 0; round < 2; ++round) {
         auto s = reopen();
         ASSERT_NE(s, nullptr);
-        EXPECT_EQ(s->schema_version(), 6);
+        EXPECT_EQ(s->schema_version(), 7);
         auto got = s->get_execution("w1", "u1", "ex_1");
         ASSERT_TRUE(got.has_value());
         EXPECT_EQ(got->last_seq, 1u);
@@ -773,15 +848,16 @@ TEST_P(StoreTest, ExecutionKeysClaimOnceAndADatabaseOfSchema3GetsThem) {
     // A database of schema 3 (shipped without execution_keys) is migrated to 4 at open.
     store.reset();
     {
-        backend->exec_raw("DROP TABLE execution_keys; DROP TABLE journal; ALTER TABLE executions DROP COLUMN owner; "
-                          "ALTER TABLE workflow_runs DROP COLUMN owner; PRAGMA user_version = 3;",
-                          "DROP TABLE execution_keys; DROP TABLE journal; DROP TABLE confab_instances; "
-                          "DROP FUNCTION confab_fence; ALTER TABLE executions DROP COLUMN owner; "
+        backend->exec_raw("DROP TABLE execution_keys; DROP TABLE journal; DROP TABLE rate_buckets; DROP TABLE mcp_sessions; "
+                          "ALTER TABLE executions DROP COLUMN owner; ALTER TABLE workflow_runs DROP COLUMN owner; "
+                          "PRAGMA user_version = 3;",
+                          "DROP TABLE execution_keys; DROP TABLE journal; DROP TABLE rate_buckets; DROP TABLE mcp_sessions; "
+                          "DROP TABLE confab_instances; DROP FUNCTION confab_fence; ALTER TABLE executions DROP COLUMN owner; "
                           "ALTER TABLE workflow_runs DROP COLUMN owner; UPDATE confab_schema_version SET version = 3");
     }
     store = reopen();
     ASSERT_NE(store, nullptr);
-    EXPECT_EQ(store->schema_version(), 6);
+    EXPECT_EQ(store->schema_version(), 7);
 
     auto first = store->claim_execution_key("w1", "u1", "k", "fp", "ex_1", 10);
     ASSERT_TRUE(first.ok()) << first.error().message;
@@ -989,12 +1065,12 @@ TEST_P(StoreTest, ASchemaNewerThanTheServerKnowsIsRefused) {
     if (sqlite()) {
         auto s = confab::server::SqliteStore::open(backend->dir().path());
         ASSERT_FALSE(s.ok());
-        EXPECT_NE(s.error().message.find("schema version 99 is newer than this server knows (6)"), std::string::npos)
+        EXPECT_NE(s.error().message.find("schema version 99 is newer than this server knows (7)"), std::string::npos)
             << s.error().message;
     } else {
         auto s = confab::server::PgStore::open(backend->url(), 10000);
         ASSERT_FALSE(s.ok());
-        EXPECT_NE(s.error().message.find("schema version 99 is newer than this server knows (6)"), std::string::npos)
+        EXPECT_NE(s.error().message.find("schema version 99 is newer than this server knows (7)"), std::string::npos)
             << s.error().message;
         EXPECT_EQ(s.error().message.find("confab-test"), std::string::npos) << "no password: " << s.error().message;
     }
