@@ -165,9 +165,9 @@ const char* const kMigrations[] = {
 };
 constexpr int kSchemaVersion = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
 
-// Advisory lock keys ("Confab" in ASCII, then a number): migrations, and the one instance.
+// Advisory lock key ("Confab" in ASCII, then a number) of migrations. (…06 was the one-instance
+// lock, gone since instances coordinate through leases: do not reuse it.)
 constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(74145124106594305)";
-constexpr const char* kInstanceLock = "SELECT pg_try_advisory_lock(74145124106594306)";
 
 #define CONFAB_PG_LAST_SEQ_OF(execution_id) \
     "(SELECT COALESCE(MAX(seq), 0) FROM events WHERE execution_id = " execution_id ")"
@@ -440,13 +440,6 @@ Status PgStore::set_up(PGconn* c) {
     // the server, whatever the server's or role's default), no NOTICE chatter on stderr.
     PgResult set(PQexec(c, "SET synchronous_commit = on; SET client_min_messages = warning"));
     if (PQresultStatus(set.get()) != PGRES_COMMAND_OK) return fail(trimmed(PQerrorMessage(c)));
-    // One instance per database until instances coordinate: a second one would take the first
-    // one's live runs for interrupted ones.
-    PgResult lock(PQexec(c, kInstanceLock));
-    if (PQresultStatus(lock.get()) != PGRES_TUPLES_OK) return fail(trimmed(PQerrorMessage(c)));
-    if (std::strcmp(PQgetvalue(lock.get(), 0, 0), "t") != 0) {
-        return fail("another confab-server instance is using this database (one instance per database)");
-    }
     // Non-blocking sends: a pipelined batch must never block writing while the server waits for
     // us to read its results. PQexec and PQexecPrepared still block, as the db thread wants.
     if (PQsetnonblocking(c, 1) != 0) return fail(trimmed(PQerrorMessage(c)));

@@ -37,8 +37,8 @@ struct PgParams;
 // logging one line when the database goes away and one when it is back. Statements are prepared
 // once per connection.
 // Schema: a `confab_schema_version` row, migrated at open() in one transaction under an advisory
-// lock, so instances starting together migrate once. One instance per database for now: open()
-// takes a session advisory lock that another instance's open() waits for (and gives up on).
+// lock, so instances starting together migrate once. Several instances may share the database:
+// they coordinate through leases and fencing (register_instance, store.hpp).
 class PgStore final : public Store {
 public:
     // Connects (retrying until `connect_timeout_ms` has passed), then migrates.
@@ -112,7 +112,7 @@ private:
 
     PgStore(std::string url, std::string redacted);
     pg_conn* start_connection(bool blocking) const;
-    Status set_up(pg_conn* c);  // session settings and the instance lock; owns c (closed on failure)
+    Status set_up(pg_conn* c);  // session settings; owns c (closed on failure)
     Status connect_once();      // a blocking connect (at open); last_connect_error_ on failure
     Status migrate();
     bool reconnect();          // when the backoff allows; true when connected

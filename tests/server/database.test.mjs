@@ -120,19 +120,6 @@ test('a chat message holding U+0000: SQLite keeps it whole, PostgreSQL (which ca
   }
 });
 
-test('one instance per database: a second server on the same database refuses to start', { ...T, skip: STORE !== 'postgres' && 'postgres only: SQLite data dirs are not shared' }, async () => {
-  const srv = await startServer();
-  try {
-    const r = await runToExit([...await storeArgs(srv.dataDir), '--database-connect-timeout-ms', '600']);
-    assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /another confab-server instance is using this database/);
-    assert.equal((await getJson(`${srv.url}/readyz`)).status, 200, 'the first one is unaffected');
-  } finally {
-    await srv.stop();
-    srv.cleanup();
-  }
-});
-
 // The PostgreSQL twin of storage_full.test.mjs: the database goes away mid-run, on a cluster of this
 // test's own (scripts/pg.sh with CONFAB_PG_DIR), and comes back on the same port.
 describe('PostgreSQL stopped under a running server', { skip: STORE !== 'postgres' && 'postgres only: needs a database server to stop (make test-server-pg)' }, () => {
