@@ -3,7 +3,9 @@
 # system service, no root needed): what `make demo-cluster` runs, and a drill for operators.
 #   PostgreSQL  scripts/pg.sh with its folder in build/cluster/pg (a cluster of its own, so that
 #               make test-server-pg stopping build/pg leaves it alone), database `confab_cluster`
-#   3 instances confab-server on free loopback ports, the demo config, --database-url
+#   3 instances confab-server on free loopback ports, --database-url, the demo config plus
+#               "trustForwardedFor": true (build/cluster/config.json): nginx on loopback is a
+#               trusted proxy, so per-address rate limits see the client, not nginx
 #   nginx       Debian's nginx, round-robin over the instances on one port (default 8787, the port
 #               `make demo` uses, so the demo pages and their allowed origins stay the same), SSE
 #               unbuffered, the Pusher WebSocket upgraded at /app/; config, pid, logs and temp
@@ -32,7 +34,8 @@ COUNT=${CONFAB_CLUSTER_INSTANCES:-3}
 PAGE_PORT=${CONFAB_DEMO_PAGE_PORT:-8080}
 CORE_PORT=${CONFAB_DEMO_CORE_PORT:-8081}
 WIDGET_PORT=${CONFAB_DEMO_WIDGET_PORT:-8082}
-CONFIG=$ROOT/examples/config/demo.json
+DEMO_CONFIG=$ROOT/examples/config/demo.json
+CONFIG=$DIR/config.json
 DB=confab_cluster
 export CONFAB_PG_DIR=$DIR/pg
 
@@ -221,6 +224,8 @@ case "${1:-}" in
     [ -x "$SERVER" ] || { echo "cluster.sh: $SERVER not built (make native)" >&2; exit 1; }
     [ -x "$NGINX" ] || { echo "cluster.sh: $NGINX not found: install Debian's nginx package (scripts/bootstrap.sh does)" >&2; exit 1; }
     mkdir -p "$DIR"
+    node -e 'const fs = require("fs"); const c = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+      c.trustForwardedFor = true; fs.writeFileSync(process.argv[2], JSON.stringify(c, null, 2) + "\n");' "$DEMO_CONFIG" "$CONFIG"
     start_db
     for n in $(seq 1 "$COUNT"); do start_instance "$n"; done
     for n in $(seq 1 "$COUNT"); do wait_ready "http://127.0.0.1:$(cat "$DIR/i$n/port")" "$DIR/i$n/server.log"; done
@@ -236,6 +241,8 @@ case "${1:-}" in
       "$NGINX" -p "$DIR/nginx" -c "$DIR/nginx/nginx.conf" -e "$DIR/nginx/logs/error.log" -s quit || true
       for _ in $(seq 1 50); do alive "$DIR/nginx/nginx.pid" || break; sleep 0.1; done
     fi
+    # SIGTERM to every instance at once (each ends its streams and in-flight runs), then wait.
+    for n in $(seq 1 "$COUNT"); do alive "$DIR/i$n/pid" && kill "$(cat "$DIR/i$n/pid")" 2>/dev/null || true; done
     for n in $(seq 1 "$COUNT"); do stop_pid "$DIR/i$n/pid"; done
     "$ROOT/scripts/pg.sh" stop
     ;;
@@ -249,8 +256,8 @@ case "${1:-}" in
     trap '"$0" stop' EXIT
     trap 'exit 0' INT TERM
     "$0" start >/dev/null
-    ws=$(node -e 'process.stdout.write(require(process.argv[1]).workspaces[0].id)' "$CONFIG")
-    secret=$(node -e 'process.stdout.write(require(process.argv[1]).workspaces[0].secrets[0])' "$CONFIG")
+    ws=$(node -e 'process.stdout.write(require(process.argv[1]).workspaces[0].id)' "$DEMO_CONFIG")
+    secret=$(node -e 'process.stdout.write(require(process.argv[1]).workspaces[0].secrets[0])' "$DEMO_CONFIG")
     hash=$(node -e 'process.stdout.write(require("crypto").createHmac("sha256", process.argv[1]).update("alice").digest("hex"))' "$secret")
     cat <<MSG
 
