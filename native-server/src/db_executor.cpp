@@ -14,7 +14,14 @@
 namespace confab::server {
 
 DbExecutor::DbExecutor(std::unique_ptr<Store> store, std::chrono::milliseconds commit_delay)
-    : store_(std::move(store)), commit_delay_(commit_delay), thread_([this] { thread_main(); }) {}
+    : store_(std::move(store)), shared_(store_ && store_->shared()), commit_delay_(commit_delay),
+      thread_([this] { thread_main(); }) {}
+
+void DbExecutor::check_fenced() {
+    if (fenced_reported_ || !store_ || !store_->fenced()) return;
+    fenced_reported_ = true;
+    if (fenced_handler_) fenced_handler_();
+}
 
 DbExecutor::~DbExecutor() { stop(); }
 
@@ -66,6 +73,7 @@ void DbExecutor::thread_main() {
         }
         if (commit_delay_.count() > 0) std::this_thread::sleep_for(commit_delay_);
         if (batch.size() == 1) {
+            batch.front()->before_complete = [this] { check_fenced(); };
             batch.front()->run(store_.get());
         } else {
             run_batch(batch);
@@ -89,7 +97,10 @@ boost::asio::awaitable<bool> StorageBackoff::wait(bool give_up) {
 
 void DbExecutor::run_batch(std::vector<std::unique_ptr<Job>>& batch) {
     if (auto st = store_->begin_batch(); !st) {
-        for (auto& job : batch) job->run(store_.get());  // one transaction each, as without batching
+        for (auto& job : batch) {  // one transaction each, as without batching
+            job->before_complete = [this] { check_fenced(); };
+            job->run(store_.get());
+        }
         return;
     }
     for (auto& job : batch) job->execute(*store_);
@@ -97,6 +108,7 @@ void DbExecutor::run_batch(std::vector<std::unique_ptr<Job>>& batch) {
     if (auto st = store_->commit_batch(); !st) {
         failed = std::make_exception_ptr(std::runtime_error("storing failed: " + st.error().message));
     }
+    check_fenced();
     // Answered only now: nothing is acknowledged before it is committed.
     for (auto& job : batch) job->complete(failed);
 }

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -76,6 +77,14 @@ public:
 
     // Any thread: the store's last write failed for a reason of the storage (see Store).
     bool writes_failing() const noexcept { return store_ && store_->writes_failing(); }
+    // Any thread: several instances share the store (PostgreSQL), fixed when it opened.
+    bool shared() const noexcept { return shared_; }
+    bool fenced() const noexcept { return store_ && store_->fenced(); }
+    // Called once, on the db thread, as soon as a job leaves the store fenced (another instance
+    // took this one's lease): BEFORE the jobs of that transaction are answered, so no caller can
+    // act on a write that failed for that reason (e.g. send readers events nobody stored). Set
+    // it before the first job; it is expected not to return (the process exits).
+    void set_fenced_handler(std::function<void()> handler) { fenced_handler_ = std::move(handler); }
 
 private:
     struct Job {
@@ -86,6 +95,7 @@ private:
         virtual bool batchable() const { return false; }
         virtual void execute(Store&) {}
         virtual void complete(std::exception_ptr /*failed*/) {}
+        std::function<void()> before_complete;  // run() calls it between the work and the answer
     };
     static constexpr std::size_t kMaxBatch = 512;
     static constexpr std::chrono::milliseconds kCommitWindow{2};
@@ -96,8 +106,12 @@ private:
     struct Unit {};
 
     void enqueue(std::unique_ptr<Job> job);  // runs job->run(nullptr) inline after stop()
+    void check_fenced();
     void thread_main();
     std::unique_ptr<Store> store_;
+    bool shared_ = false;
+    std::function<void()> fenced_handler_;
+    bool fenced_reported_ = false;  // the db thread's
     std::chrono::milliseconds commit_delay_{};
     std::mutex mu_;
     std::condition_variable cv_;
@@ -120,6 +134,7 @@ struct DbExecutor::AsyncJob final : DbExecutor::Job {
         } else {
             execute(*store);
         }
+        if (before_complete) before_complete();
         complete(nullptr);
     }
     bool batchable() const override { return true; }
@@ -186,9 +201,12 @@ std::invoke_result_t<F, Store&> DbExecutor::run_blocking(F f) {
             try {
                 if constexpr (std::is_void_v<R>) {
                     f(*store);
+                    if (before_complete) before_complete();
                     done.set_value();
                 } else {
-                    done.set_value(f(*store));
+                    R r = f(*store);
+                    if (before_complete) before_complete();
+                    done.set_value(std::move(r));
                 }
             } catch (...) {
                 done.set_exception(std::current_exception());

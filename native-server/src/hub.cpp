@@ -11,7 +11,10 @@
 #include <algorithm>
 #include <exception>
 #include <optional>
+#include <random>
+#include <set>
 #include <stdexcept>
+#include <unordered_map>
 #include <utility>
 
 #include <boost/asio/as_tuple.hpp>
@@ -178,11 +181,17 @@ struct ExecutionHub::LiveRun {
     std::vector<QueuedText> queued_text;
     bool flushing = false;
     std::optional<asio::steady_timer> flushed;  // cancelled after each flush: wakes a waiting runner
+    // A remote run (shared store): the run lives on another instance; `log` is filled by the
+    // follower from the store (`seq` is the follower's: the last seq in the log). `dropped`
+    // (under the hub's mu_): nobody read it any more and it left remotes_.
+    bool remote = false;
+    bool dropped = false;
 };
 
 ExecutionHub::ExecutionHub(asio::io_context& ioc, DbExecutor& db, const ServerConfig& config,
                            Metrics& metrics, HubOptions options)
-    : ioc_(ioc), db_(db), config_(config), metrics_(metrics), options_(options) {}
+    : ioc_(ioc), db_(db), config_(config), metrics_(metrics), options_(options),
+      follow_strand_(asio::make_strand(ioc)), follow_timer_(follow_strand_) {}
 
 asio::awaitable<Result<ExecutionRecord>> ExecutionHub::start(StartSpec spec) {
     if (spec.id.empty()) spec.id = random_id("ex_");
@@ -731,6 +740,37 @@ struct ExecutionHub::Reader final : RunListener, std::enable_shared_from_this<Re
     }
 };
 
+bool ExecutionHub::attach(const std::shared_ptr<LiveRun>& live, const std::string& id, std::uint64_t after_seq,
+                          const std::shared_ptr<StreamOut>& out) {
+    const bool remote = live == nullptr;
+    auto reader = std::make_shared<Reader>(out, after_seq, options_.stream_queue, metrics_);
+    reader->live = live;
+    bool subscribed = false;
+    if (remote) {
+        // A remote run is subscribed to under mu_, so the follower cannot drop it meanwhile.
+        std::lock_guard lock(mu_);
+        reader->live = follow_locked(id, nullptr);
+        std::lock_guard run_lock(reader->live->mu);
+        reader->live->subs.push_back(reader);
+        subscribed = true;
+    } else {
+        std::lock_guard lock(live->mu);
+        if (!live->finished) {
+            live->subs.push_back(reader);
+            subscribed = true;
+        }
+    }
+    if (!subscribed) return false;
+    // Subscribed before anything is read: each event is either in the log when the first
+    // pull reads it (under the run's lock) or pushed after it turned the reader live.
+    std::weak_ptr<Reader> weak = reader;
+    out->on_gone([weak] {
+        if (auto r = weak.lock()) unsubscribe(r->live, r);
+    });
+    reader->pull();
+    return true;
+}
+
 void ExecutionHub::stream(const std::string& id, std::uint64_t after_seq, std::shared_ptr<StreamOut> out) {
     std::shared_ptr<LiveRun> live;
     {
@@ -738,31 +778,36 @@ void ExecutionHub::stream(const std::string& id, std::uint64_t after_seq, std::s
         auto it = runs_.find(id);
         if (it != runs_.end()) live = it->second;
     }
-    if (live) {
-        auto reader = std::make_shared<Reader>(out, after_seq, options_.stream_queue, metrics_);
-        reader->live = live;
-        bool subscribed = false;
-        {
-            std::lock_guard lock(live->mu);
-            if (!live->finished) {
-                live->subs.push_back(reader);
-                subscribed = true;
-            }
-        }
-        if (subscribed) {
-            // Subscribed before anything is read: each event is either in the log when the first
-            // pull reads it (under the run's lock) or pushed after it turned the reader live.
-            std::weak_ptr<Reader> weak = reader;
-            out->on_gone([weak] {
-                if (auto r = weak.lock()) unsubscribe(r->live, r);
-            });
-            reader->pull();
-            return;
-        }
-        // It finished meanwhile: everything it will ever store is stored.
-    }
+    // If it finished meanwhile, everything it will ever store is stored.
+    if (live && attach(live, id, after_seq, out)) return;
     auto ex = out->executor();  // before `out` is moved into the coroutine
+    if (db_.shared()) {
+        asio::co_spawn(ex, stream_shared(id, after_seq, std::move(out)), asio::detached);
+        return;
+    }
     asio::co_spawn(ex, replay_stored(id, after_seq, std::move(out)), asio::detached);
+}
+
+// Shared store, a run not live here: if the store says it has not ended, another instance runs
+// it (or ran it and died: the take-over ends it), and the reader follows it as a remote run.
+asio::awaitable<void> ExecutionHub::stream_shared(std::string id, std::uint64_t after_seq,
+                                                  std::shared_ptr<StreamOut> out) {
+    std::optional<ExecutionRecord> rec;
+    try {
+        rec = co_await db_.run([&id](Store& s) { return s.get_execution_by_id(id); });
+    } catch (const std::exception&) {
+        // the executor stopped: the replay below ends the stream
+    }
+    if (rec && !protocol::is_terminal(rec->status)) {
+        std::shared_ptr<LiveRun> live;
+        {
+            std::lock_guard lock(mu_);
+            if (auto it = runs_.find(id); it != runs_.end()) live = it->second;
+        }
+        if (live && attach(live, id, after_seq, out)) co_return;
+        if (!live && attach(nullptr, id, after_seq, out)) co_return;
+    }
+    co_await replay_stored(std::move(id), after_seq, std::move(out));
 }
 
 // A run not live here: its events from storage, a page at a time, each once the client took
@@ -822,7 +867,33 @@ asio::awaitable<void> ExecutionHub::cancel_and_settle(ExecutionRecord rec) {
         co_await wait_finished(id, std::chrono::milliseconds(5000));
         co_return;
     }
-    // Not running in this process and not terminal: close it out here so it cannot stay open.
+    if (db_.shared()) {
+        // Live on another instance whose lease is current: its owner stops it ("c id" to every
+        // instance's listener), and this caller follows it until it has stored its end.
+        auto owner = co_await db_.run([&id](Store& s) { return s.execution_owner(id); });
+        if (owner && owner->alive) {
+            Status asked = co_await db_.run([&id](Store& s) { return s.request_cancel(id); });
+            if (asked) {
+                co_await wait_finished(id, std::chrono::milliseconds(5000));
+                co_return;
+            }
+            log_line(R"({"level":"error","msg":"asking another instance to cancel a run failed","execution":")" + id +
+                     R"(","reason":)" + protocol::dump(protocol::Json(asked.error().message)) + "}");
+            co_return;  // the caller reads the execution as it stands
+        }
+        if (owner) {
+            // Its owner's lease ran out: take it over first (fencing the owner, so that it cannot
+            // write after the close below, and closing its runs as interrupted, this one included).
+            auto taken = co_await db_.run([](Store& s) { return s.take_over_expired(now_ms()); });
+            if (taken) {
+                for (const auto& closed : *taken) on_done_notified(closed);
+            }
+            auto again = co_await db_.run([&id](Store& s) { return s.get_execution_by_id(id); });
+            if (!again || protocol::is_terminal(again->status)) co_return;
+            rec = std::move(*again);
+        }
+    }
+    // Not running in any process and not terminal: close it out here so it cannot stay open.
     const auto last_seq = rec.last_seq;
     co_await db_.run([&](Store& s) {
         if (!s.finish_execution(id, protocol::ExecutionStatus::cancelled, nullptr, std::nullopt, now_ms())) return;
@@ -853,6 +924,21 @@ asio::awaitable<bool> ExecutionHub::wait_finished(std::string id, std::chrono::m
     auto ex = co_await asio::this_coro::executor;
     auto sub = std::make_shared<Subscriber>(ex, 1);
     auto live = subscribe(id, sub);
+    if (!live && db_.shared()) {
+        // Not live here: on a shared store, not ended in the store means live elsewhere.
+        std::optional<ExecutionRecord> rec;
+        try {
+            rec = co_await db_.run([&id](Store& s) { return s.get_execution_by_id(id); });
+        } catch (const std::exception&) {
+            co_return true;  // shutting down
+        }
+        if (!rec || protocol::is_terminal(rec->status)) co_return true;
+        live = subscribe(id, sub);  // it may have started here meanwhile
+        if (!live) {
+            std::lock_guard lock(mu_);
+            live = follow_locked(id, sub);
+        }
+    }
     if (!live) co_return true;
     auto deadline = std::chrono::steady_clock::now() + timeout;
     bool finished = false;
@@ -876,6 +962,11 @@ bool ExecutionHub::is_live(const std::string& id) const {
 }
 
 void ExecutionHub::shutdown() {
+    {
+        std::lock_guard lock(follow_mu_);
+        following_ = false;
+    }
+    wake_follower();
     std::vector<std::shared_ptr<LiveRun>> live;
     {
         std::lock_guard lock(mu_);
@@ -899,6 +990,283 @@ std::size_t ExecutionHub::active_runs() const {
 bool ExecutionHub::shutting_down() const {
     std::lock_guard lock(mu_);
     return shutting_down_;
+}
+
+// ---------------------------------------------------------------- remote runs (shared store)
+
+namespace {
+constexpr std::size_t kFollowPage = 1024;  // events read per remote run per db job
+bool has_completed(const std::vector<EventRecord>& evs) {
+    return std::any_of(evs.begin(), evs.end(), [](const EventRecord& e) { return e.type == "completed"; });
+}
+}  // namespace
+
+std::shared_ptr<ExecutionHub::LiveRun> ExecutionHub::follow_locked(const std::string& id,
+                                                                   const std::shared_ptr<RunListener>& sub) {
+    auto& slot = remotes_[id];
+    if (!slot) {
+        slot = std::make_shared<LiveRun>(id, asio::make_strand(ioc_));
+        slot->remote = true;
+        {
+            std::lock_guard lock(follow_mu_);
+            pending_catch_up_.insert(id);
+        }
+        wake_follower();
+    }
+    if (sub) {
+        std::lock_guard lock(slot->mu);
+        slot->subs.push_back(sub);
+    }
+    return slot;
+}
+
+void ExecutionHub::wake_follower() {
+    asio::post(follow_strand_, [this] { follow_timer_.cancel(); });
+}
+
+void ExecutionHub::start_following() {
+    {
+        std::lock_guard lock(follow_mu_);
+        if (following_) return;
+        following_ = true;
+    }
+    asio::co_spawn(follow_strand_, follow_loop(), asio::detached);
+}
+
+void ExecutionHub::on_journal_notified(std::int64_t first, std::int64_t last) {
+    {
+        std::lock_guard lock(mu_);
+        if (remotes_.empty()) return;  // a run followed later catches up from storage first
+    }
+    {
+        std::lock_guard lock(follow_mu_);
+        if (pending_range_) {
+            // Merged: one fetch for all of them; rows in between are only more to dedupe.
+            pending_range_->first = std::min(pending_range_->first, first);
+            pending_range_->second = std::max(pending_range_->second, last);
+        } else {
+            pending_range_.emplace(first, last);
+        }
+    }
+    wake_follower();
+}
+
+void ExecutionHub::on_done_notified(const std::string& id) {
+    {
+        std::lock_guard lock(mu_);
+        if (remotes_.count(id) == 0) return;
+    }
+    {
+        std::lock_guard lock(follow_mu_);
+        pending_catch_up_.insert(id);
+    }
+    wake_follower();
+}
+
+void ExecutionHub::on_cancel_notified(const std::string& id) { (void)cancel(id); }
+
+void ExecutionHub::resync_followed() {
+    {
+        std::lock_guard lock(follow_mu_);
+        pending_resync_ = true;
+    }
+    wake_follower();
+}
+
+std::size_t ExecutionHub::followed_runs() const {
+    std::lock_guard lock(mu_);
+    return remotes_.size();
+}
+
+std::vector<std::shared_ptr<ExecutionHub::LiveRun>> ExecutionHub::followed(const std::set<std::string>* only) {
+    std::vector<std::shared_ptr<LiveRun>> out;
+    std::lock_guard lock(mu_);
+    if (only) {
+        for (const auto& id : *only) {
+            if (auto it = remotes_.find(id); it != remotes_.end()) out.push_back(it->second);
+        }
+    } else {
+        for (const auto& [id, run] : remotes_) out.push_back(run);
+    }
+    return out;
+}
+
+// One coroutine on follow_strand_ does all the reading for remote runs, so each run's log has one
+// writer and every db job serves all the runs at once: the journal rows a "j" names, catch-ups
+// (new runs, "d", gaps, after a resync), and a safety poll every 1-2 s so that a notification
+// that never came only delays events, never loses them.
+asio::awaitable<void> ExecutionHub::follow_loop() {
+    std::minstd_rand jitter(static_cast<unsigned>(std::random_device{}()));
+    auto poll_interval = [&] { return std::chrono::milliseconds(1000 + jitter() % 1000); };
+    auto next_poll = std::chrono::steady_clock::now() + poll_interval();
+    for (;;) {
+        std::optional<std::pair<std::int64_t, std::int64_t>> range;
+        std::set<std::string> catch_ids;
+        bool resync = false;
+        {
+            std::lock_guard lock(follow_mu_);
+            if (!following_) break;
+            range = std::exchange(pending_range_, std::nullopt);
+            catch_ids.swap(pending_catch_up_);
+            resync = std::exchange(pending_resync_, false);
+        }
+        {
+            // A remote run nobody reads any more is dropped (a new reader starts a new one).
+            std::lock_guard lock(mu_);
+            for (auto it = remotes_.begin(); it != remotes_.end();) {
+                std::lock_guard run_lock(it->second->mu);
+                if (it->second->subs.empty()) {
+                    it->second->dropped = true;
+                    it = remotes_.erase(it);
+                } else {
+                    ++it;
+                }
+            }
+        }
+        const auto now = std::chrono::steady_clock::now();
+        try {
+            if (resync || now >= next_poll) {
+                co_await catch_up(followed(nullptr));
+                next_poll = now + poll_interval();
+            } else {
+                if (range) co_await fetch_journal(range->first, range->second, followed(nullptr));
+                if (!catch_ids.empty()) co_await catch_up(followed(&catch_ids));
+            }
+        } catch (const std::exception& e) {
+            // The db executor stopped (shutting down), or a read failed: the next round retries.
+            log_line(R"({"level":"warn","msg":"following remote runs failed","reason":)" +
+                     protocol::dump(protocol::Json(e.what())) + "}");
+        }
+        bool more = false;
+        {
+            std::lock_guard lock(follow_mu_);
+            if (!following_) break;
+            more = pending_range_ || !pending_catch_up_.empty() || pending_resync_;
+        }
+        if (more) continue;
+        // Woken early by wake_follower (posted to this strand: it either finds this wait armed or
+        // runs before the next round, which sees what it was woken for).
+        follow_timer_.expires_at(next_poll);
+        co_await follow_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    // Shutting down: nobody feeds the remote runs any more; their readers end with the server.
+}
+
+asio::awaitable<void> ExecutionHub::catch_up(std::vector<std::shared_ptr<LiveRun>> runs) {
+    if (runs.empty()) co_return;
+    struct Ask {
+        std::string id;
+        std::uint64_t after = 0;
+    };
+    struct Got {
+        std::vector<EventRecord> events;
+        bool more = false;   // a full page: there may be more
+        bool ended = false;  // the store says it ended, and `events` holds all it stored
+    };
+    std::vector<Ask> asks;
+    asks.reserve(runs.size());
+    for (const auto& r : runs) asks.push_back(Ask{r->id, r->seq});
+    auto got = co_await db_.run([&asks](Store& s) {
+        std::vector<Got> out(asks.size());
+        for (std::size_t i = 0; i < asks.size(); ++i) {
+            Got& g = out[i];
+            g.events = s.events_after(asks[i].id, asks[i].after, kFollowPage);
+            g.more = g.events.size() == kFollowPage;
+            if (g.more || has_completed(g.events)) continue;
+            // Nothing says it ended: ask its status, then (it ended) read what its end stored,
+            // which committed before the status was read.
+            auto rec = s.get_execution_by_id(asks[i].id);
+            if (rec && !protocol::is_terminal(rec->status)) continue;
+            const std::uint64_t after = g.events.empty() ? asks[i].after : g.events.back().seq;
+            auto rest = s.events_after(asks[i].id, after, kFollowPage);
+            g.more = rest.size() == kFollowPage;
+            g.events.insert(g.events.end(), std::make_move_iterator(rest.begin()), std::make_move_iterator(rest.end()));
+            g.ended = !g.more;
+        }
+        return out;
+    });
+    std::set<std::string> again;
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+        const bool gap = append_remote(runs[i], got[i].events);
+        if (gap || got[i].more) {
+            again.insert(runs[i]->id);
+        } else if (got[i].ended) {
+            // Ended without a "completed" this process could read (never expected): its readers
+            // end, and a resume reads what the store has.
+            close_remote(runs[i]);
+        }
+    }
+    if (!again.empty()) {
+        std::lock_guard lock(follow_mu_);
+        pending_catch_up_.insert(again.begin(), again.end());
+    }
+}
+
+asio::awaitable<void> ExecutionHub::fetch_journal(std::int64_t first, std::int64_t last,
+                                                  std::vector<std::shared_ptr<LiveRun>> runs) {
+    if (runs.empty()) co_return;
+    std::vector<std::string> ids;
+    ids.reserve(runs.size());
+    for (const auto& r : runs) ids.push_back(r->id);
+    auto rows = co_await db_.run([&](Store& s) { return s.journal_range(first, last, ids); });
+    std::unordered_map<std::string, std::vector<EventRecord>> by_run;
+    for (auto& row : rows) by_run[row.execution_id].push_back(std::move(row.event));
+    std::set<std::string> again;
+    for (const auto& r : runs) {
+        auto it = by_run.find(r->id);
+        if (it == by_run.end()) continue;
+        auto& evs = it->second;
+        std::sort(evs.begin(), evs.end(), [](const EventRecord& a, const EventRecord& b) { return a.seq < b.seq; });
+        if (append_remote(r, evs)) again.insert(r->id);  // rows it missed: read them from storage
+    }
+    if (!again.empty()) {
+        std::lock_guard lock(follow_mu_);
+        pending_catch_up_.insert(again.begin(), again.end());
+    }
+}
+
+bool ExecutionHub::append_remote(const std::shared_ptr<LiveRun>& run, const std::vector<EventRecord>& events) {
+    if (events.empty()) return false;
+    bool gap = false, completed = false;
+    {
+        std::lock_guard lock(run->mu);
+        if (run->finished) return false;
+        std::vector<StoredEventPtr> frames;
+        for (const EventRecord& e : events) {
+            if (e.seq <= run->seq) continue;  // had it
+            if (e.seq != run->seq + 1) {
+                gap = true;
+                break;
+            }
+            run->log.append(e.type, e.data, nullptr, false, e.created_at);
+            run->seq = e.seq;
+            std::string frame;
+            encode_event(frame, e.seq, e.type, e.data);
+            frames.push_back(std::make_shared<const StoredEvent>(StoredEvent{e.seq, e.type, std::move(frame)}));
+            if (e.type == "completed") {
+                completed = true;
+                break;
+            }
+        }
+        if (!frames.empty()) {
+            for (auto& sub : run->subs) sub->on_events(frames.data(), frames.size());
+        }
+    }
+    if (completed) close_remote(run);
+    return gap && !completed;
+}
+
+void ExecutionHub::close_remote(const std::shared_ptr<LiveRun>& run) {
+    {
+        std::lock_guard lock(mu_);
+        if (auto it = remotes_.find(run->id); it != remotes_.end() && it->second == run) remotes_.erase(it);
+    }
+    std::lock_guard lock(run->mu);
+    if (run->finished) return;
+    run->finished = true;
+    auto subs = std::move(run->subs);
+    run->subs.clear();
+    for (auto& sub : subs) sub->on_closed();
 }
 
 }  // namespace confab::server

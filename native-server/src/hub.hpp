@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -17,6 +18,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 
 #include "config.hpp"
 #include "confab/protocol.hpp"
@@ -128,13 +130,30 @@ public:
     // Asks a live run to stop (it ends "cancelled"). False when `id` is not running here.
     bool cancel(const std::string& id);
     // Cancels the execution `rec` (not terminal; the caller checked it is visible): a run live here
-    // is stopped and awaited (up to 5 s) for its terminal events; one no process runs (its server
-    // died) is closed out in the store as cancelled, with its "completed" event. The caller reads
-    // the stored execution afterwards (it may have finished first).
+    // is stopped and awaited (up to 5 s) for its terminal events; on a shared store, one live on
+    // another instance whose lease is current is asked to stop ("c id") and followed until it ends
+    // (up to 5 s); one no process runs (its server died) is closed out in the store as cancelled,
+    // with its "completed" event (on a shared store after taking over the instances whose leases
+    // ran out, which closes a dead owner's runs as interrupted first). The caller reads the stored
+    // execution afterwards (it may have finished first).
     boost::asio::awaitable<void> cancel_and_settle(ExecutionRecord rec);
-    // Until the run `id` has ended (true) or `timeout` passed (false). True if it is not live.
+    // Until the run `id` has ended (true) or `timeout` passed (false). True if it is not live
+    // anywhere: on a shared store a run live on another instance is followed until it ends.
     boost::asio::awaitable<bool> wait_finished(std::string id, std::chrono::milliseconds timeout);
+    // Live in THIS process (on a shared store a run may be live on another instance).
     bool is_live(const std::string& id) const;
+
+    // ---- Several instances on one database (Store::shared()) ----
+    // A run not live here and not terminal in the store is live on another instance: its readers
+    // here share one "remote run", a log filled from the store (events_after, then the journal
+    // rows that "j" notifications name), fed to them exactly as a local run's log is. These come
+    // from the PgListener (any thread) and only queue work for the follower (one coroutine).
+    void start_following();                                 // call once, on a shared store
+    void on_journal_notified(std::int64_t first, std::int64_t last);  // "j first last"
+    void on_done_notified(const std::string& id);            // "d id" (or a take-over here)
+    void on_cancel_notified(const std::string& id);          // "c id": cancels it if it is live here
+    void resync_followed();                                  // notifications may have been missed
+    std::size_t followed_runs() const;
 
     // Refuses new runs and stops the running ones: they end as error "server shutting down".
     void shutdown();
@@ -144,6 +163,25 @@ public:
 private:
     struct LiveRun;
     struct Reader;
+    // Attaches `out` to the local run `live` (false when it has ended meanwhile), or with nullptr to
+    // the remote run of `id` (created if nobody here follows it yet).
+    bool attach(const std::shared_ptr<LiveRun>& live, const std::string& id, std::uint64_t after_seq,
+                const std::shared_ptr<StreamOut>& out);
+    boost::asio::awaitable<void> stream_shared(std::string id, std::uint64_t after_seq, std::shared_ptr<StreamOut> out);
+    // The remote run of `id`, created (and queued for its first catch-up) if nobody follows it yet,
+    // with `sub` subscribed to it; called under mu_.
+    std::shared_ptr<LiveRun> follow_locked(const std::string& id, const std::shared_ptr<RunListener>& sub);
+    void wake_follower();
+    boost::asio::awaitable<void> follow_loop();
+    // On the follower: reads the runs' events after what their logs hold (a page budget each).
+    boost::asio::awaitable<void> catch_up(std::vector<std::shared_ptr<LiveRun>> runs);
+    boost::asio::awaitable<void> fetch_journal(std::int64_t first, std::int64_t last,
+                                               std::vector<std::shared_ptr<LiveRun>> runs);
+    // On the follower: appends the events that continue the run's log (dense, once each) and
+    // publishes them; true when one after a gap came (the caller catches up from storage).
+    bool append_remote(const std::shared_ptr<LiveRun>& run, const std::vector<EventRecord>& events);
+    void close_remote(const std::shared_ptr<LiveRun>& run);
+    std::vector<std::shared_ptr<LiveRun>> followed(const std::set<std::string>* only);
     boost::asio::awaitable<void> replay_stored(std::string id, std::uint64_t after_seq,
                                                std::shared_ptr<StreamOut> out);
     // Commits a run's completion in one db job; false when storage refused it (logged).
@@ -171,6 +209,16 @@ private:
     mutable std::mutex mu_;
     std::unordered_map<std::string, std::shared_ptr<LiveRun>> runs_;
     bool shutting_down_ = false;
+    // Shared store: the remote runs followed here (guarded by mu_; lock order mu_, then a run's).
+    std::unordered_map<std::string, std::shared_ptr<LiveRun>> remotes_;
+    // What the follower has to do (guarded by follow_mu_).
+    std::mutex follow_mu_;
+    std::optional<std::pair<std::int64_t, std::int64_t>> pending_range_;  // "j" ranges, merged
+    std::set<std::string> pending_catch_up_;  // new remote runs, "d", gaps
+    bool pending_resync_ = false;
+    bool following_ = false;
+    boost::asio::strand<boost::asio::io_context::executor_type> follow_strand_;
+    boost::asio::steady_timer follow_timer_;  // on follow_strand_: the follower's sleep
 };
 
 }  // namespace confab::server

@@ -1,10 +1,12 @@
 // confab-server entry point: `serve` (the HTTP server) and `sign` (user hashes and identity tokens).
 #include <csignal>
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <future>
 #include <iostream>
+#include <random>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -30,6 +32,7 @@
 #include "mcp.hpp"
 #include "metrics.hpp"
 #include "options.hpp"
+#include "pg_listener.hpp"
 #include "store.hpp"
 #include "util.hpp"
 
@@ -104,6 +107,54 @@ asio::awaitable<void> purge_idempotency_keys(DbExecutor& db) {
     }
 }
 
+std::string host_name() {
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == 0) return "localhost";
+    return buf;
+}
+
+// Shared store: the lease is renewed every quarter of it (jittered, so instances started together
+// do not all write and scan at once), and every round also takes over the instances whose
+// leases ran out (their runs end "interrupted" and their followers here learn it at once).
+// A "fenced" answer ends the process (DbExecutor's fenced handler runs first); a database that
+// cannot be reached fails the round, which is retried at the next one.
+asio::awaitable<void> keep_lease(DbExecutor& db, ExecutionHub& hub, int lease_ms) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    std::minstd_rand jitter(static_cast<unsigned>(std::random_device{}()));
+    const int quarter = std::max(lease_ms / 4, 10);
+    bool failing = false;
+    for (;;) {
+        const int pause = quarter * 3 / 4 + static_cast<int>(jitter() % static_cast<unsigned>(quarter / 2 + 1));
+        timer.expires_after(std::chrono::milliseconds(pause));
+        auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (ec || hub.shutting_down()) co_return;
+        try {
+            Status renewed = co_await db.run([](Store& s) { return s.renew_lease(); });
+            if (!renewed) {
+                if (!failing) {
+                    log_line(R"({"level":"error","msg":"renewing this instance's lease failed","reason":)" +
+                             protocol::dump(protocol::Json(renewed.error().message)) + "}");
+                }
+                failing = true;
+                continue;
+            }
+            if (failing) log_line(R"({"level":"info","msg":"this instance's lease is renewed again"})");
+            failing = false;
+            auto taken = co_await db.run([](Store& s) { return s.take_over_expired(now_ms()); });
+            if (!taken) {
+                log_line(R"({"level":"error","msg":"taking over expired instances failed","reason":)" +
+                         protocol::dump(protocol::Json(taken.error().message)) + "}");
+            } else if (!taken->empty()) {
+                log_line(R"({"level":"warn","msg":"took over the runs of instances whose lease ran out","executions":)" +
+                         std::to_string(taken->size()) + "}");
+                for (const auto& id : *taken) hub.on_done_notified(id);
+            }
+        } catch (const std::exception&) {
+            co_return;  // the db executor stopped: shutting down
+        }
+    }
+}
+
 int run_serve(const std::vector<std::string>& args) {
     auto parsed = parse_serve_args(args);
     if (!parsed) return usage_error(parsed.error());
@@ -138,18 +189,19 @@ int run_serve(const std::vector<std::string>& args) {
         }
         return 1;
     }
-    auto failed = (*store)->fail_interrupted(now_ms());
-    if (!failed) {
-        std::fprintf(stderr, "confab-server: recovering interrupted runs failed: %s\n", failed.error().message.c_str());
-        return 1;
-    }
-    if (*failed > 0) {
-        log_line(R"({"level":"warn","msg":"runs interrupted by the last shutdown were marked error","count":)" +
-                 std::to_string(*failed) + "}");
-    }
     // Cut the journal every 16 compactions' worth of rows: live runs have compacted past the cut by then.
     (*store)->set_journal_cut_rows(16 * static_cast<std::int64_t>(opts.compact_every));
     DbExecutor db(std::move(store.value()), std::chrono::milliseconds(opts.commit_delay_ms));
+    // Another instance fenced this one (its lease ran out): nothing it does can commit any more,
+    // and what it would tell its clients next (a run's end that storage refused) is not what the
+    // store holds. It stops at once, before the refused transaction is answered to anyone.
+    db.set_fenced_handler([] {
+        log_line(R"({"level":"error","msg":"this instance was fenced: another instance took over its lease and its runs; exiting, restart it","exit":)" +
+                 std::to_string(kExitFenced) + "}");
+        std::fflush(stdout);
+        std::fflush(stderr);
+        std::_Exit(kExitFenced);
+    });
 
     int threads = opts.threads > 0 ? opts.threads : static_cast<int>(std::thread::hardware_concurrency());
     if (threads < 1) threads = 1;
@@ -161,7 +213,6 @@ int run_serve(const std::vector<std::string>& args) {
     ExecutionHub hub(ioc, db, *config, metrics, hub_opts);
     Api api(*config, db, hub, metrics);
     WorkflowService workflows(ioc, *config, db, hub);
-    workflows.prepare_store();  // fails runs cut off by the last shutdown, seeds config workflows
     api.set_service(&workflows);
     AiropsEdge airops(ioc, *config, db, hub, api);
     api.set_airops_edge(&airops);
@@ -170,7 +221,6 @@ int run_serve(const std::vector<std::string>& args) {
     mcp_opts.session_idle = std::chrono::seconds(opts.mcp_session_idle_seconds);
     McpServer mcp(ioc, db, hub, api, workflows, mcp_opts);
     api.set_mcp(&mcp);
-    asio::co_spawn(ioc, purge_idempotency_keys(db), asio::detached);
     HttpOptions http_opts;
     http_opts.header_timeout_ms = opts.header_timeout_ms;
     http_opts.body_timeout_ms = opts.body_timeout_ms;
@@ -187,6 +237,48 @@ int run_serve(const std::vector<std::string>& args) {
         std::fprintf(stderr, "confab-server: %s\n", port.error().message.c_str());
         db.stop();
         return 1;
+    }
+    // The first writes, now that the port (part of the instance's default name) is known.
+    // On a shared store this process registers as a new instance first: it owns what it inserts
+    // from now on, and the interrupted runs it closes are only those no live instance owns.
+    const std::string instance_id = random_id("in_");
+    const std::string instance_name =
+        !opts.instance_name.empty() ? opts.instance_name : host_name() + ":" + std::to_string(*port);
+    auto started = db.run_blocking([&](Store& s) -> Status {
+        if (auto st = s.register_instance(instance_id, instance_name, opts.instance_lease_ms); !st) {
+            return make_error(st.error().code, "registering this instance failed: " + st.error().message);
+        }
+        auto failed = s.fail_interrupted(now_ms());
+        if (!failed) return make_error(failed.error().code, "recovering interrupted runs failed: " + failed.error().message);
+        if (*failed > 0) {
+            log_line(R"({"level":"warn","msg":"runs interrupted by the last shutdown were marked error","count":)" +
+                     std::to_string(*failed) + "}");
+        }
+        return Ok{};
+    });
+    if (!started) {
+        std::fprintf(stderr, "confab-server: %s\n", started.error().message.c_str());
+        db.stop();
+        return 1;
+    }
+    if (db.shared()) {
+        log_line(R"({"level":"info","msg":"registered as an instance of a shared database","instance":")" + instance_id +
+                 R"(","name":)" + protocol::dump(protocol::Json(instance_name)) +
+                 R"(,"lease_ms":)" + std::to_string(opts.instance_lease_ms) + "}");
+    }
+    workflows.prepare_store();  // fails runs cut off by the last shutdown, seeds config workflows
+    asio::co_spawn(ioc, purge_idempotency_keys(db), asio::detached);
+    std::shared_ptr<PgListener> listener;
+    if (db.shared()) {
+        asio::co_spawn(ioc, keep_lease(db, hub, opts.instance_lease_ms), asio::detached);
+        PgListener::Callbacks cb;
+        cb.journal = [&hub](std::int64_t first, std::int64_t last) { hub.on_journal_notified(first, last); };
+        cb.done = [&hub](const std::string& id) { hub.on_done_notified(id); };
+        cb.cancel = [&hub](const std::string& id) { hub.on_cancel_notified(id); };
+        cb.resync = [&hub] { hub.resync_followed(); };
+        listener = PgListener::create(ioc, opts.database_url, std::move(cb));
+        listener->start();
+        hub.start_following();
     }
 
     std::promise<int> stop_signal;
@@ -220,6 +312,7 @@ int run_serve(const std::vector<std::string>& args) {
     while (std::chrono::steady_clock::now() < close_deadline && server.connections() > 0) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
+    if (listener) listener->stop();
     db.stop();  // drains queued writes, checkpoints the WAL
     ioc.stop();
     for (auto& t : pool) t.join();

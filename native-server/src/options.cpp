@@ -159,6 +159,13 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
             s = int_flag(o.mcp_max_sessions, 1, 100000);
         } else if (r.name == "--mcp-session-idle-seconds") {
             s = int_flag(o.mcp_session_idle_seconds, 1, 7 * 24 * 3600);
+        } else if (r.name == "--instance-lease-ms") {
+            s = int_flag(o.instance_lease_ms, 200, 3600000);
+        } else if (r.name == "--instance-name") {
+            auto v = r.value();
+            if (!v) return v.error();
+            if (v->empty() || v->size() > 200) return usage("--instance-name: must be 1 to 200 characters");
+            o.instance_name = *v;
         } else if (r.name == "--no-access-log") {
             o.access_log = false;
         } else {
@@ -215,10 +222,16 @@ serve options (environment variable in brackets; flags win):
   --data-dir DIR           SQLite data directory, default ./confab-data [CONFAB_DATA_DIR]
   --database-url URL       store everything in PostgreSQL instead of SQLite:
                            postgresql://user:password@host:port/dbname (or postgres://);
-                           one instance per database for now [CONFAB_DATABASE_URL]
+                           several instances may share one database [CONFAB_DATABASE_URL]
   --database-connect-timeout-ms MS
                            at start, how long to wait for PostgreSQL before exiting with
                            an error, default 10000
+  --instance-lease-ms MS   with --database-url: the lease this instance holds on the database,
+                           renewed every quarter of it; an instance that has not renewed it
+                           for MS is fenced and its runs are taken over by the others,
+                           default 10000
+  --instance-name NAME     with --database-url: the name operators see this instance by,
+                           default hostname:port
   --threads N              I/O threads, default: number of cores [CONFAB_THREADS]
   --heartbeat-ms MS        SSE heartbeat comment interval, default 15000
   --header-timeout-ms MS   request head deadline, default 10000
@@ -240,6 +253,10 @@ serve options (environment variable in brackets; flags win):
                            the least recently used idle one, default 100
   --mcp-session-idle-seconds S
                            an MCP session unused for S seconds expires, default 1800
+
+Exit status of serve: 0 after SIGTERM/SIGINT, 1 when it cannot start (config, store, port),
+  2 on a usage error, 75 when another instance fenced this one (its lease ran out while it was
+  stopped or cut off from the database: nothing it writes can commit any more; restart it).
 
 sign: prints the user hash HMAC-SHA256(secret, user) in hex, or with --ttl an identity token
   "v1.<exp>.<mac>" that expires SECONDS from now. The secret file's trailing newline is ignored.

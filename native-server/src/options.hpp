@@ -32,7 +32,17 @@ struct ServeOptions {
     int commit_delay_ms = 0;          // hold each db transaction this long (slow storage, tests)
     int mcp_max_sessions = 100;       // open MCP sessions per workspace (the least recently used idle one goes)
     int mcp_session_idle_seconds = 1800;  // an MCP session unused this long expires (404)
+    // Several instances on one PostgreSQL database: the lease an instance holds (renewed every
+    // quarter of it; an instance silent for longer is fenced and its runs are taken over), and
+    // the name operators see it by (default: hostname:port).
+    int instance_lease_ms = 10000;
+    std::string instance_name;
 };
+
+// The exit status of an instance that another instance fenced (its lease ran out: it was stopped,
+// or cut off from the database, for longer than the lease). Nothing it does can commit any more;
+// a supervisor restarts it, as a new instance. 75 is EX_TEMPFAIL: "try again".
+constexpr int kExitFenced = 75;
 
 struct SignOptions {
     std::string secret_file;

@@ -155,6 +155,14 @@ const char* const kMigrations[] = {
         created_at   INTEGER NOT NULL
     );
     )sql",
+    // 6: several instances on one database (PostgreSQL: leases, owners, fencing). A SQLite file
+    // belongs to one process, so nothing uses these columns here (always NULL); they exist so that
+    // a schema version means the same tables on both stores.
+    R"sql(
+    ALTER TABLE executions ADD COLUMN owner TEXT;
+    ALTER TABLE workflow_runs ADD COLUMN owner TEXT;
+    ALTER TABLE journal ADD COLUMN instance TEXT;
+    )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
 

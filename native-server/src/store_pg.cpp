@@ -162,6 +162,33 @@ const char* const kMigrations[] = {
         created_at   BIGINT NOT NULL
     );
     )sql",
+    // 6: several instances on one database (store.hpp, "Several instances"). Each registers with a
+    // lease on the database's clock; executions and workflow runs carry their owner, journal rows
+    // the instance that wrote them (each cuts only its own). confab_fence() is the first statement
+    // of every transaction of a registered instance: its FOR SHARE row lock serializes with the
+    // UPDATE that fences the instance, so a transaction either commits before the takeover (which
+    // then sees its rows) or fails with SQLSTATE CF001.
+    R"sql(
+    CREATE TABLE confab_instances (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        started_at  TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+        lease_until TIMESTAMPTZ NOT NULL,
+        fenced      BOOLEAN NOT NULL DEFAULT false
+    );
+    ALTER TABLE executions ADD COLUMN owner TEXT;
+    ALTER TABLE workflow_runs ADD COLUMN owner TEXT;
+    ALTER TABLE journal ADD COLUMN instance TEXT;
+    CREATE INDEX executions_unfinished_owner ON executions (owner) WHERE status IN ('queued', 'running');
+    CREATE FUNCTION confab_fence(inst TEXT) RETURNS void LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM 1 FROM confab_instances WHERE id = inst AND NOT fenced FOR SHARE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'confab: instance % is fenced', inst USING ERRCODE = 'CF001';
+        END IF;
+    END
+    $$;
+    )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
 
@@ -182,15 +209,26 @@ constexpr const char* kFeedbackColumns =
 constexpr const char* kWorkflowColumns = "id, workspace_id, '', name, created_at, updated_at, doc";
 constexpr const char* kRunColumns = "id, workspace_id, workflow_id, status, created_at, updated_at, doc";
 
-// Journal rows of any number of runs in one statement (the arrays of unnest() carry them all); it
-// answers each run's first and last row id, for the journal's pins.
+// Journal rows of any number of runs in one statement (the arrays of unnest() carry them all, $6
+// the writing instance); it answers each run's first and last row id, for the journal's pins, and
+// notifies "j <first> <last>" once for the statement (a MATERIALIZED CTE runs once), delivered at
+// commit: followers on other instances read the rows of their runs with journal_range().
 constexpr const char* kInsertJournalSql =
-    "WITH ins AS (INSERT INTO journal (execution_id, seq, type, data, created_at) "
-    "SELECT u.execution_id, u.seq, u.type, u.data, u.created_at "
+    "WITH ins AS (INSERT INTO journal (execution_id, seq, type, data, created_at, instance) "
+    "SELECT u.execution_id, u.seq, u.type, u.data, u.created_at, $6::text "
     "FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[]) "
     "WITH ORDINALITY AS u(execution_id, seq, type, data, created_at, n) "
-    "ORDER BY u.n RETURNING id, execution_id) "
-    "SELECT execution_id, MIN(id), MAX(id), COUNT(*) FROM ins GROUP BY execution_id";
+    "ORDER BY u.n RETURNING id, execution_id), "
+    "runs AS (SELECT execution_id, MIN(id) AS first, MAX(id) AS last, COUNT(*) AS n FROM ins GROUP BY execution_id), "
+    "note AS MATERIALIZED (SELECT pg_notify('confab', 'j ' || MIN(first) || ' ' || MAX(last)) FROM runs) "
+    "SELECT runs.execution_id, runs.first, runs.last, runs.n FROM runs, note";
+// The fence check that opens every transaction of a registered instance (migration 6).
+constexpr const char* kFenceSql = "SELECT confab_fence($1::text)";
+constexpr const char* kFencedState = "CF001";
+// An unfinished execution or workflow run whose owner is not a live instance: none recorded (rows
+// from before migration 6, or of a store that never registered), or fenced, or forgotten.
+constexpr const char* kOwnerGone =
+    "(owner IS NULL OR NOT EXISTS (SELECT 1 FROM confab_instances i WHERE i.id = owner AND NOT i.fenced))";
 // Rows of events of one execution ($1), the others as arrays.
 constexpr const char* kInsertEventsSql =
     "INSERT INTO events (execution_id, seq, type, data, created_at) "
@@ -609,7 +647,11 @@ Status PgStore::usable() {
     if (journal_batch_.rows > 0) {
         if (auto st = send_journal_batch(); !st) return st;
     }
-    if (pipeline_) return settle();
+    if (pipeline_) {
+        if (auto st = settle(); !st) return st;
+    }
+    // The open batch failed already (its fence check, say): what follows would only be refused.
+    if (batch_ && batch_error_ && batch_error_->code == "fenced") return *batch_error_;
     return Ok{};
 }
 
@@ -619,6 +661,11 @@ Error PgStore::failure(const pg_result* r, std::string_view what) {
                                                                                   : (conn_ ? PQerrorMessage(conn_) : ""));
     const char* state = r != nullptr ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
     const std::string_view code = state != nullptr ? state : "";
+    // Another instance fenced this one (its lease ran out): nothing of it may commit any more.
+    if (code == kFencedState) {
+        set_fenced();
+        return make_error("fenced", std::move(msg));
+    }
     // The connection is gone (the server stopped, crashed, or the network failed): reconnect.
     if (conn_ == nullptr || PQstatus(conn_) == CONNECTION_BAD || starts_with(code, "08") || starts_with(code, "57P")) {
         lost(msg);
@@ -683,6 +730,74 @@ Status PgStore::exec(const char* sql, std::string_view what) {
     return failure(r.get(), what);
 }
 
+Error PgStore::fenced_error() const {
+    return make_error("fenced", "this instance (" + instance_id_ +
+                                    ") was fenced by another instance: its lease ran out, its runs were taken over");
+}
+
+std::optional<std::string> PgStore::owner() const {
+    if (instance_id_.empty()) return std::nullopt;
+    return instance_id_;
+}
+
+Result<PgStore::PgResult> PgStore::write(std::string_view sql, const PgParams& params, std::string_view what) {
+    if (fenced()) return fenced_error();
+    if (instance_id_.empty() || batch_ || tx_open_) return run(sql, params, what);
+    if (!params.storable) return not_storable(what);
+    if (auto st = usable(); !st) return st.error();
+    Error err;
+    const std::string* fence = statement(kFenceSql, err);
+    if (fence == nullptr) return err;
+    const std::string* name = statement(sql, err);
+    if (name == nullptr) return err;
+    PgParams f;
+    f.text(instance_id_);
+    auto broken = [&](std::string_view doing) -> Error {
+        Error e = failure(nullptr, doing);
+        if (conn_ != nullptr) lost(e.message);  // a half-sent pipeline: start afresh
+        return make_error("storage_unavailable", e.message);
+    };
+    if (PQenterPipelineMode(conn_) != 1) return failure(nullptr, "entering pipeline mode");
+    if (PQsendQueryParams(conn_, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) != 1 ||
+        PQsendQueryPrepared(conn_, fence->c_str(), f.size(), f.data(), nullptr, nullptr, 0) != 1 ||
+        PQsendQueryPrepared(conn_, name->c_str(), params.size(), params.data(), nullptr, nullptr, 0) != 1 ||
+        PQsendQueryParams(conn_, "COMMIT", 0, nullptr, nullptr, nullptr, nullptr, 0) != 1 ||
+        PQpipelineSync(conn_) != 1) {
+        return broken("sending");
+    }
+    pipeline_ = true;  // lost() knows the pipeline's state goes with the connection
+    if (auto st = flush(); !st) return st.error();
+    PgResult result;
+    std::optional<Error> first_error;
+    bool committed_ok = false;
+    for (int next = 0;;) {
+        PgResult r(PQgetResult(conn_));
+        if (!r) {
+            if (PQstatus(conn_) == CONNECTION_BAD) return failure(nullptr, what);
+            continue;
+        }
+        const auto status = PQresultStatus(r.get());
+        if (status == PGRES_PIPELINE_SYNC) break;
+        const int i = next++;
+        if (status == PGRES_PIPELINE_ABORTED) continue;
+        if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+            Error e = failure(r.get(), i == 1 ? std::string_view("checking the instance's lease") : what);
+            if (conn_ == nullptr) return e;
+            if (!first_error) first_error = std::move(e);
+            continue;
+        }
+        if (i == 2) result = std::move(r);
+        if (i == 3) committed_ok = std::strcmp(PQcmdStatus(r.get()), "COMMIT") == 0;
+    }
+    pipeline_ = false;
+    if (PQexitPipelineMode(conn_) != 1) return failure(nullptr, "leaving pipeline mode");
+    if (PQtransactionStatus(conn_) != PQTRANS_IDLE) PgResult(PQexec(conn_, "ROLLBACK"));
+    if (first_error) return *first_error;
+    if (!committed_ok || !result) return make_error("storage_error", "database error: " + std::string(what) + ": not committed");
+    committed();
+    return result;
+}
+
 // ---------------------------------------------------------------- pipelined batches
 
 Status PgStore::flush() {
@@ -725,7 +840,7 @@ Status PgStore::send_journal_batch() {
     if (journal_batch_.rows == 0) return Ok{};
     PgParams p;
     p.array(journal_batch_.ids).array(journal_batch_.seqs).array(journal_batch_.types).array(journal_batch_.datas)
-        .array(journal_batch_.times);
+        .array(journal_batch_.times).opt(owner());
     journal_batch_.clear();
     return send_pipelined(kInsertJournalSql, &p);
 }
@@ -759,7 +874,8 @@ Status PgStore::send_pipelined(std::string_view sql, const PgParams* params) {
                          : PQsendQueryParams(conn_, std::string(sql).c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0);
     if (sent != 1) return failure(nullptr, "sending");
     pending_.push_back(Pending{params == nullptr ? (sql == "BEGIN" ? Pending::Kind::begin : Pending::Kind::commit)
-                                                 : Pending::Kind::journal});
+                               : sql == kFenceSql ? Pending::Kind::fence
+                                                  : Pending::Kind::journal});
     return Ok{};
 }
 
@@ -780,7 +896,9 @@ Status PgStore::settle() {
         const Pending& p = pending_[next++];
         if (status == PGRES_PIPELINE_ABORTED) continue;  // an earlier failure, kept already
         if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-            Error e = failure(r.get(), p.kind == Pending::Kind::commit ? "commit" : "journal_events");
+            Error e = failure(r.get(), p.kind == Pending::Kind::commit  ? "commit"
+                                       : p.kind == Pending::Kind::fence ? "checking the instance's lease"
+                                                                        : "journal_events");
             if (conn_ == nullptr) return e;  // the connection went with it
             if (!batch_error_) batch_error_ = std::move(e);
             continue;
@@ -800,11 +918,22 @@ Status PgStore::settle() {
 
 Status PgStore::begin_batch() {
     if (batch_) return make_error("storage_error", "a group commit is already open");
+    if (fenced()) return fenced_error();
     if (auto st = usable(); !st) return st;
     batch_error_.reset();
     committed_batch_ = false;
-    // BEGIN goes out with the batch's first statements: no round trip of its own.
+    // BEGIN and the fence check go out with the batch's first statements: no round trip of their own.
     if (auto st = send_pipelined("BEGIN", nullptr); !st) return st;
+    if (!instance_id_.empty()) {
+        PgParams p;
+        p.text(instance_id_);
+        if (auto st = send_pipelined(kFenceSql, &p); !st) {
+            // BEGIN is out: settle and roll it back, as a failed batch does.
+            settle();
+            if (conn_ != nullptr && PQtransactionStatus(conn_) != PQTRANS_IDLE) exec("ROLLBACK", "begin_batch");
+            return st;
+        }
+    }
     batch_ = true;
     return Ok{};
 }
@@ -822,6 +951,11 @@ Status PgStore::commit_batch() {
     if (broken_) return rolled_back(make_error("storage_unavailable", "the database connection was lost during the group commit"));
     committed_batch_ = false;
     if (conn_ != nullptr && PQtransactionStatus(conn_) == PQTRANS_INERROR && !pipeline_) {
+        // The first failure says why (a fenced instance's batch fails "fenced").
+        if (batch_error_) {
+            Error e = *batch_error_;
+            return rolled_back(std::move(e));
+        }
         return rolled_back(make_error("storage_error", "a statement of the group commit failed; it was rolled back"));
     }
     // The batch's journal rows and COMMIT ride the pipeline: one round trip.
@@ -843,8 +977,24 @@ Status PgStore::commit_batch() {
 // ---------------------------------------------------------------- transactions
 
 Status PgStore::tx_begin() {
-    if (batch_) return exec("SAVEPOINT tx", "savepoint");
-    if (auto st = exec("BEGIN", "begin"); !st) return st;
+    if (fenced()) return fenced_error();
+    if (batch_) return exec("SAVEPOINT tx", "savepoint");  // the batch checked the fence
+    if (instance_id_.empty()) {
+        if (auto st = exec("BEGIN", "begin"); !st) return st;
+    } else {
+        // One simple query, one round trip: BEGIN and the fence check.
+        if (auto st = usable(); !st) return st;
+        char* id = PQescapeLiteral(conn_, instance_id_.data(), instance_id_.size());
+        if (id == nullptr) return failure(nullptr, "checking the instance's lease");
+        const std::string sql = std::string("BEGIN; SELECT confab_fence(") + id + ")";
+        PQfreemem(id);
+        if (auto st = exec(sql.c_str(), "checking the instance's lease"); !st) {
+            if (conn_ != nullptr && PQtransactionStatus(conn_) != PQTRANS_IDLE) {
+                PgResult r(PQexec(conn_, "ROLLBACK"));
+            }
+            return st;
+        }
+    }
     tx_open_ = true;
     return Ok{};
 }
@@ -888,7 +1038,7 @@ Status PgStore::probe_write(std::int64_t now) {
     }
     PgParams p;
     p.num(now);
-    auto r = run("INSERT INTO health_probe (id, at) VALUES (1, $1::bigint) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+    auto r = write("INSERT INTO health_probe (id, at) VALUES (1, $1::bigint) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
                  p, "probe_write");
     if (!r) return r.error();
     if (!batch_) committed();
@@ -901,13 +1051,15 @@ Status PgStore::insert_execution(const ExecutionRecord& e) {
     PgParams p;
     p.text(e.id).text(e.workspace_id).text(e.user_id).text(e.app_id).text(e.version).text(e.kind).opt(e.session_id)
         .text(protocol::to_string(e.status)).text(protocol::dump(e.inputs)).text(protocol::dump(e.output)).opt(e.error)
-        .num(e.created_at).num(e.updated_at).num(static_cast<std::int64_t>(e.last_seq));
+        .num(e.created_at).num(e.updated_at).num(static_cast<std::int64_t>(e.last_seq)).opt(owner());
     // ON CONFLICT DO NOTHING: a taken id is an answer, not an error that would abort a batch.
-    auto r = run("INSERT INTO executions (id, workspace_id, user_id, app_id, version, kind, session_id, status, "
-                 "inputs, output, error, created_at, updated_at, last_seq) VALUES ($1::text, $2::text, $3::text, "
-                 "$4::text, $5::text, $6::text, $7::text, $8::text, $9::text, $10::text, $11::text, $12::bigint, "
-                 "$13::bigint, $14::bigint) ON CONFLICT (id) DO NOTHING",
-                 p, "insert_execution");
+    // The inserting instance owns the execution (it runs it); another one takes it over only by
+    // fencing this one.
+    auto r = write("INSERT INTO executions (id, workspace_id, user_id, app_id, version, kind, session_id, status, "
+                   "inputs, output, error, created_at, updated_at, last_seq, owner) VALUES ($1::text, $2::text, "
+                   "$3::text, $4::text, $5::text, $6::text, $7::text, $8::text, $9::text, $10::text, $11::text, "
+                   "$12::bigint, $13::bigint, $14::bigint, $15::text) ON CONFLICT (id) DO NOTHING",
+                   p, "insert_execution");
     if (!r) return r.error();
     if (affected(*r) != 1) return make_error("conflict", "execution " + e.id + " already exists");
     return Ok{};
@@ -916,7 +1068,7 @@ Status PgStore::insert_execution(const ExecutionRecord& e) {
 Status PgStore::append_event(const std::string& execution_id, const EventRecord& e) {
     PgParams p;
     p.text(execution_id).num(static_cast<std::int64_t>(e.seq)).text(e.type).text(e.data).num(e.created_at);
-    auto r = run("INSERT INTO events (execution_id, seq, type, data, created_at) "
+    auto r = write("INSERT INTO events (execution_id, seq, type, data, created_at) "
                  "SELECT $1::text, $2::bigint, $3::text, $4::text, $5::bigint "
                  "WHERE EXISTS (SELECT 1 FROM executions WHERE id = $1::text) AND " CONFAB_PG_LAST_SEQ_OF("$1::text")
                  " = $2::bigint - 1",
@@ -943,6 +1095,7 @@ void PgStore::journalled(const pg_result* r) {
 Status PgStore::journal_events(const std::string& execution_id, const std::vector<EventRecord>& events,
                                const std::vector<EventRecord>& compact) {
     if (events.empty() && compact.empty()) return Ok{};
+    if (fenced()) return fenced_error();
     if (batch_ && compact.empty()) {
         // The hot path: rows of the batch's one journal INSERT, answered with its COMMIT.
         if (broken_) return make_error("storage_unavailable", "the database connection was lost during the group commit");
@@ -969,8 +1122,8 @@ Status PgStore::journal_events(const std::string& execution_id, const std::vecto
             rows.add(execution_id, e);
         }
         PgParams p;
-        p.array(rows.ids).array(rows.seqs).array(rows.types).array(rows.datas).array(rows.times);
-        auto r = run(kInsertJournalSql, p, "journal_events");
+        p.array(rows.ids).array(rows.seqs).array(rows.types).array(rows.datas).array(rows.times).opt(owner());
+        auto r = write(kInsertJournalSql, p, "journal_events");
         if (!r) return fail(r.error());
         if (PQntuples(r->get()) == 1) first = int_value(r->get(), 0, 1);
         if (compact.empty()) {
@@ -1039,9 +1192,12 @@ void PgStore::after_commit() {
     const auto below = journal_.committed(!batch_);
     if (!below) return;
     PgParams p;
-    p.num(*below);
-    // Best effort: what is not cut now is cut next time (or emptied at the next start).
-    if (auto r = run("DELETE FROM journal WHERE id < $1::bigint", p, "cutting the journal"); !r) {
+    p.num(*below).opt(owner());
+    // Best effort: what is not cut now is cut next time (or emptied at the next start). Only this
+    // instance's rows: the pins are of its own runs; another instance's live runs need theirs.
+    if (auto r = run("DELETE FROM journal WHERE id < $1::bigint AND instance IS NOT DISTINCT FROM $2::text", p,
+                     "cutting the journal");
+        !r) {
         log_line(R"({"level":"warn","msg":"cutting the journal failed","reason":)" +
                  protocol::dump(Json(r.error().message)) + "}");
     }
@@ -1070,11 +1226,13 @@ Status PgStore::finish_execution(const std::string& id, ExecutionStatus status, 
     }
     PgParams p;
     p.text(protocol::to_string(status)).text(protocol::dump(output)).opt(error).num(now).text(id);
-    auto r = run("UPDATE executions SET status = $1::text, output = $2::text, error = $3::text, updated_at = $4::bigint "
-                 "WHERE id = $5::text AND status IN ('queued', 'running')",
-                 p, "finish_execution");
+    // "d <id>" tells followers on other instances that the run ended (delivered at commit).
+    auto r = write("WITH done AS (UPDATE executions SET status = $1::text, output = $2::text, error = $3::text, "
+                   "updated_at = $4::bigint WHERE id = $5::text AND status IN ('queued', 'running') RETURNING id) "
+                   "SELECT pg_notify('confab', 'd ' || id) FROM done",
+                   p, "finish_execution");
     if (!r) return r.error();
-    if (affected(*r) == 1) return Ok{};
+    if (PQntuples(r->get()) == 1) return Ok{};
     return why_not_updated(id, "finish_execution");
 }
 
@@ -1084,9 +1242,9 @@ Status PgStore::set_status(const std::string& id, ExecutionStatus status, std::i
     }
     PgParams p;
     p.text(protocol::to_string(status)).num(now).text(id);
-    auto r = run("UPDATE executions SET status = $1::text, updated_at = $2::bigint "
-                 "WHERE id = $3::text AND status IN ('queued', 'running')",
-                 p, "set_status");
+    auto r = write("UPDATE executions SET status = $1::text, updated_at = $2::bigint "
+                   "WHERE id = $3::text AND status IN ('queued', 'running')",
+                   p, "set_status");
     if (!r) return r.error();
     if (affected(*r) == 1) return Ok{};
     return why_not_updated(id, "set_status");
@@ -1118,7 +1276,19 @@ std::vector<EventRecord> PgStore::events_after(const std::string& execution_id, 
     if (after_seq > static_cast<std::uint64_t>(INT64_MAX)) return out;
     PgParams p;
     p.text(execution_id).num(static_cast<std::int64_t>(after_seq)).num(clamp_limit(limit, INT64_MAX));
-    auto r = run("SELECT seq, type, data, created_at FROM events WHERE execution_id = $1::text AND seq > $2::bigint "
+    // Its events rows, then (a run still live, here or on another instance) its journal rows after
+    // the last of those: a reader anywhere catches up. Compaction copies journal rows into events,
+    // so the journal's part starts after the events' last seq. The conditions of the journal's part
+    // that do not depend on its rows are checked once, before it is read: a finished run (nearly
+    // every replay) or a full page never reads the journal.
+    auto r = run("WITH ev AS (SELECT seq, type, data, created_at FROM events WHERE execution_id = $1::text "
+                 "AND seq > $2::bigint ORDER BY seq LIMIT $3::bigint) "
+                 "SELECT seq, type, data, created_at FROM ev UNION ALL "
+                 "(SELECT DISTINCT ON (j.seq) j.seq, j.type, j.data, j.created_at FROM journal j "
+                 "WHERE j.execution_id = $1::text AND j.seq > GREATEST($2::bigint, (SELECT COALESCE(MAX(seq), 0) FROM ev)) "
+                 "AND (SELECT COUNT(*) FROM ev) < $3::bigint "
+                 "AND EXISTS (SELECT 1 FROM executions WHERE id = $1::text AND status IN ('queued', 'running')) "
+                 "ORDER BY j.seq, j.id LIMIT $3::bigint) "
                  "ORDER BY seq LIMIT $3::bigint",
                  p, "events_after");
     if (!r) {
@@ -1138,48 +1308,51 @@ std::vector<EventRecord> PgStore::events_after(const std::string& execution_id, 
     return out;
 }
 
-Result<std::size_t> PgStore::fail_interrupted(std::int64_t now) {
-    if (auto st = tx_begin(); !st) return st.error();
-    auto fail = [&](Error err) -> Result<std::size_t> {
-        tx_rollback();
-        return err;
-    };
-    // The journal's rows of unfinished runs become their events (rows of completed or compacted
-    // events are there already: DO NOTHING), then the journal is empty: no run is live at start.
-    if (auto st = exec("INSERT INTO events (execution_id, seq, type, data, created_at) "
-                       "SELECT j.execution_id, j.seq, j.type, j.data, j.created_at FROM journal j "
-                       "WHERE j.execution_id IN (SELECT id FROM executions WHERE status IN ('queued', 'running')) "
-                       "ORDER BY j.id ON CONFLICT DO NOTHING",
-                       "fail_interrupted");
-        !st) {
-        return fail(st.error());
-    }
-    if (auto st = exec("DELETE FROM journal", "fail_interrupted"); !st) return fail(st.error());
-    journal_.clear();
-    auto open = run("SELECT id, kind, session_id, " CONFAB_PG_LAST_SEQ_OF("executions.id")
-                    " FROM executions WHERE status IN ('queued', 'running') ORDER BY row_id",
-                    PgParams{}, "fail_interrupted");
-    if (!open) return fail(open.error());
+// Inside the open transaction. FOR UPDATE: two instances closing the same executions at once
+// (two take-overs, or a take-over and a restart) serialize here; the second finds them terminal.
+Result<std::vector<std::string>> PgStore::close_executions(std::string_view scope, const PgParams& params,
+                                                           std::int64_t now) {
+    std::vector<std::string> closed;
+    const std::string select = "SELECT id, kind, session_id FROM executions WHERE status IN ('queued', 'running') AND " +
+                               std::string(scope) + " ORDER BY row_id FOR UPDATE";
+    auto open = run(select, params, "closing interrupted runs");
+    if (!open) return open.error();
     const int n = PQntuples(open->get());
+    if (n == 0) return closed;
+    std::string ids;
+    for (int i = 0; i < n; ++i) append_text_element(ids, value(open->get(), i, 0));
+    // The journal's rows of these runs become their events (rows of completed or compacted events
+    // are there already: DO NOTHING).
+    PgParams moved;
+    moved.array(ids);
+    if (auto r = run("INSERT INTO events (execution_id, seq, type, data, created_at) "
+                     "SELECT j.execution_id, j.seq, j.type, j.data, j.created_at FROM journal j "
+                     "WHERE j.execution_id = ANY($1::text[]) ORDER BY j.id ON CONFLICT DO NOTHING",
+                     moved, "closing interrupted runs");
+        !r) {
+        return r.error();
+    }
     for (int i = 0; i < n; ++i) {
         const std::string id = value(open->get(), i, 0);
         const std::string kind = value(open->get(), i, 1);
         const std::optional<std::string> session_id = opt_value(open->get(), i, 2);
-        std::uint64_t seq = static_cast<std::uint64_t>(int_value(open->get(), i, 3));
+        PgParams q;
+        q.text(id);
+        auto last = run("SELECT " CONFAB_PG_LAST_SEQ_OF("$1::text"), q, "closing interrupted runs");
+        if (!last) return last.error();
+        std::uint64_t seq = static_cast<std::uint64_t>(int_value(last->get(), 0, 0));
         std::string partial;
         if (kind == "chat") {
-            PgParams p;
-            p.text(id);
             auto ev = run("SELECT type, data FROM events WHERE execution_id = $1::text AND "
                           "type IN ('delta', 'agent-response') ORDER BY seq",
-                          p, "fail_interrupted");
-            if (!ev) return fail(ev.error());
+                          q, "closing interrupted runs");
+            if (!ev) return ev.error();
             for (int k = 0; k < PQntuples(ev->get()); ++k) {
                 store_detail::append_reply_text(partial, value(ev->get(), k, 0), value(ev->get(), k, 1));
             }
             if (session_id) {
                 auto m = store_detail::interrupted_message(*session_id, id, partial, now);
-                if (auto st = insert_message(m); !st && st.error().code != "not_found") return fail(st.error());
+                if (auto st = insert_message(m); !st && st.error().code != "not_found") return st.error();
             }
         }
         std::vector<EventRecord> events;
@@ -1187,18 +1360,178 @@ Result<std::size_t> PgStore::fail_interrupted(std::int64_t now) {
             events.push_back(EventRecord{++seq, type, data, now});
         }
         PgParams ins = event_params(id, events);
-        if (auto r = run(kInsertEventsSql, ins, "fail_interrupted"); !r) return fail(r.error());
+        if (auto r = run(kInsertEventsSql, ins, "closing interrupted runs"); !r) return r.error();
         PgParams up;
         up.text(kInterrupted).num(now).text(id);
-        if (auto r = run("UPDATE executions SET status = 'error', error = $1::text, updated_at = $2::bigint "
-                         "WHERE id = $3::text",
-                         up, "fail_interrupted");
+        // "d <id>": followers of the run on other instances end their streams.
+        if (auto r = run("WITH done AS (UPDATE executions SET status = 'error', error = $1::text, "
+                         "updated_at = $2::bigint WHERE id = $3::text RETURNING id) "
+                         "SELECT pg_notify('confab', 'd ' || id) FROM done",
+                         up, "closing interrupted runs");
             !r) {
+            return r.error();
+        }
+        closed.push_back(id);
+    }
+    return closed;
+}
+
+Result<std::vector<std::string>> PgStore::take_over_expired(std::int64_t now) {
+    if (fenced()) return fenced_error();
+    PgParams me;
+    me.text(instance_id_);
+    auto expired = run("SELECT id FROM confab_instances WHERE lease_until < clock_timestamp() AND NOT fenced "
+                       "AND id <> $1::text ORDER BY lease_until",
+                       me, "take_over_expired");
+    if (!expired) return expired.error();
+    std::vector<std::string> dead;
+    for (int i = 0; i < PQntuples(expired->get()); ++i) dead.push_back(value(expired->get(), i, 0));
+    std::vector<std::string> closed;
+    for (const std::string& inst : dead) {
+        if (auto st = tx_begin(); !st) return st.error();
+        auto fail = [&](Error err) -> Result<std::vector<std::string>> {
+            tx_rollback();
+            return err;
+        };
+        PgParams p;
+        p.text(inst);
+        // The decision. Its row lock waits for a transaction of the dead instance in flight (that
+        // holds the row FOR SHARE since its fence check): that one commits first and the statements
+        // below see its rows, or it fails "fenced" after this commits. A lease renewed meanwhile, or
+        // another instance's take-over first, leaves nothing to do.
+        auto fence = run("UPDATE confab_instances SET fenced = true WHERE id = $1::text AND "
+                         "lease_until < clock_timestamp() AND NOT fenced RETURNING id",
+                         p, "take_over_expired");
+        if (!fence) return fail(fence.error());
+        if (PQntuples(fence->get()) != 1) {
+            tx_rollback();
+            continue;
+        }
+        auto ended = close_executions("owner = $1::text", p, now);
+        if (!ended) return fail(ended.error());
+        if (auto runs = close_runs("owner = $1::text", p, now); !runs) return fail(runs.error());
+        if (auto r = run("DELETE FROM journal WHERE instance = $1::text", p, "take_over_expired"); !r) {
             return fail(r.error());
         }
+        if (auto st = tx_commit(); !st) return fail(st.error());
+        log_line(R"({"level":"warn","msg":"took over an instance whose lease ran out","instance":)" +
+                 protocol::dump(Json(inst)) + R"(,"executions":)" + std::to_string(ended->size()) + "}");
+        closed.insert(closed.end(), ended->begin(), ended->end());
+    }
+    // Fenced instances stay listed for a day (operators see who was taken over), then go.
+    if (auto r = write("DELETE FROM confab_instances WHERE fenced AND lease_until < clock_timestamp() - interval '1 day'",
+                       PgParams{}, "take_over_expired");
+        !r && r.error().code == "fenced") {
+        return r.error();
+    }
+    return closed;
+}
+
+// At start (and whenever called): no longer everything unfinished, which would end the live runs
+// of the other instances. Expired instances are taken over (fenced first); then the executions
+// that no live instance owns end: those of rows from before migration 6 or of an unregistered
+// store (owner NULL), and of instances fenced or forgotten. Journal rows of no live instance go.
+Result<std::size_t> PgStore::fail_interrupted(std::int64_t now) {
+    auto taken = take_over_expired(now);
+    if (!taken) return taken.error();
+    if (auto st = tx_begin(); !st) return st.error();
+    auto fail = [&](Error err) -> Result<std::size_t> {
+        tx_rollback();
+        return err;
+    };
+    auto ended = close_executions(kOwnerGone, PgParams{}, now);
+    if (!ended) return fail(ended.error());
+    if (auto st = exec("DELETE FROM journal WHERE instance IS NULL OR NOT EXISTS "
+                       "(SELECT 1 FROM confab_instances i WHERE i.id = journal.instance AND NOT i.fenced)",
+                       "fail_interrupted");
+        !st) {
+        return fail(st.error());
     }
     if (auto st = tx_commit(); !st) return fail(st.error());
-    return static_cast<std::size_t>(n);
+    // This instance's own pins stay (its live runs are not closed); an unregistered store's runs
+    // were all closed, their rows deleted.
+    if (instance_id_.empty()) journal_.clear();
+    return taken->size() + ended->size();
+}
+
+std::optional<Store::Owner> PgStore::execution_owner(const std::string& id) {
+    PgParams p;
+    p.text(id);
+    auto r = run("SELECT e.owner, COALESCE(i.lease_until > clock_timestamp() AND NOT i.fenced, false) "
+                 "FROM executions e LEFT JOIN confab_instances i ON i.id = e.owner "
+                 "WHERE e.id = $1::text AND e.status IN ('queued', 'running') AND e.owner IS NOT NULL",
+                 p, "execution_owner");
+    if (!r || PQntuples(r->get()) == 0) return std::nullopt;
+    return Owner{value(r->get(), 0, 0), std::strcmp(PQgetvalue(r->get(), 0, 1), "t") == 0};
+}
+
+Status PgStore::request_cancel(const std::string& execution_id) {
+    PgParams p;
+    p.text(execution_id);
+    auto r = write("SELECT pg_notify('confab', 'c ' || $1::text)", p, "request_cancel");
+    if (!r) return r.error();
+    return Ok{};
+}
+
+std::vector<Store::JournalRow> PgStore::journal_range(std::int64_t first, std::int64_t last,
+                                                      const std::vector<std::string>& execution_ids) {
+    std::vector<JournalRow> out;
+    if (execution_ids.empty() || last < first) return out;
+    std::string ids;
+    for (const auto& id : execution_ids) append_text_element(ids, id);
+    PgParams p;
+    p.num(first).num(last).array(ids);
+    // The primary key's range, then the few runs followed: no index on execution_id needed.
+    auto r = run("SELECT execution_id, seq, type, data, created_at FROM journal WHERE id BETWEEN $1::bigint AND "
+                 "$2::bigint AND execution_id = ANY($3::text[]) ORDER BY execution_id, seq",
+                 p, "journal_range");
+    if (!r) {
+        log_line(R"({"level":"error","msg":"journal_range failed","reason":)" + protocol::dump(Json(r.error().message)) + "}");
+        return out;
+    }
+    const int n = PQntuples(r->get());
+    out.reserve(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) {
+        JournalRow row;
+        row.execution_id = value(r->get(), i, 0);
+        row.event.seq = static_cast<std::uint64_t>(int_value(r->get(), i, 1));
+        row.event.type = value(r->get(), i, 2);
+        row.event.data = value(r->get(), i, 3);
+        row.event.created_at = int_value(r->get(), i, 4);
+        out.push_back(std::move(row));
+    }
+    return out;
+}
+
+Status PgStore::register_instance(const std::string& id, const std::string& name, std::int64_t lease_ms) {
+    if (fenced()) return fenced_error();
+    PgParams p;
+    p.text(id).text(name).num(lease_ms);
+    // The lease is measured on the database's clock: no instance's clock is trusted.
+    auto r = run("INSERT INTO confab_instances (id, name, lease_until) "
+                 "VALUES ($1::text, $2::text, clock_timestamp() + $3::bigint * interval '1 millisecond')",
+                 p, "register_instance");
+    if (!r) return r.error();
+    instance_id_ = id;
+    lease_ms_ = lease_ms;
+    return Ok{};
+}
+
+Status PgStore::renew_lease() {
+    if (fenced()) return fenced_error();
+    if (instance_id_.empty()) return Ok{};
+    PgParams p;
+    p.text(instance_id_).num(lease_ms_);
+    auto r = run("UPDATE confab_instances SET lease_until = clock_timestamp() + $2::bigint * interval '1 millisecond' "
+                 "WHERE id = $1::text AND NOT fenced",
+                 p, "renew_lease");
+    if (!r) return r.error();
+    if (affected(*r) != 1) {
+        set_fenced();
+        return fenced_error();
+    }
+    if (!batch_ && !tx_open_) committed();
+    return Ok{};
 }
 
 // ---------------------------------------------------------------- sessions and messages
@@ -1207,7 +1540,7 @@ Status PgStore::insert_session(const SessionRecord& s) {
     PgParams p;
     p.text(s.id).text(s.workspace_id).text(s.user_id).text(s.app_id).text(s.title).num(s.created_at)
         .num(s.updated_at).num(s.message_count);
-    auto r = run("INSERT INTO sessions (id, workspace_id, user_id, app_id, title, created_at, updated_at, message_count) "
+    auto r = write("INSERT INTO sessions (id, workspace_id, user_id, app_id, title, created_at, updated_at, message_count) "
                  "VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::bigint, $7::bigint, $8::bigint) "
                  "ON CONFLICT (id) DO NOTHING",
                  p, "insert_session");
@@ -1402,7 +1735,7 @@ Status PgStore::put_idempotency(const IdempotencyRecord& k) {
         .text(k.turn_id).num(k.created_at);
     // A taken key or a session gone (its foreign key) is a conflict, as on SQLite, and no error
     // that would abort a batch.
-    auto r = run("INSERT INTO idempotency_keys (workspace_id, user_id, key, app_id, session_id, fingerprint, turn_id, "
+    auto r = write("INSERT INTO idempotency_keys (workspace_id, user_id, key, app_id, session_id, fingerprint, turn_id, "
                  "created_at) SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::bigint "
                  "WHERE EXISTS (SELECT 1 FROM sessions WHERE id = $5::text) "
                  "ON CONFLICT (workspace_id, user_id, key) DO NOTHING",
@@ -1419,7 +1752,7 @@ Result<Store::ExecutionKeyClaim> PgStore::claim_execution_key(const std::string&
     PgParams p;
     p.text(workspace_id).text(user_id).text(key).text(fingerprint).text(execution_id).num(now);
     // Inserted unless taken; then the row that holds the key, whichever it is.
-    auto ins = run("INSERT INTO execution_keys (workspace_id, user_id, key, fingerprint, execution_id, created_at) "
+    auto ins = write("INSERT INTO execution_keys (workspace_id, user_id, key, fingerprint, execution_id, created_at) "
                    "VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::bigint) "
                    "ON CONFLICT (workspace_id, user_id, key) DO NOTHING",
                    p, "claim_execution_key");
@@ -1448,7 +1781,7 @@ Status PgStore::release_execution_key(const std::string& workspace_id, const std
                                       const std::string& key, const std::string& execution_id) {
     PgParams p;
     p.text(workspace_id).text(user_id).text(key).text(execution_id);
-    auto r = run("DELETE FROM execution_keys WHERE workspace_id = $1::text AND user_id = $2::text AND key = $3::text "
+    auto r = write("DELETE FROM execution_keys WHERE workspace_id = $1::text AND user_id = $2::text AND key = $3::text "
                  "AND execution_id = $4::text",
                  p, "release_execution_key");
     if (!r) return r.error();
@@ -1485,7 +1818,7 @@ Result<FeedbackRecord> PgStore::put_feedback(const FeedbackRecord& f) {
     PgParams p;
     p.text(f.execution_id).text(f.user_id).text(f.workspace_id).text(f.app_id).text(f.rating).text(f.comment)
         .num(f.updated_at);
-    auto r = run(sql, p, "put_feedback");
+    auto r = write(sql, p, "put_feedback");
     if (!r) return r.error();
     if (PQntuples(r->get()) != 1) return make_error("storage_error", "put_feedback: no row returned");
     return read_feedback(r->get(), 0);
@@ -1494,7 +1827,7 @@ Result<FeedbackRecord> PgStore::put_feedback(const FeedbackRecord& f) {
 Result<bool> PgStore::delete_feedback(const std::string& execution_id, const std::string& user_id) {
     PgParams p;
     p.text(execution_id).text(user_id);
-    auto r = run("DELETE FROM feedback WHERE execution_id = $1::text AND user_id = $2::text", p, "delete_feedback");
+    auto r = write("DELETE FROM feedback WHERE execution_id = $1::text AND user_id = $2::text", p, "delete_feedback");
     if (!r) return r.error();
     return affected(*r) > 0;
 }
@@ -1549,7 +1882,7 @@ std::vector<ExecutionRecord> PgStore::list_executions(const std::string& workspa
 Status PgStore::put_workflow(const DocRecord& d, bool only_if_absent) {
     PgParams p;
     p.text(d.id).text(d.workspace_id).text(d.label).num(d.created_at).num(d.updated_at).text(protocol::dump(d.doc));
-    auto r = run(only_if_absent
+    auto r = write(only_if_absent
                      ? "INSERT INTO workflows (id, workspace_id, name, created_at, updated_at, doc) "
                        "VALUES ($1::text, $2::text, $3::text, $4::bigint, $5::bigint, $6::text) ON CONFLICT (id) DO NOTHING"
                      // An upsert keeps the row's row_id: an edit never reorders a list.
@@ -1605,7 +1938,7 @@ DocPage PgStore::list_workflows(const std::string& workspace_id, const std::stri
 Result<bool> PgStore::delete_workflow(const std::string& workspace_id, const std::string& id) {
     PgParams p;
     p.text(workspace_id).text(id);
-    auto r = run("DELETE FROM workflows WHERE workspace_id = $1::text AND id = $2::text", p, "delete_workflow");
+    auto r = write("DELETE FROM workflows WHERE workspace_id = $1::text AND id = $2::text", p, "delete_workflow");
     if (!r) return r.error();
     return affected(*r) > 0;
 }
@@ -1613,12 +1946,14 @@ Result<bool> PgStore::delete_workflow(const std::string& workspace_id, const std
 Status PgStore::put_run(const DocRecord& d) {
     PgParams p;
     p.text(d.id).text(d.workspace_id).text(d.parent_id).text(d.label).num(d.created_at).num(d.updated_at)
-        .text(protocol::dump(d.doc));
-    auto r = run("INSERT INTO workflow_runs (id, workspace_id, workflow_id, status, created_at, updated_at, doc) "
-                 "VALUES ($1::text, $2::text, $3::text, $4::text, $5::bigint, $6::bigint, $7::text) ON CONFLICT (id) DO UPDATE SET "
-                 "workspace_id = excluded.workspace_id, workflow_id = excluded.workflow_id, status = excluded.status, "
-                 "created_at = excluded.created_at, updated_at = excluded.updated_at, doc = excluded.doc",
-                 p, "put_run");
+        .text(protocol::dump(d.doc)).opt(owner());
+    // The instance that writes a run's state is the one running it: it owns the run from now on.
+    auto r = write("INSERT INTO workflow_runs (id, workspace_id, workflow_id, status, created_at, updated_at, doc, owner) "
+                   "VALUES ($1::text, $2::text, $3::text, $4::text, $5::bigint, $6::bigint, $7::text, $8::text) "
+                   "ON CONFLICT (id) DO UPDATE SET workspace_id = excluded.workspace_id, "
+                   "workflow_id = excluded.workflow_id, status = excluded.status, created_at = excluded.created_at, "
+                   "updated_at = excluded.updated_at, doc = excluded.doc, owner = excluded.owner",
+                   p, "put_run");
     if (!r) return r.error();
     return Ok{};
 }
@@ -1642,21 +1977,45 @@ DocPage PgStore::list_runs(const std::string& workspace_id, const std::string& w
     return doc_page(count_sql, sql, p, offset, limit, "list_runs");
 }
 
-Result<std::size_t> PgStore::fail_interrupted_runs(std::int64_t now) {
-    static const std::string sql = std::string("SELECT ") + kRunColumns +
-        " FROM workflow_runs WHERE status IN ('QUEUED', 'RUNNING')";
-    auto r = run(sql, PgParams{}, "fail_interrupted_runs");
+// Inside the open transaction (FOR UPDATE: see close_executions).
+Result<std::size_t> PgStore::close_runs(std::string_view scope, const PgParams& params, std::int64_t now) {
+    const std::string sql = std::string("SELECT ") + kRunColumns +
+                            " FROM workflow_runs WHERE status IN ('QUEUED', 'RUNNING') AND " + std::string(scope) +
+                            " FOR UPDATE";
+    auto r = run(sql, params, "fail_interrupted_runs");
     if (!r) return r.error();
     std::vector<DocRecord> open;
     for (int i = 0; i < PQntuples(r->get()); ++i) open.push_back(read_doc(r->get(), i));
     for (auto& d : open) {
-        d.label = "FAILED";
-        d.updated_at = now;
         d.doc["error"] = kInterrupted;
         d.doc["errorCode"] = "interrupted";
-        if (auto st = put_run(d); !st) return st.error();
+        PgParams p;
+        p.num(now).text(protocol::dump(d.doc)).text(d.id);
+        if (auto u = run("UPDATE workflow_runs SET status = 'FAILED', updated_at = $1::bigint, doc = $2::text "
+                         "WHERE id = $3::text",
+                         p, "fail_interrupted_runs");
+            !u) {
+            return u.error();
+        }
     }
     return open.size();
+}
+
+// Like fail_interrupted: runs of expired instances (taken over), then those no live instance owns.
+Result<std::size_t> PgStore::fail_interrupted_runs(std::int64_t now) {
+    auto taken = take_over_expired(now);
+    if (!taken) return taken.error();
+    if (auto st = tx_begin(); !st) return st.error();
+    auto n = close_runs(kOwnerGone, PgParams{}, now);
+    if (!n) {
+        tx_rollback();
+        return n.error();
+    }
+    if (auto st = tx_commit(); !st) {
+        tx_rollback();
+        return st.error();
+    }
+    return *n;
 }
 
 }  // namespace confab::server

@@ -104,6 +104,16 @@ public:
     void idle() override;
     Status probe_write(std::int64_t now) override;
 
+    // Several instances on one database (store.hpp): leases and fencing on the database's clock.
+    bool shared() const override { return true; }
+    Status register_instance(const std::string& id, const std::string& name, std::int64_t lease_ms) override;
+    Status renew_lease() override;
+    Result<std::vector<std::string>> take_over_expired(std::int64_t now) override;
+    std::optional<Owner> execution_owner(const std::string& id) override;
+    Status request_cancel(const std::string& execution_id) override;
+    std::vector<JournalRow> journal_range(std::int64_t first, std::int64_t last,
+                                          const std::vector<std::string>& execution_ids) override;
+
 private:
     struct ResultDeleter {
         void operator()(pg_result* r) const noexcept;
@@ -119,6 +129,17 @@ private:
     void lost(const std::string& why);  // the connection is gone: drop it, start reconnecting
     Status usable();           // connected (or fail fast), the pipeline settled
     Result<PgResult> run(std::string_view sql, const PgParams& params, std::string_view what);
+    // A write: fails "fenced" at once once fenced; outside a transaction of ours, a registered
+    // instance's statement runs in a transaction that checks the fence first (BEGIN, the check,
+    // the statement and COMMIT pipelined: one round trip, as the bare statement was).
+    Result<PgResult> write(std::string_view sql, const PgParams& params, std::string_view what);
+    Error fenced_error() const;
+    std::optional<std::string> owner() const;  // this instance's id; NULL when not registered
+    // Ends the unfinished executions that `scope` (an SQL condition on executions, $1 its one
+    // parameter, if any) selects as fail_interrupted() ends them, inside the open transaction.
+    Result<std::vector<std::string>> close_executions(std::string_view scope, const PgParams& params, std::int64_t now);
+    // QUEUED/RUNNING workflow runs that `scope` selects become FAILED (interrupted).
+    Result<std::size_t> close_runs(std::string_view scope, const PgParams& params, std::int64_t now);
     Status exec(const char* sql, std::string_view what);  // simple query: transaction control, DDL
     Error failure(const pg_result* r, std::string_view what);
     static std::int64_t affected(const PgResult& r);
@@ -160,7 +181,7 @@ private:
     bool broken_ = false;    // the connection was lost inside the open transaction
     bool pipeline_ = false;  // in pipeline mode: pending_ results are due
     struct Pending {
-        enum class Kind { begin, journal, commit } kind;
+        enum class Kind { begin, fence, journal, commit } kind;
     };
     std::vector<Pending> pending_;
     // The journal rows of the open batch, as the array literals of one INSERT: every run's events
@@ -177,6 +198,8 @@ private:
     std::optional<Error> batch_error_;  // a pipelined statement of the open batch failed
     bool committed_batch_ = false;      // settle() saw the pipelined COMMIT succeed
     bool probe_table_ = false;
+    std::string instance_id_;    // register_instance(): "" = not registered (rows carry no owner)
+    std::int64_t lease_ms_ = 0;
 
     store_detail::JournalPins journal_;  // which journal rows live runs still need
 

@@ -1271,7 +1271,27 @@ asio::awaitable<Response> WorkflowService::cancel_run(const ServiceCaller& c, st
             co_await timer.async_wait(asio::use_awaitable);
         }
     } else {
-        // Not running in this process (PAUSED, or queued by a process that is gone): close it here.
+        if (db_.shared() && (run->label == "RUNNING" || run->label == "QUEUED")) {
+            // Shared store: another instance runs it (one that died has its runs FAILED by the
+            // take-over). Its current step is cancelled through the step's owner, whose run loop
+            // then ends the run CANCELLED; awaited (bounded) before anything is closed here.
+            const std::string exec = run->doc.value("currentExecutionId", std::string());
+            if (!exec.empty()) {
+                auto step = co_await db_.run([&](Store& s) { return s.get_execution_by_id(exec); });
+                if (step && !protocol::is_terminal(step->status)) {
+                    ExecutionRecord target = std::move(*step);  // named: g++ 12 and temporaries in co_await
+                    co_await hub_.cancel_and_settle(std::move(target));
+                }
+            }
+            asio::steady_timer timer(co_await asio::this_coro::executor);
+            for (int i = 0; i < 100; ++i) {
+                auto now = co_await db_.run([&](Store& s) { return s.get_run(ws, run_id); });
+                if (!now || run_terminal(now->label)) break;
+                timer.expires_after(std::chrono::milliseconds(50));
+                co_await timer.async_wait(asio::use_awaitable);
+            }
+        }
+        // Not running in any process (PAUSED, or queued by a process that is gone): close it here.
         auto closed = co_await db_.run([&](Store& s) {
             auto r = s.get_run(ws, run_id);
             if (!r || run_terminal(r->label)) return false;
