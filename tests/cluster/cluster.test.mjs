@@ -76,8 +76,8 @@ test('a stream followed on instance B while A runs it: every event once, in orde
   const third = await openStream(c, `${c.url}/v1/executions/${id}/events`,
     { headers: { ...h, 'Last-Event-ID': '5' } }, [a, b.instance]);
   await Promise.all([b.done, third.done]);
-  const running = await getJson(`${c.url}/v1/executions/${id}`, h);
-  assert.equal(running.json.status, 'completed', running.text);
+  const finished = await getJson(`${c.url}/v1/executions/${id}`, h);
+  assert.equal(finished.json.status, 'success', finished.text);
   assert.ok(b.events.length > 20, `B followed the live run (${b.events.length} events)`);
   assert.ok(dense(b.events), `B's events are 1..N: ${b.events.map((e) => e.id)}`);
   assert.equal(b.events.at(-1).type, 'completed', 'B\'s stream ends with the run, not with what was stored when it joined');
