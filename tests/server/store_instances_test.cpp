@@ -503,6 +503,31 @@ TEST_P(InstancesTest, ABatchInFlightDuringATakeOverCommitsEntirelyBeforeItOrNotA
     }
 }
 
+// A lease renewed while a take-over is deciding wins: the fencing UPDATE re-checks the lease on the
+// row it waited for (here A's renewal holds the row, as a renewal in flight does).
+TEST_P(InstancesTest, ALeaseRenewedDuringATakeOverKeepsTheInstanceAlive) {
+    auto a = instance("inst_a", 300);
+    auto b = instance("inst_b", 60000);
+    ASSERT_TRUE(a && b);
+    ASSERT_TRUE(a->insert_execution(make_exec("ex_a")).ok());
+    sleep_ms(400);
+    PGconn* renewal = PQconnectdb(url_.c_str());
+    ASSERT_EQ(PQstatus(renewal), CONNECTION_OK);
+    PQclear(PQexec(renewal, "BEGIN; UPDATE confab_instances SET lease_until = clock_timestamp() + interval '1 minute' "
+                            "WHERE id = 'inst_a'"));
+    auto takeover = std::async(std::launch::async, [&] { return b->take_over_expired(9000); });
+    EXPECT_EQ(takeover.wait_for(std::chrono::milliseconds(400)), std::future_status::timeout)
+        << "the take-over found A expired and waits for the row";
+    PQclear(PQexec(renewal, "COMMIT"));
+    PQfinish(renewal);
+    auto taken = takeover.get();
+    ASSERT_TRUE(taken.ok()) << taken.error().message;
+    EXPECT_TRUE(taken->empty());
+    EXPECT_EQ(q("SELECT fenced FROM confab_instances WHERE id = 'inst_a'"), "f");
+    EXPECT_EQ(b->get_execution_by_id("ex_a")->status, ExecutionStatus::running);
+    EXPECT_TRUE(a->insert_execution(make_exec("ex_a2")).ok());
+}
+
 // Two live instances take the same dead one over at once: one of them closes each run, once.
 TEST_P(InstancesTest, ConcurrentTakeOversCloseEachRunOnce) {
     auto a = instance("inst_a", 300);
