@@ -127,7 +127,8 @@ asio::awaitable<void> keep_lease(DbExecutor& db, ExecutionHub& hub, int lease_ms
         const int pause = quarter * 3 / 4 + static_cast<int>(jitter() % static_cast<unsigned>(quarter / 2 + 1));
         timer.expires_after(std::chrono::milliseconds(pause));
         auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-        if (ec || hub.shutting_down()) co_return;
+        // Renewed during a graceful shutdown too: runs ending then must still commit.
+        if (ec) co_return;
         try {
             Status renewed = co_await db.run([](Store& s) { return s.renew_lease(); });
             if (!renewed) {

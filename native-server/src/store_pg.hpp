@@ -37,8 +37,14 @@ struct PgParams;
 // logging one line when the database goes away and one when it is back. Statements are prepared
 // once per connection.
 // Schema: a `confab_schema_version` row, migrated at open() in one transaction under an advisory
-// lock, so instances starting together migrate once. Several instances may share the database:
-// they coordinate through leases and fencing (register_instance, store.hpp).
+// lock, so instances starting together migrate once.
+// Several instances (store.hpp): a registered instance owns the executions it inserts and the
+// workflow runs it writes, tags its journal rows and cuts only those. Every transaction of it opens
+// with confab_fence() (migration 6), pipelined, so once another instance fenced it nothing of it
+// commits. fail_interrupted()/fail_interrupted_runs() are not global here: they take over expired
+// instances, then close only what no live instance owns (owner NULL: rows from before migration 6
+// or of an unregistered store; or a fenced or forgotten owner), and delete only journal rows of no
+// live instance. Fenced instance rows are kept a day for operators (take_over_expired deletes them).
 class PgStore final : public Store {
 public:
     // Connects (retrying until `connect_timeout_ms` has passed), then migrates.

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 
-import { getJson, makeDataDir, postJson, sleep, startServer } from './helpers.mjs';
+import { getJson, makeDataDir, postJson, sleep, startServer, takenOver } from './helpers.mjs';
 import { CLIENT, KEY, assertError, bearer, createWorkflow, s2sConfig, send, waitJob } from './s2s_helpers.mjs';
 
 const T = { timeout: 30000 };
@@ -101,6 +101,7 @@ test('restart: definitions and runs survive, an in-flight run is FAILED with a r
     // Same data dir; the "backend" client is now revoked in the config.
     srv = await startServer({ config: s2sConfig({ revoked: ['retired', 'backend'] }), dataDir });
     try {
+      await takenOver(srv);  // PostgreSQL: the killed instance's runs are closed once its lease ran out
       const got = await getJson(`${srv.url}/v1/workflows/${wf.id}`, demo);
       assert.equal(got.status, 200);
       assert.equal(got.json.description, 'kept');

@@ -53,7 +53,7 @@ test('a schema newer than the server knows: it refuses to start and says why', T
     const args = await storeArgs(dataDir);
     const r = await runToExit(args);
     assert.notEqual(r.code, 0, r.stderr);
-    assert.match(r.stderr, /schema version 99 is newer than this server knows \(5\)/);
+    assert.match(r.stderr, /schema version 99 is newer than this server knows \(\d+\)/);
     assert.doesNotMatch(r.stdout, /listening/);
     if (STORE === 'postgres') {
       const password = new URL(args[1]).password;

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { WS, STORY, getJson, idHeaders, postJson, readSse, startServer, streamText, makeDataDir } from './helpers.mjs';
+import { WS, STORY, getJson, idHeaders, postJson, readSse, startServer, streamText, makeDataDir, takenOver } from './helpers.mjs';
 import { rmSync } from 'node:fs';
 
 const T = { timeout: 30000 };
@@ -32,6 +32,7 @@ test('kill -9 after a finished execution and a chat turn: all there after restar
 
     srv = await startServer({ dataDir });
     try {
+      await takenOver(srv);  // PostgreSQL: the killed instance's runs are closed once its lease ran out
       const again = await getJson(`${srv.url}/v1/executions/${ex.json.id}`, h());
       assert.equal(again.status, 200);
       assert.equal(again.json.status, 'success');

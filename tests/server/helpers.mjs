@@ -256,6 +256,9 @@ export async function startServer({ config = testConfig(), dataDir, args = [], e
   const storeArgs = [];
   if (databaseUrl) storeArgs.push('--database-url', databaseUrl);
   else if (STORE === 'postgres') storeArgs.push('--database-url', await databaseUrlFor(dataDir));
+  // A process killed with -9 leaves its runs to whoever takes its instance over once its lease ran
+  // out (10 s by default): the tests restart with a shorter one (takenOver() waits for it).
+  if (storeArgs.length && !args.includes('--instance-lease-ms')) storeArgs.push('--instance-lease-ms', '2000');
   // The store is the test's choice, not the shell's: a CONFAB_DATABASE_URL there is not inherited.
   const procEnv = { ...process.env };
   delete procEnv.CONFAB_DATABASE_URL;
@@ -306,6 +309,7 @@ export async function startServer({ config = testConfig(), dataDir, args = [], e
   }
   const server = {
     url, proc, dataDir, exited,
+    databaseUrl: storeArgs[0] === '--database-url' ? storeArgs[1] : undefined,
     port: Number(new URL(url).port),
     logs: () => stderr,
     async stop({ signal = 'SIGTERM', timeoutMs = 8000 } = {}) {
@@ -334,6 +338,19 @@ export async function startServer({ config = testConfig(), dataDir, args = [], e
     },
   };
   return server;
+}
+
+// PostgreSQL: resolves once every other instance registered on `srv`'s database is fenced, i.e.
+// once `srv` (restarted after a kill -9) has taken over the runs of the process it replaced,
+// which happens when that one's lease has run out (SQLite: at start, so at once).
+export async function takenOver(srv, timeoutMs = 15000) {
+  if (!srv.databaseUrl) return;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await psql(srv.databaseUrl, 'SELECT count(*) FROM confab_instances WHERE NOT fenced') === '1') return;
+    if (Date.now() > deadline) throw new Error('the previous instance was not taken over in time');
+    await sleep(50);
+  }
 }
 
 // A ThreadSanitizer / AddressSanitizer / UBSan report in a server's stderr.

@@ -4,6 +4,7 @@
 // run whose instance died (kill -9) gets the take-over's terminal events, and an instance stopped
 // for longer than its lease is fenced: it commits nothing more and exits with status 75.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 
 import {
@@ -181,6 +182,41 @@ describe('two instances on one PostgreSQL database', {
     assert.equal(onB.text, onA.text);
     await waitFor('B to listen again', () => /notification connection to the database is back/.test(b.logs()), 10000);
     assert.match(b.logs(), /notification connection to the database is lost/);
+  });
+
+  test('a flood of notifications: bounded memory on B, and its reader still gets the run as A streams it', T, async (t) => {
+    const a = await instance('a-flood');
+    const b = await instance('b-flood');
+    const rssKiB = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${b.proc.pid}/status`, 'utf8'))[1]);
+    const user = 'flooded';
+    let fromB;
+    let flood;
+    let before = 0;
+    const turn = startChat(a, user, (ev, all) => {
+      if (all.length === 3 && !fromB) {
+        fromB = turn.idKnown.then((id) => rawSse(`${b.url}/v1/executions/${id}/events`, {
+          headers: idHeaders(WS.demo, user),
+          onEvent: (e, seen) => {
+            if (seen.length === 5 && !flood) {
+              before = rssKiB();
+              // 200,000 distinct notifications (~9 MB on the wire) in one commit: delivered at once.
+              flood = psql(databaseUrl, "SELECT count(pg_notify('confab', 'j ' || i || ' ' || i)) " +
+                'FROM generate_series(1, 200000) i');
+            }
+            return false;
+          },
+        }));
+      }
+      return false;
+    });
+    const onA = await turn.done;
+    const onB = await fromB;
+    assert.equal(await flood, '200000');
+    const grown = rssKiB() - before;
+    t.diagnostic(`B's RSS: ${before} KiB before the flood, grown by ${grown} KiB`);
+    assertDense(onB.events);
+    assert.equal(onB.text, onA.text);
+    assert.ok(grown < 8 * 1024, `B's RSS grew ${grown} KiB under the flood`);
   });
 
   test('a cancel sent to B stops the run on A', T, async () => {

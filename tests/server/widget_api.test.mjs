@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { startFakeUpstream } from './fake_upstream.mjs';
 import {
-  WS, freePorts, getJson, idHeaders, makeDataDir, postJson, readSse, startServer, streamText,
+  WS, freePorts, getJson, idHeaders, makeDataDir, postJson, readSse, startServer, streamText, takenOver,
 } from './helpers.mjs';
 
 const T = { timeout: 30000 };
@@ -447,6 +447,7 @@ test('kill -9 mid-reply: after the restart the partial reply is the assistant me
     await srv.kill9();
     srv = await startServer({ config: config('http://127.0.0.1:9'), dataDir, env: NO_LLM_ENV });
     try {
+      await takenOver(srv);  // PostgreSQL: the killed instance's runs are closed once its lease ran out
       const h = await history(srv, sessionId);
       assert.equal(h.messages.length, 2);
       const reply = h.messages[1];
