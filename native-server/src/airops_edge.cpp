@@ -205,6 +205,7 @@ struct AiropsEdge::Conn : std::enable_shared_from_this<AiropsEdge::Conn> {
 
 struct AiropsEdge::Channel {
     bool owned = false;  // private channels: bound to the first caller who authorised or used it
+    bool user_known = true;  // false: subscribed with another instance's auth; user_id not yet known
     std::string workspace_id, user_id;
     std::unordered_set<std::shared_ptr<Conn>> subscribers;
     int watchers = 0;  // runs relaying into it
@@ -216,7 +217,13 @@ AiropsEdge::AiropsEdge(asio::io_context& ioc, const ServerConfig& config, DbExec
     : ioc_(ioc), config_(config), db_(db), hub_(hub), api_(api), options_(options) {
     for (const auto& ws : config_.workspaces) {
         verifiers_.emplace(ws.id, std::make_unique<IdentityVerifier>(ws.id, ws.secrets));
-        if (ws.pusher_secret.empty()) generated_secrets_.emplace(ws.id, random_id(""));
+        // Several instances behind a load balancer must agree: a channel authorised through one
+        // is subscribed on another (issue 14). So the secret is derived, not random: HMAC of the
+        // workspace's signing secret with a fixed label (and the workspace id, so workspaces that
+        // share a secret still sign apart). Rotating secrets[0] changes it, on every instance alike.
+        if (ws.pusher_secret.empty() && !ws.secrets.empty()) {
+            derived_secrets_.emplace(ws.id, hmac_hex(ws.secrets.front(), "confab pusher channel auth v1\x1f" + ws.id));
+        }
     }
 }
 
@@ -234,7 +241,23 @@ bool AiropsEdge::is_websocket_target(std::string_view target) {
 
 std::string AiropsEdge::pusher_secret(const WorkspaceConfig& ws) const {
     if (!ws.pusher_secret.empty()) return ws.pusher_secret;
-    return generated_secrets_.at(ws.id);
+    return derived_secrets_.at(ws.id);
+}
+
+const WorkspaceConfig* AiropsEdge::auth_signer(std::string_view auth, const std::string& socket_id,
+                                               const std::string& channel) const {
+    auto colon = auth.find(':');
+    if (colon == std::string_view::npos) return nullptr;
+    const WorkspaceConfig* signer = nullptr;
+    for (const auto& ws : config_.workspaces) {
+        if (auth.substr(0, colon) != ws.pusher_key) continue;
+        // Every candidate is checked (no early exit): timing says nothing about which matched.
+        if (constant_time_equal(auth.substr(colon + 1), hmac_hex(pusher_secret(ws), socket_id + ":" + channel)) &&
+            !signer) {
+            signer = &ws;
+        }
+    }
+    return signer;
 }
 
 bool AiropsEdge::resolve_caller(const Request& req, Caller& out, Response& err) const {
@@ -636,8 +659,9 @@ bool AiropsEdge::claim_channel(const std::string& channel, const Caller& c) {
     auto& slot = channels_[channel];
     if (!slot) slot = std::make_unique<Channel>();
     slot->touched_ms = now;
-    if (!slot->owned) {
+    if (!slot->owned || (!slot->user_known && slot->workspace_id == c.workspace->id)) {
         slot->owned = true;
+        slot->user_known = true;
         slot->workspace_id = c.workspace->id;
         slot->user_id = c.user_id;
         return true;
@@ -954,19 +978,28 @@ void AiropsEdge::subscribe(const std::shared_ptr<Conn>& conn, const std::string&
     }
     std::lock_guard lock(mu_);
     if (is_private) {
-        auto it = channels_.find(channel);
-        if (it == channels_.end() || !it->second->owned) {
-            refuse(401, "auth: the channel was not authorised (POST /sdk_api/pusher/auth)");
+        // The signature is over this socket and channel with a workspace's secret, so an auth
+        // issued for another socket never matches. POST /sdk_api/pusher/auth may have been
+        // answered by another instance (behind a load balancer): the signature alone says which
+        // workspace authorised the channel, as every instance derives the same secrets.
+        const WorkspaceConfig* signer = auth_signer(auth, conn->socket_id, channel);
+        if (!signer) {
+            refuse(401, "auth: invalid signature (POST /sdk_api/pusher/auth authorises a channel)");
             return;
         }
-        const WorkspaceConfig* ws = config_.find_workspace(it->second->workspace_id);
-        auto colon = auth.find(':');
-        // The signature is over this socket and channel with the owner's workspace secret, so
-        // an auth issued to someone else (or for another socket) never matches.
-        if (!ws || colon == std::string_view::npos || auth.substr(0, colon) != ws->pusher_key ||
-            !constant_time_equal(auth.substr(colon + 1), hmac_hex(pusher_secret(*ws), conn->socket_id + ":" + channel))) {
-            refuse(401, "auth: invalid signature");
+        auto it = channels_.find(channel);
+        if (it != channels_.end() && it->second->owned && it->second->workspace_id != signer->id) {
+            refuse(401, "auth: invalid signature (the channel belongs to another workspace)");
             return;
+        }
+        if (it == channels_.end() || !it->second->owned) {
+            // Authorised elsewhere: bound here to the signing workspace; its user is not known
+            // here, so the first user of that workspace who claims it on this instance gets it.
+            auto& slot = channels_[channel];
+            if (!slot) slot = std::make_unique<Channel>();
+            slot->owned = true;
+            slot->workspace_id = signer->id;
+            slot->user_known = false;
         }
     }
     auto& slot = channels_[channel];

@@ -94,6 +94,10 @@ private:
     void subscribe(const std::shared_ptr<Conn>& conn, const std::string& channel, std::string_view auth);
     void unsubscribe(const std::shared_ptr<Conn>& conn, const std::string& channel);
     std::string pusher_secret(const WorkspaceConfig& ws) const;
+    // The workspace whose Pusher key and secret made `auth` ("key:signature") for this socket and
+    // channel, or nullptr.
+    const WorkspaceConfig* auth_signer(std::string_view auth, const std::string& socket_id,
+                                       const std::string& channel) const;
     void sweep_channels_locked(std::int64_t now);
 
     boost::asio::io_context& ioc_;
@@ -103,8 +107,9 @@ private:
     Api& api_;
     AiropsEdgeOptions options_;
     std::unordered_map<std::string, std::unique_ptr<IdentityVerifier>> verifiers_;
-    // A workspace without a configured pusher.secret gets a random one for this process.
-    std::unordered_map<std::string, std::string> generated_secrets_;
+    // A workspace without a configured pusher.secret signs with one derived from its first
+    // secret (pusher_secret()), the same in every instance, computed once here.
+    std::unordered_map<std::string, std::string> derived_secrets_;
     std::atomic<std::size_t> connections_{0};
 
     mutable std::mutex mu_;  // guards channels_ and every Channel

@@ -273,18 +273,18 @@ bool Api::identify(const Request& req, bool allow_anonymous, Caller& out, Respon
     return true;
 }
 
-bool Api::check_rate(const Request& req, const Caller& caller, Response& err) {
+asio::awaitable<bool> Api::check_rate(const Request& req, const Caller& caller, Response& err) {
     const RateLimit& rl = caller.workspace->rate_limit;
     // Anonymous callers share no bucket with each other: they are told apart by address.
     std::string key = caller.workspace->id;
     key += '\x1f';
     key += caller.anonymous ? "ip:" + req.remote_ip : "u:" + caller.user_id;
-    auto retry = limiter_.take(key, rl.per_second, rl.burst, now_ms());
-    if (!retry) return true;
+    auto retry = co_await limiter_.take(db_, key, rl.per_second, rl.burst);
+    if (!retry) co_return true;
     err = error_response(429, "rate_limited",
                          "too many requests; retry in " + std::to_string(*retry) + " s");
     err.headers.emplace_back("Retry-After", std::to_string(*retry));
-    return false;
+    co_return false;
 }
 
 Response Api::preflight(const Request& req, const Match& m) const {
@@ -446,7 +446,7 @@ asio::awaitable<Response> Api::dispatch(Request& req, const Match& m) {
         case Route::metrics: co_return co_await metrics_text();
         case Route::openapi: co_return openapi(req);
         case Route::identity: co_return co_await identity(req);
-        case Route::identity_proxy: co_return proxy_identity(req);
+        case Route::identity_proxy: co_return co_await proxy_identity(req);
         case Route::workflows:
         case Route::agents:
         case Route::jobs:
@@ -483,7 +483,8 @@ asio::awaitable<Response> Api::dispatch(Request& req, const Match& m) {
         if (caller.workspace) err.workspace = caller.workspace->id;
         co_return err;
     }
-    if (!check_rate(req, caller, err)) {
+    const bool within_rate = co_await check_rate(req, caller, err);
+    if (!within_rate) {
         err.workspace = caller.workspace->id;
         co_return err;
     }

@@ -65,12 +65,12 @@ private:
     Response preflight(const Request& req, const Match& m) const;
     // Resolves X-Confab-Workspace/User/User-Hash. On failure fills `err` and returns false.
     bool identify(const Request& req, bool allow_anonymous, Caller& out, Response& err) const;
-    bool check_rate(const Request& req, const Caller& caller, Response& err);
+    boost::asio::awaitable<bool> check_rate(const Request& req, const Caller& caller, Response& err);
     bool origin_allowed(const WorkspaceConfig* ws, std::string_view origin) const;
 
     boost::asio::awaitable<Response> identity(Request& req);
     // GET /v1/identity/proxy (proxy_identity.cpp): the user from the trusted proxy's header.
-    Response proxy_identity(const Request& req);
+    boost::asio::awaitable<Response> proxy_identity(const Request& req);
     boost::asio::awaitable<Response> get_app(Request& req, const Caller& c, const std::string& app_id);
     boost::asio::awaitable<Response> execute(Request& req, const Caller& c, const std::string& app_id);
     boost::asio::awaitable<Response> chat(Request& req, const Caller& c, const std::string& app_id);

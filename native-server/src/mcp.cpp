@@ -598,7 +598,8 @@ McpServer::~McpServer() = default;
 asio::awaitable<Response> McpServer::handle(Request& req) {
     ServiceCaller caller;
     Response err;
-    if (!service_.authorize(req, caller, err)) co_return err;
+    const bool authorized = co_await service_.authorize(req, caller, err);
+    if (!authorized) co_return err;
     const WorkspaceConfig* ws = caller.workspace;
     // DNS rebinding: a page of another site must not drive this endpoint from a browser. The
     // Origin is checked against the workspace's allowedOrigins before anything is done; requests
@@ -615,7 +616,7 @@ asio::awaitable<Response> McpServer::handle(Request& req) {
     }
     Response res;
     if (req.method == "DELETE") {
-        res = end_session(req, ws);
+        res = co_await end_session(req, ws);
     } else {
         res = co_await post(req, ws);
     }
@@ -623,21 +624,72 @@ asio::awaitable<Response> McpServer::handle(Request& req) {
     co_return res;
 }
 
-std::shared_ptr<McpServer::Session> McpServer::find_session(const Request& req, const WorkspaceConfig* ws, Response& err) {
+bool McpServer::shared_sessions() const { return db_.shared(); }
+
+namespace {
+Response sessions_unavailable(const std::string& why) {
+    Response r = http_rpc_error(503, kServerError, "Service Unavailable: MCP sessions cannot be read or written: " + why);
+    r.headers.emplace_back("Retry-After", "1");
+    return r;
+}
+Response session_not_found() {
+    return http_rpc_error(404, kSessionNotFound, "Session not found: it ended, expired or never existed; initialize a new one");
+}
+}  // namespace
+
+asio::awaitable<std::shared_ptr<McpServer::Session>> McpServer::find_session(const Request& req, const WorkspaceConfig* ws,
+                                                                             Response& err) {
     auto sid = req.header("mcp-session-id");
     if (!sid || sid->empty()) {
         err = http_rpc_error(400, kServerError,
                              "Bad Request: the Mcp-Session-Id header is required (initialize first: POST an initialize request without it)");
-        return nullptr;
+        co_return nullptr;
     }
     if (auto v = req.header("mcp-protocol-version"); v && !supported_version(*v)) {
         std::string list;
         for (const char* s : kVersions) list += (list.empty() ? "" : ", ") + std::string(s);
         err = http_rpc_error(400, kServerError,
                              "Bad Request: unsupported MCP-Protocol-Version '" + std::string(*v) + "' (supported: " + list + ")");
-        return nullptr;
+        co_return nullptr;
     }
     const auto now = std::chrono::steady_clock::now();
+    if (shared_sessions()) {
+        const std::string id(*sid);
+        const std::int64_t idle_ms = std::chrono::duration_cast<std::chrono::milliseconds>(options_.session_idle).count();
+        Result<std::optional<Store::McpSession>> row = make_error("storage_unavailable", "the server is stopping");
+        try {
+            auto f = [&id, idle_ms](Store& s) { return s.touch_mcp_session(id, idle_ms); };
+            row = co_await db_.run(std::move(f));
+        } catch (const std::exception&) {
+        }
+        if (!row) {
+            err = sessions_unavailable(row.error().message);
+            co_return nullptr;
+        }
+        // Another workspace's session is as unknown as one that never was.
+        if (!*row || (*row)->workspace_id != ws->id) {
+            err = session_not_found();
+            co_return nullptr;
+        }
+        std::lock_guard lock(mu_);
+        // Sessions of requests that started no call (notifications) are forgotten here now and
+        // then; the ones with calls when their last call ends.
+        if (++lookups_since_sweep_ >= 256) {
+            lookups_since_sweep_ = 0;
+            std::erase_if(sessions_, [now](const auto& kv) {
+                return kv.second->calls.empty() && now - kv.second->last_used > std::chrono::minutes(1);
+            });
+        }
+        auto& slot = sessions_[id];
+        if (!slot) {
+            slot = std::make_shared<Session>();
+            slot->id = id;
+            slot->workspace_id = ws->id;
+            slot->version = (*row)->version;
+        }
+        slot->last_used = now;
+        co_return slot;
+    }
     std::lock_guard lock(mu_);
     auto it = sessions_.find(std::string(*sid));
     if (it != sessions_.end() && it->second->calls.empty() && now - it->second->last_used > options_.session_idle) {
@@ -646,40 +698,52 @@ std::shared_ptr<McpServer::Session> McpServer::find_session(const Request& req, 
     }
     // Another workspace's session is as unknown as one that never was.
     if (it == sessions_.end() || it->second->workspace_id != ws->id) {
-        err = http_rpc_error(404, kSessionNotFound, "Session not found: it ended, expired or never existed; initialize a new one");
-        return nullptr;
+        err = session_not_found();
+        co_return nullptr;
     }
     it->second->last_used = now;
-    return it->second;
+    co_return it->second;
 }
 
-Response McpServer::end_session(const Request& req, const WorkspaceConfig* ws) {
+asio::awaitable<Response> McpServer::end_session(const Request& req, const WorkspaceConfig* ws) {
     Response err;
-    auto s = find_session(req, ws, err);
-    if (!s) return err;
+    auto s = co_await find_session(req, ws, err);
+    if (!s) co_return err;
     {
         std::lock_guard lock(mu_);
         sessions_.erase(s->id);
+    }
+    if (shared_sessions()) {
+        // Gone from the store: every instance answers 404 from its next request on.
+        const std::string id = s->id;
+        Result<bool> gone = make_error("storage_unavailable", "the server is stopping");
+        try {
+            auto f = [&id](Store& st) { return st.delete_mcp_session(id); };
+            gone = co_await db_.run(std::move(f));
+        } catch (const std::exception&) {
+        }
+        if (!gone) co_return sessions_unavailable(gone.error().message);
+        if (!*gone) co_return session_not_found();  // ended meanwhile, through another instance
     }
     // Calls in flight answer on their own responses; the runs they started go on (they are jobs
     // of the workspace, visible through the API).
     Response r;
     r.status = 204;
     r.content_type.clear();
-    return r;
+    co_return r;
 }
 
-Response McpServer::initialize(const Json& msg, const WorkspaceConfig* ws) {
+asio::awaitable<Response> McpServer::initialize(const Json& msg, const WorkspaceConfig* ws) {
     const Json& id = msg["id"];
     const Json params = msg.value("params", Json::object());
     if (!params.is_object() || !params.contains("protocolVersion") || !params["protocolVersion"].is_string()) {
-        return json_response(200, rpc_error(id, kInvalidParams, "initialize: params.protocolVersion (a string) is required"));
+        co_return json_response(200, rpc_error(id, kInvalidParams, "initialize: params.protocolVersion (a string) is required"));
     }
     if (params.contains("capabilities") && !params["capabilities"].is_object()) {
-        return json_response(200, rpc_error(id, kInvalidParams, "initialize: params.capabilities must be an object"));
+        co_return json_response(200, rpc_error(id, kInvalidParams, "initialize: params.capabilities must be an object"));
     }
     if (params.contains("clientInfo") && !params["clientInfo"].is_object()) {
-        return json_response(200, rpc_error(id, kInvalidParams, "initialize: params.clientInfo must be an object"));
+        co_return json_response(200, rpc_error(id, kInvalidParams, "initialize: params.clientInfo must be an object"));
     }
     const std::string asked = params["protocolVersion"].get<std::string>();
     auto session = std::make_shared<Session>();
@@ -687,7 +751,21 @@ Response McpServer::initialize(const Json& msg, const WorkspaceConfig* ws) {
     session->workspace_id = ws->id;
     session->version = supported_version(asked) ? asked : kLatest;
     session->last_used = std::chrono::steady_clock::now();
-    {
+    if (shared_sessions()) {
+        // A row every instance reads; nothing is kept here until a call of it is in flight. Past
+        // the cap the least recently used sessions end, whether or not another instance has a
+        // call of theirs in flight (it is not known here): such a call still answers.
+        const Store::McpSession row{session->id, ws->id, session->version};
+        const std::int64_t idle_ms = std::chrono::duration_cast<std::chrono::milliseconds>(options_.session_idle).count();
+        const auto cap = static_cast<std::int64_t>(options_.max_sessions_per_workspace);
+        Status st = make_error("storage_unavailable", "the server is stopping");
+        try {
+            auto f = [&row, idle_ms, cap](Store& s) { return s.insert_mcp_session(row, idle_ms, cap); };
+            st = co_await db_.run(std::move(f));
+        } catch (const std::exception&) {
+        }
+        if (!st) co_return sessions_unavailable(st.error().message);
+    } else {
         std::lock_guard lock(mu_);
         const auto now = session->last_used;
         std::size_t mine = 0;
@@ -710,7 +788,7 @@ Response McpServer::initialize(const Json& msg, const WorkspaceConfig* ws) {
                                             "too many MCP sessions of this workspace have calls in flight (at most " +
                                                 std::to_string(options_.max_sessions_per_workspace) + " sessions)");
                 r.headers.emplace_back("Retry-After", "1");
-                return r;
+                co_return r;
             }
             sessions_.erase(oldest->id);  // the least recently used idle one: its client re-initializes on 404
         }
@@ -727,7 +805,7 @@ Response McpServer::initialize(const Json& msg, const WorkspaceConfig* ws) {
                 {"instructions", std::move(instructions)}};
     Response r = json_response(200, rpc_result(id, std::move(result)));
     r.headers.emplace_back("Mcp-Session-Id", session->id);
-    return r;
+    co_return r;
 }
 
 void McpServer::notification(const std::shared_ptr<Session>& s, const Json& msg) {
@@ -774,10 +852,10 @@ asio::awaitable<Response> McpServer::post(Request& req, const WorkspaceConfig* w
         if (!body.contains("id") || !valid_id(body["id"]) || body.value("jsonrpc", Json()) != "2.0") {
             co_return http_rpc_error(400, kInvalidRequest, "Invalid Request: initialize must be a JSON-RPC 2.0 request with an id");
         }
-        co_return initialize(body, ws);
+        co_return co_await initialize(body, ws);
     }
     Response err;
-    auto session = find_session(req, ws, err);
+    auto session = co_await find_session(req, ws, err);
     if (!session) co_return err;
     std::string version;
     {
@@ -900,6 +978,23 @@ asio::awaitable<Response> McpServer::post(Request& req, const WorkspaceConfig* w
         std::lock_guard lock(mu_);
         session->calls.erase(id_key(id));
         session->last_used = std::chrono::steady_clock::now();
+        if (shared_sessions()) {
+            // The row is marked used again (a long call must not leave its session idle), and
+            // this instance forgets a session it no longer has calls of.
+            auto it = sessions_.find(session->id);
+            if (session->calls.empty() && it != sessions_.end() && it->second == session) sessions_.erase(it);
+            const std::int64_t idle_ms = std::chrono::duration_cast<std::chrono::milliseconds>(options_.session_idle).count();
+            asio::co_spawn(
+                ioc_,
+                [this, sid = session->id, idle_ms]() -> asio::awaitable<void> {
+                    try {
+                        auto f = [&sid, idle_ms](Store& s) { return s.touch_mcp_session(sid, idle_ms); };
+                        co_await db_.run(std::move(f));
+                    } catch (const std::exception&) {
+                    }
+                },
+                asio::detached);
+        }
     };
 
     // One request whose client asked for progress, and takes SSE: answered as an event stream

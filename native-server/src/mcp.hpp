@@ -55,10 +55,14 @@ public:
 
 private:
     boost::asio::awaitable<Response> post(Request& req, const WorkspaceConfig* ws);
-    Response end_session(const Request& req, const WorkspaceConfig* ws);
-    Response initialize(const protocol::Json& msg, const WorkspaceConfig* ws);
+    boost::asio::awaitable<Response> end_session(const Request& req, const WorkspaceConfig* ws);
+    boost::asio::awaitable<Response> initialize(const protocol::Json& msg, const WorkspaceConfig* ws);
     // The session named by Mcp-Session-Id (of `ws`, not expired), or an error response.
-    std::shared_ptr<Session> find_session(const Request& req, const WorkspaceConfig* ws, Response& err);
+    boost::asio::awaitable<std::shared_ptr<Session>> find_session(const Request& req, const WorkspaceConfig* ws,
+                                                                  Response& err);
+    // On a shared store (several instances): the session's row says it exists; this instance
+    // keeps a Session only while it has calls of it in flight.
+    bool shared_sessions() const;
     // Answers one request: its JSON-RPC response, or nullopt when it was cancelled (or its
     // client went away), which gets no response.
     boost::asio::awaitable<std::optional<protocol::Json>> answer(CallCtx& ctx, const protocol::Json& msg);
@@ -95,8 +99,13 @@ private:
     WorkflowService& service_;
     McpOptions options_;
 
+    // One instance (SQLite): every session lives here. Several (a shared store, issue 14): a
+    // session is a row of the store, so any instance behind a load balancer answers it, DELETE
+    // through one ends it on all, and its idle time is measured across all of them; here are
+    // only the sessions with calls in flight on this instance (for notifications/cancelled).
     mutable std::mutex mu_;  // guards sessions_ and every Session's fields
     std::unordered_map<std::string, std::shared_ptr<Session>> sessions_;
+    std::uint64_t lookups_since_sweep_ = 0;  // shared sessions: local ones are swept now and then
 };
 
 }  // namespace confab::server

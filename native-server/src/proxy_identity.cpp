@@ -40,26 +40,26 @@ std::string check_user(std::string_view user) {
 
 }  // namespace
 
-Response Api::proxy_identity(const Request& req) {
+boost::asio::awaitable<Response> Api::proxy_identity(const Request& req) {
     const std::string& header = config_.trusted_user_header;
     // Anyone who can reach the server directly could otherwise send the header themselves.
     if (!ip_in_networks(req.remote_ip, config_.trusted_proxies)) {
         log_line(R"({"level":"warn","msg":"identity/proxy request from an untrusted peer","peer":)" +
                  protocol::dump(protocol::Json(req.remote_ip)) + "}");
-        return proxy_error(403, "proxy_not_trusted",
+        co_return proxy_error(403, "proxy_not_trusted",
                            "this route answers only requests relayed by a trusted reverse proxy");
     }
     const auto ws_id = req.query_param("workspace");
     if (!ws_id || ws_id->empty()) {
-        return proxy_error(400, "invalid_request", "workspace: the query parameter is required");
+        co_return proxy_error(400, "invalid_request", "workspace: the query parameter is required");
     }
     const WorkspaceConfig* ws = config_.find_workspace(*ws_id);
-    if (!ws) return proxy_error(404, "unknown_workspace", "unknown workspace '" + std::string(*ws_id) + "'");
+    if (!ws) co_return proxy_error(404, "unknown_workspace", "unknown workspace '" + std::string(*ws_id) + "'");
     if (ws->proxy_identity_ttl_seconds <= 0) {
         Response r = proxy_error(404, "proxy_identity_disabled",
                                  "workspace '" + ws->id + "' does not accept proxy identities (config proxyIdentity)");
         r.workspace = ws->id;
-        return r;
+        co_return r;
     }
 
     // Exactly one header line: two mean someone upstream appended instead of replacing, and the
@@ -89,17 +89,18 @@ Response Api::proxy_identity(const Request& req) {
     }
     if (refused) {
         err.workspace = ws->id;
-        return err;
+        co_return err;
     }
 
     Caller caller;
     caller.workspace = ws;
     caller.user_id = std::string(*user);
     caller.anonymous = false;
-    if (!check_rate(req, caller, err)) {
+    const bool within_rate = co_await check_rate(req, caller, err);
+    if (!within_rate) {
         err.headers.emplace_back("Cache-Control", "no-store");
         err.workspace = ws->id;
-        return err;
+        co_return err;
     }
     protocol::IdentityResponse out;
     out.workspace_id = ws->id;
@@ -110,7 +111,7 @@ Response Api::proxy_identity(const Request& req) {
         // check_user() above already refused what check_user_id() would: this is a missing secret.
         Response bad = proxy_error(500, signed_id.error().code, signed_id.error().message);
         bad.workspace = ws->id;
-        return bad;
+        co_return bad;
     }
     out.hashed_user_id = std::move(signed_id.value());
     Response r;
@@ -119,7 +120,7 @@ Response Api::proxy_identity(const Request& req) {
     // A token is a credential for its lifetime: no shared or browser cache may keep it.
     r.headers.emplace_back("Cache-Control", "no-store");
     r.workspace = ws->id;
-    return r;
+    co_return r;
 }
 
 }  // namespace confab::server

@@ -5,7 +5,41 @@
 #include <cmath>
 #include <functional>
 
+#include "db_executor.hpp"
+#include "util.hpp"
+
 namespace confab::server {
+
+namespace {
+std::int64_t retry_seconds(double tokens, double per_second) {
+    if (per_second <= 0) return 3600;  // burst only, never refills: ask for a long wait
+    double wait = (1.0 - tokens) / per_second;
+    return std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(wait)));
+}
+}  // namespace
+
+boost::asio::awaitable<std::optional<std::int64_t>> RateLimiter::take(DbExecutor& db, const std::string& key,
+                                                                      double per_second, double burst) {
+    if (per_second <= 0 && burst <= 0) co_return std::nullopt;  // unlimited
+    if (!db.shared()) co_return take(key, per_second, burst, now_ms());
+    Result<Store::RateTake> got = make_error("storage_unavailable", "the database executor stopped");
+    try {
+        auto f = [&](Store& s) { return s.take_rate_token(key, per_second, burst); };
+        got = co_await db.run(std::move(f));
+    } catch (const std::exception&) {
+        // stopping: answered below from the local buckets
+    }
+    if (!got) {
+        if (!degraded_.exchange(true)) {
+            log_line(R"({"level":"warn","msg":"shared rate limits unavailable: this instance limits on its own","reason":)" +
+                     protocol::dump(protocol::Json(got.error().message)) + "}");
+        }
+        co_return take(key, per_second, burst, now_ms());
+    }
+    if (degraded_.exchange(false)) log_line(R"({"level":"info","msg":"shared rate limits are back"})");
+    if (got->granted) co_return std::nullopt;
+    co_return retry_seconds(got->tokens, per_second);
+}
 
 std::optional<std::int64_t> RateLimiter::take(const std::string& key, double per_second,
                                               double burst, std::int64_t now_ms) {
@@ -37,9 +71,7 @@ std::optional<std::int64_t> RateLimiter::take(const std::string& key, double per
         b.tokens -= 1.0;
         return std::nullopt;
     }
-    if (per_second <= 0) return 3600;  // burst only, never refills: ask for a long wait
-    double wait = (1.0 - b.tokens) / per_second;
-    return std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(wait)));
+    return retry_seconds(b.tokens, per_second);
 }
 
 }  // namespace confab::server

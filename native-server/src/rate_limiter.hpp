@@ -1,17 +1,31 @@
-// Token-bucket rate limits per (workspace, user), shared by all I/O threads.
+// Token-bucket rate limits per (workspace, user), shared by all I/O threads, and by all
+// instances when the store is shared (PostgreSQL).
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
 
+#include <boost/asio/awaitable.hpp>
+
 namespace confab::server {
+
+class DbExecutor;
 
 class RateLimiter {
 public:
+    // The limit as every instance sees it: on a shared store the bucket lives in the database
+    // (one atomic statement per take, group committed by the db thread), otherwise in memory.
+    // When the database cannot answer, this instance's own buckets stand in (a limit per
+    // instance beats no limit; the request itself will most likely fail on storage anyway).
+    boost::asio::awaitable<std::optional<std::int64_t>> take(DbExecutor& db, const std::string& key,
+                                                             double per_second, double burst);
+
+    // In memory, this process only.
     // Takes one token from `key`'s bucket (created full). Returns nullopt when allowed, otherwise
     // the whole seconds (>= 1) until a token is back, for Retry-After.
     std::optional<std::int64_t> take(const std::string& key, double per_second, double burst,
@@ -29,6 +43,7 @@ private:
     };
     static constexpr std::size_t kShards = 16;
     std::array<Shard, kShards> shards_;
+    std::atomic<bool> degraded_{false};  // the shared buckets failed: local ones stand in
 };
 
 }  // namespace confab::server

@@ -163,6 +163,27 @@ const char* const kMigrations[] = {
     ALTER TABLE workflow_runs ADD COLUMN owner TEXT;
     ALTER TABLE journal ADD COLUMN instance TEXT;
     )sql",
+    // 7: PostgreSQL's tables of state that several instances share (rate buckets, MCP sessions).
+    // One SQLite process keeps that state in memory, so these stay empty here; they exist so that
+    // a schema version means the same on both stores.
+    R"sql(
+    CREATE TABLE rate_buckets (
+        key        TEXT PRIMARY KEY,
+        tokens     REAL NOT NULL,
+        at_ms      INTEGER NOT NULL,
+        per_second REAL NOT NULL,
+        burst      REAL NOT NULL,
+        granted    INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE mcp_sessions (
+        id           TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        version      TEXT NOT NULL,
+        created_us   INTEGER NOT NULL,
+        used_us      INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX mcp_sessions_lru ON mcp_sessions (workspace_id, used_us);
+    )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
 

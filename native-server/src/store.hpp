@@ -327,6 +327,42 @@ public:
     // Note for shared stores: events_after() answers the events of a run live on ANOTHER instance
     // too (its events rows, then its journal rows), so a reader anywhere can catch up.
 
+    // ---- Per-request state every instance must see alike (shared stores; SQLite keeps it in
+    // memory, so these are never called there: their defaults refuse). Times are the DATABASE's
+    // clock, the only one all instances share.
+    //
+    // Takes one token from the bucket `key` (refilled at `per_second`, holding at most `burst`,
+    // created full) in one atomic statement. `granted`: a token was taken; `tokens`: what is left
+    // (below 1 when refused, for Retry-After). Buckets that are full again are purged now and then.
+    struct RateTake {
+        bool granted = false;
+        double tokens = 0;
+    };
+    virtual Result<RateTake> take_rate_token(const std::string& key, double per_second, double burst) {
+        (void)key, (void)per_second, (void)burst;
+        return make_error("storage_error", "this store keeps no rate limits");
+    }
+    // MCP sessions (POST /v1/mcp initialize): a row per session, so any instance answers it.
+    struct McpSession {
+        std::string id, workspace_id, version;
+    };
+    // Past `max_per_workspace` live sessions of its workspace, the least recently used ones end.
+    // Also purges, now and then, the rows of sessions unused for `idle_ms`.
+    virtual Status insert_mcp_session(const McpSession& s, std::int64_t idle_ms, std::int64_t max_per_workspace) {
+        (void)s, (void)idle_ms, (void)max_per_workspace;
+        return make_error("storage_error", "this store keeps no MCP sessions");
+    }
+    // The session `id`, marked used now, unless it was deleted or unused for `idle_ms` (then
+    // nullopt, for good: an expired session is not revived). Expired rows are purged now and then.
+    virtual Result<std::optional<McpSession>> touch_mcp_session(const std::string& id, std::int64_t idle_ms) {
+        (void)id, (void)idle_ms;
+        return make_error("storage_error", "this store keeps no MCP sessions");
+    }
+    virtual Result<bool> delete_mcp_session(const std::string& id) {  // false: there was none
+        (void)id;
+        return make_error("storage_error", "this store keeps no MCP sessions");
+    }
+
     bool fenced() const noexcept { return fenced_.load(std::memory_order_relaxed); }
 
 protected:

@@ -189,6 +189,28 @@ const char* const kMigrations[] = {
     END
     $$;
     )sql",
+    // 7: state of requests that every instance sharing the database must see alike. UNLOGGED:
+    // neither needs to survive a crash of the database server (rate buckets start full again, MCP
+    // clients re-initialize on the 404), and writes that make no WAL commit without waiting for a
+    // WAL flush, so a rate take costs no fsync. fillfactor leaves room for HOT updates of a row.
+    R"sql(
+    CREATE UNLOGGED TABLE rate_buckets (
+        key        TEXT PRIMARY KEY,
+        tokens     DOUBLE PRECISION NOT NULL,
+        at_ms      BIGINT NOT NULL,
+        per_second DOUBLE PRECISION NOT NULL,
+        burst      DOUBLE PRECISION NOT NULL,
+        granted    BOOLEAN NOT NULL
+    ) WITH (fillfactor = 70);
+    CREATE UNLOGGED TABLE mcp_sessions (
+        id           TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        version      TEXT NOT NULL,
+        created_us   BIGINT NOT NULL,
+        used_us      BIGINT NOT NULL
+    ) WITH (fillfactor = 70);
+    CREATE INDEX mcp_sessions_lru ON mcp_sessions (workspace_id, used_us);
+    )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
 
@@ -2017,5 +2039,120 @@ Result<std::size_t> PgStore::fail_interrupted_runs(std::int64_t now) {
     }
     return *n;
 }
+
+// ---------------------------------------------------------------- state shared by instances
+
+// Milliseconds since the epoch on the database server's clock: the one clock every instance
+// sharing the database reads alike (theirs may drift apart).
+#define CONFAB_PG_NOW_MS "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+#define CONFAB_PG_NOW_US "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
+
+namespace {
+constexpr auto kPurgeEvery = std::chrono::minutes(1);
+
+std::string float8(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return buf;
+}
+}  // namespace
+
+Result<Store::RateTake> PgStore::take_rate_token(const std::string& key, double per_second, double burst) {
+    // A bucket that has refilled completely is the same as no bucket: those go now and then
+    // (a burst-only bucket, per_second 0, never refills, so it stays).
+    if (auto now = std::chrono::steady_clock::now(); now - rate_purged_ >= kPurgeEvery) {
+        auto r = run("DELETE FROM rate_buckets WHERE per_second > 0 AND tokens + (" CONFAB_PG_NOW_MS
+                     " - at_ms) * per_second / 1000.0 >= burst",
+                     PgParams{}, "take_rate_token");
+        if (!r) return r.error();
+        rate_purged_ = now;
+    }
+    // One statement, atomic under the row lock of the upsert: concurrent takes of one key from
+    // several instances serialize on it. The refill is measured on the database's clock; at_ms
+    // never goes back, so a statement that read the clock earlier but ran later refills nothing.
+#define CONFAB_REFILL \
+    "LEAST(excluded.burst, b.tokens + GREATEST(0, excluded.at_ms - b.at_ms) * excluded.per_second / 1000.0)"
+    static const char* const sql =
+        "INSERT INTO rate_buckets AS b (key, tokens, at_ms, per_second, burst, granted) "
+        "VALUES ($1::text, CASE WHEN $3::float8 >= 1 THEN $3::float8 - 1 ELSE $3::float8 END, " CONFAB_PG_NOW_MS
+        ", $2::float8, $3::float8, $3::float8 >= 1) "
+        "ON CONFLICT (key) DO UPDATE SET "
+        "tokens = CASE WHEN " CONFAB_REFILL " >= 1 THEN " CONFAB_REFILL " - 1 ELSE " CONFAB_REFILL " END, "
+        "granted = " CONFAB_REFILL " >= 1, at_ms = GREATEST(b.at_ms, excluded.at_ms), "
+        "per_second = excluded.per_second, burst = excluded.burst "
+        "RETURNING granted, tokens";
+#undef CONFAB_REFILL
+    PgParams p;
+    p.text(key).text(float8(per_second)).text(float8(burst));
+    auto r = run(sql, p, "take_rate_token");
+    if (!r) return r.error();
+    if (!batch_) committed();
+    RateTake t;
+    t.granted = std::strcmp(PQgetvalue(r->get(), 0, 0), "t") == 0;
+    t.tokens = std::strtod(PQgetvalue(r->get(), 0, 1), nullptr);
+    return t;
+}
+
+Status PgStore::insert_mcp_session(const McpSession& s, std::int64_t idle_ms, std::int64_t max_per_workspace) {
+    const std::int64_t idle_us = idle_ms * 1000;
+    if (auto now = std::chrono::steady_clock::now(); now - mcp_purged_ >= kPurgeEvery) {
+        PgParams p;
+        p.num(idle_us);
+        auto r = run("DELETE FROM mcp_sessions WHERE used_us < " CONFAB_PG_NOW_US " - $1::bigint", p,
+                     "insert_mcp_session");
+        if (!r) return r.error();
+        mcp_purged_ = now;
+    }
+    if (auto st = tx_begin(); !st) return st;
+    PgParams p;
+    p.text(s.id).text(s.workspace_id).text(s.version);
+    auto r = run("INSERT INTO mcp_sessions (id, workspace_id, version, created_us, used_us) "
+                 "SELECT $1::text, $2::text, $3::text, n.us, n.us FROM (SELECT " CONFAB_PG_NOW_US " AS us) n",
+                 p, "insert_mcp_session");
+    if (!r) {
+        tx_rollback();
+        return r.error();
+    }
+    // The cap: the newest max_per_workspace live sessions stay (microseconds, so that sessions
+    // used one after the other rank apart).
+    PgParams q;
+    q.text(s.workspace_id).num(idle_us).num(max_per_workspace);
+    r = run("DELETE FROM mcp_sessions WHERE id IN (SELECT id FROM mcp_sessions WHERE workspace_id = $1::text "
+            "AND used_us >= " CONFAB_PG_NOW_US " - $2::bigint ORDER BY used_us DESC OFFSET $3::bigint)",
+            q, "insert_mcp_session");
+    if (!r) {
+        tx_rollback();
+        return r.error();
+    }
+    if (auto st = tx_commit(); !st) {
+        tx_rollback();
+        return st;
+    }
+    return Ok{};
+}
+
+Result<std::optional<Store::McpSession>> PgStore::touch_mcp_session(const std::string& id, std::int64_t idle_ms) {
+    PgParams p;
+    p.text(id).num(idle_ms * 1000);
+    auto r = run("UPDATE mcp_sessions SET used_us = n.us FROM (SELECT " CONFAB_PG_NOW_US " AS us) n "
+                 "WHERE id = $1::text AND used_us >= n.us - $2::bigint RETURNING workspace_id, version",
+                 p, "touch_mcp_session");
+    if (!r) return r.error();
+    if (!batch_) committed();
+    if (PQntuples(r->get()) == 0) return std::optional<McpSession>{};
+    return std::optional<McpSession>{McpSession{id, PQgetvalue(r->get(), 0, 0), PQgetvalue(r->get(), 0, 1)}};
+}
+
+Result<bool> PgStore::delete_mcp_session(const std::string& id) {
+    PgParams p;
+    p.text(id);
+    auto r = run("DELETE FROM mcp_sessions WHERE id = $1::text", p, "delete_mcp_session");
+    if (!r) return r.error();
+    if (!batch_) committed();
+    return affected(*r) > 0;
+}
+
+#undef CONFAB_PG_NOW_MS
+#undef CONFAB_PG_NOW_US
 
 }  // namespace confab::server

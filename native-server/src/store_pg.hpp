@@ -109,9 +109,13 @@ public:
     int schema_version() override;  // confab_schema_version.version
     void idle() override;
     Status probe_write(std::int64_t now) override;
+    bool shared() const override { return true; }
+    Result<RateTake> take_rate_token(const std::string& key, double per_second, double burst) override;
+    Status insert_mcp_session(const McpSession& s, std::int64_t idle_ms, std::int64_t max_per_workspace) override;
+    Result<std::optional<McpSession>> touch_mcp_session(const std::string& id, std::int64_t idle_ms) override;
+    Result<bool> delete_mcp_session(const std::string& id) override;
 
     // Several instances on one database (store.hpp): leases and fencing on the database's clock.
-    bool shared() const override { return true; }
     Status register_instance(const std::string& id, const std::string& name, std::int64_t lease_ms) override;
     Status renew_lease() override;
     Result<std::vector<std::string>> take_over_expired(std::int64_t now) override;
@@ -206,6 +210,8 @@ private:
     bool probe_table_ = false;
     std::string instance_id_;    // register_instance(): "" = not registered (rows carry no owner)
     std::int64_t lease_ms_ = 0;
+    // When expired rate buckets and MCP sessions were last purged (once a minute at most).
+    std::chrono::steady_clock::time_point rate_purged_{}, mcp_purged_{};
 
     store_detail::JournalPins journal_;  // which journal rows live runs still need
 

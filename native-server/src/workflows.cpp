@@ -332,22 +332,23 @@ bool WorkflowService::authenticate(const Request& req, ServiceCaller& out, Respo
     return true;
 }
 
-bool WorkflowService::check_rate(const std::string& key, const RateLimit& rl, Response& err) {
-    auto retry = limiter_.take(key, rl.per_second, rl.burst, now_ms());
-    if (!retry) return true;
+asio::awaitable<bool> WorkflowService::check_rate(const std::string& key, const RateLimit& rl, Response& err) {
+    auto retry = co_await limiter_.take(db_, key, rl.per_second, rl.burst);
+    if (!retry) co_return true;
     err = error_response(429, "rate_limited", "too many requests; retry in " + std::to_string(*retry) + " s");
     err.headers.emplace_back("Retry-After", std::to_string(*retry));
-    return false;
+    co_return false;
 }
 
-bool WorkflowService::authorize(const Request& req, ServiceCaller& out, Response& err) {
-    if (!authenticate(req, out, err)) return false;
+asio::awaitable<bool> WorkflowService::authorize(const Request& req, ServiceCaller& out, Response& err) {
+    if (!authenticate(req, out, err)) co_return false;
     const std::string key = out.workspace->id + "\x1f" "s2s:" + out.credential;
-    if (!check_rate(key, out.workspace->rate_limit, err)) {
+    const bool within_rate = co_await check_rate(key, out.workspace->rate_limit, err);
+    if (!within_rate) {
         err.workspace = out.workspace->id;
-        return false;
+        co_return false;
     }
-    return true;
+    co_return true;
 }
 
 asio::awaitable<Response> WorkflowService::handle(Request& req, std::vector<std::string> segs) {
@@ -357,7 +358,8 @@ asio::awaitable<Response> WorkflowService::handle(Request& req, std::vector<std:
     }
     ServiceCaller c;
     Response err;
-    if (!authorize(req, c, err)) co_return err;
+    const bool authorized = co_await authorize(req, c, err);
+    if (!authorized) co_return err;
     Response res = co_await route(req, c, segs);
     res.workspace = c.workspace->id;
     co_return res;
@@ -444,7 +446,10 @@ asio::awaitable<Response> WorkflowService::route(Request& req, const ServiceCall
 asio::awaitable<Response> WorkflowService::issue_token(Request& req) {
     Response err;
     // Before the secret is checked: bounds guessing per address.
-    if (!check_rate("token-ip:" + req.remote_ip, RateLimit{}, err)) co_return err;
+    const std::string ip_key = "token-ip:" + req.remote_ip;
+    const RateLimit token_limit{};
+    const bool within_rate = co_await check_rate(ip_key, token_limit, err);
+    if (!within_rate) co_return err;
     auto body = body_object(req, false);
     if (!body) co_return from_error(body.error());
     if (auto u = unknown_key(*body, {"client_id", "client_secret", "expires_in", "grant_type"}, "")) co_return bad_request(*u);
@@ -1230,7 +1235,8 @@ asio::awaitable<Response> WorkflowService::cancel_job(const ServiceCaller& c, st
 asio::awaitable<Response> WorkflowService::cancel_with_bearer(Request& req, std::string id) {
     ServiceCaller c;
     Response err;
-    if (!authorize(req, c, err)) co_return err;
+    const bool authorized = co_await authorize(req, c, err);
+    if (!authorized) co_return err;
     // if/else, not ?: : g++ 12 miscompiles co_await inside a conditional expression.
     Response r;
     if (id.rfind("wr_", 0) == 0) {

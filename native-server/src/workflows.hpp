@@ -46,7 +46,7 @@ public:
     // token) names the workspace, and one token is taken from that credential's rate-limit
     // bucket. False with `err` filled (401 + WWW-Authenticate, or 429 + Retry-After) otherwise.
     // The MCP endpoint (mcp.cpp) authorizes its requests here too.
-    bool authorize(const Request& req, ServiceCaller& out, Response& err);
+    boost::asio::awaitable<bool> authorize(const Request& req, ServiceCaller& out, Response& err);
     // POST /v1/executions/{id}/cancel with a bearer token: cancels an execution or a workflow run
     // of the caller's workspace.
     boost::asio::awaitable<Response> cancel_with_bearer(Request& req, std::string id);
@@ -64,7 +64,7 @@ private:
     };
 
     bool authenticate(const Request& req, ServiceCaller& out, Response& err) const;
-    bool check_rate(const std::string& key, const RateLimit& rl, Response& err);
+    boost::asio::awaitable<bool> check_rate(const std::string& key, const RateLimit& rl, Response& err);
 
     boost::asio::awaitable<Response> issue_token(Request& req);
     boost::asio::awaitable<Response> route(Request& req, const ServiceCaller& c, const std::vector<std::string>& segs);

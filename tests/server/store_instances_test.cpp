@@ -162,7 +162,7 @@ TEST_P(InstancesTest, TwoInstancesShareADatabaseAndOwnWhatTheyInsert) {
     auto b = instance("inst_b", 60000);
     ASSERT_TRUE(a && b);
     EXPECT_TRUE(a->shared());
-    EXPECT_EQ(a->schema_version(), 6);
+    EXPECT_EQ(a->schema_version(), 7);
     ASSERT_TRUE(a->insert_execution(make_exec("ex_a")).ok());
     ASSERT_TRUE(b->insert_execution(make_exec("ex_b")).ok());
     DocRecord run;
@@ -560,7 +560,8 @@ TEST_P(InstancesTest, Migration5To6KeepsRowsAndARestartClosesTheirUnfinishedRuns
         ASSERT_TRUE(s);
     }
     // Back to schema 5, then rows as a version-5 server wrote them.
-    q("DROP FUNCTION confab_fence; DROP TABLE confab_instances; ALTER TABLE executions DROP COLUMN owner; "
+    q("DROP TABLE rate_buckets; DROP TABLE mcp_sessions; "  // migration 7 (shared14)
+      "DROP FUNCTION confab_fence; DROP TABLE confab_instances; ALTER TABLE executions DROP COLUMN owner; "
       "ALTER TABLE workflow_runs DROP COLUMN owner; ALTER TABLE journal DROP COLUMN instance; "
       "UPDATE confab_schema_version SET version = 5");
     q("INSERT INTO executions (id, workspace_id, user_id, app_id, version, kind, status, inputs, created_at, updated_at) "
@@ -571,7 +572,7 @@ TEST_P(InstancesTest, Migration5To6KeepsRowsAndARestartClosesTheirUnfinishedRuns
       "VALUES ('run_old', 'w1', 'wf', 'RUNNING', 1, 1, '{}')");
     auto s = instance("inst_new", 60000);
     ASSERT_TRUE(s);
-    EXPECT_EQ(s->schema_version(), 6);
+    EXPECT_EQ(s->schema_version(), 7);
     EXPECT_EQ(q("SELECT COUNT(*) FROM executions WHERE owner IS NULL"), "2");
     EXPECT_EQ(q("SELECT COUNT(*) FROM journal WHERE instance IS NULL"), "1");
     ASSERT_TRUE(s->insert_execution(make_exec("ex_new")).ok());

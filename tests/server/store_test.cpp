@@ -220,7 +220,54 @@ TEST_P(StoreTest, OpenCreatesTheDatabaseWithTheCurrentSchema) {
     if (sqlite()) {
         EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(backend->dir().path()) / "confab.db"));
     }
-    EXPECT_EQ(store->schema_version(), 6);
+    EXPECT_EQ(store->schema_version(), 7);
+}
+
+TEST_P(StoreTest, ASharedStoreKeepsRateBucketsAndMcpSessions) {
+    if (sqlite()) {
+        // One process: its limiter and MCP sessions live in memory; the store refuses to keep them.
+        EXPECT_FALSE(store->shared());
+        EXPECT_FALSE(store->take_rate_token("k", 1, 2).ok());
+        return;
+    }
+    ASSERT_TRUE(store->shared());
+    // A bucket of 3 that refills once in 1000 s: 3 granted, then refused with less than a token.
+    for (int i = 0; i < 3; ++i) {
+        auto t = store->take_rate_token("w\x1fu:a", 0.001, 3);
+        ASSERT_TRUE(t.ok()) << t.error().message;
+        EXPECT_TRUE(t->granted) << i;
+    }
+    auto refused = store->take_rate_token("w\x1fu:a", 0.001, 3);
+    ASSERT_TRUE(refused.ok());
+    EXPECT_FALSE(refused->granted);
+    EXPECT_GE(refused->tokens, 0.0);
+    EXPECT_LT(refused->tokens, 1.0);
+    // Another key has a bucket of its own; a fast refill gives a token back within milliseconds.
+    EXPECT_TRUE(store->take_rate_token("w\x1fu:b", 0.001, 3)->granted);
+    EXPECT_TRUE(store->take_rate_token("fast", 1000, 1)->granted);
+    EXPECT_FALSE(store->take_rate_token("fast", 0.001, 1)->granted);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_TRUE(store->take_rate_token("fast", 1000, 1)->granted);
+
+    // MCP sessions: found (and touched) until deleted or idle too long; past the cap, the least
+    // recently used ends.
+    ASSERT_TRUE(store->insert_mcp_session({"mcp_1", "w1", "2025-06-18"}, 60000, 100).ok());
+    auto got = store->touch_mcp_session("mcp_1", 60000);
+    ASSERT_TRUE(got.ok()) << got.error().message;
+    ASSERT_TRUE(got->has_value());
+    EXPECT_EQ((*got)->workspace_id, "w1");
+    EXPECT_EQ((*got)->version, "2025-06-18");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_FALSE(store->touch_mcp_session("mcp_1", 5)->has_value()) << "idle longer than 5 ms";
+    EXPECT_TRUE(*store->delete_mcp_session("mcp_1"));
+    EXPECT_FALSE(store->touch_mcp_session("mcp_1", 60000)->has_value());
+    EXPECT_FALSE(*store->delete_mcp_session("mcp_1"));
+    for (const char* id : {"mcp_a", "mcp_b"}) ASSERT_TRUE(store->insert_mcp_session({id, "w2", "v"}, 60000, 2).ok());
+    ASSERT_TRUE(store->touch_mcp_session("mcp_a", 60000)->has_value());
+    ASSERT_TRUE(store->insert_mcp_session({"mcp_c", "w2", "v"}, 60000, 2).ok());
+    EXPECT_FALSE(store->touch_mcp_session("mcp_b", 60000)->has_value()) << "the least recently used ended";
+    EXPECT_TRUE(store->touch_mcp_session("mcp_a", 60000)->has_value());
+    EXPECT_TRUE(store->touch_mcp_session("mcp_c", 60000)->has_value());
 }
 
 TEST_P(StoreTest, OpenCreatesAMissingDataDirectory) {
@@ -484,7 +531,7 @@ TEST_P(StoreTest, DataSurvivesCloseAndReopenAndMigrationIsIdempotent) {
     for (int round = 0; round < 2; ++round) {
         auto s = reopen();
         ASSERT_NE(s, nullptr);
-        EXPECT_EQ(s->schema_version(), 6);
+        EXPECT_EQ(s->schema_version(), 7);
         auto got = s->get_execution("w1", "u1", "ex_1");
         ASSERT_TRUE(got.has_value());
         EXPECT_EQ(got->last_seq, 1u);
@@ -773,15 +820,16 @@ TEST_P(StoreTest, ExecutionKeysClaimOnceAndADatabaseOfSchema3GetsThem) {
     // A database of schema 3 (shipped without execution_keys) is migrated to 4 at open.
     store.reset();
     {
-        backend->exec_raw("DROP TABLE execution_keys; DROP TABLE journal; ALTER TABLE executions DROP COLUMN owner; "
-                          "ALTER TABLE workflow_runs DROP COLUMN owner; PRAGMA user_version = 3;",
-                          "DROP TABLE execution_keys; DROP TABLE journal; DROP TABLE confab_instances; "
-                          "DROP FUNCTION confab_fence; ALTER TABLE executions DROP COLUMN owner; "
+        backend->exec_raw("DROP TABLE execution_keys; DROP TABLE journal; DROP TABLE rate_buckets; DROP TABLE mcp_sessions; "
+                          "ALTER TABLE executions DROP COLUMN owner; ALTER TABLE workflow_runs DROP COLUMN owner; "
+                          "PRAGMA user_version = 3;",
+                          "DROP TABLE execution_keys; DROP TABLE journal; DROP TABLE rate_buckets; DROP TABLE mcp_sessions; "
+                          "DROP TABLE confab_instances; DROP FUNCTION confab_fence; ALTER TABLE executions DROP COLUMN owner; "
                           "ALTER TABLE workflow_runs DROP COLUMN owner; UPDATE confab_schema_version SET version = 3");
     }
     store = reopen();
     ASSERT_NE(store, nullptr);
-    EXPECT_EQ(store->schema_version(), 6);
+    EXPECT_EQ(store->schema_version(), 7);
 
     auto first = store->claim_execution_key("w1", "u1", "k", "fp", "ex_1", 10);
     ASSERT_TRUE(first.ok()) << first.error().message;
@@ -989,12 +1037,12 @@ TEST_P(StoreTest, ASchemaNewerThanTheServerKnowsIsRefused) {
     if (sqlite()) {
         auto s = confab::server::SqliteStore::open(backend->dir().path());
         ASSERT_FALSE(s.ok());
-        EXPECT_NE(s.error().message.find("schema version 99 is newer than this server knows (6)"), std::string::npos)
+        EXPECT_NE(s.error().message.find("schema version 99 is newer than this server knows (7)"), std::string::npos)
             << s.error().message;
     } else {
         auto s = confab::server::PgStore::open(backend->url(), 10000);
         ASSERT_FALSE(s.ok());
-        EXPECT_NE(s.error().message.find("schema version 99 is newer than this server knows (6)"), std::string::npos)
+        EXPECT_NE(s.error().message.find("schema version 99 is newer than this server knows (7)"), std::string::npos)
             << s.error().message;
         EXPECT_EQ(s.error().message.find("confab-test"), std::string::npos) << "no password: " << s.error().message;
     }

@@ -1,0 +1,150 @@
+// Two confab-server processes on ONE PostgreSQL database, as behind a round-robin load balancer
+// (issue 14): what one instance decides about a caller holds on the other. A rate limit of N
+// allows N requests in all, whichever instance answers each; a Pusher channel authorised through
+// one instance is subscribed on the other; an MCP session made on one is used on the other, and
+// ended through the other it is gone on the first too, as is one left idle.
+// SQLite belongs to one process, so these run on the PostgreSQL pass only (make test-server-pg).
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+
+import { STORE, WS, databaseUrlFor, getJson, idHeaders, sleep, startServer, testConfig, userHash } from './helpers.mjs';
+import { PusherSocket } from './pusher_client.mjs';
+import { bearer } from './s2s_helpers.mjs';
+
+const T = { timeout: 30000 };
+const N = 6;  // the acme workspace's burst; it refills one token in 1000 s, i.e. not during a test
+const IDLE_SECONDS = 2;
+
+const skip = STORE !== 'postgres' &&
+  'two instances share state only through a PostgreSQL database (CONFAB_TEST_STORE=postgres); a SQLite store belongs to one process';
+
+const OTHER_KEY = 'test-other-key';  // a third workspace, whose rate limit the tests never reach
+
+function config() {
+  const c = testConfig({ acmeRate: { perSecond: 0.001, burst: N } });
+  c.workspaces.push({ id: 'other', secrets: ['test-other-secret'], apiKeys: [OTHER_KEY], rateLimit: { perSecond: 1000, burst: 1000 }, apps: [] });
+  return c;
+}
+
+// POST /v1/mcp with the demo workspace's API key.
+async function mcp(url, body, headers = {}, method = 'POST') {
+  const res = await fetch(`${url}/v1/mcp`, {
+    method,
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', ...bearer(WS.demo.apiKey), ...headers },
+    body: method === 'DELETE' ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, json: text ? JSON.parse(text) : null, text };
+}
+
+async function initialize(url, protocolVersion) {
+  const r = await mcp(url, { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion, capabilities: {}, clientInfo: { name: 'lb', version: '1' } } });
+  assert.equal(r.status, 200, r.text);
+  return r.headers.get('mcp-session-id');
+}
+
+const ping = (url, sid, id = 2) => mcp(url, { jsonrpc: '2.0', id, method: 'ping' }, { 'Mcp-Session-Id': sid });
+
+describe('two instances on one database', { skip }, () => {
+  let a;
+  let b;
+  before(async () => {
+    a = await startServer({ config: config(), args: ['--mcp-session-idle-seconds', String(IDLE_SECONDS)] });
+    b = await startServer({ config: config(), args: ['--mcp-session-idle-seconds', String(IDLE_SECONDS)], databaseUrl: await databaseUrlFor(a.dataDir) });
+  });
+  after(async () => {
+    await b?.stop();
+    await a?.stop();
+    b?.cleanup();
+    a?.cleanup();
+  });
+
+  // Requests alternate A, B, A, ...: with a limiter per instance 2N would pass.
+  async function alternate(count, request) {
+    const statuses = [];
+    let retryAfter;
+    for (let i = 0; i < count; i++) {
+      const r = await request(i % 2 === 0 ? a.url : b.url);
+      statuses.push(r.status);
+      if (r.status === 429) retryAfter ??= r.headers.get('retry-after');
+    }
+    return { allowed: statuses.filter((s) => s === 200).length, refused: statuses.filter((s) => s === 429).length, retryAfter };
+  }
+
+  test('an MCP session made on A answers on B (with the version A negotiated); deleted through B it is gone on A', T, async () => {
+    const sid = await initialize(a.url, '2025-03-26');
+    // 2025-03-26 allows JSON-RPC batches: B knows the session's version without having seen it.
+    const batch = await mcp(b.url, [{ jsonrpc: '2.0', id: 1, method: 'ping' }, { jsonrpc: '2.0', id: 2, method: 'tools/list' }], { 'Mcp-Session-Id': sid });
+    assert.equal(batch.status, 200, batch.text);
+    assert.equal(batch.json.length, 2);
+    assert.ok(batch.json[1].result.tools.length > 0);
+    assert.equal((await ping(a.url, sid)).status, 200);
+
+    const del = await mcp(b.url, null, { 'Mcp-Session-Id': sid }, 'DELETE');
+    assert.equal(del.status, 204);
+    const onA = await ping(a.url, sid);
+    assert.equal(onA.status, 404);
+    assert.equal(onA.json.error.code, -32001);
+    assert.equal((await mcp(a.url, null, { 'Mcp-Session-Id': sid }, 'DELETE')).status, 404);
+    // Another workspace's credential does not find it either (a live one of demo, asked as other).
+    const live = await initialize(b.url, '2025-11-25');
+    assert.equal((await mcp(a.url, { jsonrpc: '2.0', id: 3, method: 'ping' }, { 'Mcp-Session-Id': live, ...bearer(OTHER_KEY) })).status, 404);
+  });
+
+  test('an MCP session\'s idle time counts use on either instance; once idle past it, both refuse it', T, async () => {
+    const sid = await initialize(a.url, '2025-11-25');
+    await sleep(IDLE_SECONDS * 600);
+    assert.equal((await ping(b.url, sid)).status, 200, 'used through B');
+    await sleep(IDLE_SECONDS * 600);
+    // A last saw it 1.2 idle periods ago, but B used it 0.6 ago: alive.
+    assert.equal((await ping(a.url, sid)).status, 200, 'A counts B\'s use');
+    await sleep(IDLE_SECONDS * 1000 + 500);
+    assert.equal((await ping(b.url, sid)).status, 404);
+    assert.equal((await ping(a.url, sid)).status, 404);
+  });
+  test('a Pusher channel authorised through A is subscribed on B; a forged signature is refused there', T, async () => {
+    const socket = await PusherSocket.connect(b.url);
+    try {
+      const socketId = await socket.established();
+      const channel = `private-${randomUUID()}`;
+      const headers = { user_id: 'ada', workspace_id: WS.demo.id, user_id_hashed: userHash(WS.demo.secret, 'ada') };
+      const auth = async (url) => {
+        const res = await fetch(`${url}/sdk_api/pusher/auth`, {
+          method: 'POST', headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' },
+          body: `socket_id=${encodeURIComponent(socketId)}&channel_name=${encodeURIComponent(channel)}`,
+        });
+        assert.equal(res.status, 200);
+        return (await res.json()).auth;
+      };
+      const fromA = await auth(a.url);
+      assert.equal(fromA, await auth(b.url), 'both instances sign alike (no pusher.secret configured)');
+      const forged = `${fromA.slice(0, -4)}0000`;
+      const refused = await socket.subscribe(channel, forged === fromA ? `${fromA.slice(0, -4)}1111` : forged);
+      assert.equal(refused.event, 'pusher:subscription_error');
+      const sub = await socket.subscribe(channel, fromA);
+      assert.equal(sub.event, 'pusher_internal:subscription_succeeded');
+    } finally {
+      socket.close();
+    }
+  });
+
+  test('a user\'s rate limit of N holds across both: N requests allowed in all, the rest 429 with Retry-After', T, async () => {
+    const user = `ada-${randomUUID()}`;
+    const r = await alternate(2 * N + 2, async (url) => {
+      const res = await fetch(`${url}/v1/apps/summary`, { headers: idHeaders(WS.acme, user) });
+      await res.arrayBuffer();
+      return res;
+    });
+    assert.deepEqual({ allowed: r.allowed, refused: r.refused }, { allowed: N, refused: N + 2 });
+    assert.ok(Number(r.retryAfter) >= 1, `Retry-After ${r.retryAfter}`);
+    // Another user of the workspace has a bucket of their own, on either instance.
+    const other = await fetch(`${b.url}/v1/apps/summary`, { headers: idHeaders(WS.acme, `eve-${randomUUID()}`) });
+    assert.equal(other.status, 200);
+  });
+
+  test('a server-to-server credential\'s rate limit of N holds across both too', T, async () => {
+    const r = await alternate(2 * N, (url) => getJson(`${url}/v1/workflows`, bearer(WS.acme.apiKey)));
+    assert.deepEqual({ allowed: r.allowed, refused: r.refused }, { allowed: N, refused: N });
+  });
+});
