@@ -505,14 +505,14 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
     }
     // The readers get the end now: stored, or (storage refused it) sent unstored and stored later,
     // unchanged and at the same seqs, so a reader that resumes later reads exactly what it was sent.
-    // Not on a shared store: there another instance may take this run over meanwhile (this one's
-    // lease running out while storage is unreachable) and store a different end at those seqs.
-    // Its readers' streams end without it instead; a resume reads what the database holds.
-    const bool withhold = !stored && db_.shared();
+    // On a shared store, one caveat: if storage stays unreachable for longer than this instance's
+    // lease, another instance takes the run over and stores ITS end ("interrupted") at these seqs,
+    // and this instance exits fenced when storage is back. Readers then saw an error end that the
+    // database words differently; both are the run's error end at the same seqs (README).
     {
         std::lock_guard lock(live->mu);
         const std::size_t first_terminal = done.events.size() - terminal.size();
-        for (std::size_t i = 0; i < terminal.size() && !withhold; ++i) {
+        for (std::size_t i = 0; i < terminal.size(); ++i) {
             const EventRecord& ev = done.events[first_terminal + i];
             if (stored) {
                 live->log.append(ev.type, ev.data, nullptr, false, ev.created_at);
@@ -527,7 +527,6 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
         finalize(live);
         co_return;
     }
-    if (withhold) finalize(live);  // not live here any more: readers follow it from the store
     // Retried with backoff until storage accepts it (a restart closes the run as "interrupted"
     // if it never does).
     metrics_.storage_failed_run();

@@ -944,6 +944,11 @@ Status PgStore::begin_batch() {
     if (auto st = usable(); !st) return st;
     batch_error_.reset();
     committed_batch_ = false;
+    if (!instance_id_.empty()) {
+        // Prepared now, outside the pipeline (once per connection): sending it then needs no sync.
+        Error err;
+        if (statement(kFenceSql, err) == nullptr) return err;
+    }
     // BEGIN and the fence check go out with the batch's first statements: no round trip of their own.
     if (auto st = send_pipelined("BEGIN", nullptr); !st) return st;
     if (!instance_id_.empty()) {

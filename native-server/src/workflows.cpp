@@ -1280,19 +1280,24 @@ asio::awaitable<Response> WorkflowService::cancel_run(const ServiceCaller& c, st
         if (db_.shared() && (run->label == "RUNNING" || run->label == "QUEUED")) {
             // Shared store: another instance runs it (one that died has its runs FAILED by the
             // take-over). Its current step is cancelled through the step's owner, whose run loop
-            // then ends the run CANCELLED; awaited (bounded) before anything is closed here.
-            const std::string exec = run->doc.value("currentExecutionId", std::string());
-            if (!exec.empty()) {
-                auto step = co_await db_.run([&](Store& s) { return s.get_execution_by_id(exec); });
-                if (step && !protocol::is_terminal(step->status)) {
-                    ExecutionRecord target = std::move(*step);  // named: g++ 12 and temporaries in co_await
-                    co_await hub_.cancel_and_settle(std::move(target));
-                }
-            }
+            // then ends the run CANCELLED; awaited (bounded, 5 s) before anything is closed here.
+            // A step that starts meanwhile (between steps, or a queued run starting) is cancelled
+            // as it appears.
             asio::steady_timer timer(co_await asio::this_coro::executor);
+            std::string cancelled;
             for (int i = 0; i < 100; ++i) {
                 auto now = co_await db_.run([&](Store& s) { return s.get_run(ws, run_id); });
                 if (!now || run_terminal(now->label)) break;
+                const std::string exec = now->doc.value("currentExecutionId", std::string());
+                if (!exec.empty() && exec != cancelled) {
+                    cancelled = exec;
+                    auto step = co_await db_.run([&](Store& s) { return s.get_execution_by_id(exec); });
+                    if (step && !protocol::is_terminal(step->status)) {
+                        ExecutionRecord target = std::move(*step);  // named: g++ 12 and temporaries in co_await
+                        co_await hub_.cancel_and_settle(std::move(target));
+                    }
+                    continue;
+                }
                 timer.expires_after(std::chrono::milliseconds(50));
                 co_await timer.async_wait(asio::use_awaitable);
             }

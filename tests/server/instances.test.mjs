@@ -8,8 +8,9 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  STORE, SseReader, WS, databaseUrlFor, getJson, idHeaders, makeDataDir, postJson, psql, sleep, startServer, testConfig,
+  STORE, SseReader, WS, databaseUrlFor, getJson, idHeaders, makeDataDir, postJson, psql, sleep, startServer,
 } from './helpers.mjs';
+import { KEY, bearer, createWorkflow, s2sConfig, waitJob } from './s2s_helpers.mjs';
 
 const T = { timeout: 90000 };
 const LEASE_MS = 1500;
@@ -17,7 +18,7 @@ const EXIT_FENCED = 75;
 
 // A chat agent whose reply streams for a while: ~4 characters every 40 ms.
 function config() {
-  const c = testConfig();
+  const c = s2sConfig();  // the test config, plus the server-to-server API's agents and clients
   c.workspaces[0].apps.push({ id: 'slowchat', type: 'agent', model: 'echo', chunkChars: 4, delayMs: 40 });
   return c;
 }
@@ -246,6 +247,31 @@ describe('two instances on one PostgreSQL database', {
     const id = await turn.idKnown;
     const stored = await getJson(`${a.url}/v1/executions/${id}`, idHeaders(WS.demo, user));
     assert.equal(stored.json.status, 'cancelled');
+  });
+
+  test('a workflow run on A cancelled through B: its running step stops on A, the run ends CANCELLED', T, async () => {
+    const a = await instance('a-workflow');
+    const b = await instance('b-workflow');
+    const api = bearer(KEY.demo);
+    const wf = await createWorkflow(a.url, api, {
+      name: 'slow',
+      steps: [{ agentId: 'slowpoke', action: 'take your time', stepOrder: 1 }, { agentId: 'fetcher', action: 'never', stepOrder: 2 }],
+    });
+    const runId = (await postJson(`${a.url}/v1/workflows/${wf.id}/run`, { input: 'x'.repeat(40) }, api)).json.jobId;
+    await waitJob(a.url, runId, api, ['RUNNING']);
+    const c = await postJson(`${b.url}/v1/executions/${runId}/cancel`, '', api);
+    assert.equal(c.status, 200, c.text);
+    assert.equal(c.json.status, 'CANCELLED');
+    const job = await getJson(`${b.url}/v1/jobs/${runId}`, api);
+    assert.equal(job.json.status, 'CANCELLED');
+    assert.equal(job.json.steps.length, 1, 'step 2 never ran');
+    assert.equal(job.json.steps[0].status, 'CANCELLED');
+    const step = await getJson(`${a.url}/v1/jobs/${job.json.steps[0].executionId}`, api);
+    assert.equal(step.json.status, 'CANCELLED');
+    assert.ok(!String(step.json.output ?? '').includes('x'.repeat(40)), `stopped before the end: ${step.json.output}`);
+    // A's own run loop wrote the end: nothing overwrites it later.
+    await sleep(500);
+    assert.equal((await getJson(`${a.url}/v1/jobs/${runId}`, api)).json.status, 'CANCELLED');
   });
 
   test('kill -9 of A mid-stream: the reader on B gets a dense sequence ending interrupted, all of it stored', T, async () => {
