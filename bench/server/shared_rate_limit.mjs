@@ -3,7 +3,8 @@
 // high it never refuses: "postgres" (a shared store: every request takes its token with one upsert
 // in the database, through the db thread) and "sqlite" (one process: the in-memory limiter).
 // wrk drives each in turn; the CPU time of the server process and of the PostgreSQL cluster's
-// processes (from /proc) is divided by the requests served.
+// processes (from /proc) is divided by the requests served. BENCH_USERS (default 1) spreads the
+// requests over that many users (buckets).
 //
 //   CONFAB_SERVER_BIN=build/native-release/confab-server \
 //   CONFAB_BENCH_DATABASE_URL=$(scripts/pg.sh url) PG_DATA=build/pg/data node bench/server/shared_rate_limit.mjs
@@ -19,6 +20,9 @@ const PG_DATA = process.env.PG_DATA ?? 'build/pg/data';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+// Users the requests rotate through: 1 puts every take on one bucket (the best case for
+// gathering), many spread them over as many rows.
+const USERS = Number(process.env.BENCH_USERS ?? 1);
 if (!ADMIN_URL) throw new Error('CONFAB_BENCH_DATABASE_URL (scripts/pg.sh url) is required');
 
 const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
@@ -75,14 +79,24 @@ async function start(name, storeArgs) {
 }
 const servers = [await start('sqlite', []), await start('postgres', ['--database-url', u.toString()])];
 
+const users = Array.from({ length: USERS }, (_, i) => {
+  const user = `bench-user-${i}`;
+  return [user, createHmac('sha256', secret).update(user).digest('hex')];
+});
+const lua = path.join(dir, 'users.lua');
+writeFileSync(lua, `local users = {${users.map(([u, h]) => `{"${u}","${h}"}`).join(',')}}
+local i = 0
+request = function()
+  i = i + 1
+  local u = users[(i % #users) + 1]
+  return wrk.format("GET", "/v1/apps/hello", { ["X-Confab-Workspace"] = "bench", ["X-Confab-User"] = u[1], ["X-Confab-User-Hash"] = u[2] })
+end
+`);
+
 function run(server) {
-  const user = 'bench-user';
-  const hash = createHmac('sha256', secret).update(user).digest('hex');
   const s0 = cpuSeconds(server.proc.pid);
   const p0 = pgCpu();
-  const out = execFileSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--latency',
-    '-H', 'X-Confab-Workspace: bench', '-H', `X-Confab-User: ${user}`, '-H', `X-Confab-User-Hash: ${hash}`,
-    `${server.url}/v1/apps/hello`]).toString();
+  const out = execFileSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--latency', '-s', lua, server.url]).toString();
   const s1 = cpuSeconds(server.proc.pid);
   const p1 = pgCpu();
   const requests = Number(/(\d+) requests in/.exec(out)[1]);
@@ -102,6 +116,7 @@ try {
   console.log('| store (limiter) | requests | non-2xx | req/s | p99 | server CPU us/req | PostgreSQL CPU us/req |');
   console.log('|---|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) console.log(`| ${r.store} | ${r.requests} | ${r.non2xx} | ${r.rps} | ${r.p99} | ${r.serverUsPerReq} | ${r.pgUsPerReq} |`);
+  console.log(`users: ${USERS}, connections: ${CONNECTIONS}, ${SECONDS} s per run`);
   console.log(`rate_buckets rows: ${execFileSync('psql', [u.toString(), '-Atqc', 'SELECT count(*) FROM rate_buckets']).toString().trim()}`);
 } finally {
   for (const srv of servers) {

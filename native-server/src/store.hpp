@@ -331,15 +331,22 @@ public:
     // memory, so these are never called there: their defaults refuse). Times are the DATABASE's
     // clock, the only one all instances share.
     //
-    // Takes one token from the bucket `key` (refilled at `per_second`, holding at most `burst`,
-    // created full) in one atomic statement. `granted`: a token was taken; `tokens`: what is left
-    // (below 1 when refused, for Retry-After). Buckets that are full again are purged now and then.
+    // Takes up to `count` tokens from each bucket `key` (refilled at `per_second`, holding at most
+    // `burst`, created full), all in one atomic statement: a process gathers the takes of many
+    // requests into one round trip. Keys must be distinct. The answer, in the order asked:
+    // `granted` tokens were taken (<= count), `tokens` are left (below 1 when some were refused,
+    // for Retry-After). Buckets that are full again are purged now and then.
+    struct RateTakeRequest {
+        std::string key;
+        double per_second = 0, burst = 0;
+        std::int64_t count = 1;
+    };
     struct RateTake {
-        bool granted = false;
+        std::int64_t granted = 0;
         double tokens = 0;
     };
-    virtual Result<RateTake> take_rate_token(const std::string& key, double per_second, double burst) {
-        (void)key, (void)per_second, (void)burst;
+    virtual Result<std::vector<RateTake>> take_rate_tokens(const std::vector<RateTakeRequest>& takes) {
+        (void)takes;
         return make_error("storage_error", "this store keeps no rate limits");
     }
     // MCP sessions (POST /v1/mcp initialize): a row per session, so any instance answers it.

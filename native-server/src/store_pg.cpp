@@ -200,7 +200,7 @@ const char* const kMigrations[] = {
         at_ms      BIGINT NOT NULL,
         per_second DOUBLE PRECISION NOT NULL,
         burst      DOUBLE PRECISION NOT NULL,
-        granted    BOOLEAN NOT NULL
+        granted    BIGINT NOT NULL
     ) WITH (fillfactor = 70);
     CREATE UNLOGGED TABLE mcp_sessions (
         id           TEXT PRIMARY KEY,
@@ -2062,40 +2062,81 @@ std::string float8(double v) {
 }
 }  // namespace
 
-Result<Store::RateTake> PgStore::take_rate_token(const std::string& key, double per_second, double burst) {
+Result<std::vector<Store::RateTake>> PgStore::take_rate_tokens(const std::vector<RateTakeRequest>& takes) {
+    if (takes.empty()) return std::vector<RateTake>{};
     // A bucket that has refilled completely is the same as no bucket: those go now and then
     // (a burst-only bucket, per_second 0, never refills, so it stays).
     if (auto now = std::chrono::steady_clock::now(); now - rate_purged_ >= kPurgeEvery) {
         auto r = run("DELETE FROM rate_buckets WHERE per_second > 0 AND tokens + (" CONFAB_PG_NOW_MS
                      " - at_ms) * per_second / 1000.0 >= burst",
-                     PgParams{}, "take_rate_token");
+                     PgParams{}, "take_rate_tokens");
         if (!r) return r.error();
         rate_purged_ = now;
     }
-    // One statement, atomic under the row lock of the upsert: concurrent takes of one key from
-    // several instances serialize on it. The refill is measured on the database's clock; at_ms
-    // never goes back, so a statement that read the clock earlier but ran later refills nothing.
+    // One statement, atomic under the row locks of the upsert: concurrent takes of a key from
+    // several instances serialize on its row, and rows are locked in key order (unnest keeps the
+    // array's order, sorted here), so two instances' statements cannot deadlock. The refill is
+    // measured on the database's clock; at_ms never goes back, so a statement that read the clock
+    // earlier but ran later refills nothing. On insert, `granted` holds the count asked (at most
+    // the burst), which the update reads back as excluded.granted.
 #define CONFAB_REFILL \
     "LEAST(excluded.burst, b.tokens + GREATEST(0, excluded.at_ms - b.at_ms) * excluded.per_second / 1000.0)"
+#define CONFAB_GRANT "LEAST(excluded.granted, floor(" CONFAB_REFILL ")::bigint)"
     static const char* const sql =
         "INSERT INTO rate_buckets AS b (key, tokens, at_ms, per_second, burst, granted) "
-        "VALUES ($1::text, CASE WHEN $3::float8 >= 1 THEN $3::float8 - 1 ELSE $3::float8 END, " CONFAB_PG_NOW_MS
-        ", $2::float8, $3::float8, $3::float8 >= 1) "
+        "SELECT t.k, t.bu - LEAST(t.n, floor(t.bu)::bigint), " CONFAB_PG_NOW_MS ", t.ps, t.bu, LEAST(t.n, floor(t.bu)::bigint) "
+        "FROM unnest($1::text[], $2::float8[], $3::float8[], $4::bigint[]) AS t(k, ps, bu, n) "
         "ON CONFLICT (key) DO UPDATE SET "
-        "tokens = CASE WHEN " CONFAB_REFILL " >= 1 THEN " CONFAB_REFILL " - 1 ELSE " CONFAB_REFILL " END, "
-        "granted = " CONFAB_REFILL " >= 1, at_ms = GREATEST(b.at_ms, excluded.at_ms), "
-        "per_second = excluded.per_second, burst = excluded.burst "
-        "RETURNING granted, tokens";
+        "granted = " CONFAB_GRANT ", tokens = " CONFAB_REFILL " - " CONFAB_GRANT ", "
+        "at_ms = GREATEST(b.at_ms, excluded.at_ms), per_second = excluded.per_second, burst = excluded.burst "
+        "RETURNING key, granted, tokens";
+#undef CONFAB_GRANT
 #undef CONFAB_REFILL
+    // PostgreSQL's text holds no NUL and only UTF-8; a key that is not (a user id of odd bytes)
+    // is stored as its hex, the same on every instance.
+    auto stored_key = [](const std::string& k) {
+        if (storable_text(k)) return k;
+        static const char* digits = "0123456789abcdef";
+        std::string hex = "x:";
+        for (unsigned char c : k) {
+            hex += digits[c >> 4];
+            hex += digits[c & 15];
+        }
+        return hex;
+    };
+    std::vector<std::size_t> order(takes.size());
+    std::vector<std::string> keys(takes.size());
+    for (std::size_t i = 0; i < takes.size(); ++i) {
+        order[i] = i;
+        keys[i] = stored_key(takes[i].key);
+    }
+    std::sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return keys[x] < keys[y]; });
+    std::string ks, rates, bursts, counts;
+    for (std::size_t i : order) {
+        append_text_element(ks, keys[i]);
+        if (!rates.empty()) rates += ',';
+        rates += float8(takes[i].per_second);
+        if (!bursts.empty()) bursts += ',';
+        bursts += float8(takes[i].burst);
+        append_int_element(counts, takes[i].count);
+    }
     PgParams p;
-    p.text(key).text(float8(per_second)).text(float8(burst));
-    auto r = run(sql, p, "take_rate_token");
+    p.array(ks).array(rates).array(bursts).array(counts);
+    auto r = run(sql, p, "take_rate_tokens");
     if (!r) return r.error();
     if (!batch_) committed();
-    RateTake t;
-    t.granted = std::strcmp(PQgetvalue(r->get(), 0, 0), "t") == 0;
-    t.tokens = std::strtod(PQgetvalue(r->get(), 0, 1), nullptr);
-    return t;
+    std::unordered_map<std::string_view, RateTake> by_key;
+    for (int i = 0; i < PQntuples(r->get()); ++i) {
+        by_key[PQgetvalue(r->get(), i, 0)] = RateTake{std::strtoll(PQgetvalue(r->get(), i, 1), nullptr, 10),
+                                                      std::strtod(PQgetvalue(r->get(), i, 2), nullptr)};
+    }
+    std::vector<RateTake> out(takes.size());
+    for (std::size_t i = 0; i < takes.size(); ++i) {
+        auto it = by_key.find(keys[i]);
+        if (it == by_key.end()) return make_error("storage_error", "take_rate_tokens: a bucket is missing from the answer");
+        out[i] = it->second;
+    }
+    return out;
 }
 
 Status PgStore::insert_mcp_session(const McpSession& s, std::int64_t idle_ms, std::int64_t max_per_workspace) {

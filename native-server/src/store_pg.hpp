@@ -110,7 +110,7 @@ public:
     void idle() override;
     Status probe_write(std::int64_t now) override;
     bool shared() const override { return true; }
-    Result<RateTake> take_rate_token(const std::string& key, double per_second, double burst) override;
+    Result<std::vector<RateTake>> take_rate_tokens(const std::vector<RateTakeRequest>& takes) override;
     Status insert_mcp_session(const McpSession& s, std::int64_t idle_ms, std::int64_t max_per_workspace) override;
     Result<std::optional<McpSession>> touch_mcp_session(const std::string& id, std::int64_t idle_ms) override;
     Result<bool> delete_mcp_session(const std::string& id) override;

@@ -143,6 +143,17 @@ describe('two instances on one database', { skip }, () => {
     assert.equal(other.status, 200);
   });
 
+  test('concurrent requests through both (gathered into shared takes) still get exactly N through', T, async () => {
+    const user = `bob-${randomUUID()}`;
+    const statuses = await Promise.all(Array.from({ length: 4 * N }, async (_, i) => {
+      const res = await fetch(`${i % 2 === 0 ? a.url : b.url}/v1/apps/summary`, { headers: idHeaders(WS.acme, user) });
+      await res.arrayBuffer();
+      return res.status;
+    }));
+    assert.equal(statuses.filter((s) => s === 200).length, N, statuses.join(' '));
+    assert.equal(statuses.filter((s) => s === 429).length, 3 * N);
+  });
+
   test('a server-to-server credential\'s rate limit of N holds across both too', T, async () => {
     const r = await alternate(2 * N, (url) => getJson(`${url}/v1/workflows`, bearer(WS.acme.apiKey)));
     assert.deepEqual({ allowed: r.allowed, refused: r.refused }, { allowed: N, refused: N });

@@ -227,27 +227,37 @@ TEST_P(StoreTest, ASharedStoreKeepsRateBucketsAndMcpSessions) {
     if (sqlite()) {
         // One process: its limiter and MCP sessions live in memory; the store refuses to keep them.
         EXPECT_FALSE(store->shared());
-        EXPECT_FALSE(store->take_rate_token("k", 1, 2).ok());
+        EXPECT_FALSE(store->take_rate_tokens({{"k", 1, 2, 1}}).ok());
         return;
     }
     ASSERT_TRUE(store->shared());
-    // A bucket of 3 that refills once in 1000 s: 3 granted, then refused with less than a token.
-    for (int i = 0; i < 3; ++i) {
-        auto t = store->take_rate_token("w\x1fu:a", 0.001, 3);
-        ASSERT_TRUE(t.ok()) << t.error().message;
-        EXPECT_TRUE(t->granted) << i;
-    }
-    auto refused = store->take_rate_token("w\x1fu:a", 0.001, 3);
-    ASSERT_TRUE(refused.ok());
-    EXPECT_FALSE(refused->granted);
-    EXPECT_GE(refused->tokens, 0.0);
-    EXPECT_LT(refused->tokens, 1.0);
-    // Another key has a bucket of its own; a fast refill gives a token back within milliseconds.
-    EXPECT_TRUE(store->take_rate_token("w\x1fu:b", 0.001, 3)->granted);
-    EXPECT_TRUE(store->take_rate_token("fast", 1000, 1)->granted);
-    EXPECT_FALSE(store->take_rate_token("fast", 0.001, 1)->granted);
+    auto take = [&](std::vector<Store::RateTakeRequest> r) {
+        auto t = store->take_rate_tokens(r);
+        EXPECT_TRUE(t.ok()) << t.error().message;
+        return t.ok() ? *t : std::vector<Store::RateTake>(r.size());
+    };
+    // A bucket of 3 that refills once in 1000 s: 3 granted one by one, then refused with less
+    // than a token left.
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(take({{"w\x1fu:a", 0.001, 3, 1}})[0].granted, 1) << i;
+    auto refused = take({{"w\x1fu:a", 0.001, 3, 1}})[0];
+    EXPECT_EQ(refused.granted, 0);
+    EXPECT_GE(refused.tokens, 0.0);
+    EXPECT_LT(refused.tokens, 1.0);
+    // Several keys and counts in one statement (answered in the order asked): 5 asked of a
+    // bucket of 4 get 4; another key has a bucket of its own; an odd key is stored too.
+    auto many = take({{"w\x1fu:c", 0.001, 4, 5}, {"w\x1fu:b", 0.001, 3, 2}, {std::string("w\x1fu:\0\xff", 8), 0.001, 2, 1}});
+    EXPECT_EQ(many[0].granted, 4);
+    EXPECT_LT(many[0].tokens, 1.0);
+    EXPECT_EQ(many[1].granted, 2);
+    EXPECT_NEAR(many[1].tokens, 1.0, 0.01);
+    EXPECT_EQ(many[2].granted, 1);
+    EXPECT_EQ(take({{"w\x1fu:b", 0.001, 3, 3}})[0].granted, 1);
+    // A fast refill gives tokens back within milliseconds; a burst under 1 grants nothing.
+    EXPECT_EQ(take({{"fast", 1000, 1, 1}})[0].granted, 1);
+    EXPECT_EQ(take({{"fast", 0.001, 1, 1}})[0].granted, 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    EXPECT_TRUE(store->take_rate_token("fast", 1000, 1)->granted);
+    EXPECT_EQ(take({{"fast", 1000, 1, 1}})[0].granted, 1);
+    EXPECT_EQ(take({{"tiny", 1, 0.5, 1}})[0].granted, 0);
 
     // MCP sessions: found (and touched) until deleted or idle too long; past the cap, the least
     // recently used ends.
