@@ -5,7 +5,7 @@
 // it really crossed instances. Everything is stopped by stop(), and killed at exit if a test failed.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import {
@@ -79,6 +79,7 @@ ${upstreamPorts.map((p) => `    server 127.0.0.1:${p} max_fails=1 fail_timeout=1
 // `args` (e.g. a short --instance-lease-ms) and nginx in front. Resolves
 // { url, servers, databaseUrl, adminUrl, instanceOf(res), others(i), stop() }.
 export async function startCluster({ instances = 3, config, args = [], readyTimeoutMs = 20000 } = {}) {
+  if (!existsSync(NGINX)) throw new Error(`${NGINX} not found: install Debian's nginx package (scripts/bootstrap.sh does)`);
   mkdirSync(BASE, { recursive: true });
   const adminUrl = pg('start').out;
   const dbName = `confab_cluster_${randomBytes(5).toString('hex')}`;
