@@ -650,7 +650,7 @@ async function cluster() {
       note: `confab-server's utime+stime over the window / events the clients received x 1000 (= us per event); ` +
         `PostgreSQL ${live(pq)}, SQLite ${live(sq)}` }));
     rows.push(row({ ...b1, metric: 'PostgreSQL CPU per 1,000 delivered events', unit: 'ms', confab: pq.pgMsPer1k,
-      baseline: null, better: 'lower', goal: '',
+      baselineName: '', baseline: NaN, better: 'lower', goal: '',
       note: `the postmaster and all its processes (backends, WAL writer, checkpointer) from /proc over the same window; ` +
         `on SQLite the store is inside the server's own figure (PostgreSQL idle during the SQLite run: ${round(sq.pgMsPer1k, 2)} ms / 1k events)` }));
     rows.push(row({ ...b1, metric: 'server + PostgreSQL CPU per 1,000 delivered events', unit: 'ms',
@@ -698,9 +698,11 @@ async function cluster() {
         `per event). Followed: A (owner, no readers) ${round(f.ownerMsPer1k)} ms + B (follower) ${round(f.followerMsPer1k)} ms; direct: ` +
         `A ${round(d.ownerMsPer1k)} ms + B (idle, listening) ${round(d.followerMsPer1k)} ms; ${flive(f)} / ${flive(d)}` }));
     rows.push(row({ ...b2, metric: 'PostgreSQL CPU per 1,000 delivered events', unit: 'ms', confab: f.pgMsPer1k, baseline: d.pgMsPer1k,
-      better: 'lower', goal: '', note: 'the follower reads the journal rows each notification names: that read is the difference' }));
+      better: 'lower', goal: '', note: 'the follower reads the journal rows each notification names, and every followed run ' +
+        'every 1-2 s (its safety poll): those reads are the difference' }));
     rows.push(row({ ...b2, metric: 'emit-to-arrival latency p99', unit: 'ms', confab: f.lagP99Ms, baseline: d.lagP99Ms,
-      better: 'lower', goal: '', note: `emit (stamp on A) to arrival at a client of B: commit, NOTIFY, B's read of the rows, B's write; ` +
+      better: 'lower', goal: '', note: `emit (stamp on A) to arrival at a client of B: commit, NOTIFY, B's read of the rows, B's write ` +
+        '(an event that a notification\'s read misses waits for the next safety poll, 1-2 s); ' +
         `p50 ${f.lagP50Ms} / ${d.lagP50Ms} ms, max ${f.lagMaxMs} / ${d.lagMaxMs} ms` }));
 
     // -- 3. Failover: the owner killed with SIGKILL, the time until a reader on B gets the end.
@@ -729,12 +731,13 @@ async function cluster() {
     raw.failoverMs = times;
     const sorted = [...times].sort((x, y) => x - y);
     const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
-    const leaseText = leaseMs ? `${leaseMs} ms (--instance-lease-ms)` : 'the default lease';
+    const defaultLease = /--instance-lease-ms[\s\S]*?default (\d+)/.exec(execFileSync(SERVER_BIN, ['--help'], { encoding: 'utf8' }))?.[1];
+    const leaseText = leaseMs ? `${leaseMs} ms (--instance-lease-ms)` : `${defaultLease ?? '?'} ms (the default)`;
     const b3 = { benchmark: `cluster: failover, the owner of a live run killed with SIGKILL (${rounds} rounds)`, baselineName: '' };
     rows.push(row({ ...b3, metric: 'kill -> the reader on B gets its terminal event, median', unit: 'ms', confab: median,
-      baseline: null, goal: '', note: `lease ${leaseText}: the run is closed once the owner's lease has run out and another instance's ` +
+      baseline: NaN, goal: '', note: `lease ${leaseText}: the run is closed once the owner's lease has run out and another instance's ` +
         `scan finds it; all rounds: ${times.join(', ')} ms` }));
-    rows.push(row({ ...b3, metric: 'kill -> terminal event, max', unit: 'ms', confab: sorted.at(-1), baseline: null, goal: '' }));
+    rows.push(row({ ...b3, metric: 'kill -> terminal event, max', unit: 'ms', confab: sorted.at(-1), baseline: NaN, goal: '' }));
   } finally {
     for (const s of servers) if (s.proc.signalCode === null) await stopServer(s);
     for (const db of dbs) { try { db.drop(); } catch { /* the cluster stops anyway */ } }
