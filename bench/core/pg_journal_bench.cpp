@@ -1,4 +1,5 @@
-// Does the PostgreSQL journal need an index on execution_id (issue 14)? The journal part of
+// Does the PostgreSQL journal need an index on execution_id (issue 14)? (Migration 6 has it: this
+// says why.) The journal part of
 // events_after() -- a reader on another instance catching up with a run live elsewhere -- filters the
 // journal by execution_id; without an index that is a scan of the whole journal, with one every
 // journalled row costs an index insertion (and the cuts an index cleanup). This measures both sides
@@ -7,7 +8,9 @@
 //            batch), compaction every 256 events per run, a run completes after 1,000 events and a
 //            new one takes its place, the journal cut every 4,096 rows (the server's defaults)
 //   reader   instance B: every `every` batches, events_after() of one of A's live runs from seq 0
-//            (a catch-up), the journal at its stationary size
+//            (a catch-up), and of every live run after its newest events but 3 (the follower's
+//            safety poll, hub.cpp: every 1-2 s for every run followed), the journal at its
+//            stationary size
 // CPU is the PostgreSQL backend's (utime + stime of its process, /proc/<pid>/stat): the writer's
 // per 1,000 journalled events (and the WAL written per event), the reader's per catch-up. Run once without and once with the index:
 //   pg_journal_bench ADMIN_URL [rounds=3000] [runs=64] [every=20]
@@ -104,7 +107,7 @@ void bench(const std::string& admin, bool index, int rounds, int runs, int every
     const int writer_pid = backend_pid(admin, db, "0");
     auto reader = open(url, "inst_b");
     const int reader_pid = backend_pid(admin, db, std::to_string(writer_pid));
-    if (index) sql(url, "CREATE INDEX journal_execution ON journal (execution_id, seq)");
+    if (!index) sql(url, "DROP INDEX journal_execution");  // migration 6 creates it
     writer->set_journal_cut_rows(16 * 256);
 
     std::vector<Run> live(static_cast<std::size_t>(runs));
@@ -140,7 +143,8 @@ void bench(const std::string& admin, bool index, int rounds, int runs, int every
 
     const std::string delta = R"({"content":"The quick brown fox jumps over the lazy dog, again and again."})";
     const std::string wal_start = sql(url, "SELECT pg_current_wal_lsn()");
-    double write_cpu = 0, read_cpu = 0;
+    double write_cpu = 0, read_cpu = 0, poll_cpu = 0;
+    long long polls = 0;
     long long journalled = 0, catch_ups = 0, journal_rows_seen = 0, read_events = 0;
     for (int round = 0; round < rounds; ++round) {
         const double w0 = cpu_seconds(writer_pid);
@@ -182,6 +186,17 @@ void bench(const std::string& admin, bool index, int rounds, int runs, int every
             }
             read_events += static_cast<long long>(got.size());
             ++catch_ups;
+            // The follower's safety poll (hub.cpp, every 1-2 s): events_after of every followed
+            // run after what it has, i.e. its newest few events.
+            const double p0 = cpu_seconds(reader_pid);
+            for (const Run& f : live) {
+                const std::uint64_t after = f.events.size() > 3 ? f.events.size() - 3 : 0;
+                if (reader->events_after(f.id, after, 256).size() != f.events.size() - after) {
+                    throw std::runtime_error("poll of " + f.id + ": wrong count");
+                }
+                ++polls;
+            }
+            poll_cpu += cpu_seconds(reader_pid) - p0;
             journal_rows_seen += writer->journal_rows();
         }
     }
@@ -191,12 +206,14 @@ void bench(const std::string& admin, bool index, int rounds, int runs, int every
     reader.reset();
     sql(admin, "DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
     std::printf("%-14s journalled %lld events: writer backend %.3f s CPU = %.2f ms per 1,000 events; "
-                "WAL %.0f bytes per event; %lld catch-ups (%.0f events each, journal ~%lld rows): reader backend %.3f s = %.3f ms per catch-up\n",
+                "WAL %.0f bytes per event; %lld catch-ups (%.0f events each, journal ~%lld rows): reader backend %.3f s = %.3f ms per catch-up; "
+                "%lld polls: %.3f ms each\n",
                 index ? "with index" : "without index", journalled, write_cpu, 1e6 * write_cpu / static_cast<double>(journalled),
                 wal_bytes / static_cast<double>(journalled),
                 catch_ups, catch_ups ? static_cast<double>(read_events) / static_cast<double>(catch_ups) : 0.0,
                 catch_ups ? journal_rows_seen / catch_ups : 0, read_cpu,
-                catch_ups ? 1000.0 * read_cpu / static_cast<double>(catch_ups) : 0.0);
+                catch_ups ? 1000.0 * read_cpu / static_cast<double>(catch_ups) : 0.0, polls,
+                polls ? 1000.0 * poll_cpu / static_cast<double>(polls) : 0.0);
     std::fflush(stdout);
 }
 

@@ -180,6 +180,11 @@ const char* const kMigrations[] = {
     ALTER TABLE workflow_runs ADD COLUMN owner TEXT;
     ALTER TABLE journal ADD COLUMN instance TEXT;
     CREATE INDEX executions_unfinished_owner ON executions (owner) WHERE status IN ('queued', 'running');
+    -- A follower reads a run's journal rows by execution (events_after: catching up, and its
+    -- safety poll of every followed run every 1-2 s). Measured (bench/core/pg_journal_bench.cpp):
+    -- the index costs ~5 ms CPU and ~160 WAL bytes per 1,000 journalled events, and turns a
+    -- ~3 ms scan of a ~17,000-row journal per read into ~0.1 ms.
+    CREATE INDEX journal_execution ON journal (execution_id, seq);
     CREATE FUNCTION confab_fence(inst TEXT) RETURNS void LANGUAGE plpgsql AS $$
     BEGIN
         PERFORM 1 FROM confab_instances WHERE id = inst AND NOT fenced FOR SHARE;
@@ -1508,7 +1513,7 @@ std::vector<Store::JournalRow> PgStore::journal_range(std::int64_t first, std::i
     for (const auto& id : execution_ids) append_text_element(ids, id);
     PgParams p;
     p.num(first).num(last).array(ids);
-    // The primary key's range, then the few runs followed: no index on execution_id needed.
+    // The primary key's range, then the few runs followed.
     auto r = run("SELECT execution_id, seq, type, data, created_at FROM journal WHERE id BETWEEN $1::bigint AND "
                  "$2::bigint AND execution_id = ANY($3::text[]) ORDER BY execution_id, seq",
                  p, "journal_range");

@@ -561,7 +561,8 @@ TEST_P(InstancesTest, Migration5To6KeepsRowsAndARestartClosesTheirUnfinishedRuns
     }
     // Back to schema 5, then rows as a version-5 server wrote them.
     q("DROP TABLE rate_buckets; DROP TABLE mcp_sessions; "  // migration 7 (shared14)
-      "DROP FUNCTION confab_fence; DROP TABLE confab_instances; ALTER TABLE executions DROP COLUMN owner; "
+      "DROP FUNCTION confab_fence; DROP TABLE confab_instances; DROP INDEX journal_execution; "
+      "ALTER TABLE executions DROP COLUMN owner; "
       "ALTER TABLE workflow_runs DROP COLUMN owner; ALTER TABLE journal DROP COLUMN instance; "
       "UPDATE confab_schema_version SET version = 5");
     q("INSERT INTO executions (id, workspace_id, user_id, app_id, version, kind, status, inputs, created_at, updated_at) "
