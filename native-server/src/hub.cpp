@@ -876,14 +876,18 @@ asio::awaitable<void> ExecutionHub::cancel_and_settle(ExecutionRecord rec) {
         // instance's listener), and this caller follows it until it has stored its end.
         auto owner = co_await db_.run([&id](Store& s) { return s.execution_owner(id); });
         if (owner && owner->alive) {
-            Status asked = co_await db_.run([&id](Store& s) { return s.request_cancel(id); });
-            if (asked) {
-                co_await wait_finished(id, std::chrono::milliseconds(5000));
-                co_return;
+            // Asked again every second while it runs: a notification the owner missed (its LISTEN
+            // connection was reconnecting) only delays the cancel. A second ask is a no-op there.
+            for (int round = 0; round < 5; ++round) {
+                Status asked = co_await db_.run([&id](Store& s) { return s.request_cancel(id); });
+                if (!asked) {
+                    log_line(R"({"level":"error","msg":"asking another instance to cancel a run failed","execution":")" + id +
+                             R"(","reason":)" + protocol::dump(protocol::Json(asked.error().message)) + "}");
+                    co_return;  // the caller reads the execution as it stands
+                }
+                if (co_await wait_finished(id, std::chrono::milliseconds(1000))) co_return;
             }
-            log_line(R"({"level":"error","msg":"asking another instance to cancel a run failed","execution":")" + id +
-                     R"(","reason":)" + protocol::dump(protocol::Json(asked.error().message)) + "}");
-            co_return;  // the caller reads the execution as it stands
+            co_return;
         }
         if (owner) {
             // Its owner's lease ran out: take it over first (fencing the owner, so that it cannot
