@@ -11,12 +11,13 @@ FUZZ := build/fuzz
 FUZZ_SECONDS ?= 120
 NODE_TEST := node --test --test-reporter=spec
 
-.PHONY: all deps native wasm sdk tsan test test-native test-wasm test-web test-server test-server-pg test-sdk test-markdown test-bench test-tsan demo bench fuzz fuzz-build fuzz-merge clean help
+.PHONY: all deps native wasm sdk tsan test test-native test-wasm test-web test-server test-server-pg test-sdk test-markdown test-bench test-cluster test-tsan demo demo-cluster bench fuzz fuzz-build fuzz-merge clean help
 
 all: native wasm
 
 help:
 	@echo "make demo   install, build and start the demo server + page"
+	@echo "make demo-cluster  the same with 3 instances on one PostgreSQL database behind nginx"
 	@echo "make test   install, build native and wasm, run every test"
 	@echo "make bench  run the benchmarks (not part of make test)"
 	@echo "make test-tsan  native and server tests under ThreadSanitizer (not part of make test)"
@@ -47,7 +48,7 @@ sdk: wasm
 	cd web && CONFAB_WASM_BUILD_DIR=$(CURDIR)/$(WASM)/wasm npm run build
 
 test: native wasm sdk
-	@$(MAKE) -k --no-print-directory test-native test-wasm test-web test-server test-server-pg test-sdk test-markdown test-bench
+	@$(MAKE) -k --no-print-directory test-native test-wasm test-web test-server test-server-pg test-sdk test-markdown test-bench test-cluster
 
 test-native:
 	@echo "==== core, server and bench smoke tests: native (ctest) ===="
@@ -76,6 +77,13 @@ test-server-pg:
 	  $(NODE_TEST) tests/server/ || status=1; \
 	./scripts/pg.sh stop; \
 	exit $$status
+
+# Several instances on one PostgreSQL database behind nginx round-robin (tests/cluster/): each test
+# file starts its own PostgreSQL (scripts/pg.sh, in build/test-cluster/), three instances with a
+# short lease and nginx on free ports, and stops all of it.
+test-cluster:
+	@echo "==== several instances on one PostgreSQL database, through nginx (node:test) ===="
+	CONFAB_SERVER_BIN=$(CURDIR)/$(NATIVE)/confab-server $(NODE_TEST) --test-concurrency=1 tests/cluster/
 
 test-sdk:
 	@echo "==== SDK: node, package, types and Chromium (node:test) ===="
@@ -122,6 +130,11 @@ fuzz-merge: fuzz-build
 
 demo: native wasm sdk
 	@./scripts/demo.sh
+
+# Three instances on one PostgreSQL database behind nginx, the demo pages pointing at nginx
+# (scripts/cluster.sh run; Ctrl-C or scripts/cluster.sh stop stops everything).
+demo-cluster: native wasm sdk
+	@./scripts/cluster.sh run
 
 # Signing, server throughput and streams (bench/run.mjs), then the browser benchmarks
 # (bench/browser/run.mjs), then one table: bench/results/latest.md (+ .json). A failing part is reported

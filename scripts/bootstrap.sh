@@ -7,6 +7,7 @@ APT_PACKAGES=(
   libgtest-dev googletest libbenchmark-dev
   libssl-dev openssl nlohmann-json3-dev libsqlite3-dev sqlite3 libboost1.81-dev
   libpq-dev postgresql  # the PostgreSQL store; make test-server-pg runs a throwaway cluster (scripts/pg.sh)
+  nginx  # the load balancer of make demo-cluster and make test-cluster (run as a plain process)
   emscripten
   chromium wrk
   python3 ruby golang-go  # examples/signing/ is tested in each language (tests/server/signing_examples)

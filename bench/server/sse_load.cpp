@@ -1,7 +1,10 @@
 // sse_load: the bounded SSE client of the streams benchmark. Opens N concurrent streams (one
 // POST each, single-threaded epoll via Asio), counts the events each receives, and measures
 // per-event emit-to-arrival latency and the server's RSS/CPU over a fixed window; prints one JSON
-// line.
+// line. With --paths-file each stream is a GET of its own path instead (readers of runs started
+// elsewhere: the cluster benchmark follows runs owned by another instance); --also-pid and
+// --tree-pid add the CPU of other processes over the same window (the owner instance; the
+// PostgreSQL postmaster and all its children).
 //
 // Latency of an event = its arrival - its emit time. Every server under test streams the clock
 // model (native-server/src/runners.hpp, clock_stamp): each token is the emit time, microseconds of
@@ -19,6 +22,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -53,6 +57,9 @@ struct Options {
     double settle_s = 1;
     double window_s = 5;
     int server_pid = 0;
+    std::vector<std::string> paths;  // --paths-file: stream i GETs paths[i % size]
+    std::vector<int> also_pids;      // --also-pid: their CPU summed into alsoCpuSeconds
+    int tree_pid = 0;                // --tree-pid: CPU of it and its children (treeCpuSeconds)
 };
 
 struct ProcSample {
@@ -87,6 +94,39 @@ ProcSample sample_proc(int pid) {
         if (line.rfind("VmHWM:", 0) == 0) s.hwm_kib = std::atol(line.c_str() + 6);
     }
     return s;
+}
+
+// CPU seconds of `root` and of its live children, plus what its reaped children used (cutime,
+// cstime): a child that exits during the window moves its whole time into the root's c*time,
+// so the sum stays monotonic (PostgreSQL's backends are direct children of the postmaster).
+double tree_cpu_s(int root) {
+    if (root <= 0) return 0;
+    const double tck = static_cast<double>(sysconf(_SC_CLK_TCK));
+    double total = 0;
+    auto read_stat = [](const std::string& file, int& ppid, unsigned long long t[4]) {
+        std::ifstream f(file);
+        std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+        auto rp = all.rfind(')');
+        if (rp == std::string::npos) return false;
+        std::istringstream in(all.substr(rp + 2));
+        std::string field;
+        for (int i = 3; i <= 17 && in >> field; ++i) {
+            if (i == 4) ppid = std::atoi(field.c_str());
+            if (i >= 14) t[i - 14] = std::stoull(field);  // utime stime cutime cstime
+        }
+        return true;
+    };
+    for (const auto& e : std::filesystem::directory_iterator("/proc", std::filesystem::directory_options::skip_permission_denied)) {
+        const std::string name = e.path().filename().string();
+        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+        const int pid = std::atoi(name.c_str());
+        int ppid = 0;
+        unsigned long long t[4] = {0, 0, 0, 0};
+        if (!read_stat(e.path().string() + "/stat", ppid, t)) continue;
+        if (pid == root) total += static_cast<double>(t[0] + t[1] + t[2] + t[3]);
+        else if (ppid == root) total += static_cast<double>(t[0] + t[1]);
+    }
+    return total / tck;
 }
 
 double self_cpu_s() {
@@ -203,12 +243,19 @@ void Conn::on_connect(const boost::system::error_code& ec) {
     ++shared.live;
     sock.set_option(tcp::no_delay(true));
     const Options& o = shared.opt;
-    request = "POST " + o.path + " HTTP/1.1\r\nHost: " + o.host + "\r\nAccept: text/event-stream\r\n";
-    for (const auto& h : o.headers) request += h + "\r\n";
-    request += "Content-Type: application/json\r\nContent-Length: ";
-    request += std::to_string(o.body.size());
-    request += "\r\n\r\n";
-    request += o.body;
+    if (!o.paths.empty()) {
+        request = "GET " + o.paths[static_cast<std::size_t>(idx) % o.paths.size()] + " HTTP/1.1\r\nHost: " + o.host +
+                  "\r\nAccept: text/event-stream\r\n";
+        for (const auto& h : o.headers) request += h + "\r\n";
+        request += "\r\n";
+    } else {
+        request = "POST " + o.path + " HTTP/1.1\r\nHost: " + o.host + "\r\nAccept: text/event-stream\r\n";
+        for (const auto& h : o.headers) request += h + "\r\n";
+        request += "Content-Type: application/json\r\nContent-Length: ";
+        request += std::to_string(o.body.size());
+        request += "\r\n\r\n";
+        request += o.body;
+    }
     asio::async_write(sock, asio::buffer(request),
                       [self = shared_from_this()](const boost::system::error_code& e, std::size_t) {
                           if (e) {
@@ -351,11 +398,24 @@ int parse_args(int argc, char** argv, Options& o) {
         else if (a == "--settle") o.settle_s = std::stod(val());
         else if (a == "--window") o.window_s = std::stod(val());
         else if (a == "--server-pid") o.server_pid = std::stoi(val());
+        else if (a == "--also-pid") o.also_pids.push_back(std::stoi(val()));
+        else if (a == "--tree-pid") o.tree_pid = std::stoi(val());
+        else if (a == "--paths-file") {
+            std::ifstream f(val());
+            for (std::string line; std::getline(f, line);) {
+                if (!line.empty()) o.paths.push_back(line);
+            }
+            if (o.paths.empty()) {
+                std::fprintf(stderr, "sse_load: --paths-file names no paths\n");
+                std::exit(2);
+            }
+        }
         else {
             std::fprintf(stderr,
                          "usage: sse_load --port P [--streams N] [--path /x] [--header 'K: v']... [--body JSON]\n"
                          "  [--period-ms 50] [--window S] [--settle S] [--ramp-timeout S] [--server-pid PID]\n"
-                         "  [--source-ips K] [--connect-parallel C]\n");
+                         "  [--source-ips K] [--connect-parallel C] [--paths-file FILE] [--also-pid PID]...\n"
+                         "  [--tree-pid PID]\n");
             return 2;
         }
     }
@@ -381,6 +441,12 @@ int main(int argc, char** argv) {
     double ramp_s = -1;
     ProcSample p0, p1;
     double c0 = 0, c1 = 0;
+    double a0 = 0, a1 = 0, t0 = 0, t1 = 0;
+    auto also_cpu = [&] {
+        double sum = 0;
+        for (int pid : opt.also_pids) sum += sample_proc(pid).cpu_s;
+        return sum;
+    };
     Clock::time_point w0, w1;
     int live_at_start = 0, live_at_end = 0;
     std::uint64_t bytes0 = 0;
@@ -407,6 +473,8 @@ int main(int argc, char** argv) {
             w0 = now;
             p0 = sample_proc(opt.server_pid);
             c0 = self_cpu_s();
+            a0 = also_cpu();
+            t0 = tree_cpu_s(opt.tree_pid);
             bytes0 = sh.bytes_total;
             live_at_start = sh.live;
             sh.measuring = true;
@@ -417,6 +485,8 @@ int main(int argc, char** argv) {
             w1 = now;
             p1 = sample_proc(opt.server_pid);
             c1 = self_cpu_s();
+            a1 = also_cpu();
+            t1 = tree_cpu_s(opt.tree_pid);
             live_at_end = sh.live;
             phase = "done";
             sh.stopping = true;
@@ -448,13 +518,14 @@ int main(int argc, char** argv) {
         "\"eventsInWindow\":%llu,\"eventsPerSecond\":%.1f,\"expectedEventsPerSecond\":%.1f,"
         "\"lagP50Ms\":%.1f,\"lagP99Ms\":%.1f,\"lagMaxMs\":%.1f,\"lagSamples\":%llu,\"unstamped\":%llu,"
         "\"serverCpuSeconds\":%.3f,\"serverCpuPercent\":%.1f,\"serverRssKiB\":%ld,\"serverHwmKiB\":%ld,"
-        "\"serverRssKiBBefore\":%ld,\"clientCpuPercent\":%.1f,\"bytesInWindow\":%llu,\"error\":\"%s\"}\n",
+        "\"serverRssKiBBefore\":%ld,\"clientCpuPercent\":%.1f,\"alsoCpuSeconds\":%.3f,\"treeCpuSeconds\":%.3f,"
+        "\"bytesInWindow\":%llu,\"error\":\"%s\"}\n",
         opt.streams, sh.next, sh.failed, sh.bad_status, sh.ended, live_at_start, live_at_end, ramp_s, window,
         static_cast<unsigned long long>(sh.events_window), eps, expected, sh.lag.percentile(50),
         sh.lag.percentile(99), sh.lag.percentile(100), static_cast<unsigned long long>(sh.lag.count),
         static_cast<unsigned long long>(sh.unstamped), server_cpu,
         window > 0 ? 100.0 * server_cpu / window : 0.0, p1.rss_kib, p1.hwm_kib, p0.rss_kib,
-        window > 0 ? 100.0 * client_cpu / window : 0.0,
+        window > 0 ? 100.0 * client_cpu / window : 0.0, a1 - a0, t1 - t0,
         static_cast<unsigned long long>(sh.bytes_total - bytes0), [&] {
             std::string e;
             for (char ch : sh.first_error.substr(0, 200)) {

@@ -314,6 +314,18 @@ Response Api::preflight(const Request& req, const Match& m) const {
     return r;
 }
 
+void Api::resolve_client_ip(Request& req) const {
+    if (!config_.trust_forwarded_for) return;
+    // Several X-Forwarded-For headers are one list, in order (RFC 9110 field combination).
+    std::string list;
+    for (const auto& [k, v] : req.headers) {
+        if (k != "x-forwarded-for") continue;
+        if (!list.empty()) list += ',';
+        list += v;
+    }
+    if (!list.empty()) req.remote_ip = client_ip_behind_proxies(req.remote_ip, list, config_.trusted_proxies);
+}
+
 asio::awaitable<Response> Api::handle(Request& req) {
     if (airops_ && AiropsEdge::owns(req.path)) co_return co_await airops_->handle(req);
     Match m;

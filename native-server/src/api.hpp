@@ -35,6 +35,10 @@ public:
     boost::asio::awaitable<Response> handle(Request& req);
 
     void set_ready(bool ready) { ready_.store(ready); }
+    // Replaces req.remote_ip (the peer) with the client's address when the config trusts
+    // X-Forwarded-For from that peer (trustForwardedFor). The HTTP layer calls it once per request
+    // off the wire; requests built inside the server (MCP, /sdk_api) copy the result.
+    void resolve_client_ip(Request& req) const;
     // The server-to-server routes (/v1/workflows, /v1/agents, /v1/jobs, /v1/applications) and
     // bearer-authenticated cancels go to `service`; without it they are 404.
     void set_service(WorkflowService* service);

@@ -591,6 +591,7 @@ void read_proxy_identity(Reader& r, ServerConfig& cfg) {
         }
         cfg.trusted_user_header = *s;
     }
+    if (auto b = r.boolean("trustForwardedFor")) cfg.trust_forwarded_for = *b;
     if (auto list = r.strings("trustedProxies", false)) {
         if (list->empty()) {
             r.fail("trustedProxies", "must list at least one address (leave it out for loopback only)");
@@ -606,8 +607,8 @@ void read_proxy_identity(Reader& r, ServerConfig& cfg) {
             }
             cfg.trusted_proxies.push_back(std::move(*net));
         }
-        if (cfg.trusted_user_header.empty()) {
-            r.fail("trustedProxies", "has no effect without trustedUserHeader");
+        if (cfg.trusted_user_header.empty() && !cfg.trust_forwarded_for) {
+            r.fail("trustedProxies", "has no effect without trustedUserHeader or trustForwardedFor");
             return;
         }
     }

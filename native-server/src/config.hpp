@@ -1,7 +1,7 @@
 // Server configuration: workspaces, their secrets, origins, rate limits and apps (loaded from JSON).
 //
 // JSON format (server-data, config.cpp): camelCase keys — top level {workspaces: [...], llm: {baseUrl,
-// apiKey, model, connectTimeoutMs, idleTimeoutMs}, trustedUserHeader, trustedProxies}; a workspace {id, name?,
+// apiKey, model, connectTimeoutMs, idleTimeoutMs}, trustedUserHeader, trustedProxies, trustForwardedFor}; a workspace {id, name?,
 // secrets (>= 1), apiKeys?, allowedOrigins?, rateLimit?: {perSecond, burst}, apps?, clients?:
 // [{clientId, clientSecret, revoked?, tokenTtlSeconds?}], workflows?: [{id, name, description?, steps}],
 // proxyIdentity?: {ttlSeconds?}, pusher?: {key?, secret?}}; an app {id,
@@ -129,6 +129,10 @@ struct ServerConfig {
     // cannot mint a token by sending the header itself.
     std::string trusted_user_header;
     std::vector<IpNetwork> trusted_proxies = loopback_networks();
+    // Config `trustForwardedFor` (default false): behind a load balancer, a request from one of
+    // `trusted_proxies` is the client's named in its X-Forwarded-For (ip_network.hpp says which
+    // hop), so per-address limits (anonymous callers, token requests) see clients, not the proxy.
+    bool trust_forwarded_for = false;
 
     const WorkspaceConfig* find_workspace(std::string_view id) const;
 };

@@ -77,7 +77,8 @@ public:
 
     // Any thread: the store's last write failed for a reason of the storage (see Store).
     bool writes_failing() const noexcept { return store_ && store_->writes_failing(); }
-    // Any thread: several instances share the store (PostgreSQL), fixed when it opened.
+    // Any thread: several instances share the store (PostgreSQL), fixed when it opened; state
+    // that must hold across them (rate limits, MCP sessions) lives in it rather than in this process.
     bool shared() const noexcept { return shared_; }
     bool fenced() const noexcept { return store_ && store_->fenced(); }
     // Called once, on the db thread, as soon as a job leaves the store fenced (another instance

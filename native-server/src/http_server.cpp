@@ -569,6 +569,7 @@ asio::awaitable<void> HttpServer::Impl::session(tcp::socket socket, std::shared_
             for (const auto& f : msg) req.headers.emplace_back(ascii_lower(f.name_string()), std::string(f.value()));
             req.body = std::move(msg.body());
             req.remote_ip = remote_ip;
+            api.resolve_client_ip(req);
             const unsigned version = msg.version();
             const bool client_keep_alive = msg.keep_alive();
             parser_slot.reset();  // everything needed is in `req` now

@@ -109,6 +109,25 @@ bool ip_in_networks(std::string_view peer, const std::vector<IpNetwork>& network
     return false;
 }
 
+std::string client_ip_behind_proxies(std::string_view peer, std::string_view forwarded_for,
+                                     const std::vector<IpNetwork>& networks) {
+    std::string client(peer);
+    std::size_t end = forwarded_for.size();
+    while (ip_in_networks(client, networks)) {
+        if (end == 0 || end == std::string_view::npos) break;
+        const std::size_t comma = forwarded_for.rfind(',', end - 1);
+        const std::size_t begin = comma == std::string_view::npos ? 0 : comma + 1;
+        std::string_view hop = forwarded_for.substr(begin, end - begin);
+        while (!hop.empty() && (hop.front() == ' ' || hop.front() == '\t')) hop.remove_prefix(1);
+        while (!hop.empty() && (hop.back() == ' ' || hop.back() == '\t')) hop.remove_suffix(1);
+        if (!parse_ip_address(hop)) break;
+        client = std::string(hop);
+        if (comma == std::string_view::npos) break;
+        end = comma;
+    }
+    return client;
+}
+
 std::vector<IpNetwork> loopback_networks() {
     std::vector<IpNetwork> out;
     for (const char* text : {"127.0.0.0/8", "::1"}) out.push_back(*parse_ip_network(text, nullptr));

@@ -30,6 +30,14 @@ std::optional<std::array<std::uint8_t, 16>> parse_ip_address(std::string_view te
 // True when `peer` (a literal address) is inside one of `networks`; false when it does not parse.
 bool ip_in_networks(std::string_view peer, const std::vector<IpNetwork>& networks);
 
+// The client's address behind trusted proxies: when `peer` is in `networks`, the X-Forwarded-For
+// list (`forwarded_for`, comma-separated, each proxy appends the address it received from) is
+// walked from the right while the hop is trusted; the first untrusted hop is the client. Entries
+// to the left of it are the client's own claims and are never believed. A hop that is not a
+// literal address ends the walk at the last trusted one. `peer` itself when it is not trusted.
+std::string client_ip_behind_proxies(std::string_view peer, std::string_view forwarded_for,
+                                     const std::vector<IpNetwork>& networks);
+
 // The default trust list: loopback only (127.0.0.0/8 and ::1), i.e. a proxy on the same host.
 std::vector<IpNetwork> loopback_networks();
 

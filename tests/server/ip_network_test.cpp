@@ -62,6 +62,25 @@ TEST(IpNetworkTest, ZeroPrefixIsEverythingInItsFamilyOnly) {
     EXPECT_FALSE(ip_in_networks("2001:db8::1", v4_all));
 }
 
+TEST(IpNetworkTest, ClientBehindTrustedProxiesIsTheFirstUntrustedHopFromTheRight) {
+    const auto lb = nets({"127.0.0.0/8", "10.0.0.0/8"});
+    // nginx on loopback appended the address it received from.
+    EXPECT_EQ(client_ip_behind_proxies("127.0.0.1", "203.0.113.7", lb), "203.0.113.7");
+    // Two proxies (an edge at 10.1.2.3, then nginx): the client is left of them.
+    EXPECT_EQ(client_ip_behind_proxies("127.0.0.1", "198.51.100.4, 10.1.2.3", lb), "198.51.100.4");
+    // What the client wrote itself (left of the first untrusted hop) is never believed.
+    EXPECT_EQ(client_ip_behind_proxies("127.0.0.1", "1.2.3.4, 198.51.100.4", lb), "198.51.100.4");
+    EXPECT_EQ(client_ip_behind_proxies("127.0.0.1", "127.0.0.9,198.51.100.4", lb), "198.51.100.4");
+    // A peer that is not a trusted proxy: its header means nothing.
+    EXPECT_EQ(client_ip_behind_proxies("198.51.100.4", "127.0.0.1", lb), "198.51.100.4");
+    // Garbage ends the walk at the last trusted hop; so does a list of trusted hops only.
+    EXPECT_EQ(client_ip_behind_proxies("127.0.0.1", "evil, unknown", lb), "127.0.0.1");
+    EXPECT_EQ(client_ip_behind_proxies("127.0.0.1", "198.51.100.4, bogus, 10.0.0.2", lb), "10.0.0.2");
+    EXPECT_EQ(client_ip_behind_proxies("127.0.0.1", "10.0.0.3, 10.0.0.2", lb), "10.0.0.3");
+    EXPECT_EQ(client_ip_behind_proxies("127.0.0.1", "", lb), "127.0.0.1");
+    EXPECT_EQ(client_ip_behind_proxies("127.0.0.1", " 2001:db8::9 ", lb), "2001:db8::9");
+}
+
 TEST(IpNetworkTest, RefusesTyposWithAReason) {
     for (const char* bad : {"", "localhost", "10.0.0", "10.0.0.256", "10.0.0.0/", "10.0.0.0/33",
                             "10.0.0.0/-1", "10.0.0.0/8x", "::1/129", "10.0.0.1/8", "fd00::1/8",
