@@ -614,7 +614,7 @@ bool PgStore::reconnect() {
         if (connecting_ != nullptr) PQfinish(connecting_);
         connecting_ = nullptr;
         last_connect_error_ = std::move(why);
-        backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds(5000));
+        backoff_ = std::min(backoff_ * 2, max_backoff());
         next_attempt_ = std::chrono::steady_clock::now() + backoff_;
         return false;
     };
@@ -641,10 +641,14 @@ bool PgStore::reconnect() {
     PGconn* c = connecting_;
     connecting_ = nullptr;
     if (!set_up(c)) {
-        backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds(5000));
+        backoff_ = std::min(backoff_ * 2, max_backoff());
         next_attempt_ = std::chrono::steady_clock::now() + backoff_;
         return false;
     }
+    // Every instance lost the database too, if it was the database that went: none of them could
+    // renew meanwhile. Their leases may have run out although they live; they get two leases to
+    // reconnect and renew before this one takes anyone over.
+    if (!instance_id_.empty()) recovered_at_ = std::chrono::steady_clock::now();
     if (outage_logged_) {
         log_line(R"({"level":"info","msg":"the database connection is back","database":)" +
                  protocol::dump(Json(redacted_)) + "}");
@@ -1423,6 +1427,10 @@ Result<std::vector<std::string>> PgStore::take_over_expired(std::int64_t now) {
     std::vector<std::string> dead;
     for (int i = 0; i < PQntuples(expired->get()); ++i) dead.push_back(value(expired->get(), i, 0));
     std::vector<std::string> closed;
+    if (recovered_at_ != std::chrono::steady_clock::time_point{} &&
+        std::chrono::steady_clock::now() - recovered_at_ < std::chrono::milliseconds(2 * lease_ms_)) {
+        return closed;  // just back from an outage: the others may not have renewed yet
+    }
     for (const std::string& inst : dead) {
         if (auto st = tx_begin(); !st) return st.error();
         auto fail = [&](Error err) -> Result<std::vector<std::string>> {

@@ -216,6 +216,15 @@ private:
     // (SIGSTOP, a stalled VM) must not hold its instance row's lock, which a take-over waits for.
     std::int64_t idle_tx_timeout_ms_ = 5000;
     std::string last_sqlstate_;  // of the last failure(), for callers that treat one specially
+    // When the connection came back after an outage (zero: none since start). For two leases
+    // after it, take_over_expired() fences nobody: after a database restart every instance's
+    // lease may have run out, and each needs a moment to reconnect and renew.
+    std::chrono::steady_clock::time_point recovered_at_{};
+    // Reconnection backoff's ceiling: 5 s, or a quarter of the lease when registered, so that an
+    // instance reconnects well within the grace the others give it after an outage.
+    std::chrono::milliseconds max_backoff() const {
+        return std::chrono::milliseconds(instance_id_.empty() ? 5000 : std::clamp<std::int64_t>(lease_ms_ / 4, 100, 5000));
+    }
     // When expired rate buckets and MCP sessions were last purged (once a minute at most).
     std::chrono::steady_clock::time_point rate_purged_{}, mcp_purged_{};
 

@@ -577,6 +577,43 @@ TEST_P(InstancesTest, AnInstanceFrozenInsideATransactionIsTakenOverWithoutStalli
     EXPECT_EQ(again.error().code, "fenced");
 }
 
+// A database restart (here: every session of the database ended) longer than the lease leaves
+// every lease run out, though every instance lives. The first instance back must not fence the
+// others: for two leases after its own reconnection it takes nobody over, time in which the others
+// reconnect and renew. An instance that stays away longer is taken over as usual.
+TEST_P(InstancesTest, InstancesBackFromADatabaseOutageDoNotFenceEachOther) {
+    auto a = instance("inst_a", 300);
+    auto b = instance("inst_b", 300);
+    ASSERT_TRUE(a && b);
+    ASSERT_TRUE(a->insert_execution(make_exec("ex_a")).ok());
+    q("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+      "AND pid <> pg_backend_pid()");
+    sleep_ms(500);  // both leases ran out meanwhile
+    confab::Status back = b->renew_lease();  // B is back first (its first call finds the connection gone)
+    for (int i = 0; i < 20 && !back.ok() && back.error().code != "fenced"; ++i) {
+        sleep_ms(20);
+        back = b->renew_lease();
+    }
+    ASSERT_TRUE(back.ok()) << back.error().code << ": " << back.error().message;
+    auto taken = b->take_over_expired(9000);
+    ASSERT_TRUE(taken.ok()) << taken.error().message;
+    EXPECT_TRUE(taken->empty()) << "B fenced A right after the outage";
+    EXPECT_EQ(q("SELECT fenced FROM confab_instances WHERE id = 'inst_a'"), "f");
+    confab::Status renewed = a->renew_lease();
+    for (int i = 0; i < 20 && !renewed.ok() && renewed.error().code != "fenced"; ++i) {
+        sleep_ms(50);  // reconnecting
+        renewed = a->renew_lease();
+    }
+    ASSERT_TRUE(renewed.ok()) << renewed.error().code << ": " << renewed.error().message;
+    EXPECT_EQ(a->get_execution_by_id("ex_a")->status, ExecutionStatus::running);
+    // A stays away for good now: once B's grace (two leases) has passed, B takes it over.
+    sleep_ms(700);
+    ASSERT_TRUE(b->renew_lease().ok());
+    taken = b->take_over_expired(9000);
+    ASSERT_TRUE(taken.ok()) << taken.error().message;
+    EXPECT_EQ(*taken, std::vector<std::string>{"ex_a"});
+}
+
 // Two live instances take the same dead one over at once: one of them closes each run, once.
 TEST_P(InstancesTest, ConcurrentTakeOversCloseEachRunOnce) {
     auto a = instance("inst_a", 300);
