@@ -980,7 +980,7 @@ asio::awaitable<Response> Api::feedback(Request& req, const Caller& c, const std
 
 asio::awaitable<Response> Api::get_execution(const Caller& c, const std::string& id) {
     const std::string ws = c.workspace->id, user = c.user_id;
-    auto rec = co_await db_.run([&](Store& s) { return s.get_execution(ws, user, id); });
+    auto rec = co_await db_.read([&](Store& s) { return s.get_execution(ws, user, id); });
     if (!rec) co_return error_response(404, "execution_not_found", "execution '" + id + "' not found");
     co_return json_response(200, protocol::encode(to_wire(*rec)));
 }
@@ -989,7 +989,7 @@ asio::awaitable<Response> Api::execution_events(Request& req, const Caller& c, c
     std::uint64_t after = 0;
     if (auto bad = read_resume_point(req, after)) co_return *bad;
     const std::string ws = c.workspace->id, user = c.user_id;
-    auto rec = co_await db_.run([&](Store& s) { return s.get_execution(ws, user, id); });
+    auto rec = co_await db_.read([&](Store& s) { return s.get_execution(ws, user, id); });
     if (!rec) co_return error_response(404, "execution_not_found", "execution '" + id + "' not found");
     Response r = sse_response(id);
     if (rec->session_id) r.headers.emplace_back("X-Confab-Session-Id", *rec->session_id);
@@ -999,7 +999,7 @@ asio::awaitable<Response> Api::execution_events(Request& req, const Caller& c, c
 
 asio::awaitable<Response> Api::cancel_execution(const Caller& c, const std::string& id) {
     const std::string ws = c.workspace->id, user = c.user_id;
-    auto rec = co_await db_.run([&](Store& s) { return s.get_execution(ws, user, id); });
+    auto rec = co_await db_.read([&](Store& s) { return s.get_execution(ws, user, id); });
     if (!rec) co_return error_response(404, "execution_not_found", "execution '" + id + "' not found");
     if (protocol::is_terminal(rec->status)) {
         co_return error_response(409, "conflict",
@@ -1031,7 +1031,7 @@ asio::awaitable<Response> Api::list_sessions(Request& req, const Caller& c) {
         }
     }
     const std::string ws = c.workspace->id, user = c.user_id;
-    auto list = co_await db_.run([&](Store& s) { return s.list_sessions(ws, user, app_id, limit); });
+    auto list = co_await db_.read([&](Store& s) { return s.list_sessions(ws, user, app_id, limit); });
     Json arr = Json::array();
     for (const auto& s : list) arr.push_back(protocol::encode(to_wire(s), false));
     co_return json_response(200, Json{{"sessions", std::move(arr)}});

@@ -115,11 +115,55 @@ void DbExecutor::run_batch(std::vector<std::unique_ptr<Job>>& batch) {
 
 void DbExecutor::stop() {
     {
+        std::lock_guard lock(read_mu_);
+        read_stopping_ = true;
+        read_cv_.notify_all();
+    }
+    for (auto& t : reader_threads_) {
+        if (t.joinable()) t.join();
+    }
+    {
         std::lock_guard lock(mu_);
         stopping_ = true;
         cv_.notify_all();
     }
     if (thread_.joinable()) thread_.join();
+}
+
+void DbExecutor::add_readers(std::vector<std::unique_ptr<Store>> readers) {
+    readers_ = std::move(readers);
+    for (auto& r : readers_) reader_threads_.emplace_back([this, s = r.get()] { reader_main(*s); });
+}
+
+void DbExecutor::enqueue_read(std::unique_ptr<Job> job) {
+    {
+        std::lock_guard lock(read_mu_);
+        if (!read_stopping_) {
+            read_queue_.push_back(std::move(job));
+            read_cv_.notify_one();
+            return;
+        }
+    }
+    job->run(nullptr);
+}
+
+// A reader connection's thread: one job at a time, each its own statements (no transaction).
+void DbExecutor::reader_main(Store& store) {
+    for (;;) {
+        std::unique_ptr<Job> job;
+        {
+            std::unique_lock lock(read_mu_);
+            while (!read_cv_.wait_for(lock, kIdleTick, [this] { return read_stopping_ || !read_queue_.empty(); })) {
+                lock.unlock();
+                store.idle();  // notices a lost connection and reconnects
+                lock.lock();
+            }
+            if (read_queue_.empty()) return;  // stopping and drained
+            job = std::move(read_queue_.front());
+            read_queue_.pop_front();
+        }
+        job->run(&store);
+    }
 }
 
 }  // namespace confab::server

@@ -67,6 +67,24 @@ public:
     template <class F>
     boost::asio::awaitable<std::invoke_result_t<F, Store&>> run(F f);
 
+    // Read-only work (no write, no transaction of its own) on one of the reader connections when
+    // there are some (PostgreSQL: --database-read-connections), else as run(). A reader sees what
+    // is committed, which is everything any caller was told is stored, and never waits behind the
+    // write path's group commits; a follower's catch-ups and replays of stored runs use it.
+    template <class F>
+    boost::asio::awaitable<std::invoke_result_t<F, Store&>> read(F f) {
+        return aside(std::move(f));
+    }
+    // The same connections serve work that needs no transaction of the writer: a statement that
+    // commits on its own and is outside the durability contract (the UNLOGGED rate buckets'
+    // atomic upsert), which then never waits for the write path's WAL flush.
+    template <class F>
+    boost::asio::awaitable<std::invoke_result_t<F, Store&>> aside(F f);
+    // Before the first read(): stores (connections of their own, not registered as an instance)
+    // that serve read(), one thread each.
+    void add_readers(std::vector<std::unique_ptr<Store>> readers);
+    std::size_t readers() const noexcept { return readers_.size(); }
+
     // For threads that are not running an io_context (startup, shutdown, tests): queues `f` and
     // blocks until it has run. Never call it from the db thread itself (deadlock).
     template <class F>
@@ -107,6 +125,8 @@ private:
     struct Unit {};
 
     void enqueue(std::unique_ptr<Job> job);  // runs job->run(nullptr) inline after stop()
+    void enqueue_read(std::unique_ptr<Job> job);
+    void reader_main(Store& store);
     void check_fenced();
     void thread_main();
     std::unique_ptr<Store> store_;
@@ -120,6 +140,13 @@ private:
     std::chrono::steady_clock::time_point front_since_;  // when the job at the front was queued (about)
     bool stopping_ = false;
     std::thread thread_;
+    // The reader connections: one shared queue, a thread per connection.
+    std::vector<std::unique_ptr<Store>> readers_;
+    std::vector<std::thread> reader_threads_;
+    std::mutex read_mu_;
+    std::condition_variable read_cv_;
+    std::deque<std::unique_ptr<Job>> read_queue_;
+    bool read_stopping_ = false;
 };
 
 template <class R, class F, class Handler>
@@ -186,6 +213,21 @@ boost::asio::awaitable<std::invoke_result_t<F, Store&>> DbExecutor::run(F f) {
             std::move(initiation), boost::asio::use_awaitable);
         co_return std::move(*r);
     }
+}
+
+template <class F>
+boost::asio::awaitable<std::invoke_result_t<F, Store&>> DbExecutor::aside(F f) {
+    using R = std::invoke_result_t<F, Store&>;
+    if (readers_.empty()) co_return co_await run(std::move(f));
+    static_assert(!std::is_void_v<R>, "a read returns what it read");
+    auto initiation = [this, fn = std::move(f)](auto handler) mutable {
+        using H = decltype(handler);
+        enqueue_read(std::make_unique<AsyncJob<R, F, H>>(std::move(fn), std::move(handler)));
+    };
+    std::optional<R> r = co_await boost::asio::async_initiate<
+        const boost::asio::use_awaitable_t<>, void(std::exception_ptr, std::optional<R>)>(
+        std::move(initiation), boost::asio::use_awaitable);
+    co_return std::move(*r);
 }
 
 template <class F>

@@ -823,7 +823,7 @@ asio::awaitable<void> ExecutionHub::replay_stored(std::string id, std::uint64_t 
             // A client that left stops the replay before the next read: a replay that writes
             // nothing would otherwise never notice (issue 12, defect 1).
             if (out->closed()) break;
-            auto evs = co_await db_.run([&id, last](Store& s) { return s.events_after(id, last, kReplayPage); });
+            auto evs = co_await db_.read([&id, last](Store& s) { return s.events_after(id, last, kReplayPage); });
             std::string buf;
             bool done = false;
             const std::uint64_t page_start = last;
@@ -1174,7 +1174,7 @@ asio::awaitable<void> ExecutionHub::catch_up(std::vector<std::shared_ptr<LiveRun
     std::vector<Ask> asks;
     asks.reserve(runs.size());
     for (const auto& r : runs) asks.push_back(Ask{r->id, r->seq});
-    auto got = co_await db_.run([&asks](Store& s) {
+    auto got = co_await db_.read([&asks](Store& s) {
         std::vector<Got> out(asks.size());
         for (std::size_t i = 0; i < asks.size(); ++i) {
             Got& g = out[i];
@@ -1216,7 +1216,7 @@ asio::awaitable<void> ExecutionHub::fetch_journal(std::int64_t first, std::int64
     std::vector<std::string> ids;
     ids.reserve(runs.size());
     for (const auto& r : runs) ids.push_back(r->id);
-    auto rows = co_await db_.run([&](Store& s) { return s.journal_range(first, last, ids); });
+    auto rows = co_await db_.read([&](Store& s) { return s.journal_range(first, last, ids); });
     std::unordered_map<std::string, std::vector<EventRecord>> by_run;
     for (auto& row : rows) by_run[row.execution_id].push_back(std::move(row.event));
     std::set<std::string> again;

@@ -201,6 +201,22 @@ int run_serve(const std::vector<std::string>& args) {
     // Cut the journal every 16 compactions' worth of rows: live runs have compacted past the cut by then.
     (*store)->set_journal_cut_rows(16 * static_cast<std::int64_t>(opts.compact_every));
     DbExecutor db(std::move(store.value()), std::chrono::milliseconds(opts.commit_delay_ms));
+    if (db.shared() && opts.database_read_connections > 0) {
+        // Reads get connections of their own, so a replay, a follower's catch-up or a lookup
+        // never queues behind the write path's group commits (nor they behind it).
+        std::vector<std::unique_ptr<Store>> readers;
+        for (int i = 0; i < opts.database_read_connections; ++i) {
+            auto reader = open_store(store_config);
+            if (!reader) {
+                std::fprintf(stderr, "confab-server: cannot open a read connection to the database: %s\n",
+                             reader.error().message.c_str());
+                return 1;
+            }
+            (*reader)->serve_reads();
+            readers.push_back(std::move(reader.value()));
+        }
+        db.add_readers(std::move(readers));
+    }
     // Another instance fenced this one (its lease ran out): nothing it does can commit any more,
     // and what it would tell its clients next (a run's end that storage refused) is not what the
     // store holds. It stops at once, before the refused transaction is answered to anyone.

@@ -129,6 +129,8 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
             url_source = "--database-url";
         } else if (r.name == "--database-connect-timeout-ms") {
             s = int_flag(o.database_connect_timeout_ms, 0, 3600000);
+        } else if (r.name == "--database-read-connections") {
+            s = int_flag(o.database_read_connections, 0, 64);
         } else if (r.name == "--threads") {
             s = int_flag(o.threads, 0, 256);
         } else if (r.name == "--heartbeat-ms") {
@@ -226,6 +228,10 @@ serve options (environment variable in brackets; flags win):
   --database-connect-timeout-ms MS
                            at start, how long to wait for PostgreSQL before exiting with
                            an error, default 10000
+  --database-read-connections N
+                           with --database-url: connections (a thread each) that serve
+                           reads (replays, following runs of other instances, lookups)
+                           beside the one that writes, default 2; 0: all on the writer
   --instance-lease-ms MS   with --database-url: the lease this instance holds on the database,
                            renewed every quarter of it; an instance that has not renewed it
                            for MS is fenced and its runs are taken over by the others,

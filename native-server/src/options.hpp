@@ -17,6 +17,7 @@ struct ServeOptions {
     std::string data_dir = "confab-data";
     std::string database_url;         // postgresql://...: the PostgreSQL store instead of SQLite
     int database_connect_timeout_ms = 10000;  // at start: how long to wait for the database
+    int database_read_connections = 2;         // PostgreSQL: connections that serve reads only
     int threads = 0;                  // 0: hardware concurrency
     int heartbeat_ms = 15000;         // SSE ": hb" comment interval
     int header_timeout_ms = 10000;    // whole request head must arrive within this (slowloris)

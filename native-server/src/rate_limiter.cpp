@@ -69,7 +69,7 @@ asio::awaitable<void> RateLimiter::flush(DbExecutor& db) {
         Result<std::vector<Store::RateTake>> got = make_error("storage_unavailable", "the database executor stopped");
         try {
             auto f = [&asks](Store& s) { return s.take_rate_tokens(asks); };
-            got = co_await db.run(std::move(f));
+            got = co_await db.aside(std::move(f));  // a reader connection when there is one
         } catch (const std::exception&) {
             // stopping: answered below from the local buckets
         }

@@ -295,6 +295,13 @@ public:
     static constexpr const char* kNotifyChannel = "confab";
 
     virtual bool shared() const { return false; }
+    // This store serves DbExecutor::aside() only (a reader connection): reads, and statements
+    // that commit on their own. A statement that fails because the connection was lost (the
+    // database restarted while this connection idled) is tried once more on a new connection,
+    // so a read after an outage answers what is stored, not "not found". Reads are idempotent;
+    // the rate limiter's take may then count once more than it granted (a token lost, never one
+    // given twice).
+    virtual void serve_reads() {}
     // Registers this process as instance `id` (unique per start), named `name` for operators
     // (host:port), holding a lease of `lease_ms` from now. Call once, before any other write.
     virtual Status register_instance(const std::string& id, const std::string& name, std::int64_t lease_ms) {

@@ -600,7 +600,8 @@ void PgStore::lost(const std::string& why) {
     if (batch_ || tx_open_) broken_ = true;
     set_writes_failing(true);
     next_attempt_ = std::chrono::steady_clock::now() + backoff_;
-    if (!outage_logged_) {
+    // Reader connections (serve_reads) say nothing: the writer's lines tell of the same outage.
+    if (!outage_logged_ && !reads_only_) {
         log_line(R"({"level":"error","msg":"the database connection is lost; reconnecting","database":)" +
                  protocol::dump(Json(redacted_)) + R"(,"reason":)" + protocol::dump(Json(why)) + "}");
         outage_logged_ = true;
@@ -745,8 +746,23 @@ static Error not_storable(std::string_view what) {
                                              "which PostgreSQL cannot store");
 }
 
+// A reader connection (serve_reads) that lost its connection connects again at once, blocking
+// its own thread only, at most every 200 ms while the database stays away.
+bool PgStore::reader_reconnect() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now < reader_next_try_) return false;
+    if (connecting_ != nullptr) {
+        PQfinish(connecting_);
+        connecting_ = nullptr;
+    }
+    if (connect_once()) return true;
+    reader_next_try_ = now + std::chrono::milliseconds(200);
+    return false;
+}
+
 Result<PgStore::PgResult> PgStore::run(std::string_view sql, const PgParams& params, std::string_view what) {
     if (!params.storable) return not_storable(what);
+    if (reads_only_ && conn_ == nullptr && !batch_ && !tx_open_) (void)reader_reconnect();
     if (auto st = usable(); !st) return st.error();
     Error err;
     const std::string* name = statement(sql, err);
@@ -754,7 +770,21 @@ Result<PgStore::PgResult> PgStore::run(std::string_view sql, const PgParams& par
     PgResult r(PQexecPrepared(conn_, name->c_str(), params.size(), params.data(), nullptr, nullptr, 0));
     const auto status = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return r;
-    return failure(r.get(), what);
+    Error err2 = failure(r.get(), what);
+    if (reads_only_ && conn_ == nullptr && !batch_ && !tx_open_ && reader_reconnect()) {
+        // A reader connection found its connection gone (failure() dropped it): once more on a
+        // new one, connected here at once (this thread serves reads only; blocking is fine).
+        name = statement(sql, err);
+        if (name == nullptr) return err;
+        PgResult again(PQexecPrepared(conn_, name->c_str(), params.size(), params.data(), nullptr, nullptr, 0));
+        const auto st2 = again ? PQresultStatus(again.get()) : PGRES_FATAL_ERROR;
+        if (st2 == PGRES_COMMAND_OK || st2 == PGRES_TUPLES_OK) {
+            committed();
+            return again;
+        }
+        return failure(again.get(), what);
+    }
+    return err2;
 }
 
 Status PgStore::exec(const char* sql, std::string_view what) {

@@ -123,6 +123,7 @@ public:
     std::optional<Owner> execution_owner(const std::string& id) override;
     Status request_cancel(const std::string& execution_id) override;
     Status notify(const std::string& payload) override;
+    void serve_reads() override { reads_only_ = true; }
     std::vector<JournalRow> journal_range(std::int64_t first, std::int64_t last,
                                           const std::vector<std::string>& execution_ids) override;
 
@@ -216,6 +217,9 @@ private:
     // (SIGSTOP, a stalled VM) must not hold its instance row's lock, which a take-over waits for.
     std::int64_t idle_tx_timeout_ms_ = 5000;
     std::string last_sqlstate_;  // of the last failure(), for callers that treat one specially
+    bool reads_only_ = false;    // serve_reads(): a statement cut off by a lost connection is retried once
+    std::chrono::steady_clock::time_point reader_next_try_{};
+    bool reader_reconnect();
     // When the connection came back after an outage (zero: none since start). For two leases
     // after it, take_over_expired() fences nobody: after a database restart every instance's
     // lease may have run out, and each needs a moment to reconnect and renew.

@@ -233,3 +233,45 @@ describe('PostgreSQL stopped under a running server', { skip: STORE !== 'postgre
     assert.match(JSON.stringify(job.json), /storage/);
   });
 });
+
+// Reads have connections of their own on PostgreSQL (--database-read-connections, default 2): a
+// lookup, a replay or a follower's catch-up never queues behind the write path. Shown with
+// --commit-delay-ms, which holds every job of the writing thread: lookups answered by a reader do
+// not wait for it, lookups on the writer (--database-read-connections 0) each wait the delay.
+test('PostgreSQL: reads are served by read connections, not behind the write path', {
+  ...T, skip: STORE !== 'postgres' && 'postgres only: SQLite reads and writes on one connection',
+}, async () => {
+  const dataDir = makeDataDir();
+  const h = idHeaders(WS.demo, 'reader-user');
+  const first = await startServer({ dataDir });
+  let id;
+  try {
+    const run = await readSse(`${first.url}/v1/apps/story/executions`, {
+      method: 'POST', headers: h, body: { version: '1', inputs: { hero: 'Rea' } },
+    });
+    assert.equal(run.events.at(-1).json.status, 'success');
+    id = run.headers.get('x-confab-execution-id');
+  } finally {
+    await first.stop();
+  }
+  const DELAY_MS = 1000;
+  const lookups = async (extra) => {
+    const srv = await startServer({ dataDir, args: ['--commit-delay-ms', String(DELAY_MS), ...extra] });
+    try {
+      const started = Date.now();
+      for (let i = 0; i < 3; i++) {
+        const r = await getJson(`${srv.url}/v1/executions/${id}`, h);
+        assert.equal(r.status, 200);
+        assert.equal(r.json.status, 'success');
+      }
+      return Date.now() - started;
+    } finally {
+      await srv.stop();
+    }
+  };
+  const pooled = await lookups([]);
+  const onWriter = await lookups(['--database-read-connections', '0']);
+  assert.ok(pooled < DELAY_MS, `three lookups on read connections took ${pooled} ms (the writer's delay is ${DELAY_MS} ms)`);
+  assert.ok(onWriter >= 3 * DELAY_MS, `three lookups on the writer took ${onWriter} ms: each waits its delay`);
+  first.cleanup();
+});
