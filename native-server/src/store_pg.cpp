@@ -748,9 +748,9 @@ static Error not_storable(std::string_view what) {
 
 // A reader connection (serve_reads) that lost its connection connects again at once, blocking
 // its own thread only, at most every 200 ms while the database stays away.
-bool PgStore::reader_reconnect() {
+bool PgStore::reader_reconnect(bool fresh_loss) {
     const auto now = std::chrono::steady_clock::now();
-    if (now < reader_next_try_) return false;
+    if (now < reader_next_try_ && !fresh_loss) return false;
     if (connecting_ != nullptr) {
         PQfinish(connecting_);
         connecting_ = nullptr;
@@ -762,29 +762,26 @@ bool PgStore::reader_reconnect() {
 
 Result<PgStore::PgResult> PgStore::run(std::string_view sql, const PgParams& params, std::string_view what) {
     if (!params.storable) return not_storable(what);
-    if (reads_only_ && conn_ == nullptr && !batch_ && !tx_open_) (void)reader_reconnect();
-    if (auto st = usable(); !st) return st.error();
-    Error err;
-    const std::string* name = statement(sql, err);
-    if (name == nullptr) return err;
-    PgResult r(PQexecPrepared(conn_, name->c_str(), params.size(), params.data(), nullptr, nullptr, 0));
-    const auto status = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
-    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return r;
-    Error err2 = failure(r.get(), what);
-    if (reads_only_ && conn_ == nullptr && !batch_ && !tx_open_ && reader_reconnect()) {
-        // A reader connection found its connection gone (failure() dropped it): once more on a
-        // new one, connected here at once (this thread serves reads only; blocking is fine).
-        name = statement(sql, err);
+    auto attempt = [&]() -> Result<PgResult> {
+        if (auto st = usable(); !st) return st.error();
+        Error err;
+        const std::string* name = statement(sql, err);  // prepares it on this connection: may find it gone
         if (name == nullptr) return err;
-        PgResult again(PQexecPrepared(conn_, name->c_str(), params.size(), params.data(), nullptr, nullptr, 0));
-        const auto st2 = again ? PQresultStatus(again.get()) : PGRES_FATAL_ERROR;
-        if (st2 == PGRES_COMMAND_OK || st2 == PGRES_TUPLES_OK) {
-            committed();
-            return again;
-        }
-        return failure(again.get(), what);
+        PgResult r(PQexecPrepared(conn_, name->c_str(), params.size(), params.data(), nullptr, nullptr, 0));
+        const auto status = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+        if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return r;
+        return failure(r.get(), what);
+    };
+    const bool may_retry = reads_only_ && !batch_ && !tx_open_;
+    if (may_retry && conn_ == nullptr) (void)reader_reconnect();
+    auto r = attempt();
+    // A reader connection that found its connection gone (failure() dropped it): once more on a
+    // new one, connected here at once (this thread serves reads only; blocking is fine).
+    if (!r && may_retry && conn_ == nullptr && reader_reconnect(/*fresh_loss=*/true)) {
+        r = attempt();
+        if (r) committed();
     }
-    return err2;
+    return r;
 }
 
 Status PgStore::exec(const char* sql, std::string_view what) {

@@ -219,7 +219,7 @@ private:
     std::string last_sqlstate_;  // of the last failure(), for callers that treat one specially
     bool reads_only_ = false;    // serve_reads(): a statement cut off by a lost connection is retried once
     std::chrono::steady_clock::time_point reader_next_try_{};
-    bool reader_reconnect();
+    bool reader_reconnect(bool fresh_loss = false);  // fresh_loss: lost just now, try at once
     // When the connection came back after an outage (zero: none since start). For two leases
     // after it, take_over_expired() fences nobody: after a database restart every instance's
     // lease may have run out, and each needs a moment to reconnect and renew.
