@@ -166,7 +166,9 @@ public:
     // {error, code:"interrupted"} then "completed" {status:"error", output:null, error} for
     // executions; for chat "completed" {result: the partial reply, sessionId, status:"error"}, and
     // the partial reply (possibly "") is stored as the session's assistant message with status
-    // "interrupted"). Returns how many.
+    // "interrupted"). Returns how many. On a shared store (PostgreSQL) only what no live instance
+    // owns: the runs of instances whose lease ran out (take_over_expired) and of no owner (rows
+    // from before schema 6); the journal rows of live instances stay.
     virtual Result<std::size_t> fail_interrupted(std::int64_t now) = 0;
 
     virtual Status insert_session(const SessionRecord&) = 0;  // "conflict" if the id exists
