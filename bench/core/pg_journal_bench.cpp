@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "store_pg.hpp"
+#include "../../tests/server/pg_sql.hpp"
 
 namespace {
 
@@ -40,25 +41,9 @@ using confab::server::ExecutionRecord;
 using confab::server::PgStore;
 using confab::server::RunCompletion;
 
-std::string with_database(const std::string& url, const std::string& name) {
-    const auto slash = url.find('/', url.find("://") + 3);
-    const auto query = url.find('?', slash == std::string::npos ? 0 : slash);
-    std::string out = slash == std::string::npos ? url.substr(0, query) : url.substr(0, slash);
-    out += "/" + name;
-    if (query != std::string::npos) out += url.substr(query);
-    return out;
-}
-
+using confab::pgtest::with_database;
 std::string sql(const std::string& url, const std::string& statement) {
-    PGconn* c = PQconnectdb(url.c_str());
-    if (PQstatus(c) != CONNECTION_OK) throw std::runtime_error(PQerrorMessage(c));
-    PGresult* r = PQexec(c, statement.c_str());
-    const auto st = PQresultStatus(r);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) throw std::runtime_error(statement + ": " + PQresultErrorMessage(r));
-    std::string out = st == PGRES_TUPLES_OK && PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "";
-    PQclear(r);
-    PQfinish(c);
-    return out;
+    return confab::pgtest::first_value(url, statement);
 }
 
 // CPU seconds (user + system) of a process so far.

@@ -21,6 +21,7 @@
 
 #include "store.hpp"
 #include "store_pg.hpp"
+#include "pg_sql.hpp"
 
 namespace {
 
@@ -35,33 +36,16 @@ using confab::server::RunCompletion;
 using confab::server::SessionRecord;
 using confab::server::Store;
 
-std::string with_database(const std::string& url, const std::string& name) {
-    const auto slash = url.find('/', url.find("://") + 3);
-    const auto query = url.find('?', slash == std::string::npos ? 0 : slash);
-    std::string out = slash == std::string::npos ? url.substr(0, query) : url.substr(0, slash);
-    out += "/" + name;
-    if (query != std::string::npos) out += url.substr(query);
-    return out;
-}
+using confab::pgtest::with_database;
 
 // One statement on a connection of its own: the first value of the first row ("" if none).
 std::string sql(const std::string& url, const std::string& statement) {
-    PGconn* c = PQconnectdb(url.c_str());
-    std::string out;
-    if (PQstatus(c) != CONNECTION_OK) {
-        ADD_FAILURE() << "connecting: " << PQerrorMessage(c);
-    } else {
-        PGresult* r = PQexec(c, statement.c_str());
-        const auto st = PQresultStatus(r);
-        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-            ADD_FAILURE() << statement << ": " << PQresultErrorMessage(r);
-        } else if (st == PGRES_TUPLES_OK && PQntuples(r) > 0) {
-            out = PQgetvalue(r, 0, 0);
-        }
-        PQclear(r);
+    try {
+        return confab::pgtest::first_value(url, statement);
+    } catch (const std::exception& e) {
+        ADD_FAILURE() << e.what();
+        return "";
     }
-    PQfinish(c);
-    return out;
 }
 
 // A raw LISTEN connection on the store's channel.

@@ -26,6 +26,7 @@
 #include "db_executor.hpp"
 #include "store.hpp"
 #include "store_pg.hpp"
+#include "pg_sql.hpp"
 #include "store_sqlite.hpp"
 
 namespace {
@@ -66,35 +67,17 @@ std::unique_ptr<Store> open_store(const std::string& dir) {
     return s ? std::unique_ptr<Store>(std::move(*s)) : nullptr;
 }
 
-// `url` naming database `name` instead of its own.
-std::string with_database(const std::string& url, const std::string& name) {
-    const auto slash = url.find('/', url.find("://") + 3);
-    const auto query = url.find('?', slash == std::string::npos ? 0 : slash);
-    std::string out = slash == std::string::npos ? url.substr(0, query) : url.substr(0, slash);
-    out += "/" + name;
-    if (query != std::string::npos) out += url.substr(query);
-    return out;
-}
+using confab::pgtest::with_database;
 
 // Runs one statement on a connection of its own; the first column of the first row, or "" (and a
 // test failure) on an error.
 std::string pg_exec(const std::string& url, const std::string& sql) {
-    PGconn* c = PQconnectdb(url.c_str());
-    std::string out;
-    if (PQstatus(c) != CONNECTION_OK) {
-        ADD_FAILURE() << "connecting: " << PQerrorMessage(c);
-    } else {
-        PGresult* r = PQexec(c, sql.c_str());
-        const auto st = PQresultStatus(r);
-        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-            ADD_FAILURE() << sql << ": " << PQresultErrorMessage(r);
-        } else if (st == PGRES_TUPLES_OK && PQntuples(r) > 0) {
-            out = PQgetvalue(r, 0, 0);
-        }
-        PQclear(r);
+    try {
+        return confab::pgtest::first_value(url, sql);
+    } catch (const std::exception& e) {
+        ADD_FAILURE() << e.what();
+        return "";
     }
-    PQfinish(c);
-    return out;
 }
 
 // Where a test's store lives: a temporary SQLite data dir, or a fresh PostgreSQL database (created
