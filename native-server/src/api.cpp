@@ -914,8 +914,8 @@ asio::awaitable<Response> Api::chat(Request& req, const Caller& c, const std::st
     spec.chat = true;
     spec.session_id = p.session_id;
     spec.turn_id = p.turn_id;
-    spec.inputs = cr->inputs;
-    spec.message = p.text;
+    spec.inputs = std::move(cr->inputs);
+    spec.message = std::move(p.text);
     spec.history = std::move(p.history);
     auto rec = co_await hub_.start(std::move(spec));
     if (!rec) co_return from_error(rec.error());

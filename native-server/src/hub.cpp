@@ -349,6 +349,7 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
     const std::string id = live->id;
     Result<protocol::Json> result = make_error("internal", "the run did not start");
     bool storage_failed = false;
+    bool output_streamed = false;  // the runner's output is the text it streamed (RunContext)
     try {
         Status st = co_await db_.run([&](Store& s) {
             return s.set_status(id, ExecutionStatus::running, now_ms());
@@ -359,9 +360,11 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
         ctx.workspace = spec.workspace;
         ctx.app = spec.app;
         ctx.version = spec.version;
-        ctx.inputs = spec.inputs;
-        ctx.message = spec.message;
-        ctx.history = spec.history;
+        // Moved, not copied: the run needs them only here (the user's message is held once).
+        ctx.inputs = std::move(spec.inputs);
+        ctx.message = std::move(spec.message);
+        ctx.history = std::move(spec.history);
+        ctx.streamed_text_kept = true;
         ctx.chat = spec.chat;
         if (spec.app && spec.app->type == protocol::AppType::workflow) {
             ctx.load_workflow = [this, ws = spec.workspace](std::string wf_id) {
@@ -373,6 +376,7 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
         };
         if (live->cancel_reason.empty()) {  // a cancel may have come before the run started
             result = co_await run_app(ctx);
+            output_streamed = ctx.output_is_streamed_text;
         } else {
             result = make_error("cancelled", "cancelled");
         }
@@ -418,7 +422,8 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
         if (!streamed.empty()) output = streamed;  // what the client already saw
     } else if (result.ok()) {
         status = ExecutionStatus::success;
-        output = std::move(result.value());
+        // After drain(): the log holds every event the runner emitted, so its text is the reply.
+        output = output_streamed ? protocol::Json(streamed) : std::move(result.value());
     } else {
         status = ExecutionStatus::error;
         error = result.error().message;

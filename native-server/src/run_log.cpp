@@ -7,6 +7,14 @@ namespace confab::server {
 namespace {
 
 enum Tag : unsigned char { kGeneric = 0, kAgentToken = 1, kDeltaContent = 2 };
+constexpr std::size_t kLongText = 63;  // the head byte's length bits say "a varint follows"
+
+std::uint64_t zigzag(std::int64_t v) {
+    return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+std::int64_t unzigzag(std::uint64_t v) {
+    return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
+}
 
 void put_varint(std::string& out, std::uint64_t v) {
     while (v >= 0x80) {
@@ -29,16 +37,19 @@ std::uint64_t get_varint(const std::string& in, std::size_t& pos) {
 
 void RunLog::append(std::string_view type, std::string_view data, const std::string* reply_text,
                     bool text_only, std::int64_t created_at) {
-    if (count_ == 0) base_ms_ = created_at;
-    if (count_ % kMarkEvery == 0) marks_.emplace_back(entries_.size(), text_.size());
+    if (count_ == 0) last_ms_ = created_at;
+    if (count_ % kMarkEvery == 0) marks_.push_back(Mark{entries_.size(), text_.size(), last_ms_});
     Tag tag = kGeneric;
     if (reply_text != nullptr && text_only) {
         if (type == "agent-response") tag = kAgentToken;
         if (type == "delta") tag = kDeltaContent;
     }
-    entries_.push_back(static_cast<char>(tag));
-    put_varint(entries_, static_cast<std::uint64_t>(created_at > base_ms_ ? created_at - base_ms_ : 0));
-    put_varint(entries_, reply_text != nullptr ? reply_text->size() : 0);
+    const std::size_t text_len = reply_text != nullptr ? reply_text->size() : 0;
+    const bool short_text = text_len < kLongText;
+    entries_.push_back(static_cast<char>((tag << 6) | (short_text ? text_len : kLongText)));
+    if (!short_text) put_varint(entries_, text_len);
+    put_varint(entries_, zigzag(created_at - last_ms_));
+    last_ms_ = created_at;
     if (tag == kGeneric) {
         put_varint(entries_, type.size());
         entries_.append(type);
@@ -53,12 +64,15 @@ std::vector<EventRecord> RunLog::events_after(std::uint64_t after, std::size_t l
     std::vector<EventRecord> out;
     if (after >= count_ || limit == 0) return out;
     // From the mark at or before `after`: a compaction or a catch-up reads the log's tail only.
-    const std::size_t mark = static_cast<std::size_t>(after / kMarkEvery);
-    auto [pos, text_pos] = marks_[mark];
-    for (std::uint64_t seq = mark * kMarkEvery + 1; seq <= count_ && out.size() < limit; ++seq) {
-        const auto tag = static_cast<Tag>(entries_[pos++]);
-        const std::int64_t created = base_ms_ + static_cast<std::int64_t>(get_varint(entries_, pos));
-        const std::size_t text_len = get_varint(entries_, pos);
+    const Mark& mark = marks_[static_cast<std::size_t>(after / kMarkEvery)];
+    std::size_t pos = mark.entry, text_pos = mark.text;
+    std::int64_t created = mark.before_ms;
+    for (std::uint64_t seq = (after / kMarkEvery) * kMarkEvery + 1; seq <= count_ && out.size() < limit; ++seq) {
+        const auto head = static_cast<unsigned char>(entries_[pos++]);
+        const auto tag = static_cast<Tag>(head >> 6);
+        std::size_t text_len = head & kLongText;
+        if (text_len == kLongText) text_len = get_varint(entries_, pos);
+        created += unzigzag(get_varint(entries_, pos));
         std::string_view type, data;
         if (tag == kGeneric) {
             const std::size_t tl = get_varint(entries_, pos);

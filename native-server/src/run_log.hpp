@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include "store.hpp"
@@ -31,12 +30,21 @@ public:
 
 private:
     std::string text_;
-    std::string entries_;  // per event: tag, created_at (varint, ms after the first), text length, [type, data]
+    // Per event: a head byte (tag in the top two bits, the text's length in the low six when it is
+    // under 63, else 63 and the length as a varint after it), created_at as a zigzag varint of
+    // the difference to the event before (a token 50 ms after the last: one byte), then [type,
+    // data] for a generic event. A reply token costs its text and 2 bytes.
+    std::string entries_;
     std::uint64_t count_ = 0;
-    std::int64_t base_ms_ = 0;
-    // Where event k * kMarkEvery + 1 starts, in entries_ and text_ (16 bytes per 256 events).
+    std::int64_t last_ms_ = 0;  // created_at of the last event
+    // Where event k * kMarkEvery + 1 starts, in entries_ and text_, and the created_at before it
+    // (24 bytes per 256 events).
     static constexpr std::uint64_t kMarkEvery = 256;
-    std::vector<std::pair<std::size_t, std::size_t>> marks_;
+    struct Mark {
+        std::size_t entry = 0, text = 0;
+        std::int64_t before_ms = 0;
+    };
+    std::vector<Mark> marks_;
 };
 
 }  // namespace confab::server

@@ -136,11 +136,11 @@ asio::awaitable<Result<Json>> run_echo(RunContext& ctx) {
 // CLOCK_MONOTONIC, read just before the event is handed to emit), delay_ms apart as stream_text.
 // A client on the same machine reads emit-to-arrival latency from it (bench/server/sse_load).
 asio::awaitable<Result<Json>> run_clock(RunContext& ctx) {
-    const std::string message = ctx.chat ? ctx.message : message_from_inputs(ctx.inputs);
-    const std::size_t tokens = utf8_length(message);
+    const std::size_t tokens = ctx.chat ? utf8_length(ctx.message) : utf8_length(message_from_inputs(ctx.inputs));
     asio::steady_timer timer(co_await asio::this_coro::executor);
+    const bool keep = !ctx.streamed_text_kept;  // else the hub's log is the reply
     std::string reply;
-    reply.reserve(tokens * 4);
+    if (keep) reply.reserve(tokens * 4);
     for (std::size_t i = 0; i < tokens; ++i) {
         if (cancelled_in(co_await asio::this_coro::cancellation_state)) co_return cancelled();
         if (i > 0 && ctx.version->delay_ms > 0) {
@@ -150,8 +150,12 @@ asio::awaitable<Result<Json>> run_clock(RunContext& ctx) {
         const auto now = std::chrono::steady_clock::now().time_since_epoch();
         std::string stamp = clock_stamp(static_cast<std::uint64_t>(
             std::chrono::duration_cast<std::chrono::microseconds>(now).count()));
-        reply += stamp;
+        if (keep) reply += stamp;
         co_await emit_text(ctx, std::move(stamp));
+    }
+    if (!keep) {
+        ctx.output_is_streamed_text = true;
+        co_return Json(nullptr);
     }
     co_return Json(std::move(reply));
 }
@@ -265,7 +269,7 @@ asio::awaitable<Result<Json>> run_llm(RunContext& ctx) {
             auto token = token_of(*j, s.finished);
             if (!token) co_return token.error();
             if (token->empty()) continue;
-            s.output += *token;
+            if (!ctx.streamed_text_kept) s.output += *token;  // else the hub's log is the reply
             std::string piece = std::move(*token);
             co_await emit_text(ctx, std::move(piece));
         }
@@ -294,6 +298,10 @@ asio::awaitable<Result<Json>> run_llm(RunContext& ctx) {
     }
     if (!s.done && !s.finished) {
         co_return make_error("upstream_error", "the LLM upstream closed the stream before it finished");
+    }
+    if (ctx.streamed_text_kept) {
+        ctx.output_is_streamed_text = true;
+        co_return Json(nullptr);
     }
     co_return Json(std::move(s.output));
 }

@@ -31,6 +31,12 @@ struct RunContext {
     // ("workflow_not_found"); set by the hub, which owns the store
     std::function<boost::asio::awaitable<Result<protocol::Json>>(std::string workflow_id)> load_workflow;
     std::function<boost::asio::awaitable<void>(std::string type, protocol::Json data)> emit;
+    // Set by the hub on the run it starts (not on a workflow's steps): the hub keeps the text the
+    // run streams (the run's log), so a runner whose output is exactly that text keeps no copy of
+    // its own; it returns null and sets `output_is_streamed_text`, and the hub's copy becomes the
+    // output (a long reply held once per run, not twice).
+    bool streamed_text_kept = false;
+    bool output_is_streamed_text = false;
 };
 
 // Returns the final output (string for text apps; the JSON body (or text) for http apps) or an

@@ -29,6 +29,7 @@ function llmConfig(llm) {
         { id: 'stalled', type: 'llm', model: 'fake-stall' },
         { id: 'garbled', type: 'llm', model: 'fake-malformed' },
         { id: 'chatty', type: 'agent', model: 'llm', systemPrompt: 'Be brief.' },
+        { id: 'clock', type: 'agent', model: 'clock', delayMs: 1, inputs: [{ name: 'message', type: 'string' }] },
       ],
     }],
     ...(llm ? { llm } : {}),
@@ -106,6 +107,32 @@ describe('llm apps through a configured upstream', () => {
       { role: 'assistant', content: up.replyTo('hello') },
       { role: 'user', content: 'and again' },
     ]);
+  });
+
+  // These runners keep no copy of their reply: the output is the text the run's log holds, so it
+  // must be exactly what was streamed, in the completed event, the stored execution and the session.
+  test('a run whose output is its streamed text reports and stores exactly that text', T, async () => {
+    const chat = await readSse(`${srv.url}/v1/apps/chatty/chat`, { method: 'POST', headers: alice(), body: { message: 'once more ✓' } });
+    const reply = streamText(chat.events);
+    assert.equal(reply, up.replyTo('once more ✓'));
+    assert.equal(chat.events.at(-1).json.result, reply);
+    const sessionId = chat.headers.get('x-confab-session-id');
+    const session = await getJson(`${srv.url}/v1/sessions/${sessionId}`, alice());
+    assert.equal(session.json.messages.at(-1).content, reply);
+
+    // The clock model (benchmarks): one token per character of the message, each its emit time.
+    const clock = await readSse(`${srv.url}/v1/apps/clock/executions`, { method: 'POST', headers: alice(), body: { inputs: { message: 'ab☔d' } } });
+    assert.equal(clock.status, 200, JSON.stringify(clock.events));
+    const deltas = clock.events.filter((e) => e.type === 'delta');
+    assert.equal(deltas.length, 4);
+    const text = streamText(clock.events);
+    assert.equal(text.length, 16);
+    assert.equal(clock.events.at(-1).json.output, text);
+    const id = clock.headers.get('x-confab-execution-id');
+    assert.equal((await getJson(`${srv.url}/v1/executions/${id}`, alice())).json.output, text);
+    const clockChat = await readSse(`${srv.url}/v1/apps/clock/chat`, { method: 'POST', headers: alice(), body: { message: 'xyz' } });
+    assert.equal(clockChat.events.at(-1).json.result, streamText(clockChat.events));
+    assert.equal(streamText(clockChat.events).length, 12);
   });
 
   test('an upstream 500 fails the execution with upstream_error', T, async () => {
