@@ -85,6 +85,15 @@ public:
     void add_readers(std::vector<std::unique_ptr<Store>> readers);
     std::size_t readers() const noexcept { return readers_.size(); }
 
+    // As run(), for a caller that is not a coroutine: `handler(std::exception_ptr, std::optional<R>)`
+    // is posted to the handler's associated executor once `f` has run and its transaction has
+    // committed (the exception_ptr set, and no result, when `f` threw, the commit failed or the
+    // executor had stopped). A job and a post: no coroutine frames for a hot caller.
+    template <class F, class Handler>
+    void submit(F f, Handler handler) {
+        using R = std::invoke_result_t<F, Store&>;
+        enqueue(std::make_unique<AsyncJob<R, F, Handler>>(std::move(f), std::move(handler)));
+    }
     // For threads that are not running an io_context (startup, shutdown, tests): queues `f` and
     // blocks until it has run. Never call it from the db thread itself (deadlock).
     template <class F>

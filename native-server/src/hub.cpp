@@ -20,6 +20,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -255,7 +256,7 @@ asio::awaitable<void> ExecutionHub::emit(std::shared_ptr<LiveRun> live, std::str
     }
     if (!live->flushing) {
         live->flushing = true;
-        asio::co_spawn(live->strand, flush(live), asio::detached);
+        flush(live);
     }
     // Backpressure: storage slower than the runner throttles it, and nothing grows without bound.
     while (live->queued.size() >= kMaxQueued && !live->storage_failed) {
@@ -278,36 +279,59 @@ asio::awaitable<void> ExecutionHub::drain(std::shared_ptr<LiveRun> live) {
 }
 
 // Stores what the run has queued, in order, one db job per round, and publishes each round once
-// it is committed; runs on the run's strand until the queue is empty.
-asio::awaitable<void> ExecutionHub::flush(std::shared_ptr<LiveRun> live) {
-    const std::string& id = live->id;
-    while (!live->queued.empty() && !live->storage_failed) {
-        std::vector<EventRecord> events = std::move(live->queued);
-        std::vector<LiveRun::QueuedText> texts = std::move(live->queued_text);
-        live->queued.clear();
-        live->queued_text.clear();
-        // Every options_.compact_every events, the ones journalled before go to the run's events rows in
-        // the same transaction (from the log: many of one run at once, so its pages are written
-        // once for all of them), and the journal can be cut past the run's older rows.
-        // The events to compact are read from the log by the db job itself, as it runs: a job
-        // waiting in the queue holds no copy of them (when many runs compact at once, as runs
-        // started together do, queued copies were most of the server's memory). The log holds
-        // (compacted, seq] and only this flush appends to it, after the commit.
-        const bool compact = live->seq - live->compacted >= options_.compact_every;
-        const std::uint64_t compact_from = live->compacted;
-        const std::uint64_t compact_to = live->seq;
-        Status st = make_error("internal", "not stored");
-        try {
-            st = co_await db_.run([&](Store& s) {
-                std::vector<EventRecord> moved;
-                if (compact) {
-                    std::lock_guard lock(live->mu);
-                    moved = live->log.events_after(compact_from);
-                }
-                return s.journal_events(id, events, moved);
-            });
-        } catch (const std::exception& e) {  // the group commit failed, or the executor stopped
-            st = make_error("storage_unavailable", e.what());
+// it is committed; runs on the run's strand, one round after the other until the queue is empty.
+// Not a coroutine: a round is one db job whose answer is posted back to the strand (a coroutine
+// per round cost three frames and a spawn per event).
+void ExecutionHub::flush(std::shared_ptr<LiveRun> live) {
+    if (live->queued.empty() || live->storage_failed) {
+        live->flushing = false;
+        if (live->flushed) live->flushed->cancel();
+        return;
+    }
+    struct Round {
+        std::vector<EventRecord> events;
+        std::vector<LiveRun::QueuedText> texts;
+        Status stored = Ok{};
+    };
+    Round round;
+    round.events = std::move(live->queued);
+    round.texts = std::move(live->queued_text);
+    live->queued.clear();
+    live->queued_text.clear();
+    // Every options_.compact_every events, the ones journalled before go to the run's events rows in
+    // the same transaction (from the log: many of one run at once, so its pages are written
+    // once for all of them), and the journal can be cut past the run's older rows.
+    // The events to compact are read from the log by the db job itself, as it runs: a job
+    // waiting in the queue holds no copy of them (when many runs compact at once, as runs
+    // started together do, queued copies were most of the server's memory). The log holds
+    // (compacted, seq] and only this flush appends to it, after the commit.
+    const bool compact = live->seq - live->compacted >= options_.compact_every;
+    const std::uint64_t compact_from = live->compacted;
+    const std::uint64_t compact_to = live->seq;
+    // The job may use the run by reference: the answer below holds it until the job has run.
+    LiveRun* run = live.get();
+    auto job = [run, compact, compact_from, r = std::move(round)](Store& s) mutable {
+        std::vector<EventRecord> moved;
+        if (compact) {
+            std::lock_guard lock(run->mu);
+            moved = run->log.events_after(compact_from);
+        }
+        r.stored = s.journal_events(run->id, r.events, moved);
+        return std::move(r);
+    };
+    auto answer = [this, live, compact, compact_to](std::exception_ptr failed, std::optional<Round> r) mutable {
+        Status st = Ok{};
+        if (failed || !r) {  // the group commit failed, or the executor stopped
+            std::string why = "not stored";
+            try {
+                if (failed) std::rethrow_exception(failed);
+            } catch (const std::exception& e) {
+                why = e.what();
+            } catch (...) {
+            }
+            st = make_error("storage_unavailable", why);
+        } else {
+            st = std::move(r->stored);
         }
         if (!st) {
             // Nothing of this round (nor what was queued after it) was stored or sent: the run
@@ -316,32 +340,33 @@ asio::awaitable<void> ExecutionHub::flush(std::shared_ptr<LiveRun> live) {
             live->queued.clear();
             live->queued_text.clear();
             live->emitted = live->seq;
-            log_line(std::string(R"({"level":"error","msg":"storing events failed","execution":")") + id +
+            log_line(std::string(R"({"level":"error","msg":"storing events failed","execution":")") + live->id +
                      R"(","reason":)" + protocol::dump(protocol::Json(st.error().message)) + "}");
-            break;
+            flush(std::move(live));  // ends the chain
+            return;
         }
         if (compact) live->compacted = compact_to;
         std::vector<StoredEventPtr> frames;
-        frames.reserve(events.size());
-        for (EventRecord& ev : events) {
+        frames.reserve(r->events.size());
+        for (EventRecord& ev : r->events) {
             std::string frame;
             encode_event(frame, ev.seq, ev.type, ev.data);
             frames.push_back(std::make_shared<const StoredEvent>(StoredEvent{ev.seq, ev.type, std::move(frame)}));
         }
         {
             std::lock_guard lock(live->mu);
-            for (std::size_t i = 0; i < events.size(); ++i) {
-                const EventRecord& ev = events[i];
-                const auto& t = texts[i];
+            for (std::size_t i = 0; i < r->events.size(); ++i) {
+                const EventRecord& ev = r->events[i];
+                const auto& t = r->texts[i];
                 live->log.append(ev.type, ev.data, t.text ? &*t.text : nullptr, t.text_only, ev.created_at);
             }
-            live->seq = events.back().seq;
+            live->seq = r->events.back().seq;
             for (auto& sub : live->subs) sub->on_events(frames.data(), frames.size());
         }
         if (live->flushed) live->flushed->cancel();
-    }
-    live->flushing = false;
-    if (live->flushed) live->flushed->cancel();
+        flush(std::move(live));
+    };
+    db_.submit(std::move(job), asio::bind_executor(live->strand, std::move(answer)));
 }
 
 asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec spec) {
@@ -404,7 +429,7 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
     std::optional<std::string> error;
     std::string code;
     // Read on the strand: only flush (on the strand, finished by now) appends to the log.
-    const std::string& streamed = live->log.text();
+    const std::string_view streamed = live->log.text();
     auto fail_on_storage = [&] {
         status = ExecutionStatus::error;
         output = nullptr;
@@ -419,11 +444,11 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
         code = "shutting_down";
     } else if (live->cancel_reason == "cancel" || (!result.ok() && result.error().code == "cancelled")) {
         status = ExecutionStatus::cancelled;
-        if (!streamed.empty()) output = streamed;  // what the client already saw
+        if (!streamed.empty()) output = std::string(streamed);  // what the client already saw
     } else if (result.ok()) {
         status = ExecutionStatus::success;
         // After drain(): the log holds every event the runner emitted, so its text is the reply.
-        output = output_streamed ? protocol::Json(streamed) : std::move(result.value());
+        output = output_streamed ? protocol::Json(std::string(streamed)) : std::move(result.value());
     } else {
         status = ExecutionStatus::error;
         error = result.error().message;
@@ -446,7 +471,7 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
         if (spec.chat) {
             chat_text = status == ExecutionStatus::success
                             ? (output.is_string() ? output.get<std::string>() : protocol::dump(output))
-                            : streamed;
+                            : std::string(streamed);
         }
         // Every turn leaves its reply in the history, a failed or stopped one too (with what was
         // streamed, possibly nothing), so that a reload shows the turn as it ended.

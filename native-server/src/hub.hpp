@@ -189,7 +189,8 @@ private:
     boost::asio::awaitable<void> run(std::shared_ptr<LiveRun> live, StartSpec spec);
     boost::asio::awaitable<void> emit(std::shared_ptr<LiveRun> live, std::string type,
                                       protocol::Json data);
-    boost::asio::awaitable<void> flush(std::shared_ptr<LiveRun> live);
+    // On the run's strand: stores the run's queued events in a chain of db jobs (no coroutine).
+    void flush(std::shared_ptr<LiveRun> live);
     boost::asio::awaitable<void> wait_flushed(std::shared_ptr<LiveRun> live);
     boost::asio::awaitable<void> drain(std::shared_ptr<LiveRun> live);
     std::shared_ptr<LiveRun> subscribe(const std::string& id, const std::shared_ptr<RunListener>& sub);

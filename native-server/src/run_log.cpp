@@ -1,5 +1,7 @@
 #include "run_log.hpp"
 
+#include <algorithm>
+
 #include "confab/protocol.hpp"
 
 namespace confab::server {
@@ -16,7 +18,20 @@ std::int64_t unzigzag(std::uint64_t v) {
     return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
 }
 
-void put_varint(std::string& out, std::uint64_t v) {
+using Bytes = RunLog::Bytes;
+
+void reserve_for(Bytes& b, std::size_t more) {
+    const std::size_t need = b.size() + more;
+    if (need > b.capacity()) b.reserve(std::max(need, b.capacity() + b.capacity() / 4 + 32));
+}
+
+void append_bytes(Bytes& b, std::string_view s) {
+    reserve_for(b, s.size());
+    b.insert(b.end(), s.begin(), s.end());
+}
+
+void put_varint(Bytes& out, std::uint64_t v) {
+    reserve_for(out, 10);
     while (v >= 0x80) {
         out.push_back(static_cast<char>((v & 0x7f) | 0x80));
         v >>= 7;
@@ -24,7 +39,7 @@ void put_varint(std::string& out, std::uint64_t v) {
     out.push_back(static_cast<char>(v));
 }
 
-std::uint64_t get_varint(const std::string& in, std::size_t& pos) {
+std::uint64_t get_varint(const Bytes& in, std::size_t& pos) {
     std::uint64_t v = 0;
     for (int shift = 0;; shift += 7) {
         const auto b = static_cast<unsigned char>(in[pos++]);
@@ -46,17 +61,18 @@ void RunLog::append(std::string_view type, std::string_view data, const std::str
     }
     const std::size_t text_len = reply_text != nullptr ? reply_text->size() : 0;
     const bool short_text = text_len < kLongText;
+    reserve_for(entries_, 1);
     entries_.push_back(static_cast<char>((tag << 6) | (short_text ? text_len : kLongText)));
     if (!short_text) put_varint(entries_, text_len);
     put_varint(entries_, zigzag(created_at - last_ms_));
     last_ms_ = created_at;
     if (tag == kGeneric) {
         put_varint(entries_, type.size());
-        entries_.append(type);
+        append_bytes(entries_, type);
         put_varint(entries_, data.size());
-        entries_.append(data);
+        append_bytes(entries_, data);
     }
-    if (reply_text != nullptr) text_ += *reply_text;
+    if (reply_text != nullptr) append_bytes(text_, *reply_text);
     ++count_;
 }
 
@@ -76,10 +92,10 @@ std::vector<EventRecord> RunLog::events_after(std::uint64_t after, std::size_t l
         std::string_view type, data;
         if (tag == kGeneric) {
             const std::size_t tl = get_varint(entries_, pos);
-            type = std::string_view(entries_).substr(pos, tl);
+            type = std::string_view(entries_.data() + pos, tl);
             pos += tl;
             const std::size_t dl = get_varint(entries_, pos);
-            data = std::string_view(entries_).substr(pos, dl);
+            data = std::string_view(entries_.data() + pos, dl);
             pos += dl;
         }
         if (seq > after) {
@@ -93,7 +109,7 @@ std::vector<EventRecord> RunLog::events_after(std::uint64_t after, std::size_t l
                 const char* key = tag == kAgentToken ? "token" : "content";
                 e.type = tag == kAgentToken ? "agent-response" : "delta";
                 protocol::Json j = protocol::Json::object();
-                j[key] = text_.substr(text_pos, text_len);
+                j[key] = std::string(text_.data() + text_pos, text_len);
                 e.data = protocol::dump(j);
             }
         }

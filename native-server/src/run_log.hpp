@@ -23,18 +23,23 @@ public:
                 bool text_only, std::int64_t created_at);
 
     std::uint64_t size() const { return count_; }    // events held: seqs 1..size()
-    const std::string& text() const { return text_; }  // the reply text of all of them
+    std::string_view text() const { return {text_.data(), text_.size()}; }  // the reply text of all of them
     // Events with seq > after, at most `limit`, in order.
     std::vector<EventRecord> events_after(std::uint64_t after, std::size_t limit = SIZE_MAX) const;
     std::size_t bytes() const { return text_.size() + entries_.size(); }  // excluding growth slack
+    std::size_t capacity() const { return text_.capacity() + entries_.capacity(); }  // including it
+
+    // Grown by a quarter at a time, not doubled (std::string doubles): a live run's log is most
+    // of what a stream costs, and doubling leaves a quarter of it unused on average.
+    using Bytes = std::vector<char>;
 
 private:
-    std::string text_;
+    Bytes text_;
     // Per event: a head byte (tag in the top two bits, the text's length in the low six when it is
     // under 63, else 63 and the length as a varint after it), created_at as a zigzag varint of
     // the difference to the event before (a token 50 ms after the last: one byte), then [type,
     // data] for a generic event. A reply token costs its text and 2 bytes.
-    std::string entries_;
+    Bytes entries_;
     std::uint64_t count_ = 0;
     std::int64_t last_ms_ = 0;  // created_at of the last event
     // Where event k * kMarkEvery + 1 starts, in entries_ and text_, and the created_at before it

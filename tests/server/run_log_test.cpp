@@ -65,6 +65,8 @@ TEST(RunLogTest, AReplyTokenCostsItsTextAndAFewBytes) {
     // text 4,000 bytes + 2 bytes an entry (head with the length, time since the last token) + a
     // mark every 256: a frame would be ~40 bytes.
     EXPECT_LE(log.bytes(), 4000u + 2u * 1000u);
+    // Grown by a quarter at a time: at most about a quarter unused (doubling: up to a half).
+    EXPECT_LE(log.capacity(), log.bytes() + log.bytes() / 4 + 64);
 }
 
 }  // namespace
