@@ -369,12 +369,13 @@ void ExecutionHub::flush(std::shared_ptr<LiveRun> live) {
     db_.submit(std::move(job), asio::bind_executor(live->strand, std::move(answer)));
 }
 
-asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec spec) {
+// The runner's part of a run: its own frame, alive while the runner runs (the completion's
+// locals are in finish_run, which exists only at the end: a run's frames are what a stream costs).
+asio::awaitable<ExecutionHub::RunnerOutcome> ExecutionHub::run_runner(std::shared_ptr<LiveRun> live, StartSpec& spec) {
     using protocol::ExecutionStatus;
-    const std::string id = live->id;
-    Result<protocol::Json> result = make_error("internal", "the run did not start");
-    bool storage_failed = false;
-    bool output_streamed = false;  // the runner's output is the text it streamed (RunContext)
+    const std::string& id = live->id;
+    RunnerOutcome out;
+    Result<protocol::Json>& result = out.result;
     try {
         Status st = co_await db_.run([&](Store& s) {
             return s.set_status(id, ExecutionStatus::running, now_ms());
@@ -401,12 +402,12 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
         };
         if (live->cancel_reason.empty()) {  // a cancel may have come before the run started
             result = co_await run_app(ctx);
-            output_streamed = ctx.output_is_streamed_text;
+            out.output_streamed = ctx.output_is_streamed_text;
         } else {
             result = make_error("cancelled", "cancelled");
         }
     } catch (const StorageFailure& e) {
-        storage_failed = true;
+        out.storage_failed = true;
         log_line(std::string(R"({"level":"error","msg":"storage failed mid-run","execution":")") + id +
                  R"(","reason":)" + protocol::dump(protocol::Json(e.what())) + "}");
     } catch (const boost::system::system_error& e) {
@@ -418,12 +419,35 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
     } catch (const std::exception& e) {
         result = make_error("internal", e.what());
     }
+    co_return out;
+}
+
+asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec spec) {
+    RunnerOutcome out;
+    try {
+        out = co_await run_runner(live, spec);
+    } catch (const boost::system::system_error& e) {  // cancelled before the runner began
+        out.result = e.code() == asio::error::operation_aborted ? make_error("cancelled", "cancelled")
+                                                                : make_error("internal", e.what());
+    } catch (const std::exception& e) {
+        out.result = make_error("internal", e.what());
+    }
     // From here on nothing may be interrupted: the terminal events must be written.
     co_await asio::this_coro::reset_cancellation_state();
     co_await asio::this_coro::throw_if_cancelled(false);
     // What the runner emitted is stored (or storage failed) before the run's end is decided.
     co_await drain(live);
 
+    co_await finish_run(live, spec, std::move(out));
+}
+
+// The completion: the run's end decided, stored in one transaction and sent.
+asio::awaitable<void> ExecutionHub::finish_run(std::shared_ptr<LiveRun> live, const StartSpec& spec, RunnerOutcome out) {
+    using protocol::ExecutionStatus;
+    const std::string& id = live->id;
+    const Result<protocol::Json>& result = out.result;
+    const bool storage_failed = out.storage_failed;
+    const bool output_streamed = out.output_streamed;
     ExecutionStatus status;
     protocol::Json output = nullptr;
     std::optional<std::string> error;
@@ -448,7 +472,7 @@ asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec
     } else if (result.ok()) {
         status = ExecutionStatus::success;
         // After drain(): the log holds every event the runner emitted, so its text is the reply.
-        output = output_streamed ? protocol::Json(std::string(streamed)) : std::move(result.value());
+        output = output_streamed ? protocol::Json(std::string(streamed)) : std::move(out.result.value());
     } else {
         status = ExecutionStatus::error;
         error = result.error().message;

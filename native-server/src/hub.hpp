@@ -187,6 +187,13 @@ private:
     // Commits a run's completion in one db job; false when storage refused it (logged).
     boost::asio::awaitable<bool> store_completion(const RunCompletion& done);
     boost::asio::awaitable<void> run(std::shared_ptr<LiveRun> live, StartSpec spec);
+    struct RunnerOutcome {
+        Result<protocol::Json> result = make_error("internal", "the run did not start");
+        bool storage_failed = false;   // storage failed mid-run
+        bool output_streamed = false;  // the output is the text the run streamed (RunContext)
+    };
+    boost::asio::awaitable<RunnerOutcome> run_runner(std::shared_ptr<LiveRun> live, StartSpec& spec);
+    boost::asio::awaitable<void> finish_run(std::shared_ptr<LiveRun> live, const StartSpec& spec, RunnerOutcome out);
     boost::asio::awaitable<void> emit(std::shared_ptr<LiveRun> live, std::string type,
                                       protocol::Json data);
     // On the run's strand: stores the run's queued events in a chain of db jobs (no coroutine).
