@@ -589,7 +589,8 @@ asio::awaitable<Response> Api::identity(Request& req) {
         co_return error_response(500, "no_secrets", "the workspace has no secret configured");
     }
     out.hashed_user_id = std::move(signed_id.value());
-    Response res = json_response(200, protocol::encode(out));
+    Response res;
+    res.body = identity_json(out);  // = dump(encode(out))
     res.workspace = ws->id;
     co_return res;
 }
@@ -982,7 +983,9 @@ asio::awaitable<Response> Api::get_execution(const Caller& c, const std::string&
     const std::string ws = c.workspace->id, user = c.user_id;
     auto rec = co_await db_.read([&](Store& s) { return s.get_execution(ws, user, id); });
     if (!rec) co_return error_response(404, "execution_not_found", "execution '" + id + "' not found");
-    co_return json_response(200, protocol::encode(to_wire(*rec)));
+    Response r;
+    r.body = execution_json(*rec);  // = dump(encode(to_wire(*rec))), without the copies
+    co_return r;
 }
 
 asio::awaitable<Response> Api::execution_events(Request& req, const Caller& c, const std::string& id) {

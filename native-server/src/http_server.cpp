@@ -7,6 +7,7 @@
 #include "http_server.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <charconv>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/types.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -51,6 +53,25 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 std::string json_string(std::string_view s) {
     return protocol::dump(protocol::Json(std::string(s)));
+}
+
+// Feeds the buffered bytes to `parser` as Beast's read operations do (basic_parser::put, then
+// consume), without I/O: until the head (`whole`: the whole message) is parsed. Returns
+// http::error::need_more when the buffer does not hold enough (the caller then reads on with
+// Beast's asynchronous read, which goes on from where this stopped), or the parse error.
+beast::error_code parse_buffered(beast::flat_buffer& buffer, http::request_parser<http::string_body>& parser,
+                                 bool whole) {
+    auto done = [&] { return whole ? parser.is_done() : parser.is_header_done(); };
+    if (done()) return {};
+    while (buffer.size() > 0) {
+        beast::error_code ec;
+        const std::size_t used = parser.put(buffer.data(), ec);
+        buffer.consume(used);
+        if (ec) return ec;
+        if (done()) return {};
+        if (used == 0) break;
+    }
+    return http::error::need_more;
 }
 
 }  // namespace
@@ -373,8 +394,117 @@ void HttpServer::Impl::log_request(const std::string& method, const Response& re
     log_line(line);
 }
 
+namespace {
+
+bool is_tchar(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+// A value Beast would write unchanged: it trims spaces and tabs at both ends; no CR, LF or NUL.
+bool plain_value(std::string_view v) {
+    if (!v.empty() && (v.front() == ' ' || v.front() == '\t' || v.back() == ' ' || v.back() == '\t')) return false;
+    for (char c : v) {
+        if (c == '\r' || c == '\n' || c == '\0') return false;
+    }
+    return true;
+}
+
+// The head of a complete (not streamed) response, byte for byte as Beast's serializer writes the
+// message write_simple builds (status line, Server, Content-Type, the route's headers in order,
+// Connection as keep_alive() sets it, Content-Length from prepare_payload()), without building a
+// Beast message (a heap block per field) and its serializer. False for anything out of the
+// ordinary (a header Beast would replace or merge, a name or value it would change, a body on a
+// status that must not have one): the caller then lets Beast do it as before.
+bool format_head(unsigned version, bool keep_alive, const Response& res, std::string& out) {
+    if (res.status < 100 || res.status > 999 || (version != 10 && version != 11)) return false;
+    if ((res.status < 200 || res.status == 204 || res.status == 304) && !res.body.empty()) return false;
+    if (!plain_value(res.content_type)) return false;
+    std::size_t size = 96 + res.content_type.size();
+    for (const auto& [k, v] : res.headers) {
+        if (k.empty() || !plain_value(v)) return false;
+        for (char c : k) {
+            if (!is_tchar(static_cast<unsigned char>(c))) return false;
+        }
+        if (beast::iequals(k, "server") || beast::iequals(k, "content-type") || beast::iequals(k, "connection") ||
+            beast::iequals(k, "content-length") || beast::iequals(k, "transfer-encoding")) {
+            return false;
+        }
+        size += k.size() + v.size() + 4;
+    }
+    out.clear();
+    out.reserve(size);
+    out += version == 11 ? "HTTP/1.1 " : "HTTP/1.0 ";
+    char num[24];
+    auto [end, ec] = std::to_chars(num, num + sizeof num, res.status);
+    out.append(num, end);
+    out += ' ';
+    const auto reason = http::obsolete_reason(static_cast<http::status>(res.status));
+    out.append(reason.data(), reason.size());
+    out += "\r\nServer: confab\r\n";
+    if (!res.content_type.empty()) {
+        out += "Content-Type: ";
+        out += res.content_type;
+        out += "\r\n";
+    }
+    for (const auto& [k, v] : res.headers) {
+        out += k;
+        out += ": ";
+        out += v;
+        out += "\r\n";
+    }
+    if (version == 11 && !keep_alive) out += "Connection: close\r\n";
+    if (version == 10 && keep_alive) out += "Connection: keep-alive\r\n";
+    out += "Content-Length: ";
+    auto [lend, lec] = std::to_chars(num, num + sizeof num, res.body.size());
+    out.append(num, lend);
+    out += "\r\n\r\n";
+    return true;
+}
+
+}  // namespace
+
 asio::awaitable<bool> HttpServer::Impl::write_simple(beast::tcp_stream& stream, unsigned version,
                                                      bool keep_alive, Response& res) {
+    std::string head;
+    if (format_head(version, keep_alive, res, head)) {
+        // The socket almost always takes a whole response at once: one sendmsg(2) now, and an
+        // asynchronous write (with the write deadline) only for what it did not take.
+        std::size_t sent = 0;
+        const std::size_t total = head.size() + res.body.size();
+        for (;;) {
+            iovec iov[2];
+            int n_iov = 0;
+            if (sent < head.size()) {
+                iov[n_iov++] = {head.data() + sent, head.size() - sent};
+                if (!res.body.empty()) iov[n_iov++] = {res.body.data(), res.body.size()};
+            } else {
+                iov[n_iov++] = {res.body.data() + (sent - head.size()), total - sent};
+            }
+            msghdr msg{};
+            msg.msg_iov = iov;
+            msg.msg_iovlen = static_cast<decltype(msg.msg_iovlen)>(n_iov);
+            const ssize_t n = ::sendmsg(stream.socket().native_handle(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n > 0) {
+                sent += static_cast<std::size_t>(n);
+                if (sent == total) co_return true;
+                continue;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+            co_return false;  // reset, broken pipe: the client is gone
+        }
+        std::array<asio::const_buffer, 2> rest{asio::buffer(head), asio::buffer(res.body)};
+        if (sent < head.size()) {
+            rest[0] += sent;
+        } else {
+            rest[0] = asio::const_buffer();
+            rest[1] += sent - head.size();
+        }
+        stream.expires_after(std::chrono::milliseconds(opts.write_timeout_ms));
+        auto [ec, n] = co_await asio::async_write(stream, rest, kTuple);
+        co_return !ec;
+    }
     http::response<http::string_body> r{static_cast<http::status>(res.status), version};
     r.set(http::field::server, "confab");
     if (!res.content_type.empty()) r.set(http::field::content_type, res.content_type);
@@ -433,9 +563,16 @@ asio::awaitable<void> HttpServer::Impl::session(tcp::socket socket, std::shared_
             auto& parser = *parser_slot;
             parser.header_limit(static_cast<std::uint32_t>(opts.max_header_bytes));
             parser.body_limit(opts.max_body_bytes);
-            // One deadline for the whole head: a client trickling bytes cannot hold the connection.
-            stream.expires_after(std::chrono::milliseconds(opts.header_timeout_ms));
-            auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, kTuple);
+            // A whole head usually arrives with the first read: parse it from the buffer. Only
+            // when more is needed does Beast's asynchronous read run (it posts its completion
+            // through the strand even when it did no I/O, a scheduler round trip per request).
+            beast::error_code hec = parse_buffered(buffer, parser, false);
+            if (hec == http::error::need_more) {
+                // One deadline for the whole head: a client trickling bytes cannot hold the connection.
+                stream.expires_after(std::chrono::milliseconds(opts.header_timeout_ms));
+                auto [rec, rn] = co_await http::async_read_header(stream, buffer, parser, kTuple);
+                hec = rec;
+            }
             Response early;
             bool have_early = false;
             if (hec) {
@@ -504,8 +641,14 @@ asio::awaitable<void> HttpServer::Impl::session(tcp::socket socket, std::shared_
                     auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(cont.data(), cont.size()), kTuple);
                     if (wec) break;
                 }
-                stream.expires_after(std::chrono::milliseconds(opts.body_timeout_ms));
-                auto [bec, bn] = co_await http::async_read(stream, buffer, parser, kTuple);
+                // As for the head: the body is most often in the buffer already.
+                parser.eager(true);
+                beast::error_code bec = parse_buffered(buffer, parser, true);
+                if (bec == http::error::need_more) {
+                    stream.expires_after(std::chrono::milliseconds(opts.body_timeout_ms));
+                    auto [rec, rn] = co_await http::async_read(stream, buffer, parser, kTuple);
+                    bec = rec;
+                }
                 if (bec == http::error::body_limit) {
                     early.status = 413;
                     early.body = R"({"error":"request body larger than )" + std::to_string(opts.max_body_bytes) +

@@ -7,6 +7,7 @@
 
 #include "confab/protocol.hpp"
 #include "http_types.hpp"
+#include "json_out.hpp"
 #include "store.hpp"
 
 namespace confab::server {
@@ -18,8 +19,12 @@ inline Response json_response(int status, const protocol::Json& j) {
     return r;
 }
 
+// The body protocol::encode(ApiError) dumps to, written directly (json_out.hpp).
 inline Response error_response(int status, std::string code, std::string message) {
-    return json_response(status, protocol::encode(protocol::ApiError{std::move(message), std::move(code)}));
+    Response r;
+    r.status = status;
+    r.body = error_json(code, message);
+    return r;
 }
 
 inline protocol::Execution to_wire(const ExecutionRecord& r) {
