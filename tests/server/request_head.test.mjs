@@ -1,6 +1,7 @@
 // Request heads a hostile client sends: framing that could smuggle a second request (RFC 9112
 // section 6.3) and Last-Event-ID values outside the range of stored event seqs.
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 
 import { WS, getJson, idHeaders, postJson, rawRequest, readSse, startServer } from './helpers.mjs';
@@ -68,6 +69,54 @@ describe('request smuggling: bad framing is 400 and the connection is closed', (
       `Transfer-Encoding: Chunked\r\n\r\n${chunked}` +
       'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     assert.deepEqual(statuses(r.text), [200, 200], r.text);
+  });
+});
+
+// The server parses a request already in its buffer without an asynchronous read, and reads on
+// only when the buffer holds part of one: every split point and any number of pipelined requests
+// must frame exactly as one request at a time.
+describe('requests split anywhere or pipelined in one write are answered in order', () => {
+  const identity = (user) => {
+    const body = JSON.stringify({ userId: user });
+    return `POST /v1/identity HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${WS.demo.apiKey}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  };
+  // Writes `pieces` with a pause between them; resolves with everything read until the server closes.
+  const exchange = (pieces) => new Promise((resolve, reject) => {
+    const sock = net.connect(srv.port, '127.0.0.1');
+    let text = '';
+    const timer = setTimeout(() => { sock.destroy(); reject(new Error(`no close; got ${text.slice(0, 400)}`)); }, 15000);
+    sock.setEncoding('utf8');
+    sock.on('data', (d) => { text += d; });
+    sock.on('error', (e) => { clearTimeout(timer); reject(e); });
+    sock.on('close', () => { clearTimeout(timer); resolve(text); });
+    sock.on('connect', async () => {
+      for (const p of pieces) {
+        sock.write(p);
+        await new Promise((r) => setTimeout(r, 15));
+      }
+    });
+  });
+  const users = (text) => [...text.matchAll(/"userId":"([^"]+)"/g)].map((m) => m[1]);
+  const close = 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+
+  test('one request cut at every point of its head and body', T, async () => {
+    const req = identity('split-user');
+    // Every cut point of the head's first line, its fields, the blank line and the body.
+    const cuts = [1, 5, 17, 18, req.indexOf('\r\n\r\n'), req.indexOf('\r\n\r\n') + 2, req.indexOf('\r\n\r\n') + 4, req.length - 3];
+    for (const cut of cuts) {
+      const text = await exchange([req.slice(0, cut), req.slice(cut) + close]);
+      assert.deepEqual(statuses(text), [200, 200], `cut at ${cut}: ${text.slice(0, 300)}`);
+      assert.deepEqual(users(text), ['split-user'], `cut at ${cut}`);
+    }
+  });
+
+  test('forty requests in one write, then a whole one and half of the next, then the rest', T, async () => {
+    const many = Array.from({ length: 40 }, (_, i) => identity(`u${i}`)).join('');
+    const next = identity('after-the-pause');
+    const text = await exchange([many + identity('whole') + next.slice(0, 30), next.slice(30) + close]);
+    assert.deepEqual(statuses(text), [...Array(42).fill(200), 200], text.slice(-500));
+    assert.deepEqual(users(text), [...Array.from({ length: 40 }, (_, i) => `u${i}`), 'whole', 'after-the-pause']);
   });
 });
 
