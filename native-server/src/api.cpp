@@ -590,7 +590,7 @@ asio::awaitable<Response> Api::identity(Request& req) {
     }
     out.hashed_user_id = std::move(signed_id.value());
     Response res;
-    res.body = identity_json(out);  // = dump(encode(out))
+    res.body = protocol::identity_json(out);  // = dump(encode(out))
     res.workspace = ws->id;
     co_return res;
 }

@@ -23,7 +23,7 @@ inline Response json_response(int status, const protocol::Json& j) {
 inline Response error_response(int status, std::string code, std::string message) {
     Response r;
     r.status = status;
-    r.body = error_json(code, message);
+    r.body = protocol::error_json(code, message);
     return r;
 }
 
