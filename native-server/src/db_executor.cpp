@@ -110,7 +110,26 @@ void DbExecutor::run_batch(std::vector<std::unique_ptr<Job>>& batch) {
     }
     check_fenced();
     // Answered only now: nothing is acknowledged before it is committed.
-    for (auto& job : batch) job->complete(failed);
+    if (complete_ioc_ == nullptr) {
+        for (auto& job : batch) job->complete(failed);
+        return;
+    }
+    // The answers to callers on complete_ioc_ go in one post that dispatches them in job order
+    // (one post, not one per I/O thread: jobs of one strand must not be split across threads,
+    // which would reorder their answers); the others are posted one by one.
+    std::vector<std::unique_ptr<Job>> here;
+    here.reserve(batch.size());
+    for (auto& job : batch) {
+        if (job->context() == complete_ioc_) {
+            here.push_back(std::move(job));
+        } else {
+            job->complete(failed);
+        }
+    }
+    if (here.empty()) return;
+    boost::asio::post(complete_ioc_->get_executor(), [jobs = std::move(here), failed]() mutable {
+        for (auto& job : jobs) job->complete_here(failed);
+    });
 }
 
 void DbExecutor::stop() {

@@ -19,8 +19,12 @@
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/execution/context.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/query.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "store.hpp"
@@ -99,6 +103,13 @@ public:
     template <class F>
     std::invoke_result_t<F, Store&> run_blocking(F f);
 
+    // Before the first job: the answers of a group commit whose callers run on `ioc` are handed
+    // over as one post there, each then dispatched to its caller's executor (inline when that is
+    // free), instead of one post per job. A commit of N streams' events then wakes an I/O thread
+    // and takes the scheduler's lock a few times, not N times. The order of the answers to one
+    // executor (a run's strand) is the order of their jobs, as with one post each.
+    void complete_on(boost::asio::io_context& ioc) { complete_ioc_ = &ioc; }
+
     // Drains queued work, checkpoints the WAL, joins the thread. Idempotent.
     void stop();
 
@@ -123,6 +134,10 @@ private:
         virtual bool batchable() const { return false; }
         virtual void execute(Store&) {}
         virtual void complete(std::exception_ptr /*failed*/) {}
+        // The execution context of the caller's executor (nullptr: none that complete_on knows),
+        // and the answer given on a thread of that context (dispatched, not posted).
+        virtual const boost::asio::execution_context* context() const { return nullptr; }
+        virtual void complete_here(std::exception_ptr failed) { complete(failed); }
         std::function<void()> before_complete;  // run() calls it between the work and the answer
     };
     static constexpr std::size_t kMaxBatch = 512;
@@ -139,6 +154,7 @@ private:
     void check_fenced();
     void thread_main();
     std::unique_ptr<Store> store_;
+    boost::asio::io_context* complete_ioc_ = nullptr;
     bool shared_ = false;
     std::function<void()> fenced_handler_;
     bool fenced_reported_ = false;  // the db thread's
@@ -189,6 +205,20 @@ struct DbExecutor::AsyncJob final : DbExecutor::Job {
         }
         auto ex = work.get_executor();
         boost::asio::post(ex, [h = std::move(handler), e = ep, r = std::move(result)]() mutable {
+            std::move(h)(e, std::move(r));
+        });
+        work.reset();
+    }
+    const boost::asio::execution_context* context() const override {
+        return &boost::asio::query(work.get_executor(), boost::asio::execution::context);
+    }
+    void complete_here(std::exception_ptr failed) override {
+        if (failed) {
+            ep = failed;
+            result.reset();
+        }
+        auto ex = work.get_executor();
+        boost::asio::dispatch(ex, [h = std::move(handler), e = ep, r = std::move(result)]() mutable {
             std::move(h)(e, std::move(r));
         });
         work.reset();

@@ -231,6 +231,7 @@ int run_serve(const std::vector<std::string>& args) {
     int threads = opts.threads > 0 ? opts.threads : static_cast<int>(std::thread::hardware_concurrency());
     if (threads < 1) threads = 1;
     asio::io_context ioc(threads);
+    db.complete_on(ioc);  // a group commit's answers: one post, not one per stream
     Metrics metrics;
     HubOptions hub_opts;
     hub_opts.stream_queue = opts.stream_queue;

@@ -16,8 +16,10 @@
 #include <stdexcept>
 #include <thread>
 
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/strand.hpp>
 
 #include <libpq-fe.h>
 #include <sqlite3.h>
@@ -701,6 +703,56 @@ TEST_P(DbExecutorTest, JobsQueuedTogetherShareOneCommitAndFailAlone) {
     ASSERT_EQ(events.size(), 40u);
     for (std::size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].seq, i + 1);
     EXPECT_EQ(reopened->get_execution_by_id("ex_1")->last_seq, 40u);
+}
+
+// complete_on(io): a group commit's answers to callers on `io` are dispatched from one post. Each
+// strand still gets its answers in the order of its jobs, exactly once, on its own strand, with
+// its own result; a caller on another io_context is answered there.
+TEST_P(DbExecutorTest, AGroupCommitsAnswersKeepEachStrandsOrder) {
+    auto store = backend->open();
+    ASSERT_NE(store, nullptr);
+    asio::io_context io(2), other;
+    constexpr int kStrands = 30, kJobs = 12;
+    std::vector<std::vector<int>> got(kStrands);
+    std::atomic<int> wrong_strand{0}, answered{0}, other_answered{0};
+    {
+        DbExecutor db(std::move(store));
+        db.complete_on(io);
+        std::promise<void> gate;
+        auto opened = gate.get_future().share();
+        // Holds the db thread so that every job below waits and then runs in one group.
+        db.submit([opened](Store&) { opened.wait(); return 0; },
+                  asio::bind_executor(io.get_executor(), [](std::exception_ptr, std::optional<int>) {}));
+        std::vector<asio::strand<asio::io_context::executor_type>> strands;
+        for (int s = 0; s < kStrands; ++s) strands.push_back(asio::make_strand(io));
+        for (int j = 0; j < kJobs; ++j) {
+            for (int s = 0; s < kStrands; ++s) {
+                auto strand = strands[s];
+                db.submit([j](Store&) { return j; },
+                          asio::bind_executor(strand, [&, s, strand](std::exception_ptr ep, std::optional<int> r) {
+                              if (!strand.running_in_this_thread()) ++wrong_strand;
+                              EXPECT_FALSE(ep);
+                              if (r) got[s].push_back(*r);
+                              ++answered;
+                          }));
+            }
+            db.submit([](Store&) { return 1; },
+                      asio::bind_executor(other.get_executor(), [&](std::exception_ptr, std::optional<int> r) {
+                          if (r) ++other_answered;
+                      }));
+        }
+        gate.set_value();
+        std::thread second([&io] { io.run(); });
+        io.run();
+        second.join();
+        other.run();
+    }
+    EXPECT_EQ(answered.load(), kStrands * kJobs);
+    EXPECT_EQ(wrong_strand.load(), 0);
+    EXPECT_EQ(other_answered.load(), kJobs);
+    std::vector<int> order(kJobs);
+    for (int j = 0; j < kJobs; ++j) order[j] = j;
+    for (int s = 0; s < kStrands; ++s) EXPECT_EQ(got[s], order) << "strand " << s;
 }
 
 // ---- chat turns of the widget (schema 3) ----
