@@ -31,6 +31,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 
+#include "confab/json_write.hpp"
 #include "confab/sse.hpp"
 #include "runners.hpp"
 #include "util.hpp"
@@ -236,29 +237,39 @@ asio::awaitable<Result<ExecutionRecord>> ExecutionHub::start(StartSpec spec) {
     co_return rec;
 }
 
-asio::awaitable<void> ExecutionHub::emit(std::shared_ptr<LiveRun> live, std::string type,
-                                         protocol::Json data) {
-    // A runner that keeps emitting after a cancel gets stopped here: nothing after the cancel is
-    // stored, so the terminal event is the last one.
-    if (!live->cancel_reason.empty()) {
+// On the run's strand: the checks of an emit, before anything is queued. A runner that keeps
+// emitting after a cancel gets stopped here: nothing after the cancel is stored, so the terminal
+// event is the last one.
+void ExecutionHub::check_emit(const LiveRun& live) {
+    if (!live.cancel_reason.empty()) {
         throw boost::system::system_error(asio::error::operation_aborted, "cancelled");
     }
-    if (live->storage_failed) throw StorageFailure("storing an event failed");
+    if (live.storage_failed) throw StorageFailure("storing an event failed");
+}
+
+// Queues one event (its type, its data as JSON text, its reply text) and starts a flush if none
+// runs. True when the queue is full: the runner waits (wait_room) before its next event.
+bool ExecutionHub::queue_event(const std::shared_ptr<LiveRun>& live, std::string type, std::string data,
+                               const std::string* text, bool text_only) {
     EventRecord& ev = live->queued.emplace_back();
     ev.seq = ++live->emitted;
     ev.type = std::move(type);
-    ev.data = protocol::dump(data);
+    ev.data = std::move(data);
     ev.created_at = now_ms();
     auto& qt = live->queued_text.emplace_back();
-    if (const std::string* text = protocol::reply_text_of(ev.type, data)) {
+    if (text) {
         qt.text = *text;
-        qt.text_only = data.size() == 1;
+        qt.text_only = text_only;
     }
     if (!live->flushing) {
         live->flushing = true;
         flush(live);
     }
-    // Backpressure: storage slower than the runner throttles it, and nothing grows without bound.
+    return live->queued.size() >= kMaxQueued;
+}
+
+// Backpressure: storage slower than the runner throttles it, and nothing grows without bound.
+asio::awaitable<void> ExecutionHub::wait_room(std::shared_ptr<LiveRun> live) {
     while (live->queued.size() >= kMaxQueued && !live->storage_failed) {
         co_await wait_flushed(live);
         if (!live->cancel_reason.empty()) {
@@ -266,6 +277,30 @@ asio::awaitable<void> ExecutionHub::emit(std::shared_ptr<LiveRun> live, std::str
         }
     }
     if (live->storage_failed) throw StorageFailure("storing an event failed");
+}
+
+asio::awaitable<void> ExecutionHub::emit(std::shared_ptr<LiveRun> live, std::string type,
+                                         protocol::Json data) {
+    check_emit(*live);
+    const std::string* text = protocol::reply_text_of(type, data);
+    const bool text_only = text && data.size() == 1;
+    if (queue_event(live, std::move(type), protocol::dump(data), text, text_only) || live->storage_failed) {
+        co_await wait_room(std::move(live));
+    }
+}
+
+// The runners' token path (RunContext::emit_text_now): the event emit would queue for
+// encode(AgentResponse{text}) / encode(Delta{text}), byte for byte, without building it.
+bool ExecutionHub::emit_text(const std::shared_ptr<LiveRun>& live, bool chat, std::string_view text) {
+    check_emit(*live);
+    std::string data;
+    data.reserve(text.size() + 16);
+    data += chat ? R"({"token":)" : R"({"content":)";
+    protocol::append_json_string(data, text);
+    data += '}';
+    const std::string t(text);
+    const bool full = queue_event(live, chat ? "agent-response" : "delta", std::move(data), &t, true);
+    return full || live->storage_failed;
 }
 
 asio::awaitable<void> ExecutionHub::wait_flushed(std::shared_ptr<LiveRun> live) {
@@ -400,6 +435,10 @@ asio::awaitable<ExecutionHub::RunnerOutcome> ExecutionHub::run_runner(std::share
         ctx.emit = [this, live](std::string type, protocol::Json data) {
             return emit(live, std::move(type), std::move(data));
         };
+        ctx.emit_text_now = [this, live, chat = spec.chat](std::string_view text) {
+            return emit_text(live, chat, text) ? RunContext::TextQueued::queued_wait : RunContext::TextQueued::queued;
+        };
+        ctx.emit_wait = [this, live] { return wait_room(live); };
         if (live->cancel_reason.empty()) {  // a cancel may have come before the run started
             result = co_await run_app(ctx);
             out.output_streamed = ctx.output_is_streamed_text;

@@ -196,6 +196,11 @@ private:
     boost::asio::awaitable<void> finish_run(std::shared_ptr<LiveRun> live, const StartSpec& spec, RunnerOutcome out);
     boost::asio::awaitable<void> emit(std::shared_ptr<LiveRun> live, std::string type,
                                       protocol::Json data);
+    static void check_emit(const LiveRun& live);
+    bool queue_event(const std::shared_ptr<LiveRun>& live, std::string type, std::string data,
+                     const std::string* text, bool text_only);
+    boost::asio::awaitable<void> wait_room(std::shared_ptr<LiveRun> live);
+    bool emit_text(const std::shared_ptr<LiveRun>& live, bool chat, std::string_view text);  // true: full
     // On the run's strand: stores the run's queued events in a chain of db jobs (no coroutine).
     void flush(std::shared_ptr<LiveRun> live);
     boost::asio::awaitable<void> wait_flushed(std::shared_ptr<LiveRun> live);

@@ -70,11 +70,28 @@ bool cancelled_in(const asio::cancellation_state& cs) { return cs.cancelled() !=
 // One piece of streamed output in the event type of the run's mode.
 // g++ 12 mishandles some non-trivial temporaries inside a co_await expression (double destruction
 // seen here), so arguments of awaited calls are built as named locals first throughout this file.
-asio::awaitable<void> emit_text(RunContext& ctx, std::string text) {
+asio::awaitable<void> emit_text_slow(RunContext& ctx, std::string text) {
     std::string type = ctx.chat ? "agent-response" : "delta";
     Json data = ctx.chat ? protocol::encode(protocol::AgentResponse{std::move(text)})
                          : protocol::encode(protocol::Delta{std::move(text)});
     co_await ctx.emit(std::move(type), std::move(data));
+}
+
+// A text token through the hub's fast path when it has one: true when nothing is left to await
+// (the common case costs no coroutine frame); false when the caller must still
+// `co_await emit_text_rest(ctx, text)`.
+bool emit_text_fast(RunContext& ctx, std::string_view text) {
+    return ctx.emit_text_now && ctx.emit_text_now(text) == RunContext::TextQueued::queued;
+}
+asio::awaitable<void> emit_text_rest(RunContext& ctx, std::string text) {
+    if (ctx.emit_text_now) {
+        co_await ctx.emit_wait();  // queued already; the queue was full
+    } else {
+        co_await emit_text_slow(ctx, std::move(text));
+    }
+}
+asio::awaitable<void> emit_text(RunContext& ctx, std::string text) {
+    if (!emit_text_fast(ctx, text)) co_await emit_text_rest(ctx, std::move(text));
 }
 
 // Streams `text` chunk_chars characters per event with delay_ms between events.
@@ -90,9 +107,9 @@ asio::awaitable<Status> stream_text(RunContext& ctx, const std::string& text) {
             co_await timer.async_wait(asio::use_awaitable);  // throws operation_aborted on cancel
         }
         const std::size_t end = chunk_end(text, start, ctx.version->chunk_chars);
-        std::string piece = text.substr(start, end - start);
+        const std::string_view piece = std::string_view(text).substr(start, end - start);
         start = end;
-        co_await emit_text(ctx, std::move(piece));
+        if (!emit_text_fast(ctx, piece)) co_await emit_text_rest(ctx, std::string(piece));
     }
     co_return Ok{};
 }
@@ -151,7 +168,7 @@ asio::awaitable<Result<Json>> run_clock(RunContext& ctx) {
         std::string stamp = clock_stamp(static_cast<std::uint64_t>(
             std::chrono::duration_cast<std::chrono::microseconds>(now).count()));
         if (keep) reply += stamp;
-        co_await emit_text(ctx, std::move(stamp));
+        if (!emit_text_fast(ctx, stamp)) co_await emit_text_rest(ctx, std::move(stamp));
     }
     if (!keep) {
         ctx.output_is_streamed_text = true;
@@ -270,8 +287,7 @@ asio::awaitable<Result<Json>> run_llm(RunContext& ctx) {
             if (!token) co_return token.error();
             if (token->empty()) continue;
             if (!ctx.streamed_text_kept) s.output += *token;  // else the hub's log is the reply
-            std::string piece = std::move(*token);
-            co_await emit_text(ctx, std::move(piece));
+            if (!emit_text_fast(ctx, *token)) co_await emit_text_rest(ctx, std::move(*token));
         }
         co_return Ok{};
     };

@@ -31,6 +31,13 @@ struct RunContext {
     // ("workflow_not_found"); set by the hub, which owns the store
     std::function<boost::asio::awaitable<Result<protocol::Json>>(std::string workflow_id)> load_workflow;
     std::function<boost::asio::awaitable<void>(std::string type, protocol::Json data)> emit;
+    // Optional, set by the hub: a text token ("agent-response"{token} in chat, else
+    // "delta"{content}) queued at once, without a JSON object or a coroutine. It throws what
+    // emit throws (cancelled, storage failed). `queued_wait`: the run's queue is full, and the
+    // runner awaits emit_wait() before its next event (the backpressure emit applies itself).
+    enum class TextQueued { queued, queued_wait };
+    std::function<TextQueued(std::string_view text)> emit_text_now;
+    std::function<boost::asio::awaitable<void>()> emit_wait;
     // Set by the hub on the run it starts (not on a workflow's steps): the hub keeps the text the
     // run streams (the run's log), so a runner whose output is exactly that text keeps no copy of
     // its own; it returns null and sets `output_is_streamed_text`, and the hub's copy becomes the

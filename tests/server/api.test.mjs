@@ -113,6 +113,33 @@ describe('apps and executions', () => {
     assert.equal(polled.json.status, 'success', 'finished before the completed event was sent');
   });
 
+  // Tokens are queued by the hub's token path (no JSON object is built for them): each event's
+  // data must still be exactly the JSON of its text, live, replayed, as execution and as chat.
+  test('streamed text with quotes, escapes, control characters and non-ASCII: each data is the JSON of its text', T, async () => {
+    const hero = 'Q"\\\n\t\u0001\u001f\u007f </script> é 😀 \u2028';
+    const s = await readSse(`${srv.url}/v1/apps/story/executions`, {
+      method: 'POST', headers: alice(), body: { version: '1', inputs: { hero } },
+    });
+    assert.equal(s.status, 200);
+    const deltas = s.events.filter((e) => e.type === 'delta');
+    assert.ok(deltas.length > 10);
+    for (const e of deltas) assert.equal(e.data, JSON.stringify({ content: e.json.content }));
+    assert.equal(streamText(s.events), `${hero}: ${STORY}`);
+    assert.equal(s.events.at(-1).json.output, `${hero}: ${STORY}`);
+    const id = s.headers.get('x-confab-execution-id');
+    const replay = await readSse(`${srv.url}/v1/executions/${id}/events`, { headers: alice() });
+    assert.deepEqual(replay.events.map((e) => e.data), s.events.map((e) => e.data));
+
+    const chat = await readSse(`${srv.url}/v1/apps/assistant/chat`, {
+      method: 'POST', headers: alice(), body: { message: hero },
+    });
+    assert.equal(chat.status, 200);
+    const tokens = chat.events.filter((e) => e.type === 'agent-response');
+    assert.ok(tokens.length > 2);
+    for (const e of tokens) assert.equal(e.data, JSON.stringify({ token: e.json.token }));
+    assert.ok(streamText(chat.events).includes(hero), 'the echo carries the message');
+  });
+
   test('GET /v1/executions/{id}/events replays a finished run completely', T, async () => {
     const r = await postJson(`${srv.url}/v1/apps/welcome/executions?wait=true`, { inputs: { name: 'Di' } }, alice());
     assert.equal(r.status, 200);
