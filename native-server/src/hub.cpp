@@ -432,13 +432,22 @@ asio::awaitable<ExecutionHub::RunnerOutcome> ExecutionHub::run_runner(std::share
                 return load_workflow_steps(db_, ws ? ws->id : std::string(), std::move(wf_id));
             };
         }
-        ctx.emit = [this, live](std::string type, protocol::Json data) {
-            return emit(live, std::move(type), std::move(data));
+        // Each captures `this` and the address of this frame's `live` (the context lives in this
+        // frame): 16 bytes, kept inside the std::function, not an allocation each per run.
+        const std::shared_ptr<LiveRun>* run = &live;
+        ctx.emit = [this, run](std::string type, protocol::Json data) {
+            return emit(*run, std::move(type), std::move(data));
         };
-        ctx.emit_text_now = [this, live, chat = spec.chat](std::string_view text) {
-            return emit_text(live, chat, text) ? RunContext::TextQueued::queued_wait : RunContext::TextQueued::queued;
-        };
-        ctx.emit_wait = [this, live] { return wait_room(live); };
+        if (spec.chat) {
+            ctx.emit_text_now = [this, run](std::string_view text) {
+                return emit_text(*run, true, text) ? RunContext::TextQueued::queued_wait : RunContext::TextQueued::queued;
+            };
+        } else {
+            ctx.emit_text_now = [this, run](std::string_view text) {
+                return emit_text(*run, false, text) ? RunContext::TextQueued::queued_wait : RunContext::TextQueued::queued;
+            };
+        }
+        ctx.emit_wait = [this, run] { return wait_room(*run); };
         if (live->cancel_reason.empty()) {  // a cancel may have come before the run started
             result = co_await run_app(ctx);
             out.output_streamed = ctx.output_is_streamed_text;

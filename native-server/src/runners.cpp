@@ -135,16 +135,17 @@ std::string message_from_inputs(const Json& inputs) {
 
 asio::awaitable<Result<Json>> run_template(RunContext& ctx) {
     auto text = render_template(ctx.version->template_text, render_inputs(ctx));
+    ctx.release_request();
     if (!text) co_return text.error();
     if (auto st = co_await stream_text(ctx, *text); !st) co_return st.error();
     co_return Json(std::move(*text));
 }
 
 asio::awaitable<Result<Json>> run_echo(RunContext& ctx) {
-    std::string message = ctx.chat ? ctx.message : message_from_inputs(ctx.inputs);
     std::size_t turn = 1;
     for (const auto& m : ctx.history) turn += m.role == protocol::Role::user;
-    std::string reply = echo_reply(message, turn);
+    std::string reply = echo_reply(ctx.chat ? ctx.message : message_from_inputs(ctx.inputs), turn);
+    ctx.release_request();
     if (auto st = co_await stream_text(ctx, reply); !st) co_return st.error();
     co_return Json(std::move(reply));
 }
@@ -154,6 +155,7 @@ asio::awaitable<Result<Json>> run_echo(RunContext& ctx) {
 // A client on the same machine reads emit-to-arrival latency from it (bench/server/sse_load).
 asio::awaitable<Result<Json>> run_clock(RunContext& ctx) {
     const std::size_t tokens = ctx.chat ? utf8_length(ctx.message) : utf8_length(message_from_inputs(ctx.inputs));
+    ctx.release_request();
     asio::steady_timer timer(co_await asio::this_coro::executor);
     const bool keep = !ctx.streamed_text_kept;  // else the hub's log is the reply
     std::string reply;
@@ -220,17 +222,15 @@ Result<std::string> token_of(const Json& j, bool& finished) {
     return content->get<std::string>();
 }
 
-asio::awaitable<Result<Json>> run_llm(RunContext& ctx) {
+// The chat.completions request of an llm/agent run. A plain function: the conversation's JSON
+// and the rendered prompts are gone once the body is written, not kept for the stream's length.
+Result<UpstreamRequest> llm_request(const RunContext& ctx) {
     const LlmUpstream& llm = ctx.server->llm;
-    if (!llm.configured()) {
-        co_return make_error("not_configured",
-                             "this app needs an LLM upstream: set llm.baseUrl in the config or CONFAB_LLM_BASE_URL");
-    }
     const Json inputs = render_inputs(ctx);
     Json messages = Json::array();
     if (!ctx.version->system_prompt.empty()) {
         auto sys = render_template(ctx.version->system_prompt, inputs);
-        if (!sys) co_return sys.error();
+        if (!sys) return sys.error();
         messages.push_back({{"role", "system"}, {"content", *sys}});
     }
     for (const auto& m : ctx.history) {
@@ -241,14 +241,14 @@ asio::awaitable<Result<Json>> run_llm(RunContext& ctx) {
         user = ctx.message;
     } else if (!ctx.version->prompt.empty()) {
         auto p = render_template(ctx.version->prompt, inputs);
-        if (!p) co_return p.error();
+        if (!p) return p.error();
         user = std::move(*p);
     } else if (ctx.app->type == protocol::AppType::agent) {
         user = message_from_inputs(ctx.inputs);
     } else {
         user = dump(ctx.inputs);
     }
-    messages.push_back({{"role", "user"}, {"content", user}});
+    messages.push_back({{"role", "user"}, {"content", std::move(user)}});
 
     // An llm app may name its model; an agent's `model` field says "llm", not which one.
     const std::string model = ctx.app->type == protocol::AppType::llm && !ctx.version->model.empty()
@@ -263,6 +263,19 @@ asio::awaitable<Result<Json>> run_llm(RunContext& ctx) {
     req.body = dump(Json{{"model", model}, {"stream", true}, {"messages", std::move(messages)}});
     req.connect_timeout_ms = llm.connect_timeout_ms;
     req.idle_timeout_ms = llm.idle_timeout_ms;
+    return req;
+}
+
+asio::awaitable<Result<Json>> run_llm(RunContext& ctx) {
+    const LlmUpstream& llm = ctx.server->llm;
+    if (!llm.configured()) {
+        co_return make_error("not_configured",
+                             "this app needs an LLM upstream: set llm.baseUrl in the config or CONFAB_LLM_BASE_URL");
+    }
+    auto built = llm_request(ctx);
+    if (!built) co_return built.error();
+    UpstreamRequest req = std::move(*built);
+    ctx.release_request();
 
     LlmStream s;
     s.parser = sse::Parser(sse::ParserLimits{llm.max_event_bytes});
@@ -326,6 +339,7 @@ asio::awaitable<Result<Json>> run_http(RunContext& ctx) {
     UpstreamRequest req;
     req.url = ctx.version->url;
     req.body = dump(ctx.inputs.is_object() ? ctx.inputs : Json::object());
+    ctx.release_request();
     req.headers.emplace_back("Accept", "application/json, text/plain;q=0.9, */*;q=0.5");
     ChunkHandler collect;  // none: the whole body is the output
     auto res = co_await http_request(std::move(req), std::move(collect));

@@ -44,6 +44,15 @@ struct RunContext {
     // output (a long reply held once per run, not twice).
     bool streamed_text_kept = false;
     bool output_is_streamed_text = false;
+
+    // What the run was asked (inputs, message, history), dropped by a runner once it has read
+    // what it needs (built its upstream request, rendered its text, counted its tokens): a
+    // stream then holds what it streams, not a chat's whole conversation for the reply's length.
+    void release_request() {
+        inputs = protocol::Json();
+        std::string().swap(message);
+        std::vector<protocol::Message>().swap(history);
+    }
 };
 
 // Returns the final output (string for text apps; the JSON body (or text) for http apps) or an

@@ -451,6 +451,55 @@ TEST(RunAppTest, LlmAgentSendsTheHistoryAndEmitsAgentResponses) {
     EXPECT_EQ(up.request().find("Authorization:"), std::string::npos);  // no key configured
 }
 
+// A stream holds what it streams: by its first event a runner has let go of what the run was
+// asked (a chat's whole conversation, the message, the inputs), which it read to start.
+TEST(RunAppTest, ARunnerHoldsNoCopyOfTheRequestWhileItStreams) {
+    auto check = [](const char* what, Fixture& f, RunContext& ctx, asio::io_context& io) {
+        int seen = 0, holding = 0;
+        ctx.emit = [&](std::string, Json) -> asio::awaitable<void> {
+            ++seen;
+            if (!ctx.message.empty() || !ctx.history.empty() || !ctx.inputs.is_null()) ++holding;
+            co_return;
+        };
+        auto r = run_to_end(io, run_app(ctx));
+        ASSERT_TRUE(r.ok()) << what << ": " << r.error().message;
+        EXPECT_GT(seen, 0) << what;
+        EXPECT_EQ(holding, 0) << what << " still held its request while streaming";
+        (void)f;
+    };
+    {
+        asio::io_context io;
+        FakeServer up(io);
+        up.serve(io, {"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream", {sse_chunk("Sure."), "data: [DONE]\n\n"}});
+        Fixture f(AppType::agent);
+        f.version().model = "llm";
+        f.server.llm.base_url = up.url("");
+        auto ctx = f.context(Json{{"topic", "x"}});
+        ctx.chat = true;
+        ctx.message = "and now?";
+        ctx.history = {{confab::protocol::Role::user, "hi", 1}, {confab::protocol::Role::assistant, "hello", 2}};
+        check("llm agent", f, ctx, io);
+        EXPECT_EQ(Json::parse(up.request_body())["messages"].size(), 3u);
+    }
+    for (const char* model : {"echo", "clock"}) {
+        asio::io_context io;
+        Fixture f(AppType::agent);
+        f.version().model = model;
+        auto ctx = f.context();
+        ctx.chat = true;
+        ctx.message = "hello there";
+        ctx.history = {{confab::protocol::Role::user, "hi", 1}};
+        check(model, f, ctx, io);
+    }
+    {
+        asio::io_context io;
+        Fixture f(AppType::template_);
+        f.version().template_text = "Hi {{name}}";
+        auto ctx = f.context(Json{{"name", "Ann"}});
+        check("template", f, ctx, io);
+    }
+}
+
 TEST(RunAppTest, LlmUpstreamErrorsBecomeUpstreamError) {
     asio::io_context io;
     FakeServer up(io);
