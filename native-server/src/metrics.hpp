@@ -3,6 +3,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -21,6 +22,12 @@ enum class Route : int {
     count_
 };
 const char* route_label(Route r) noexcept;
+
+// The cache of finished executions' bodies (execution_cache.hpp), as /metrics shows it.
+struct ExecutionCacheStats {
+    std::uint64_t hits = 0, misses = 0, evictions = 0;
+    std::size_t entries = 0, bytes = 0, max_bytes = 0;
+};
 
 class Metrics {
 public:
