@@ -41,8 +41,10 @@ public:
     // A stored feedback submission (a new rating or a change of one); `up` false = "down".
     void feedback_submitted(bool up) noexcept { (up ? feedback_up_ : feedback_down_).fetch_add(1, std::memory_order_relaxed); }
 
-    // Prometheus text exposition format 0.0.4; executions by status come from the store.
-    std::string render(const std::map<std::string, std::int64_t>& executions_by_status) const;
+    // Prometheus text exposition format 0.0.4; executions by status come from the store, the
+    // execution cache's figures from the cache.
+    std::string render(const std::map<std::string, std::int64_t>& executions_by_status,
+                       const ExecutionCacheStats& execution_cache = {}) const;
 
 private:
     static constexpr int kRoutes = static_cast<int>(Route::count_);
