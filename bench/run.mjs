@@ -357,7 +357,8 @@ async function server() {
       method: `wrk -t2 -c64 -d${seconds}s, ${rounds} rounds per server and route alternating order, median; ` +
         'both servers and wrk share the 2 cores (no pinning); confab-server --threads 2 (default: cores) ' +
         '--no-access-log, rate limit on but set to 1e9/s; Node: one process, executions in a Map ' +
-        '(confab-server reads SQLite on its db thread)',
+        '(confab-server: the finished execution from its in-memory cache, --execution-cache-bytes, after ' +
+        'the first GET read it from SQLite on the db thread; binaries before the cache read SQLite every time)',
     });
   } finally {
     await stopServer(confab);

@@ -1,7 +1,8 @@
 // The Node.js `http` baseline of the server-throughput benchmark: the same work as confab-server
 // on POST /v1/identity (API-key check, JSON in, HMAC-SHA256, JSON out) and GET /v1/executions/{id}
 // (identity headers verified with an HMAC per request, a token-bucket rate limit, an execution
-// lookup - in memory here, SQLite in confab-server - and the same JSON body). One process, as a
+// lookup - in memory here; in confab-server its cache of finished executions, filled from SQLite
+// on the first read - and the same JSON body). One process, as a
 // plain Node backend runs. Usage: node node-baseline.mjs [--port N] [--config FILE]; prints
 // "LISTENING <port>".
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';

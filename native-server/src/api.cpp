@@ -177,7 +177,8 @@ void set_route(Api::Match& m, Route r, std::string param, const char* allow, std
 }  // namespace
 
 Api::Api(const ServerConfig& config, DbExecutor& db, ExecutionHub& hub, Metrics& metrics, ApiOptions options)
-    : config_(config), db_(db), hub_(hub), metrics_(metrics), options_(options) {
+    : config_(config), db_(db), hub_(hub), metrics_(metrics), options_(options),
+      cache_(options.execution_cache_bytes) {
     for (const auto& ws : config_.workspaces) {
         verifiers_.emplace(ws.id, std::make_unique<IdentityVerifier>(ws.id, ws.secrets));
     }
@@ -515,7 +516,7 @@ asio::awaitable<Response> Api::metrics_text() {
     auto counts = co_await db_.run([](Store& s) { return s.count_executions_by_status(); });
     Response r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    r.body = metrics_.render(counts);
+    r.body = metrics_.render(counts, cache_.stats());
     co_return r;
 }
 
@@ -701,7 +702,10 @@ asio::awaitable<Response> Api::execute(Request& req, const Caller& c, const std:
         bool finished = co_await hub_.wait_finished(id, std::chrono::milliseconds(options_.sync_wait_ms));
         auto now = co_await db_.run([&](Store& s) { return s.get_execution(ws, user, id); });
         if (auto early = stored_or_starting(now)) co_return *early;
-        Response r = json_response(finished ? 200 : 202, protocol::encode(to_wire(*now)));
+        // The stored record, finished or not: a finished one is kept for the GETs that follow.
+        Response r;
+        r.status = finished ? 200 : 202;
+        r.body = finished_body(*now);
         r.headers.emplace_back("X-Confab-Execution-Id", id);
         if (replayed) r.headers.emplace_back("Idempotency-Replayed", "true");
         co_return r;
@@ -979,12 +983,24 @@ asio::awaitable<Response> Api::feedback(Request& req, const Caller& c, const std
     co_return json_response(200, protocol::encode(to_wire(o.stored), false));
 }
 
+std::string Api::finished_body(const ExecutionRecord& rec) {
+    std::string body = execution_json(rec);  // = dump(encode(to_wire(rec))), without the copies
+    cache_.put(rec, body);                   // kept only when rec is finished
+    return body;
+}
+
 asio::awaitable<Response> Api::get_execution(const Caller& c, const std::string& id) {
+    Response r;
+    // A finished execution never changes (execution_cache.hpp): its body from memory, when it is
+    // the caller's. Otherwise (not kept, running, another caller's) the store answers as before.
+    if (auto body = cache_.find(id, c.workspace->id, c.user_id)) {
+        r.body = std::move(*body);
+        co_return r;
+    }
     const std::string ws = c.workspace->id, user = c.user_id;
     auto rec = co_await db_.read([&](Store& s) { return s.get_execution(ws, user, id); });
     if (!rec) co_return error_response(404, "execution_not_found", "execution '" + id + "' not found");
-    Response r;
-    r.body = execution_json(*rec);  // = dump(encode(to_wire(*rec))), without the copies
+    r.body = finished_body(*rec);
     co_return r;
 }
 

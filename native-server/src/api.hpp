@@ -11,15 +11,20 @@
 #include "config.hpp"
 #include "confab/identity.hpp"
 #include "db_executor.hpp"
+#include "execution_cache.hpp"
 #include "http_types.hpp"
 #include "hub.hpp"
 #include "metrics.hpp"
+#include "options.hpp"
 #include "rate_limiter.hpp"
 
 namespace confab::server {
 
 struct ApiOptions {
     int sync_wait_ms = 60000;  // POST .../executions?wait=true waits this long at most
+    // GET /v1/executions/{id} of a finished execution answers from memory (execution_cache.hpp),
+    // at most this many bytes of them; 0: off, every GET reads the store.
+    std::size_t execution_cache_bytes = kDefaultExecutionCacheBytes;
 };
 
 class WorkflowService;
@@ -86,12 +91,16 @@ private:
     // An agent chat turn of the server-to-server API, as the API user of `ws`.
     boost::asio::awaitable<Response> api_chat(Request& req, const WorkspaceConfig* ws, std::string app_id);
 
+    // execution_json(rec), kept in cache_ when rec is finished.
+    std::string finished_body(const ExecutionRecord& rec);
+
     const ServerConfig& config_;
     DbExecutor& db_;
     ExecutionHub& hub_;
     Metrics& metrics_;
     ApiOptions options_;
     RateLimiter limiter_;
+    ExecutionCache cache_;
     std::unordered_map<std::string, std::unique_ptr<IdentityVerifier>> verifiers_;
     std::atomic<bool> ready_{false};
     WorkflowService* service_ = nullptr;

@@ -237,7 +237,9 @@ int run_serve(const std::vector<std::string>& args) {
     hub_opts.stream_queue = opts.stream_queue;
     hub_opts.compact_every = static_cast<std::uint64_t>(opts.compact_every);
     ExecutionHub hub(ioc, db, *config, metrics, hub_opts);
-    Api api(*config, db, hub, metrics);
+    ApiOptions api_opts;
+    api_opts.execution_cache_bytes = opts.execution_cache_bytes;
+    Api api(*config, db, hub, metrics, api_opts);
     WorkflowService workflows(ioc, *config, db, hub);
     api.set_service(&workflows);
     AiropsEdge airops(ioc, *config, db, hub, api);

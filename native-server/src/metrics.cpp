@@ -48,7 +48,8 @@ void Metrics::record(Route route, int status, double seconds) noexcept {
     st.sum_ns.fetch_add(static_cast<std::uint64_t>(seconds * 1e9), std::memory_order_relaxed);
 }
 
-std::string Metrics::render(const std::map<std::string, std::int64_t>& executions_by_status) const {
+std::string Metrics::render(const std::map<std::string, std::int64_t>& executions_by_status,
+                            const ExecutionCacheStats& execution_cache) const {
     std::string out;
     char line[256];
     out += "# HELP confab_http_requests_total HTTP requests by route and status.\n";
@@ -104,6 +105,23 @@ std::string Metrics::render(const std::map<std::string, std::int64_t>& execution
     out += "# TYPE confab_feedback_total counter\n";
     out += "confab_feedback_total{rating=\"up\"} " + std::to_string(feedback_up_.load(std::memory_order_relaxed)) + "\n";
     out += "confab_feedback_total{rating=\"down\"} " + std::to_string(feedback_down_.load(std::memory_order_relaxed)) + "\n";
+    const ExecutionCacheStats& c = execution_cache;
+    out += "# HELP confab_execution_cache_lookups_total GET /v1/executions/{id} answered from the cache of finished executions (hit) or not (miss).\n";
+    out += "# TYPE confab_execution_cache_lookups_total counter\n";
+    out += "confab_execution_cache_lookups_total{result=\"hit\"} " + std::to_string(c.hits) + "\n";
+    out += "confab_execution_cache_lookups_total{result=\"miss\"} " + std::to_string(c.misses) + "\n";
+    out += "# HELP confab_execution_cache_evictions_total Finished executions dropped from the cache to stay within its bytes.\n";
+    out += "# TYPE confab_execution_cache_evictions_total counter\n";
+    out += "confab_execution_cache_evictions_total " + std::to_string(c.evictions) + "\n";
+    out += "# HELP confab_execution_cache_entries Finished executions in the cache.\n";
+    out += "# TYPE confab_execution_cache_entries gauge\n";
+    out += "confab_execution_cache_entries " + std::to_string(c.entries) + "\n";
+    out += "# HELP confab_execution_cache_bytes Bytes the cache's entries are charged (bodies, ids, per-entry overhead).\n";
+    out += "# TYPE confab_execution_cache_bytes gauge\n";
+    out += "confab_execution_cache_bytes " + std::to_string(c.bytes) + "\n";
+    out += "# HELP confab_execution_cache_max_bytes The cache's bound (--execution-cache-bytes; 0: off).\n";
+    out += "# TYPE confab_execution_cache_max_bytes gauge\n";
+    out += "confab_execution_cache_max_bytes " + std::to_string(c.max_bytes) + "\n";
     out += "# HELP confab_executions Stored executions by status.\n";
     out += "# TYPE confab_executions gauge\n";
     for (const char* s : {"queued", "running", "success", "error", "cancelled"}) {

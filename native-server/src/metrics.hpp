@@ -3,6 +3,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -22,6 +23,12 @@ enum class Route : int {
 };
 const char* route_label(Route r) noexcept;
 
+// The cache of finished executions' bodies (execution_cache.hpp), as /metrics shows it.
+struct ExecutionCacheStats {
+    std::uint64_t hits = 0, misses = 0, evictions = 0;
+    std::size_t entries = 0, bytes = 0, max_bytes = 0;
+};
+
 class Metrics {
 public:
     void record(Route route, int status, double seconds) noexcept;
@@ -34,8 +41,10 @@ public:
     // A stored feedback submission (a new rating or a change of one); `up` false = "down".
     void feedback_submitted(bool up) noexcept { (up ? feedback_up_ : feedback_down_).fetch_add(1, std::memory_order_relaxed); }
 
-    // Prometheus text exposition format 0.0.4; executions by status come from the store.
-    std::string render(const std::map<std::string, std::int64_t>& executions_by_status) const;
+    // Prometheus text exposition format 0.0.4; executions by status come from the store, the
+    // execution cache's figures from the cache.
+    std::string render(const std::map<std::string, std::int64_t>& executions_by_status,
+                       const ExecutionCacheStats& execution_cache = {}) const;
 
 private:
     static constexpr int kRoutes = static_cast<int>(Route::count_);

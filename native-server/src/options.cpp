@@ -157,6 +157,10 @@ Result<ServeOptions> parse_serve_args(const std::vector<std::string>& args) {
             int b = 0;
             s = int_flag(b, 1, 64 << 20);
             o.max_body_bytes = static_cast<std::size_t>(b);
+        } else if (r.name == "--execution-cache-bytes") {
+            int b = 0;
+            s = int_flag(b, 0, 1 << 30);
+            o.execution_cache_bytes = static_cast<std::size_t>(b);
         } else if (r.name == "--mcp-max-sessions") {
             s = int_flag(o.mcp_max_sessions, 1, 100000);
         } else if (r.name == "--mcp-session-idle-seconds") {
@@ -250,6 +254,10 @@ serve options (environment variable in brackets; flags win):
                            it catches up from the run's log, default 256
   --max-body-bytes N       request body limit, default 1048576
   --no-access-log          do not print one JSON line per request on stderr
+  --execution-cache-bytes N
+                           keep the bodies of finished executions in memory, at most N bytes
+                           (least recently read out first), so GET /v1/executions/{id} of one
+                           does not read the store; 0: off, default 4194304
   --compact-every N        a streaming run moves its journalled events into its events rows
                            every N events (a smaller N: a smaller journal, more writes),
                            default 256

@@ -1,6 +1,7 @@
 // Command-line options of confab-server (`serve` and `sign`): parsing with clear errors.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -9,6 +10,10 @@
 #include "confab/result.hpp"
 
 namespace confab::server {
+
+// --execution-cache-bytes: 4 MiB, some 8,000 finished executions of the demo's size (a body of
+// ~300 bytes, its ids and the entry's overhead).
+constexpr std::size_t kDefaultExecutionCacheBytes = std::size_t{4} << 20;
 
 struct ServeOptions {
     std::string host = "127.0.0.1";
@@ -29,6 +34,7 @@ struct ServeOptions {
     std::size_t max_header_bytes = 8 << 10;
     std::size_t stream_queue = 256;   // live events buffered per SSE subscriber before catch-up
     bool access_log = true;           // one JSON line per request on stderr
+    std::size_t execution_cache_bytes = kDefaultExecutionCacheBytes;  // GET of finished executions from memory; 0: off
     int compact_every = 256;          // a live run compacts its journalled events every N
     int commit_delay_ms = 0;          // hold each db transaction this long (slow storage, tests)
     int mcp_max_sessions = 100;       // open MCP sessions per workspace (the least recently used idle one goes)

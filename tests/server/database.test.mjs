@@ -238,6 +238,8 @@ describe('PostgreSQL stopped under a running server', { skip: STORE !== 'postgre
 // lookup, a replay or a follower's catch-up never queues behind the write path. Shown with
 // --commit-delay-ms, which holds every job of the writing thread: lookups answered by a reader do
 // not wait for it, lookups on the writer (--database-read-connections 0) each wait the delay.
+// --execution-cache-bytes 0: every lookup of the finished execution reads the store (the cache
+// would answer all but the first from memory, on neither connection).
 test('PostgreSQL: reads are served by read connections, not behind the write path', {
   ...T, skip: STORE !== 'postgres' && 'postgres only: SQLite reads and writes on one connection',
 }, async () => {
@@ -256,7 +258,7 @@ test('PostgreSQL: reads are served by read connections, not behind the write pat
   }
   const DELAY_MS = 1000;
   const lookups = async (extra) => {
-    const srv = await startServer({ dataDir, args: ['--commit-delay-ms', String(DELAY_MS), ...extra] });
+    const srv = await startServer({ dataDir, args: ['--commit-delay-ms', String(DELAY_MS), '--execution-cache-bytes', '0', ...extra] });
     try {
       const started = Date.now();
       for (let i = 0; i < 3; i++) {
