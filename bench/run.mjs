@@ -332,8 +332,8 @@ async function server() {
         ? `; missed: ${round(rpsC / rpsN, 2)}x of 4x (needs ${round((4 * rpsN) / rpsC, 1)}x more). Why: wrk and both ` +
           'servers share 2 cores; a bare Beast server with no application work does 96-106k req/s here ' +
           '(TOOLCHAIN.md), so against this Node figure even zero work would cap near 2.5-3x; the route adds header ' +
-          'copies, routing, an HMAC, the rate limiter, nlohmann JSON' +
-          (r.name.startsWith('GET') ? ' and a round trip to the SQLite thread' : '')
+          'copies, routing, an HMAC, the rate limiter and the JSON body' +
+          (r.name.startsWith('GET') ? ' (from the cache of finished executions: only the first GET reads SQLite)' : '')
         : '';
       rows.push(row({ ...b, metric: 'throughput', unit: 'req/s', confab: rpsC, baseline: rpsN, better: 'higher',
         goal: '>= 4x Node', met: rpsC >= 4 * rpsN,
