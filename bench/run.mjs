@@ -331,7 +331,7 @@ async function server() {
       const missed = rpsC < 4 * rpsN
         ? `; missed: ${round(rpsC / rpsN, 2)}x of 4x (needs ${round((4 * rpsN) / rpsC, 1)}x more). Why: wrk and both ` +
           'servers share 2 cores; a bare Beast server with no application work does 96-106k req/s here ' +
-          '(TOOLCHAIN.md), so against this Node figure even zero work would cap near 2.5-3x; the route adds header ' +
+          '(measured on these machines), so against this Node figure even zero work would cap near 2.5-3x; the route adds header ' +
           'copies, routing, an HMAC, the rate limiter and the JSON body' +
           (r.name.startsWith('GET') ? ' (from the cache of finished executions: only the first GET reads SQLite)' : '')
         : '';
