@@ -448,11 +448,16 @@ asio::awaitable<ExecutionHub::RunnerOutcome> ExecutionHub::run_runner(std::share
             };
         }
         ctx.emit_wait = [this, run] { return wait_room(*run); };
-        if (live->cancel_reason.empty()) {  // a cancel may have come before the run started
-            result = co_await run_app(ctx);
-            out.output_streamed = ctx.output_is_streamed_text;
-        } else {
+        if (!live->cancel_reason.empty()) {  // a cancel may have come before the run started
             result = make_error("cancelled", "cancelled");
+        } else if (auto bad = check_run_context(ctx)) {
+            result = std::move(*bad);
+        } else {
+            // The runner is awaited in this frame, not in run_app's (a frame less per run): its
+            // exceptions reach the catches below as run_app would turn them into errors, and a
+            // cancel (cancel_reason) decides the run's end in finish_run.
+            result = co_await dispatch_runner(ctx);
+            out.output_streamed = ctx.output_is_streamed_text;
         }
     } catch (const StorageFailure& e) {
         out.storage_failed = true;
@@ -462,10 +467,10 @@ asio::awaitable<ExecutionHub::RunnerOutcome> ExecutionHub::run_runner(std::share
         if (e.code() == asio::error::operation_aborted) {
             result = make_error("cancelled", "cancelled");
         } else {
-            result = make_error("internal", e.what());
+            result = run_failure(std::current_exception());
         }
-    } catch (const std::exception& e) {
-        result = make_error("internal", e.what());
+    } catch (const std::exception&) {
+        result = run_failure(std::current_exception());  // "internal_error", as run_app says it
     }
     co_return out;
 }

@@ -351,7 +351,6 @@ asio::awaitable<Result<Json>> run_http(RunContext& ctx) {
     co_return output;
 }
 
-asio::awaitable<Result<Json>> dispatch(RunContext& ctx);
 
 // What a workflow app's first step gets: the one input's value when the app has a single input
 // (a string as it is, other JSON as JSON text), else inputs.message, else the inputs as JSON.
@@ -410,7 +409,7 @@ asio::awaitable<Result<Json>> run_workflow(RunContext& ctx) {
         // Only the last step's text is the answer; earlier steps are announced, not streamed.
         if (i + 1 == steps.size()) step.emit = ctx.emit;
         else step.emit = discard_event;
-        auto out = co_await dispatch(step);
+        auto out = co_await dispatch_runner(step);
         if (!out) {
             Error e = out.error();
             if (e.code != "cancelled") {
@@ -430,24 +429,6 @@ asio::awaitable<Result<Json>> unsupported_app(std::string type) {
 
 // Not a coroutine: it hands back the runner's own awaitable, so a run's chain of frames has one
 // fewer (a frame lives as long as the run: ~0.8 KiB a stream).
-asio::awaitable<Result<Json>> dispatch(RunContext& ctx) {
-    using protocol::AppType;
-    switch (ctx.app->type) {
-        case AppType::template_:
-            return run_template(ctx);
-        case AppType::llm:
-            return run_llm(ctx);
-        case AppType::http:
-            return run_http(ctx);
-        case AppType::agent:
-            if (ctx.version->model == "llm") return run_llm(ctx);
-            if (ctx.version->model == "clock") return run_clock(ctx);
-            return run_echo(ctx);
-        case AppType::workflow:
-            return run_workflow(ctx);
-    }
-    return unsupported_app(std::string(protocol::to_string(ctx.app->type)));
-}
 
 }  // namespace
 
@@ -558,26 +539,59 @@ std::string echo_reply(std::string_view message, std::size_t turn_number) {
     return out;
 }
 
-asio::awaitable<Result<Json>> run_app(RunContext& ctx) {
-    if (ctx.server == nullptr || ctx.app == nullptr || ctx.version == nullptr || !ctx.emit) {
-        co_return make_error("internal_error", "run_app needs server, app, version and emit");
+asio::awaitable<Result<Json>> dispatch_runner(RunContext& ctx) {
+    using protocol::AppType;
+    switch (ctx.app->type) {
+        case AppType::template_:
+            return run_template(ctx);
+        case AppType::llm:
+            return run_llm(ctx);
+        case AppType::http:
+            return run_http(ctx);
+        case AppType::agent:
+            if (ctx.version->model == "llm") return run_llm(ctx);
+            if (ctx.version->model == "clock") return run_clock(ctx);
+            return run_echo(ctx);
+        case AppType::workflow:
+            return run_workflow(ctx);
     }
+    return unsupported_app(std::string(protocol::to_string(ctx.app->type)));
+}
+
+std::optional<Error> check_run_context(const RunContext& ctx) {
+    if (ctx.server == nullptr || ctx.app == nullptr || ctx.version == nullptr || !ctx.emit) {
+        return make_error("internal_error", "run_app needs server, app, version and emit");
+    }
+    return std::nullopt;
+}
+
+Error run_failure(std::exception_ptr e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const boost::system::system_error& x) {
+        if (x.code() == asio::error::operation_aborted) return cancelled();
+        return make_error("internal_error", std::string("the run failed: ") + x.what());
+    } catch (const std::exception& x) {
+        return make_error("internal_error", std::string("the run failed: ") + x.what());
+    } catch (...) {
+        return make_error("internal_error", "the run failed");
+    }
+}
+
+asio::awaitable<Result<Json>> run_app(RunContext& ctx) {
+    if (auto bad = check_run_context(ctx)) co_return *bad;
     // Once the caller cancels, asio throws operation_aborted from the next co_await; that and
     // any exception from emit become an Error here (no co_await inside a catch block).
-    std::optional<Error> failure;
+    std::exception_ptr failed;
     try {
         if (cancelled_in(co_await asio::this_coro::cancellation_state)) co_return cancelled();
-        auto result = co_await dispatch(ctx);
+        auto result = co_await dispatch_runner(ctx);
         if (!result && cancelled_in(co_await asio::this_coro::cancellation_state)) co_return cancelled();
         co_return result;
-    } catch (const boost::system::system_error& e) {
-        failure = e.code() == asio::error::operation_aborted
-                      ? cancelled()
-                      : make_error("internal_error", std::string("the run failed: ") + e.what());
-    } catch (const std::exception& e) {
-        failure = make_error("internal_error", std::string("the run failed: ") + e.what());
+    } catch (const std::exception&) {
+        failed = std::current_exception();
     }
-    co_return *failure;
+    co_return run_failure(failed);
 }
 
 }  // namespace confab::server

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstddef>
+#include <exception>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -76,6 +78,15 @@ struct RunContext {
 //   http      POST the inputs JSON to version->url; the output is the response parsed as JSON if it
 //             is JSON, else the text; emitted as one "delta" (content = the text / JSON dump)
 boost::asio::awaitable<Result<protocol::Json>> run_app(RunContext& ctx);
+
+// run_app's parts, for a caller that awaits the runner in its own coroutine frame (the hub: a
+// run's frames are most of what an open stream costs). check_run_context: the error run_app
+// returns for an incomplete context. dispatch_runner: the app's runner, which throws what run_app
+// turns into an Error: run_failure(the exception) ("cancelled" for operation_aborted, else
+// "internal_error"). run_app also reads the caller's cancellation state before and after.
+std::optional<Error> check_run_context(const RunContext& ctx);
+boost::asio::awaitable<Result<protocol::Json>> dispatch_runner(RunContext& ctx);
+Error run_failure(std::exception_ptr e);
 
 // Workflows (a workflow app here, a server-to-server run in workflows.cpp), one meaning for both:
 // the steps in stepOrder (stable; not an array -> none), and the message a step's agent gets: its
