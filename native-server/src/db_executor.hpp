@@ -198,29 +198,25 @@ struct DbExecutor::AsyncJob final : DbExecutor::Job {
             ep = std::current_exception();
         }
     }
-    void complete(std::exception_ptr failed) override {
-        if (failed) {
-            ep = failed;
-            result.reset();
-        }
-        auto ex = work.get_executor();
-        boost::asio::post(ex, [h = std::move(handler), e = ep, r = std::move(result)]() mutable {
-            std::move(h)(e, std::move(r));
-        });
-        work.reset();
-    }
+    void complete(std::exception_ptr failed) override { answer(failed, false); }
     const boost::asio::execution_context* context() const override {
         return &boost::asio::query(work.get_executor(), boost::asio::execution::context);
     }
-    void complete_here(std::exception_ptr failed) override {
+    void complete_here(std::exception_ptr failed) override { answer(failed, true); }
+    // Hands the result (or the failure) to the caller's executor: posted, or dispatched when
+    // called on a thread of its context (complete_here).
+    void answer(std::exception_ptr failed, bool here) {
         if (failed) {
             ep = failed;
             result.reset();
         }
         auto ex = work.get_executor();
-        boost::asio::dispatch(ex, [h = std::move(handler), e = ep, r = std::move(result)]() mutable {
-            std::move(h)(e, std::move(r));
-        });
+        auto fn = [h = std::move(handler), e = ep, r = std::move(result)]() mutable { std::move(h)(e, std::move(r)); };
+        if (here) {
+            boost::asio::dispatch(ex, std::move(fn));
+        } else {
+            boost::asio::post(ex, std::move(fn));
+        }
         work.reset();
     }
     std::exception_ptr ep;

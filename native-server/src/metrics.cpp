@@ -2,6 +2,8 @@
 #include "metrics.hpp"
 
 #include <cstdio>
+#include <initializer_list>
+#include <utility>
 
 namespace confab::server {
 
@@ -106,22 +108,22 @@ std::string Metrics::render(const std::map<std::string, std::int64_t>& execution
     out += "confab_feedback_total{rating=\"up\"} " + std::to_string(feedback_up_.load(std::memory_order_relaxed)) + "\n";
     out += "confab_feedback_total{rating=\"down\"} " + std::to_string(feedback_down_.load(std::memory_order_relaxed)) + "\n";
     const ExecutionCacheStats& c = execution_cache;
-    out += "# HELP confab_execution_cache_lookups_total GET /v1/executions/{id} answered from the cache of finished executions (hit) or not (miss).\n";
-    out += "# TYPE confab_execution_cache_lookups_total counter\n";
-    out += "confab_execution_cache_lookups_total{result=\"hit\"} " + std::to_string(c.hits) + "\n";
-    out += "confab_execution_cache_lookups_total{result=\"miss\"} " + std::to_string(c.misses) + "\n";
-    out += "# HELP confab_execution_cache_evictions_total Finished executions dropped from the cache to stay within its bytes.\n";
-    out += "# TYPE confab_execution_cache_evictions_total counter\n";
-    out += "confab_execution_cache_evictions_total " + std::to_string(c.evictions) + "\n";
-    out += "# HELP confab_execution_cache_entries Finished executions in the cache.\n";
-    out += "# TYPE confab_execution_cache_entries gauge\n";
-    out += "confab_execution_cache_entries " + std::to_string(c.entries) + "\n";
-    out += "# HELP confab_execution_cache_bytes Bytes the cache's entries are charged (bodies, ids, per-entry overhead).\n";
-    out += "# TYPE confab_execution_cache_bytes gauge\n";
-    out += "confab_execution_cache_bytes " + std::to_string(c.bytes) + "\n";
-    out += "# HELP confab_execution_cache_max_bytes The cache's bound (--execution-cache-bytes; 0: off).\n";
-    out += "# TYPE confab_execution_cache_max_bytes gauge\n";
-    out += "confab_execution_cache_max_bytes " + std::to_string(c.max_bytes) + "\n";
+    // One metric: its HELP, its TYPE and one sample (or a labelled sample per entry).
+    auto metric = [&out](const char* name, const char* type, const char* help,
+                         std::initializer_list<std::pair<const char*, std::uint64_t>> samples) {
+        out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+        for (const auto& [labels, value] : samples) out += std::string(name) + labels + " " + std::to_string(value) + "\n";
+    };
+    metric("confab_execution_cache_lookups_total", "counter",
+           "GET /v1/executions/{id} answered from the cache of finished executions (hit) or not (miss).",
+           {{"{result=\"hit\"}", c.hits}, {"{result=\"miss\"}", c.misses}});
+    metric("confab_execution_cache_evictions_total", "counter",
+           "Finished executions dropped from the cache to stay within its bytes.", {{"", c.evictions}});
+    metric("confab_execution_cache_entries", "gauge", "Finished executions in the cache.", {{"", c.entries}});
+    metric("confab_execution_cache_bytes", "gauge",
+           "Bytes the cache's entries are charged (bodies, ids, per-entry overhead).", {{"", c.bytes}});
+    metric("confab_execution_cache_max_bytes", "gauge", "The cache's bound (--execution-cache-bytes; 0: off).",
+           {{"", c.max_bytes}});
     out += "# HELP confab_executions Stored executions by status.\n";
     out += "# TYPE confab_executions gauge\n";
     for (const char* s : {"queued", "running", "success", "error", "cancelled"}) {
