@@ -240,7 +240,7 @@ boost::asio::awaitable<std::invoke_result_t<F, Store&>> DbExecutor::run(F f) {
         co_return;
     } else {
         auto initiation = [this, fn = std::move(f)](auto handler) mutable {
-            submit(std::move(fn), std::move(handler));
+            this->submit(std::move(fn), std::move(handler));
         };
         std::optional<R> r = co_await boost::asio::async_initiate<
             const boost::asio::use_awaitable_t<>, void(std::exception_ptr, std::optional<R>)>(
