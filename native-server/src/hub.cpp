@@ -149,6 +149,11 @@ asio::awaitable<void> Subscriber::wait(std::chrono::milliseconds max) {
 
 // ---------------------------------------------------------------- ExecutionHub
 
+std::uint64_t first_compaction(std::uint64_t every, std::string_view run_id) {
+    if (every <= 1) return 1;
+    return every / 2 + std::hash<std::string_view>{}(run_id) % every;
+}
+
 struct ExecutionHub::LiveRun {
     LiveRun(std::string i, asio::strand<asio::io_context::executor_type> s)
         : id(std::move(i)), strand(std::move(s)) {}
@@ -167,6 +172,7 @@ struct ExecutionHub::LiveRun {
     std::uint64_t seq = 0;     // the last event stored (and published)
     std::uint64_t emitted = 0;  // the last seq handed out by emit (>= seq)
     std::uint64_t compacted = 0;  // the last seq in the run's events rows (the rest is in the journal)
+    std::uint64_t compact_at = 0;  // the seq at which the next flush compacts (first_compaction)
     bool storage_failed = false;  // an event could not be stored: the run ends storage_unavailable
     // Guarded by mu (readers snapshot it from any thread); appended on `strand` after each commit:
     // every stored event (1..seq), then the terminal ones. Its text is the streamed reply (chat
@@ -198,6 +204,7 @@ ExecutionHub::ExecutionHub(asio::io_context& ioc, DbExecutor& db, const ServerCo
 asio::awaitable<Result<ExecutionRecord>> ExecutionHub::start(StartSpec spec) {
     if (spec.id.empty()) spec.id = random_id("ex_");
     auto live = std::make_shared<LiveRun>(spec.id, asio::make_strand(ioc_));
+    live->compact_at = first_compaction(options_.compact_every, spec.id);
     {
         std::lock_guard lock(mu_);
         if (shutting_down_) {
@@ -333,14 +340,15 @@ void ExecutionHub::flush(std::shared_ptr<LiveRun> live) {
     round.texts = std::move(live->queued_text);
     live->queued.clear();
     live->queued_text.clear();
-    // Every options_.compact_every events, the ones journalled before go to the run's events rows in
+    // At compact_at (every options_.compact_every events; the first spread by the run's id, see
+    // first_compaction), the ones journalled before go to the run's events rows in
     // the same transaction (from the log: many of one run at once, so its pages are written
     // once for all of them), and the journal can be cut past the run's older rows.
     // The events to compact are read from the log by the db job itself, as it runs: a job
     // waiting in the queue holds no copy of them (when many runs compact at once, as runs
     // started together do, queued copies were most of the server's memory). The log holds
     // (compacted, seq] and only this flush appends to it, after the commit.
-    const bool compact = live->seq - live->compacted >= options_.compact_every;
+    const bool compact = live->seq >= live->compact_at;
     const std::uint64_t compact_from = live->compacted;
     const std::uint64_t compact_to = live->seq;
     // The job may use the run by reference: the answer below holds it until the job has run.
@@ -380,7 +388,10 @@ void ExecutionHub::flush(std::shared_ptr<LiveRun> live) {
             flush(std::move(live));  // ends the chain
             return;
         }
-        if (compact) live->compacted = compact_to;
+        if (compact) {
+            live->compacted = compact_to;
+            live->compact_at = compact_to + options_.compact_every;
+        }
         std::vector<StoredEventPtr> frames;
         frames.reserve(r->events.size());
         for (EventRecord& ev : r->events) {

@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -105,6 +106,12 @@ struct StartSpec {
     std::vector<protocol::Message> history;  // chat
     std::optional<std::string> turn_id;      // chat: stored on the reply
 };
+
+// The seq at which a run first moves its journalled events into its events rows; then every
+// `every` events. Spread over [every/2, every*3/2) by the run's id (at least 1), so runs started
+// together (a burst of chats) do not all compact in the same commits: each compaction writes
+// `every` rows, and a thousand at once held the db thread for hundreds of milliseconds.
+std::uint64_t first_compaction(std::uint64_t every, std::string_view run_id);
 
 struct HubOptions {
     std::size_t stream_queue = 256;  // live events a reader may have waiting for its socket before it catches up from the log

@@ -2,11 +2,13 @@
 // notification wakes its reader, whichever threads publish, wake and wait.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <future>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -72,6 +74,36 @@ TEST(SubscriberTest, NoWakeUpIsLostWhenReadersRunOnAPlainMultiThreadedContext) {
                           << " readers slept through a notification (lost wake-up)";
     if (finished) {
         EXPECT_EQ(shared.received, kEvents * kReaders);
+    }
+}
+
+// Runs started together compact at different seqs: the first compaction of 4,000 runs (distinct
+// ids) is spread evenly over [every/2, every*3/2), not all at seq `every`.
+TEST(FirstCompaction, SpreadsRunsStartedTogether) {
+    constexpr std::uint64_t kEvery = 256;
+    std::vector<int> buckets(8, 0);
+    std::uint64_t lo = UINT64_MAX, hi = 0;
+    for (int i = 0; i < 4000; ++i) {
+        const std::string id = "ex_" + std::to_string(0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(i + 1));
+        const std::uint64_t at = first_compaction(kEvery, id);
+        EXPECT_EQ(at, first_compaction(kEvery, id));  // the same run, the same seq
+        lo = std::min(lo, at);
+        hi = std::max(hi, at);
+        ASSERT_GE(at, kEvery / 2);
+        ASSERT_LT(at, kEvery / 2 + kEvery);
+        ++buckets[(at - kEvery / 2) * buckets.size() / kEvery];
+    }
+    for (int n : buckets) {  // 500 expected in each eighth
+        EXPECT_GT(n, 380);
+        EXPECT_LT(n, 620);
+    }
+    EXPECT_LT(lo, kEvery / 2 + 8);
+    EXPECT_GT(hi, kEvery / 2 + kEvery - 8);
+    // --compact-every 1 still compacts at every flush; 2 at seq 1 or 2.
+    EXPECT_EQ(first_compaction(1, "ex_a"), 1u);
+    for (const char* id : {"ex_a", "ex_b", "ex_c", "ex_d"}) {
+        EXPECT_GE(first_compaction(2, id), 1u);
+        EXPECT_LE(first_compaction(2, id), 2u);
     }
 }
 
