@@ -227,15 +227,21 @@ constexpr const char* kInsertJournalSql =
 
 // Binds (?1 execution id, ?2 seq, ?3 type, ?4 data, ?5 created_at) and runs the statement once,
 // leaving it reset for the next row; returns sqlite3_step's code.
+// The texts are bound SQLITE_STATIC (not copied): they outlive the step, and the bindings are
+// cleared before this returns, so the statement keeps no pointer into them.
 int insert_event_row(sqlite3_stmt* st, std::string_view execution_id, std::uint64_t seq, std::string_view type,
                      std::string_view data, std::int64_t created_at) {
-    bind(st, 1, execution_id);
+    auto text = [st](int i, std::string_view s) {
+        sqlite3_bind_text(st, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
+    };
+    text(1, execution_id);
     bind(st, 2, static_cast<std::int64_t>(seq));
-    bind(st, 3, type);
-    bind(st, 4, data);
+    text(3, type);
+    text(4, data);
     bind(st, 5, created_at);
     const int rc = sqlite3_step(st);
     sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return rc;
 }
 

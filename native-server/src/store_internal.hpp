@@ -51,7 +51,9 @@ public:
     }
     // Pinned from its first row on (a rolled-back row only keeps a few rows longer than needed).
     void pin(const std::string& execution_id, std::int64_t first) {
-        if (first > 0 && first_.emplace(execution_id, first).second) pins_.insert(first);
+        // try_emplace: a run already pinned (every round after its first) costs a lookup, not a
+        // node and a copy of its id made and thrown away.
+        if (first > 0 && first_.try_emplace(execution_id, first).second) pins_.insert(first);
     }
     // When the open transaction commits, the execution's pin becomes `first` (0: none).
     void stage(const std::string& execution_id, std::int64_t first) { staged_.emplace_back(execution_id, first); }
