@@ -412,8 +412,14 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& data_d
     }
     sqlite3_extended_result_codes(db, 1);
     // busy_timeout: another process (a backup tool, the sqlite3 shell) may briefly hold the lock.
+    // wal_autocheckpoint: the writer copies the WAL into the database (and fsyncs) every 250
+    // frames instead of SQLite's 1,000. Every commit waits while it does; smaller, more frequent
+    // checkpoints took the p99 of 1k streams x 20/s from 16-23 ms to 8-12 ms, and less CPU per
+    // event, not more (a small WAL is read from cache). A checkpointer thread of its own was
+    // tried and rejected (docs/STREAMING.md).
     for (const char* pragma : {"PRAGMA busy_timeout = 5000", "PRAGMA journal_mode = WAL",
-                               "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON"}) {
+                               "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON",
+                               "PRAGMA wal_autocheckpoint = 250"}) {
         if (auto st = store->exec(pragma); !st) {
             return make_error("storage_error", path + ": " + st.error().message);
         }

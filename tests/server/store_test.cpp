@@ -1199,6 +1199,33 @@ TEST_P(StoreTest, TextPostgresCannotHoldFailsOnlyItsOwnCall) {
 
 // Database URLs reach logs and errors only through redact_database_url: no form of a password
 // may survive it.
+// The writer checkpoints every 250 WAL frames, not SQLite's 1,000: each checkpoint holds every
+// commit behind it, and smaller ones keep the stream latency tail short. The WAL file (which SQLite
+// reuses from its start after each checkpoint) therefore never grows past about 1 MiB here; at
+// the default it reaches 4 MiB.
+TEST(SqliteCheckpoints, TheWalIsCopiedEvery250Frames) {
+    TempDir dir;
+    auto opened = confab::server::SqliteStore::open(dir.path());
+    ASSERT_TRUE(opened.ok());
+    auto& store = **opened;
+    ASSERT_TRUE(store.insert_execution(make_exec("ex_1")).ok());
+    const auto wal = std::filesystem::path(dir.path()) / "confab.db-wal";
+    std::uintmax_t largest = 0;
+    const std::string data(1500, 'x');
+    std::vector<EventRecord> round;
+    for (std::uint64_t seq = 1; seq <= 12000; ++seq) {  // about 4,500 frames in 1,200 commits
+        round.push_back(EventRecord{seq, "delta", data, static_cast<std::int64_t>(seq)});
+        if (round.size() < 10) continue;
+        ASSERT_TRUE(store.journal_events("ex_1", round).ok());
+        round.clear();
+        std::error_code ec;
+        largest = std::max(largest, std::filesystem::file_size(wal, ec));
+    }
+    EXPECT_GT(largest, std::uintmax_t{200} * 4096);
+    EXPECT_LT(largest, std::uintmax_t{400} * 4096);
+    EXPECT_EQ(store.journal_rows(), 12000);
+}
+
 TEST(DatabaseUrl, PasswordsAreRedactedInEveryForm) {
     using confab::server::redact_database_url;
     EXPECT_EQ(redact_database_url("postgresql://app:s3cret@db:5432/confab"), "postgresql://app:***@db:5432/confab");
