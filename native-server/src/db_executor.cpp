@@ -72,9 +72,15 @@ void DbExecutor::thread_main() {
                      batch.size() < kMaxBatch);
         }
         if (commit_delay_.count() > 0) std::this_thread::sleep_for(commit_delay_);
-        if (batch.size() == 1) {
+        if (batch.size() == 1 && (complete_ioc_ == nullptr || !store_ || !batch.front()->batchable())) {
             batch.front()->before_complete = [this] { check_fenced(); };
             batch.front()->run(store_.get());
+        } else if (batch.size() == 1) {
+            // Its own statements commit as they run; answered through the queue all the same, so
+            // it cannot overtake the answers of the commit before.
+            batch.front()->execute(*store_);
+            check_fenced();
+            answer(batch, nullptr);
         } else {
             run_batch(batch);
         }
@@ -97,10 +103,12 @@ boost::asio::awaitable<bool> StorageBackoff::wait(bool give_up) {
 
 void DbExecutor::run_batch(std::vector<std::unique_ptr<Job>>& batch) {
     if (auto st = store_->begin_batch(); !st) {
-        for (auto& job : batch) {  // one transaction each, as without batching
-            job->before_complete = [this] { check_fenced(); };
-            job->run(store_.get());
+        // One transaction each, as without batching (a group holds only batchable jobs).
+        for (auto& job : batch) {
+            job->execute(*store_);
+            check_fenced();
         }
+        answer(batch, nullptr);
         return;
     }
     for (auto& job : batch) job->execute(*store_);
@@ -110,26 +118,49 @@ void DbExecutor::run_batch(std::vector<std::unique_ptr<Job>>& batch) {
     }
     check_fenced();
     // Answered only now: nothing is acknowledged before it is committed.
+    answer(batch, failed);
+}
+
+void DbExecutor::answer(std::vector<std::unique_ptr<Job>>& batch, std::exception_ptr failed) {
     if (complete_ioc_ == nullptr) {
         for (auto& job : batch) job->complete(failed);
         return;
     }
-    // The answers to callers on complete_ioc_ go in one post that dispatches them in job order
-    // (one post, not one per I/O thread: jobs of one strand must not be split across threads,
-    // which would reorder their answers); the others are posted one by one.
-    std::vector<std::unique_ptr<Job>> here;
-    here.reserve(batch.size());
-    for (auto& job : batch) {
-        if (job->context() == complete_ioc_) {
-            here.push_back(std::move(job));
-        } else {
-            job->complete(failed);
+    // The answers to callers on complete_ioc_ join one queue, drained by one handler at a time in
+    // job order: neither one post per job nor one per commit (two commits' posts could run on two
+    // I/O threads at once, and the later one's answers reach a strand first). The others are
+    // posted one by one.
+    bool post = false;
+    {
+        std::lock_guard lock(answers_->mu);
+        for (auto& job : batch) {
+            if (job->context() == complete_ioc_) {
+                answers_->queue.emplace_back(std::move(job), failed);
+            } else {
+                job->complete(failed);
+            }
         }
+        if (!answers_->queue.empty() && !answers_->draining) post = answers_->draining = true;
     }
-    if (here.empty()) return;
-    boost::asio::post(complete_ioc_->get_executor(), [jobs = std::move(here), failed]() mutable {
-        for (auto& job : jobs) job->complete_here(failed);
-    });
+    if (post) boost::asio::post(complete_ioc_->get_executor(), [a = answers_] { drain(a); });
+}
+
+// An I/O thread of complete_ioc_; at most one at a time. Takes what is queued, answers it in
+// order, and again until the queue is empty; a commit answered meanwhile joins the same loop.
+void DbExecutor::drain(const std::shared_ptr<Answers>& answers) {
+    std::vector<std::pair<std::unique_ptr<Job>, std::exception_ptr>> taken;
+    for (;;) {
+        {
+            std::lock_guard lock(answers->mu);
+            if (answers->queue.empty()) {
+                answers->draining = false;
+                return;
+            }
+            taken.swap(answers->queue);
+        }
+        for (auto& [job, failed] : taken) job->complete_here(failed);
+        taken.clear();
+    }
 }
 
 void DbExecutor::stop() {

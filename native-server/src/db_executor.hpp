@@ -103,11 +103,13 @@ public:
     template <class F>
     std::invoke_result_t<F, Store&> run_blocking(F f);
 
-    // Before the first job: the answers of a group commit whose callers run on `ioc` are handed
-    // over as one post there, each then dispatched to its caller's executor (inline when that is
-    // free), instead of one post per job. A commit of N streams' events then wakes an I/O thread
-    // and takes the scheduler's lock a few times, not N times. The order of the answers to one
-    // executor (a run's strand) is the order of their jobs, as with one post each.
+    // Before the first job: the answers to callers that run on `ioc` go into one queue that one
+    // handler at a time drains there, dispatching each to its caller's executor (inline when that
+    // is free) in job order, instead of one post per job. A commit of N streams' events then wakes
+    // an I/O thread and takes the scheduler's lock a few times, not N times. The order of the
+    // answers to one executor (a run's strand) is the order of their jobs, as with one post each,
+    // across commits too: one drainer, so a commit's answers never overtake the last commit's on
+    // another I/O thread.
     void complete_on(boost::asio::io_context& ioc) { complete_ioc_ = &ioc; }
 
     // Drains queued work, checkpoints the WAL, joins the thread. Idempotent.
@@ -144,6 +146,16 @@ private:
     static constexpr std::chrono::milliseconds kCommitWindow{2};
     static constexpr std::chrono::milliseconds kIdleTick{1000};
     void run_batch(std::vector<std::unique_ptr<Job>>& batch);
+    // The db thread, once `batch` ran (and committed, or `failed`): answers each job, those of
+    // complete_ioc_'s callers through the drained queue.
+    void answer(std::vector<std::unique_ptr<Job>>& batch, std::exception_ptr failed);
+    // Shared with the posted drainer, which may run after the executor is gone.
+    struct Answers {
+        std::mutex mu;
+        std::vector<std::pair<std::unique_ptr<Job>, std::exception_ptr>> queue;
+        bool draining = false;  // a drainer is posted or running
+    };
+    static void drain(const std::shared_ptr<Answers>& answers);
     template <class R, class F, class Handler>
     struct AsyncJob;
     struct Unit {};
@@ -155,6 +167,7 @@ private:
     void thread_main();
     std::unique_ptr<Store> store_;
     boost::asio::io_context* complete_ioc_ = nullptr;
+    std::shared_ptr<Answers> answers_ = std::make_shared<Answers>();
     bool shared_ = false;
     std::function<void()> fenced_handler_;
     bool fenced_reported_ = false;  // the db thread's

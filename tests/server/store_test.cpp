@@ -758,6 +758,49 @@ TEST_P(DbExecutorTest, AGroupCommitsAnswersKeepEachStrandsOrder) {
     for (int s = 0; s < kStrands; ++s) EXPECT_EQ(got[s], order) << "strand " << s;
 }
 
+// The same across commits: answers of one commit must not overtake those of the commit before,
+// whichever I/O thread hands each over. Waves of jobs, one per strand, a commit each (2 ms
+// apart); each answer takes a while, so the hand-over of one commit is still going on one I/O
+// thread when the next commit's begins on the other.
+TEST_P(DbExecutorTest, AnswersOfSuccessiveCommitsKeepEachStrandsOrder) {
+    auto store = backend->open();
+    ASSERT_NE(store, nullptr);
+    asio::io_context io(2);
+    constexpr int kStrands = 40, kWaves = 30;
+    std::vector<std::vector<int>> got(kStrands);
+    std::atomic<int> answered{0};
+    {
+        DbExecutor db(std::move(store));
+        db.complete_on(io);
+        auto guard = asio::make_work_guard(io);
+        std::thread first([&io] { io.run(); });
+        std::thread second([&io] { io.run(); });
+        std::vector<asio::strand<asio::io_context::executor_type>> strands;
+        for (int s = 0; s < kStrands; ++s) strands.push_back(asio::make_strand(io));
+        for (int w = 0; w < kWaves; ++w) {
+            for (int s = 0; s < kStrands; ++s) {
+                db.submit([w](Store&) { return w; },
+                          asio::bind_executor(strands[s], [&, s](std::exception_ptr, std::optional<int> r) {
+                              if (r) got[s].push_back(*r);
+                              const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(100);
+                              while (std::chrono::steady_clock::now() < until) {
+                              }
+                              ++answered;
+                          }));
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+        db.stop();
+        guard.reset();
+        first.join();
+        second.join();
+    }
+    EXPECT_EQ(answered.load(), kStrands * kWaves);
+    std::vector<int> order(kWaves);
+    for (int w = 0; w < kWaves; ++w) order[w] = w;
+    for (int s = 0; s < kStrands; ++s) EXPECT_EQ(got[s], order) << "strand " << s;
+}
+
 // ---- chat turns of the widget (schema 3) ----
 
 TEST_P(StoreTest, FailInterruptedStoresAChatTurnsPartialReplyAsInterrupted) {
