@@ -7,8 +7,10 @@ import { test } from 'node:test';
 import { SseReader, WS, getJson, idHeaders, readSse, sleep, startServer, streamText, testConfig } from './helpers.mjs';
 
 const HERO = 'abcdefghij'.repeat(60000);  // 600 KB: ~75k events of 8 characters, ~4 MB of SSE
+// Sanitizer builds run several times slower; make test-tsan sets CONFAB_TEST_SLOWDOWN.
+const SLOWDOWN = Number(process.env.CONFAB_TEST_SLOWDOWN ?? 1);
 
-test('a reader that stops reading is dropped, the run goes on, and the reader resumes without loss', { timeout: 60000 }, async () => {
+test('a reader that stops reading is dropped, the run goes on, and the reader resumes without loss', { timeout: 60000 * SLOWDOWN }, async () => {
   const config = testConfig();
   config.workspaces[0].apps.push({ id: 'flood', type: 'template', inputs: [{ name: 'hero', type: 'string', required: true }],
     template: '{{hero}}', chunkChars: 8, delayMs: 0 });
@@ -27,7 +29,7 @@ test('a reader that stops reading is dropped, the run goes on, and the reader re
     assert.ok(!first.done);
 
     // Stop reading. The run does not wait for this reader: it finishes while nothing is read.
-    const deadline = Date.now() + 30000;
+    const deadline = Date.now() + 30000 * SLOWDOWN;
     let rec;
     for (;;) {
       rec = await getJson(`${srv.url}/v1/executions/${id}`, h);
