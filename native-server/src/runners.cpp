@@ -351,7 +351,6 @@ asio::awaitable<Result<Json>> run_http(RunContext& ctx) {
     co_return output;
 }
 
-
 // What a workflow app's first step gets: the one input's value when the app has a single input
 // (a string as it is, other JSON as JSON text), else inputs.message, else the inputs as JSON.
 std::string workflow_input(const Json& inputs) {
@@ -426,9 +425,6 @@ asio::awaitable<Result<Json>> run_workflow(RunContext& ctx) {
 asio::awaitable<Result<Json>> unsupported_app(std::string type) {
     co_return make_error("unsupported", type + " apps cannot be run here");
 }
-
-// Not a coroutine: it hands back the runner's own awaitable, so a run's chain of frames has one
-// fewer (a frame lives as long as the run: ~0.8 KiB a stream).
 
 }  // namespace
 
@@ -539,6 +535,8 @@ std::string echo_reply(std::string_view message, std::size_t turn_number) {
     return out;
 }
 
+// Not a coroutine: it hands back the runner's own awaitable, so a run's chain of frames has one
+// fewer (a frame lives as long as the run: ~0.8 KiB a stream).
 asio::awaitable<Result<Json>> dispatch_runner(RunContext& ctx) {
     using protocol::AppType;
     switch (ctx.app->type) {
@@ -560,7 +558,7 @@ asio::awaitable<Result<Json>> dispatch_runner(RunContext& ctx) {
 
 std::optional<Error> check_run_context(const RunContext& ctx) {
     if (ctx.server == nullptr || ctx.app == nullptr || ctx.version == nullptr || !ctx.emit) {
-        return make_error("internal_error", "run_app needs server, app, version and emit");
+        return make_error("internal_error", "a run needs server, app, version and emit");
     }
     return std::nullopt;
 }
