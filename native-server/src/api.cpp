@@ -6,7 +6,10 @@
 #include <exception>
 #include <utility>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "airops_edge.hpp"
 #include "openapi.hpp"
@@ -606,6 +609,14 @@ asio::awaitable<Response> Api::get_app(Request&, const Caller& c, const std::str
     co_return json_response(200, protocol::encode(app->info()));
 }
 
+namespace {
+// A replayed Idempotency-Key whose first request neither stored nor started its run in time
+// (or failed and released the key): the client retries.
+Response still_starting() {
+    return error_response(503, "retry", "Idempotency-Key: the first request with this key is still starting; retry");
+}
+}  // namespace
+
 asio::awaitable<Response> Api::execute(Request& req, const Caller& c, const std::string& app_id) {
     const AppConfig* app = c.workspace->find_app(app_id);
     if (!app) co_return error_response(404, "app_not_found", "app '" + app_id + "' not found");
@@ -677,7 +688,7 @@ asio::awaitable<Response> Api::execute(Request& req, const Caller& c, const std:
     auto stored_or_starting = [this, &id, replayed](std::optional<ExecutionRecord>& now) -> std::optional<Response> {
         if (now) return std::nullopt;
         if (!hub_.is_live(id)) {
-            return error_response(503, "retry", "Idempotency-Key: the first request with this key is still starting; retry");
+            return still_starting();
         }
         Response r = json_response(202, protocol::encode(protocol::ExecutionCreated{id, protocol::ExecutionStatus::queued}));
         r.headers.emplace_back("X-Confab-Execution-Id", id);
@@ -690,6 +701,11 @@ asio::awaitable<Response> Api::execute(Request& req, const Caller& c, const std:
         std::uint64_t after = 0;
         if (replayed) {
             if (auto bad = read_resume_point(req, after)) co_return *bad;
+            // Not yet stored nor live, the stream would replay nothing and end at once.
+            auto now = co_await replayed_execution(ws, user, id);
+            if (!now && !hub_.is_live(id)) {
+                co_return still_starting();
+            }
         }
         Response r = sse_response(id);
         if (replayed) r.headers.emplace_back("Idempotency-Replayed", "true");
@@ -700,7 +716,13 @@ asio::awaitable<Response> Api::execute(Request& req, const Caller& c, const std:
     if (wait && (*wait == "true" || *wait == "1")) {
         // Synchronous mode: answer with the finished execution (or 202 with it still running).
         bool finished = co_await hub_.wait_finished(id, std::chrono::milliseconds(options_.sync_wait_ms));
-        auto now = co_await db_.run([&](Store& s) { return s.get_execution(ws, user, id); });
+        // (Not one ?: of two co_awaits: GCC 12 builds a coroutine that crashes on it.)
+        std::optional<ExecutionRecord> now;
+        if (replayed) {
+            now = co_await replayed_execution(ws, user, id);
+        } else {
+            now = co_await db_.run([&](Store& s) { return s.get_execution(ws, user, id); });
+        }
         if (auto early = stored_or_starting(now)) co_return *early;
         // The stored record, finished or not: a finished one is kept for the GETs that follow.
         Response r;
@@ -711,7 +733,7 @@ asio::awaitable<Response> Api::execute(Request& req, const Caller& c, const std:
         co_return r;
     }
     if (replayed) {
-        auto now = co_await db_.run([&](Store& s) { return s.get_execution(ws, user, id); });
+        auto now = co_await replayed_execution(ws, user, id);
         if (auto early = stored_or_starting(now)) co_return *early;
         status = now->status;
     }
@@ -720,6 +742,23 @@ asio::awaitable<Response> Api::execute(Request& req, const Caller& c, const std:
     r.headers.emplace_back("Location", "/v1/executions/" + id);
     if (replayed) r.headers.emplace_back("Idempotency-Replayed", "true");
     co_return r;
+}
+
+asio::awaitable<std::optional<ExecutionRecord>> Api::replayed_execution(const std::string& ws, const std::string& user,
+                                                                        const std::string& id) {
+    // The first request commits its claim of the key, then starts the run: between the two, a
+    // replay finds the execution neither stored nor live. The first request is one step away on
+    // the db thread, or, with several instances on one database, one transaction away on another
+    // instance, where the run is not live here. Wait for it (20 ms at a time, up to 2 s) rather
+    // than answer 503 at once (widget_api.test.mjs, twenty at once; instances_shared.test.mjs).
+    // A first request that fails releases the key, and this still ends in 503 retry.
+    asio::steady_timer pause(co_await asio::this_coro::executor);
+    for (int tries = 0;; ++tries) {
+        auto now = co_await db_.run([&](Store& s) { return s.get_execution(ws, user, id); });
+        if (now || hub_.is_live(id) || tries == 100) co_return now;
+        pause.expires_after(std::chrono::milliseconds(20));
+        co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
 }
 
 asio::awaitable<Response> Api::chat(Request& req, const Caller& c, const std::string& app_id) {

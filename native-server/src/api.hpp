@@ -79,6 +79,11 @@ private:
     boost::asio::awaitable<Response> get_app(Request& req, const Caller& c, const std::string& app_id);
     boost::asio::awaitable<Response> execute(Request& req, const Caller& c, const std::string& app_id);
     boost::asio::awaitable<Response> chat(Request& req, const Caller& c, const std::string& app_id);
+    // The stored execution of a replayed Idempotency-Key, waiting up to a second for a first
+    // request that claimed the key but has neither stored nor started the run yet.
+    boost::asio::awaitable<std::optional<ExecutionRecord>> replayed_execution(const std::string& ws,
+                                                                             const std::string& user,
+                                                                             const std::string& id);
     boost::asio::awaitable<Response> get_execution(const Caller& c, const std::string& id);
     boost::asio::awaitable<Response> execution_events(Request& req, const Caller& c, const std::string& id);
     boost::asio::awaitable<Response> cancel_execution(const Caller& c, const std::string& id);

@@ -10,7 +10,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 
-import { STORE, WS, databaseUrlFor, getJson, idHeaders, postJson, sleep, startServer, testConfig, userHash } from './helpers.mjs';
+import {
+  STORE, WS, databaseUrlFor, getJson, idHeaders, postJson, psql, readSse, sleep, startServer, streamText, testConfig, userHash,
+} from './helpers.mjs';
 import { PusherSocket } from './pusher_client.mjs';
 import { bearer, createWorkflow, waitJob } from './s2s_helpers.mjs';
 
@@ -78,6 +80,50 @@ describe('two instances on one database', { skip }, () => {
     }
     return { allowed: statuses.filter((s) => s === 200).length, refused: statuses.filter((s) => s === 429).length, retryAfter };
   }
+
+  test('a replay through B, while A has claimed the Idempotency-Key but not stored the execution yet, waits for it: 202, not 503', T, async () => {
+    // A third instance whose every transaction waits 250 ms holds the window open: its claim of
+    // the key is committed, the execution row comes one (delayed) transaction later, and the run
+    // is not live on B. A replay used to answer 503 "still starting" there.
+    const url = await databaseUrlFor(a.dataDir);
+    const slow = await startServer({ config: config(), args: ['--commit-delay-ms', '250'], databaseUrl: url });
+    const body = { inputs: { name: 'Ada' } };
+    // The slow instance's first request, awaited until its claim of a new key is in the store.
+    const claim = async () => {
+      const key = `slow-${randomUUID()}`;
+      const alice = idHeaders(WS.demo, 'alice', { 'Idempotency-Key': key });
+      const first = postJson(`${slow.url}/v1/apps/welcome/executions`, body, alice);
+      let id = '';
+      for (const deadline = Date.now() + 15000; !id && Date.now() < deadline;) {
+        id = await psql(url, `SELECT execution_id FROM execution_keys WHERE key = '${key}'`);
+        if (!id) await sleep(5);
+      }
+      assert.ok(id, 'the slow instance claimed the key');
+      assert.equal(await psql(url, `SELECT count(*) FROM executions WHERE id = '${id}'`), '0', 'the window is open');
+      return { alice, first, id };
+    };
+    try {
+      const one = await claim();
+      const replay = await postJson(`${b.url}/v1/apps/welcome/executions`, body, one.alice);
+      assert.equal(replay.status, 202, replay.text);
+      assert.equal(replay.json.executionId, one.id);
+      assert.equal(replay.headers.get('idempotency-replayed'), 'true');
+      const original = await one.first;
+      assert.equal(original.status, 202, original.text);
+      assert.equal(original.json.executionId, one.id);
+
+      // A stream asked through B in the window is the run told from its start, not an empty
+      // stream replayed from a store that has nothing yet.
+      const two = await claim();
+      const streamed = await readSse(`${b.url}/v1/apps/welcome/executions`, { method: 'POST', headers: two.alice, body });
+      assert.equal(streamed.status, 200);
+      assert.equal(streamed.headers.get('x-confab-execution-id'), two.id);
+      assert.equal(streamText(streamed.events), 'Hello, Ada! Welcome aboard.');
+      assert.equal((await two.first).json.executionId, two.id);
+    } finally {
+      await slow.stop();
+    }
+  });
 
   test('an MCP session made on A answers on B (with the version A negotiated); deleted through B it is gone on A', T, async () => {
     const sid = await initialize(a.url, '2025-03-26');
