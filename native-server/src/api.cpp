@@ -803,15 +803,20 @@ asio::awaitable<Response> Api::chat(Request& req, const Caller& c, const std::st
         std::string code, message;
         std::string session_id, turn_id, text;
         std::vector<protocol::Message> history;
-        std::string exec_id;  // the execution to start, or with `replay` the one to stream
+        std::string exec_id;  // the execution to start, or with `replay` (`pending`) the one to stream
         bool replay = false;
+        bool pending = false;  // the key's turn names an execution that is not stored (yet)
     };
     const std::string new_exec_id = random_id("ex_");
     const std::string ws_id = c.workspace->id, user = c.user_id;
     const std::optional<std::string> want_session = cr->session_id;
     const bool regenerate = cr->regenerate, edit_last = cr->edit_last;
     const std::string text = cr->message;
-    Prepared p = co_await db_.run([&](Store& s) {
+    // A key's turn whose execution is not stored: its first request may still be starting it
+    // (here or on another instance), or never did. Asked first as pending, and only after
+    // waiting for it as a turn to run again.
+    bool missing_is_pending = true;
+    auto prepare_turn = [&](Store& s) {
         Prepared out;
         auto fail = [&](int status, std::string code, std::string message) {
             out.status = status;
@@ -844,6 +849,11 @@ asio::awaitable<Response> Api::chat(Request& req, const Caller& c, const std::st
                 if (ex && (!protocol::is_terminal(ex->status) || ex->status == protocol::ExecutionStatus::success)) {
                     out.replay = true;
                     out.exec_id = ex->id;
+                    return out;
+                }
+                if (!ex && turn.execution_id && missing_is_pending) {
+                    out.pending = true;
+                    out.exec_id = *turn.execution_id;
                     return out;
                 }
                 // It ended in error, was stopped or interrupted: the same turn runs again.
@@ -934,7 +944,19 @@ asio::awaitable<Response> Api::chat(Request& req, const Caller& c, const std::st
             if (auto st = s.put_idempotency(k); !st) return failed(st.error());
         }
         return out;
-    });
+    };
+    Prepared p = co_await db_.run(prepare_turn);
+    if (p.pending) {
+        // Stored meanwhile or live here: stream it. Otherwise its first request failed to start
+        // it (or is slower than 2 s): the turn runs again, as one that ended in error does.
+        auto started = co_await replayed_execution(ws_id, user, p.exec_id);
+        if (started || hub_.is_live(p.exec_id)) {
+            p.replay = true;
+        } else {
+            missing_is_pending = false;
+            p = co_await db_.run(prepare_turn);
+        }
+    }
     if (p.status >= 500) co_return from_error(make_error(p.code, p.message));
     if (p.status != 0) co_return error_response(p.status, p.code, p.message);
 

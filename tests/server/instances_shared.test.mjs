@@ -81,7 +81,7 @@ describe('two instances on one database', { skip }, () => {
     return { allowed: statuses.filter((s) => s === 200).length, refused: statuses.filter((s) => s === 429).length, retryAfter };
   }
 
-  test('a replay through B, while A has claimed the Idempotency-Key but not stored the execution yet, waits for it: 202, not 503', T, async () => {
+  test('a replay through B, while A has claimed the Idempotency-Key but not stored the execution yet, waits for it: 202, not 503; a chat turn runs once', T, async () => {
     // A third instance whose every transaction waits 250 ms holds the window open: its claim of
     // the key is committed, the execution row comes one (delayed) transaction later, and the run
     // is not live on B. A replay used to answer 503 "still starting" there.
@@ -120,6 +120,41 @@ describe('two instances on one database', { skip }, () => {
       assert.equal(streamed.headers.get('x-confab-execution-id'), two.id);
       assert.equal(streamText(streamed.events), 'Hello, Ada! Welcome aboard.');
       assert.equal((await two.first).json.executionId, two.id);
+
+      // A chat turn: the turn is stored with its execution's id, the execution one transaction
+      // later. A replay in between took the turn for one that had failed and ran it again: two
+      // runs (two model calls) for one key.
+      const key = `slow-turn-${randomUUID()}`;
+      const alice = idHeaders(WS.demo, 'alice', { 'Idempotency-Key': key });
+      const turn = { message: 'only once, please' };
+      const firstTurn = readSse(`${slow.url}/v1/apps/assistant/chat`, { method: 'POST', headers: alice, body: turn });
+      let execId = '';
+      for (const deadline = Date.now() + 15000; !execId && Date.now() < deadline;) {
+        execId = await psql(url, 'SELECT m.execution_id FROM idempotency_keys k JOIN messages m ON m.session_id = k.session_id ' +
+          `WHERE k.key = '${key}' AND m.role = 'user'`);
+        if (!execId) await sleep(5);
+      }
+      assert.ok(execId, 'the slow instance stored the turn');
+      assert.equal(await psql(url, `SELECT count(*) FROM executions WHERE id = '${execId}'`), '0', 'the window is open');
+      const again = await readSse(`${b.url}/v1/apps/assistant/chat`, { method: 'POST', headers: alice, body: turn });
+      assert.equal(again.status, 200, again.text);
+      assert.equal(again.headers.get('x-confab-execution-id'), execId, 'the replay streams the first run');
+      assert.equal(again.headers.get('idempotency-replayed'), 'true');
+      const firstReply = await firstTurn;
+      assert.equal(firstReply.headers.get('x-confab-execution-id'), execId);
+      assert.equal(streamText(again.events), streamText(firstReply.events));
+      const sessionId = firstReply.headers.get('x-confab-session-id');
+      assert.equal(await psql(url, `SELECT count(*) FROM executions WHERE session_id = '${sessionId}'`), '1', 'one run for one key');
+
+      // A turn whose first request never stored its run (it failed to start it) runs again once
+      // the replay has waited for it.
+      await psql(url, `UPDATE messages SET execution_id = 'ex_never_started' WHERE session_id = '${sessionId}' AND role = 'user'`);
+      const rerun = await readSse(`${b.url}/v1/apps/assistant/chat`, { method: 'POST', headers: alice, body: turn });
+      assert.equal(rerun.status, 200, rerun.text);
+      assert.notEqual(rerun.headers.get('x-confab-execution-id'), 'ex_never_started');
+      assert.equal(rerun.headers.get('x-confab-session-id'), sessionId);
+      assert.equal(rerun.events.at(-1).json.status, 'success');
+      assert.equal(streamText(rerun.events), streamText(firstReply.events));
     } finally {
       await slow.stop();
     }
