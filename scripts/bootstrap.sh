@@ -6,6 +6,7 @@ APT_PACKAGES=(
   g++ cmake make pkg-config
   libgtest-dev googletest libbenchmark-dev
   libssl-dev openssl nlohmann-json3-dev libsqlite3-dev sqlite3 libboost1.81-dev
+  libjemalloc-dev  # confab-server's allocator (native-server/CMakeLists.txt)
   libpq-dev postgresql  # the PostgreSQL store; make test-server-pg runs a throwaway cluster (scripts/pg.sh)
   nginx  # the load balancer of make demo-cluster and make test-cluster (run as a plain process)
   emscripten
