@@ -415,16 +415,14 @@ void ExecutionHub::flush(std::shared_ptr<LiveRun> live) {
     db_.submit(std::move(job), asio::bind_executor(live->strand, std::move(answer)));
 }
 
-// The runner's part of a run: its own frame, alive while the runner runs (the completion's
-// locals are in finish_run, which exists only at the end: a run's frames are what a stream costs).
-asio::awaitable<ExecutionHub::RunnerOutcome> ExecutionHub::run_runner(std::shared_ptr<LiveRun> live, StartSpec& spec) {
-    using protocol::ExecutionStatus;
-    const std::string& id = live->id;
+// A run: the runner, then the completion. One frame for both, alive while the runner runs (the
+// completion's locals are in finish_run, which exists only at the end: a run's frames are what a
+// stream costs; run and a separate run_runner were two, ~1.6 KiB).
+asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec spec) {
     RunnerOutcome out;
-    Result<protocol::Json>& result = out.result;
     try {
-        Status st = co_await db_.run([&](Store& s) {
-            return s.set_status(id, ExecutionStatus::running, now_ms());
+        Status st = co_await db_.run([&live](Store& s) {
+            return s.set_status(live->id, protocol::ExecutionStatus::running, now_ms());
         });
         if (!st) throw StorageFailure(st.error().message);
         RunContext ctx;
@@ -460,41 +458,28 @@ asio::awaitable<ExecutionHub::RunnerOutcome> ExecutionHub::run_runner(std::share
         }
         ctx.emit_wait = [this, run] { return wait_room(*run); };
         if (!live->cancel_reason.empty()) {  // a cancel may have come before the run started
-            result = make_error("cancelled", "cancelled");
+            out.result = make_error("cancelled", "cancelled");
         } else if (auto bad = check_run_context(ctx)) {
-            result = std::move(*bad);
+            out.result = std::move(*bad);
         } else {
             // The runner is awaited in this frame, not in run_app's (a frame less per run): its
             // exceptions reach the catches below as run_app would turn them into errors, and a
             // cancel (cancel_reason) decides the run's end in finish_run.
-            result = co_await dispatch_runner(ctx);
+            out.result = co_await dispatch_runner(ctx);
             out.output_streamed = ctx.output_is_streamed_text;
         }
     } catch (const StorageFailure& e) {
         out.storage_failed = true;
-        log_line(std::string(R"({"level":"error","msg":"storage failed mid-run","execution":")") + id +
+        log_line(std::string(R"({"level":"error","msg":"storage failed mid-run","execution":")") + live->id +
                  R"(","reason":)" + protocol::dump(protocol::Json(e.what())) + "}");
-    } catch (const boost::system::system_error& e) {
+    } catch (const boost::system::system_error& e) {  // cancelled, before or while the runner ran
         if (e.code() == asio::error::operation_aborted) {
-            result = make_error("cancelled", "cancelled");
+            out.result = make_error("cancelled", "cancelled");
         } else {
-            result = run_failure(std::current_exception());
+            out.result = run_failure(std::current_exception());
         }
     } catch (const std::exception&) {
-        result = run_failure(std::current_exception());  // "internal_error", as run_app says it
-    }
-    co_return out;
-}
-
-asio::awaitable<void> ExecutionHub::run(std::shared_ptr<LiveRun> live, StartSpec spec) {
-    RunnerOutcome out;
-    try {
-        out = co_await run_runner(live, spec);
-    } catch (const boost::system::system_error& e) {  // cancelled before the runner began
-        out.result = e.code() == asio::error::operation_aborted ? make_error("cancelled", "cancelled")
-                                                                : make_error("internal", e.what());
-    } catch (const std::exception& e) {
-        out.result = make_error("internal", e.what());
+        out.result = run_failure(std::current_exception());  // "internal_error", as run_app says it
     }
     // From here on nothing may be interrupted: the terminal events must be written.
     co_await asio::this_coro::reset_cancellation_state();

@@ -199,7 +199,6 @@ private:
         bool storage_failed = false;   // storage failed mid-run
         bool output_streamed = false;  // the output is the text the run streamed (RunContext)
     };
-    boost::asio::awaitable<RunnerOutcome> run_runner(std::shared_ptr<LiveRun> live, StartSpec& spec);
     boost::asio::awaitable<void> finish_run(std::shared_ptr<LiveRun> live, const StartSpec& spec, RunnerOutcome out);
     boost::asio::awaitable<void> emit(std::shared_ptr<LiveRun> live, std::string type,
                                       protocol::Json data);
