@@ -88,20 +88,27 @@ describe('two instances on one database', { skip }, () => {
     const url = await databaseUrlFor(a.dataDir);
     const slow = await startServer({ config: config(), args: ['--commit-delay-ms', '250'], databaseUrl: url });
     const body = { inputs: { name: 'Ada' } };
-    // The slow instance's first request, awaited until its claim of a new key is in the store.
-    const claim = async () => {
-      const key = `slow-${randomUUID()}`;
-      const alice = idHeaders(WS.demo, 'alice', { 'Idempotency-Key': key });
-      const first = postJson(`${slow.url}/v1/apps/welcome/executions`, body, alice);
-      let id = '';
-      for (const deadline = Date.now() + 15000; !id && Date.now() < deadline;) {
-        id = await psql(url, `SELECT execution_id FROM execution_keys WHERE key = '${key}'`);
-        if (!id) await sleep(5);
+    // The slow instance's first request with a new key (`start(headers)`), awaited until `find(key)`
+    // names the run it claimed while its execution row is not stored yet. If the window closed
+    // before that was seen (a slow psql on a busy machine), again with another key.
+    const openWindow = async (prefix, start, find) => {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const key = `${prefix}-${randomUUID()}`;
+        const alice = idHeaders(WS.demo, 'alice', { 'Idempotency-Key': key });
+        const first = start(alice);
+        let id = '';
+        for (const deadline = Date.now() + 15000; !id && Date.now() < deadline;) {
+          id = await find(key);
+          if (!id) await sleep(5);
+        }
+        assert.ok(id, 'the slow instance claimed the key');
+        if (await psql(url, `SELECT count(*) FROM executions WHERE id = '${id}'`) === '0') return { alice, first, id };
+        await first;
       }
-      assert.ok(id, 'the slow instance claimed the key');
-      assert.equal(await psql(url, `SELECT count(*) FROM executions WHERE id = '${id}'`), '0', 'the window is open');
-      return { alice, first, id };
+      assert.fail('the window between the claim and the execution row was never seen open');
     };
+    const claim = () => openWindow('slow', (alice) => postJson(`${slow.url}/v1/apps/welcome/executions`, body, alice),
+      (key) => psql(url, `SELECT execution_id FROM execution_keys WHERE key = '${key}'`));
     try {
       const one = await claim();
       const replay = await postJson(`${b.url}/v1/apps/welcome/executions`, body, one.alice);
@@ -124,18 +131,11 @@ describe('two instances on one database', { skip }, () => {
       // A chat turn: the turn is stored with its execution's id, the execution one transaction
       // later. A replay in between took the turn for one that had failed and ran it again: two
       // runs (two model calls) for one key.
-      const key = `slow-turn-${randomUUID()}`;
-      const alice = idHeaders(WS.demo, 'alice', { 'Idempotency-Key': key });
       const turn = { message: 'only once, please' };
-      const firstTurn = readSse(`${slow.url}/v1/apps/assistant/chat`, { method: 'POST', headers: alice, body: turn });
-      let execId = '';
-      for (const deadline = Date.now() + 15000; !execId && Date.now() < deadline;) {
-        execId = await psql(url, 'SELECT m.execution_id FROM idempotency_keys k JOIN messages m ON m.session_id = k.session_id ' +
-          `WHERE k.key = '${key}' AND m.role = 'user'`);
-        if (!execId) await sleep(5);
-      }
-      assert.ok(execId, 'the slow instance stored the turn');
-      assert.equal(await psql(url, `SELECT count(*) FROM executions WHERE id = '${execId}'`), '0', 'the window is open');
+      const { alice, first: firstTurn, id: execId } = await openWindow('slow-turn',
+        (headers) => readSse(`${slow.url}/v1/apps/assistant/chat`, { method: 'POST', headers, body: turn }),
+        (key) => psql(url, 'SELECT m.execution_id FROM idempotency_keys k JOIN messages m ON m.session_id = k.session_id ' +
+          `WHERE k.key = '${key}' AND m.role = 'user'`));
       const again = await readSse(`${b.url}/v1/apps/assistant/chat`, { method: 'POST', headers: alice, body: turn });
       assert.equal(again.status, 200, again.text);
       assert.equal(again.headers.get('x-confab-execution-id'), execId, 'the replay streams the first run');

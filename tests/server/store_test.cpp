@@ -1240,8 +1240,6 @@ TEST_P(StoreTest, TextPostgresCannotHoldFailsOnlyItsOwnCall) {
     EXPECT_EQ(msgs[0].content, "fine: é ✓ 😀");
 }
 
-// Database URLs reach logs and errors only through redact_database_url: no form of a password
-// may survive it.
 // The writer checkpoints every 250 WAL frames, not SQLite's 1,000: each checkpoint holds every
 // commit behind it, and smaller ones keep the stream latency tail short. The WAL file (which SQLite
 // reuses from its start after each checkpoint) therefore never grows past about 1 MiB here; at
@@ -1269,6 +1267,8 @@ TEST(SqliteCheckpoints, TheWalIsCopiedEvery250Frames) {
     EXPECT_EQ(store.journal_rows(), 12000);
 }
 
+// Database URLs reach logs and errors only through redact_database_url: no form of a password
+// may survive it.
 TEST(DatabaseUrl, PasswordsAreRedactedInEveryForm) {
     using confab::server::redact_database_url;
     EXPECT_EQ(redact_database_url("postgresql://app:s3cret@db:5432/confab"), "postgresql://app:***@db:5432/confab");
