@@ -395,15 +395,16 @@ function streamRows(n, period, c, nd, fl) {
   const b = { benchmark: `streams: ${n} SSE streams x ${perSecond} tokens/s`, baselineName: nodeName };
   const live = (r) => `${r.liveAtWindowStart}/${n} live, ${round(r.eventsPerSecond, 0)} of ${round(r.expectedEventsPerSecond, 0)} ev/s delivered`;
   const allLive = c.liveAtWindowStart === n;
-  // A missed goal's note says by how much and what the profile shows (the profile: perf and
-  // heaptrack of confab-server under sse_load, docs/STREAMING.md "Where the goals stand").
+  // A missed goal's note says by how much (from this run) and what the profile shows (perf,
+  // per-thread CPU and heaptrack of confab-server under sse_load, taken by hand at the commit
+  // named: docs/STREAMING.md "Where the goals stand"; update them when the profile changes).
   const cpuMet = allLive && (first ? nd.cpuUsPerEvent / c.cpuUsPerEvent >= 2 : c.cpuUsPerEvent < nd.cpuUsPerEvent);
   let cpuMissed = '';
   if (!cpuMet && first) {
     const half = nd.cpuUsPerEvent / 2;
     cpuMissed = `; missed: ${round(nd.cpuUsPerEvent / c.cpuUsPerEvent, 2)}x of 2x (needs ${round(c.cpuUsPerEvent - half, 1)} us less). ` +
       `Half of Node's, ${round(half, 1)} us, is ${half < fl.cpuUsPerEvent ? 'below' : 'within ' + round(half - fl.cpuUsPerEvent, 1) + ' us of'} ` +
-      `the floor's ${round(fl.cpuUsPerEvent, 1)} us, which only writes the frames. Profile: writing the frames (the floor's part) ` +
+      `the floor's ${round(fl.cpuUsPerEvent, 1)} us, which only writes the frames. Profile (perf at 3751ee0): writing the frames (the floor's part) ` +
       'is about half; the database thread about a fifth (journal commits every 2 ms, their WAL writes, checkpoints every 250 ' +
       'frames); the rest timers, hand-offs between the I/O threads and the database thread, allocation';
   } else if (!cpuMet) {
@@ -429,7 +430,7 @@ function streamRows(n, period, c, nd, fl) {
     p99Missed = `; missed: ${round(c.lagP99Ms, 1)} ms against ${round(nd.lagP99Ms, 1)} ms` +
       (behind(nd) ? `. Node delivered ${round(nd.eventsPerSecond, 0)} of ${round(nd.expectedEventsPerSecond, 0)} events/s: its ` +
         'timers slip, so its tokens are emitted late and the lag it shows stays small, while Confab delivered ' +
-        `${round(c.eventsPerSecond, 0)}. Profile (per thread, from /proc): the I/O thread that hands each commit's answers to ` +
+        `${round(c.eventsPerSecond, 0)}. Profile (per thread, from /proc, at 3751ee0): the I/O thread that hands each commit's answers to ` +
         'the runs ~72% of a core, the other ~26%, the database thread ~34%, the client ~50%: the 2 cores are nearly full, and ' +
         "Confab's lag is events queued for their commit; the runs' first compactions (256 rows each) fall in the window" : '');
   }
@@ -444,7 +445,7 @@ function streamRows(n, period, c, nd, fl) {
   const rssMissed = rssMet ? '' : `; missed by ${round(c.rssPerStreamKiB - 6, 1)} KiB a stream` +
     (n === 10000 ? ` (${round(overIdleMiB - 64, 1)} MiB over 64)` : '') +
     `; the floor, which holds only a socket and the frame it writes, uses ${round(fl.rssPerStreamKiB, 1)} of the 6. ` +
-    "Profile (heaptrack, 10k streams): a run's coroutine frames ~2.2 KiB (the run 1.15, its runner 0.5, co_spawn's " +
+    "Profile (heaptrack at 3751ee0, 10k streams): a run's coroutine frames ~2.2 KiB (the run 1.15, its runner 0.5, co_spawn's " +
     "entry 0.5), its state ~0.6 KiB (LiveRun, strand, timer), its reply and log entries (4 + 2 bytes a token), the " +
     'connection, its reader and epoll registration ~0.9 KiB';
   rows.push(row({ ...b, metric: 'RSS per open stream (over idle)', unit: 'KiB', confab: c.rssPerStreamKiB,
